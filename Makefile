@@ -1,0 +1,34 @@
+# Every target sets up .venv itself when it is missing or stale.
+PY      := .venv/bin/python
+STAMP   := .venv/.installed
+BENCH   := .venv/.bench-installed
+OUT     ?= runs/demo
+
+.PHONY: demo test bench chromium clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv .venv
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==2.14.1 torchvision==0.29.1
+	$(PY) -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+$(BENCH): $(STAMP)
+	$(PY) -m pip install -q '.[bench]' --no-deps grad-cam captum torchcam psutil ttach opencv-python-headless || true
+	touch $(BENCH)
+
+# Headless Chromium for the report's rendering test (Debian package).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) || echo "chromium not installed: the browser test will be skipped"; }
+
+demo: $(STAMP)
+	.venv/bin/netgaze demo --out $(OUT)
+
+test: $(STAMP) chromium
+	$(PY) -m pytest
+
+bench: $(BENCH)
+	$(PY) benchmarks/run_all.py
+
+clean:
+	rm -rf .venv build src/*.egg-info

@@ -1,0 +1,5 @@
+import sys
+
+from netgaze.cli import main
+
+sys.exit(main())

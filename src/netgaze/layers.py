@@ -1,0 +1,79 @@
+"""Resolve layer references to modules.
+
+A layer is named by its dotted ``named_modules()`` name (``"layer4.1.conv2"``,
+``"features.28"``), given as the module object itself, or as a negative integer that
+indexes the model's convolution layers in definition order (``-1`` = last conv layer).
+"""
+from __future__ import annotations
+
+import difflib
+from typing import Sequence, Union
+
+import torch.nn as nn
+
+LayerRef = Union[str, int, nn.Module]
+
+CONV_TYPES = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
+
+
+class LayerError(ValueError):
+    """A layer reference that does not name a module of the model."""
+
+
+def conv_layer_names(model: nn.Module) -> list[str]:
+    """Names of the model's convolution layers, in definition order.
+
+    Definition order equals forward order for sequential models and torchvision /
+    timm families; it is what negative integer layer references index.
+    """
+    return [name for name, module in model.named_modules() if isinstance(module, CONV_TYPES)]
+
+
+def layer_names(model: nn.Module) -> list[str]:
+    """Every addressable module name (the root module has no name and is left out)."""
+    return [name for name, _ in model.named_modules() if name]
+
+
+def resolve_layer(model: nn.Module, layer: LayerRef) -> tuple[str, nn.Module]:
+    """Return ``(name, module)`` for one layer reference; raise LayerError otherwise."""
+    if isinstance(layer, nn.Module):
+        for name, module in model.named_modules():
+            if module is layer:
+                return name, module
+        raise LayerError(f"the module {type(layer).__name__} given as layer is not part of the model")
+    if isinstance(layer, bool) or not isinstance(layer, (int, str)):
+        raise LayerError(f"a layer is a dotted name, a module or a negative int, not {type(layer).__name__}")
+    if isinstance(layer, int):
+        convs = conv_layer_names(model)
+        if layer >= 0:
+            raise LayerError(f"integer layers count conv layers from the end (-1 = last), got {layer}")
+        if not convs:
+            raise LayerError("the model has no convolution layer for an integer layer reference")
+        if -layer > len(convs):
+            raise LayerError(f"layer {layer} is out of range: the model has {len(convs)} conv layers")
+        layer = convs[layer]
+    modules = dict(model.named_modules())
+    if layer in modules and layer:
+        return layer, modules[layer]
+    raise LayerError(_unknown_layer_message(layer, list(modules)[1:]))
+
+
+def resolve_layers(model: nn.Module, layers: LayerRef | Sequence[LayerRef]) -> list[tuple[str, nn.Module]]:
+    """Resolve one reference or a list of them, refusing duplicates."""
+    refs = list(layers) if isinstance(layers, (list, tuple)) else [layers]
+    if not refs:
+        raise LayerError("no layer given")
+    resolved = [resolve_layer(model, ref) for ref in refs]
+    names = [name for name, _ in resolved]
+    if len(set(names)) != len(names):
+        raise LayerError(f"the same layer is requested twice: {names}")
+    return resolved
+
+
+def _unknown_layer_message(name: str, valid: list[str]) -> str:
+    close = difflib.get_close_matches(name, valid, n=5, cutoff=0.5)
+    if not close:
+        close = [v for v in valid if v.startswith(name.split(".")[0])][:5] or valid[:5]
+    hint = ", ".join(repr(c) for c in close)
+    return (f"unknown layer {name!r}; closest valid names: {hint} "
+            f"({len(valid)} layers in all; netgaze.layer_names(model) lists them)")

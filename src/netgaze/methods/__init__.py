@@ -1,0 +1,22 @@
+"""Explanation methods, one file each, all with the signature ``(model, x, [layer,] target)``."""
+from netgaze.methods.gradcam import gradcam
+from netgaze.methods.gradcam_pp import gradcam_pp
+from netgaze.methods.guided import guided_backprop, guided_gradcam
+from netgaze.methods.hirescam import hirescam
+from netgaze.methods.integrated_gradients import integrated_gradients
+from netgaze.methods.layercam import layercam
+from netgaze.methods.saliency import saliency
+from netgaze.methods.scorecam import scorecam
+from netgaze.methods.smoothgrad import smoothgrad
+from netgaze.methods.xgradcam import xgradcam
+
+CAM_METHODS = {"gradcam": gradcam, "gradcam_pp": gradcam_pp, "hirescam": hirescam,
+               "layercam": layercam, "xgradcam": xgradcam, "scorecam": scorecam}
+GRADIENT_METHODS = {"saliency": saliency, "guided_backprop": guided_backprop,
+                    "smoothgrad": smoothgrad, "integrated_gradients": integrated_gradients}
+LAYER_METHODS = {**CAM_METHODS, "guided_gradcam": guided_gradcam}
+METHODS = {**LAYER_METHODS, **GRADIENT_METHODS}
+
+__all__ = ["gradcam", "gradcam_pp", "hirescam", "layercam", "xgradcam", "scorecam", "saliency",
+           "guided_backprop", "guided_gradcam", "smoothgrad", "integrated_gradients",
+           "CAM_METHODS", "GRADIENT_METHODS", "LAYER_METHODS", "METHODS"]

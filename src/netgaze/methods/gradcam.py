@@ -1,0 +1,35 @@
+"""Grad-CAM (Selvaraju et al. 2017): channel weights are the spatially averaged gradients."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+import torch.nn as nn
+
+from netgaze.layers import LayerRef
+from netgaze.methods.base import layer_cams
+from netgaze.recorder import OutputSelector
+from netgaze.targets import TargetLike
+
+
+def gradcam_formula(activations: torch.Tensor, grads: torch.Tensor) -> torch.Tensor:
+    weights = grads.mean(dim=(2, 3), keepdim=True)
+    return (weights * activations).sum(dim=1).clamp(min=0)
+
+
+def gradcam(model: nn.Module, x: torch.Tensor, layer: LayerRef | Sequence[LayerRef] = -1,
+            target: TargetLike = None, *, output: OutputSelector = None
+            ) -> torch.Tensor | dict[str, torch.Tensor]:
+    """Grad-CAM of one layer ([B, H, W]) or of many layers at once (dict name -> map).
+
+    Many layers cost one forward and one backward pass. Maps are ReLU'd as in the paper,
+    not normalised, and bilinearly upsampled to the input size.
+
+    Args:
+        model: any module; left exactly as found.
+        x: image batch [B, C, H, W].
+        layer: a dotted name, a module, a negative conv index, or a list of those.
+        target: None (top class), an int / list of ints, or a ``netgaze.targets`` target.
+        output: selects the explained tensor of a tuple/dict output (see ``Recorder``).
+    """
+    return layer_cams(model, x, layer, target, gradcam_formula, output=output)

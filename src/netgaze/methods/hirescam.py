@@ -1,0 +1,28 @@
+"""HiResCAM (Draelos & Carin 2020): gradients multiply activations element-wise, then sum."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+import torch.nn as nn
+
+from netgaze.layers import LayerRef
+from netgaze.methods.base import layer_cams
+from netgaze.recorder import OutputSelector
+from netgaze.targets import TargetLike
+
+
+def hirescam_formula(activations: torch.Tensor, grads: torch.Tensor) -> torch.Tensor:
+    return (grads * activations).sum(dim=1).clamp(min=0)
+
+
+def hirescam(model: nn.Module, x: torch.Tensor, layer: LayerRef | Sequence[LayerRef] = -1,
+             target: TargetLike = None, *, output: OutputSelector = None
+             ) -> torch.Tensor | dict[str, torch.Tensor]:
+    """HiResCAM maps; same arguments and return values as ``gradcam``.
+
+    Unlike Grad-CAM it does not average the gradients, so the map shows exactly which
+    locations raise the score (for a final linear layer after global average pooling it
+    equals Grad-CAM).
+    """
+    return layer_cams(model, x, layer, target, hirescam_formula, output=output)

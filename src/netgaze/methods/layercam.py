@@ -1,0 +1,26 @@
+"""LayerCAM (Jiang et al. 2021): positive gradients weight each location."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+import torch.nn as nn
+
+from netgaze.layers import LayerRef
+from netgaze.methods.base import layer_cams
+from netgaze.recorder import OutputSelector
+from netgaze.targets import TargetLike
+
+
+def layercam_formula(activations: torch.Tensor, grads: torch.Tensor) -> torch.Tensor:
+    return (grads.clamp(min=0) * activations).sum(dim=1).clamp(min=0)
+
+
+def layercam(model: nn.Module, x: torch.Tensor, layer: LayerRef | Sequence[LayerRef] = -1,
+             target: TargetLike = None, *, output: OutputSelector = None
+             ) -> torch.Tensor | dict[str, torch.Tensor]:
+    """LayerCAM maps; same arguments and return values as ``gradcam``.
+
+    Meant for shallow layers too, where Grad-CAM's averaged weights blur out.
+    """
+    return layer_cams(model, x, layer, target, layercam_formula, output=output)

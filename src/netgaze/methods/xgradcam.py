@@ -1,0 +1,27 @@
+"""XGrad-CAM (Fu et al. 2020): activation-weighted average of the gradients."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+import torch.nn as nn
+
+from netgaze.layers import LayerRef
+from netgaze.methods.base import layer_cams
+from netgaze.recorder import OutputSelector
+from netgaze.targets import TargetLike
+
+EPS = 1e-7
+
+
+def xgradcam_formula(activations: torch.Tensor, grads: torch.Tensor) -> torch.Tensor:
+    total = activations.sum(dim=(2, 3), keepdim=True)
+    weights = (grads * activations).sum(dim=(2, 3), keepdim=True) / (total + EPS)
+    return (weights * activations).sum(dim=1).clamp(min=0)
+
+
+def xgradcam(model: nn.Module, x: torch.Tensor, layer: LayerRef | Sequence[LayerRef] = -1,
+             target: TargetLike = None, *, output: OutputSelector = None
+             ) -> torch.Tensor | dict[str, torch.Tensor]:
+    """XGrad-CAM maps; same arguments and return values as ``gradcam``."""
+    return layer_cams(model, x, layer, target, xgradcam_formula, output=output)

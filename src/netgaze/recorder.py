@@ -1,0 +1,213 @@
+"""Recorder: the only code that touches hooks.
+
+``with Recorder(model, ["layer3", "layer4"]) as rec`` keeps each layer's output during
+``rec.forward(x)``; ``rec.gradients(scores)`` returns the gradients of the summed scores
+with respect to those outputs (and the input) from ONE ``torch.autograd.grad`` call.
+Module backward hooks are never used (they break on in-place ReLU, pytorch#61519).
+
+Speed: the forward pass runs without autograd until the first requested layer; that
+layer's output becomes a fresh leaf and autograd records only from there on, so a
+last-layer Grad-CAM costs little more than a no-grad forward pass.
+
+The model is left as found: per-module ``training`` flags, every ``requires_grad``, no
+hook left behind, parameters' ``.grad`` untouched, the caller's grad mode restored,
+even when something raises.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence, Union
+
+import torch
+import torch.nn as nn
+
+from netgaze.layers import LayerError, LayerRef, resolve_layers
+
+OutputSelector = Union[None, int, str, Callable[[Any], torch.Tensor]]
+
+
+class RecorderError(RuntimeError):
+    """The model cannot be explained as asked (a layer ran twice, a target is unconnected...)."""
+
+
+class _GuidedSwitch:
+    on = False
+
+
+class _GuidedReLUGradient(torch.autograd.Function):
+    """Identity forward placed after a ReLU; backward keeps only positive gradients when on."""
+
+    @staticmethod
+    def forward(ctx, relu_output: torch.Tensor, switch: _GuidedSwitch) -> torch.Tensor:
+        ctx.switch = switch
+        return relu_output.clone()
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        return (grad.clamp(min=0) if ctx.switch.on else grad), None
+
+
+class Recorder:
+    """Record layer outputs and their gradients for one or more forward passes.
+
+    Args:
+        model: any ``nn.Module``; explained in eval mode, restored afterwards.
+        layers: layer references (see ``netgaze.layers``); may be empty.
+        output: which part of a tuple/dict model output is explained: an index, a key, or
+            a callable ``raw_output -> Tensor``. None for models returning one tensor.
+        input_grad: also take the gradient with respect to the input (gradient methods).
+        guided: put guided-backprop gates after every ``nn.ReLU`` module; switch them on
+            with ``rec.guided(True)`` before ``gradients``. Functional ``F.relu`` calls are
+            not modules and pass gradients unchanged.
+        grads: False when only activations are needed (Score-CAM): no graph at all.
+    """
+
+    def __init__(self, model: nn.Module, layers: LayerRef | Sequence[LayerRef] = (), *,
+                 output: OutputSelector = None, input_grad: bool = False,
+                 guided: bool = False, grads: bool = True):
+        self.model = model
+        has_layers = not (isinstance(layers, (list, tuple)) and len(layers) == 0)
+        self.layers = resolve_layers(model, layers) if has_layers else []
+        self.names = [name for name, _ in self.layers]
+        self.output = output
+        self.input_grad = input_grad
+        self.guided_relus = guided
+        self.record_grads = grads
+        self.activations: dict[str, torch.Tensor] = {}
+        self.input: torch.Tensor | None = None
+        self._switch = _GuidedSwitch()
+        self._handles: list[Any] = []
+        self._saved_training: list[tuple[nn.Module, bool]] = []
+        self._saved_requires_grad: list[tuple[torch.Tensor, bool]] = []
+
+    # -- context -----------------------------------------------------------------
+    def __enter__(self) -> "Recorder":
+        self._saved_training = [(m, m.training) for m in self.model.modules()]
+        self._saved_requires_grad = [(p, p.requires_grad) for p in self.model.parameters()]
+        try:
+            self.model.eval()
+            for p, _ in self._saved_requires_grad:
+                p.requires_grad_(False)
+            for name, module in self.layers:
+                self._handles.append(module.register_forward_hook(self._make_hook(name)))
+            if self.guided_relus:
+                for module in self.model.modules():
+                    if isinstance(module, nn.ReLU):
+                        self._handles.append(module.register_forward_hook(self._guided_hook))
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles.clear()
+        for module, training in self._saved_training:
+            module.training = training
+        for param, requires_grad in self._saved_requires_grad:
+            param.requires_grad_(requires_grad)
+        self.activations = {}
+        self.input = None
+
+    # -- hooks -------------------------------------------------------------------
+    def _make_hook(self, name: str):
+        def hook(module: nn.Module, inputs: Any, out: Any):
+            if name in self.activations:
+                raise RecorderError(f"layer {name!r} runs more than once in one forward pass "
+                                    "(a shared module); explain a layer that runs once")
+            if not isinstance(out, torch.Tensor):
+                raise RecorderError(f"layer {name!r} returns {type(out).__name__}, not a tensor; "
+                                    "pick a layer whose output is one tensor")
+            if not self.record_grads:
+                self.activations[name] = out.detach().clone()
+                return None
+            if not out.requires_grad:
+                # First recorded layer on this path: autograd starts here.
+                out = out.detach().requires_grad_(True)
+                torch.set_grad_enabled(True)
+            self.activations[name] = out
+            # Downstream code (in-place ReLU, `+=`) works on a copy; the record stays intact.
+            return out.clone()
+        return hook
+
+    def _guided_hook(self, module: nn.Module, inputs: Any, out: torch.Tensor):
+        if torch.is_grad_enabled() and out.requires_grad:
+            return _GuidedReLUGradient.apply(out, self._switch)
+        return None
+
+    # -- use ---------------------------------------------------------------------
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Run the model on ``x`` and return the selected output."""
+        if not self._handles and (self.layers or self.guided_relus):
+            raise RecorderError("Recorder.forward must be called inside `with Recorder(...)`")
+        if x.is_inference():
+            raise RecorderError("the input was created under torch.inference_mode(); autograd cannot use it. "
+                                "Create it outside inference mode (or pass x.clone() made outside it)")
+        self.activations = {}
+        with torch.inference_mode(False):
+            if self.input_grad:
+                self.input = x.detach().requires_grad_(True)
+                with torch.enable_grad():
+                    raw = self.model(self.input)
+            else:
+                with torch.no_grad():
+                    raw = self.model(x)
+        missing = [n for n in self.names if n not in self.activations]
+        if missing:
+            raise RecorderError(f"layer(s) {missing} did not run in the forward pass")
+        return select_output(raw, self.output)
+
+    def guided(self, on: bool) -> None:
+        """Switch the guided-backprop gates on or off for the next ``gradients`` call."""
+        self._switch.on = on
+
+    def gradients(self, scores: torch.Tensor, *, layers: bool = True, input: bool | None = None,
+                  retain_graph: bool = False) -> dict[str, torch.Tensor]:
+        """Gradients of ``scores.sum()`` w.r.t. the recorded layers (and ``"input"``).
+
+        Samples are independent in eval mode, so the gradient of the sum holds each
+        sample's own gradient.
+        """
+        wanted = [(n, self.activations[n]) for n in self.names] if layers else []
+        if self.input_grad if input is None else input:
+            if self.input is None:
+                raise RecorderError("input gradients need Recorder(..., input_grad=True)")
+            wanted.append(("input", self.input))
+        if not wanted:
+            raise RecorderError("nothing to differentiate: no layer recorded and input_grad=False")
+        if not scores.requires_grad:
+            raise RecorderError(f"the target is not connected to layer(s) {[n for n, _ in wanted]}: "
+                                "the explained output does not depend on them")
+        grads = torch.autograd.grad(scores.sum(), [t for _, t in wanted],
+                                    retain_graph=retain_graph, allow_unused=True)
+        result = {}
+        for (name, tensor), grad in zip(wanted, grads):
+            if grad is None:
+                raise RecorderError(f"the target is not connected to layer {name!r}: "
+                                    "the explained output does not depend on it")
+            result[name] = grad
+        return result
+
+
+def select_output(raw: Any, output: OutputSelector) -> torch.Tensor:
+    """Pick the explained tensor from a model's raw output (see ``Recorder``)."""
+    if callable(output):
+        picked = output(raw)
+    elif output is None:
+        picked = raw
+    else:
+        try:
+            picked = raw[output]
+        except (KeyError, IndexError, TypeError) as err:
+            keys = list(raw.keys()) if isinstance(raw, dict) else f"indices 0..{len(raw) - 1}" \
+                if isinstance(raw, (tuple, list)) else "none"
+            raise RecorderError(f"output={output!r} does not select from the model's output "
+                                f"({type(raw).__name__}; valid: {keys})") from err
+    if not isinstance(picked, torch.Tensor):
+        hint = f" with keys {list(picked.keys())}" if isinstance(picked, dict) else ""
+        raise RecorderError(f"the model returned a {type(picked).__name__}{hint}; pass output= "
+                            "(an index, a key or a callable) to choose the tensor to explain")
+    return picked
+
+
+__all__ = ["Recorder", "RecorderError", "LayerError", "select_output"]

@@ -1,0 +1,204 @@
+"""Targets: what to explain, as a callable ``model output -> one score per sample``.
+
+A target returns scores of shape [B] (one explanation per sample) or [B, K] (K
+explanations per sample, e.g. ``TopClass(3)``). Methods never special-case tasks: a
+class logit, a rectangle of a reconstruction and a latent unit are all just scores.
+"""
+from __future__ import annotations
+
+from typing import Sequence, Union
+
+import torch
+
+Box = tuple[int, int, int, int]
+
+
+class Target:
+    """Base class. Subclasses implement ``__call__(output) -> Tensor [B] or [B, K]``."""
+
+    def __call__(self, output: torch.Tensor) -> torch.Tensor:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def resolve(self, output: torch.Tensor) -> "Target":
+        """A target fixed on this output (TopClass becomes explicit classes)."""
+        return self
+
+    def sample(self, i: int) -> "Target":
+        """The target of sample ``i`` alone, valid for a batch of any size."""
+        return self
+
+    def repeat(self, n: int) -> "Target":
+        """The target for the batch repeated ``n`` times, copy after copy (``x.repeat(n, 1, 1, 1)``)."""
+        return self
+
+
+def _check_batch(count: int, batch: int, what: str) -> None:
+    if count != batch:
+        raise ValueError(f"{what}: {count} targets given for a batch of {batch}; give one per sample or a single one")
+
+
+class Class(Target):
+    """The logit of class ``c`` (an int, or one int per sample)."""
+
+    def __init__(self, c: Union[int, Sequence[int], torch.Tensor]):
+        if isinstance(c, torch.Tensor):
+            c = c.tolist()
+        self.c = c
+
+    def __call__(self, output: torch.Tensor) -> torch.Tensor:
+        logits = _as_logits(output, type(self).__name__)
+        if isinstance(self.c, int):
+            _check_class(self.c, logits.shape[1])
+            return logits[:, self.c]
+        classes = list(self.c)
+        _check_batch(len(classes), logits.shape[0], "Class")
+        for c in classes:
+            _check_class(int(c), logits.shape[1])
+        index = torch.as_tensor(classes, device=logits.device, dtype=torch.long)
+        return logits.gather(1, index[:, None])[:, 0]
+
+    def sample(self, i: int) -> "Class":
+        return self if isinstance(self.c, int) else Class(int(list(self.c)[i]))
+
+    def repeat(self, n: int) -> "Class":
+        return self if isinstance(self.c, int) else Class([int(c) for c in self.c] * n)
+
+    def __repr__(self) -> str:
+        return f"Class({self.c!r})"
+
+
+class TopClass(Target):
+    """The k highest logits of each sample: scores [B] for k=1, [B, k] otherwise."""
+
+    def __init__(self, k: int = 1):
+        if k < 1:
+            raise ValueError(f"TopClass needs k >= 1, got {k}")
+        self.k = k
+
+    def __call__(self, output: torch.Tensor) -> torch.Tensor:
+        logits = _as_logits(output, "TopClass")
+        if self.k > logits.shape[1]:
+            raise ValueError(f"TopClass({self.k}) asks for more classes than the model's {logits.shape[1]}")
+        top = logits.topk(self.k, dim=1).values
+        return top[:, 0] if self.k == 1 else top
+
+    def classes(self, output: torch.Tensor) -> torch.Tensor:
+        """The explained class indices, [B] or [B, k]."""
+        top = _as_logits(output, "TopClass").topk(self.k, dim=1).indices
+        return top[:, 0] if self.k == 1 else top
+
+    def repeat(self, n: int) -> "TopClass":
+        raise ValueError("resolve() a TopClass target before repeating it")
+
+    def resolve(self, output: torch.Tensor) -> Target:
+        if self.k != 1:
+            raise ValueError("this method explains one class per sample; use TopClass(1) or Class(...)")
+        return Class(self.classes(output).tolist())
+
+    def __repr__(self) -> str:
+        return f"TopClass({self.k})"
+
+
+class Area(Target):
+    """The SUM of a dense output [B, C, H, W] over a region.
+
+    Args:
+        box: ``(y0, x0, y1, x1)`` in output pixels, end-exclusive like a Python slice.
+        mask: bool or float weights, [H, W] for every sample or [B, H, W] per sample.
+        channel: one channel (class, colour) to sum; all channels when None.
+    """
+
+    def __init__(self, box: Box | None = None, mask: torch.Tensor | None = None, channel: int | None = None):
+        if (box is None) == (mask is None):
+            raise ValueError("Area needs exactly one of box=(y0, x0, y1, x1) or mask=")
+        if box is not None:
+            if len(box) != 4:
+                raise ValueError(f"box is (y0, x0, y1, x1), got {box!r}")
+            y0, x0, y1, x1 = (int(v) for v in box)
+            if y1 <= y0 or x1 <= x0 or min(y0, x0) < 0:
+                raise ValueError(f"empty or negative box {box!r}: need 0 <= y0 < y1 and 0 <= x0 < x1")
+            box = (y0, x0, y1, x1)
+        if mask is not None:
+            mask = torch.as_tensor(mask)
+            if mask.dim() not in (2, 3):
+                raise ValueError(f"mask must be [H, W] or [B, H, W], got shape {tuple(mask.shape)}")
+        self.box, self.mask, self.channel = box, mask, channel
+
+    def __call__(self, output: torch.Tensor) -> torch.Tensor:
+        if output.dim() != 4:
+            raise ValueError(f"Area targets a dense output [B, C, H, W]; the model returned shape {tuple(output.shape)}")
+        dense = output
+        if self.channel is not None:
+            if not 0 <= self.channel < output.shape[1]:
+                raise ValueError(f"channel {self.channel} out of range for {output.shape[1]} output channels")
+            dense = output[:, self.channel:self.channel + 1]
+        if self.box is not None:
+            y0, x0, y1, x1 = self.box
+            h, w = output.shape[-2:]
+            if y1 > h or x1 > w:
+                raise ValueError(f"box {self.box} lies outside the {h}x{w} output")
+            return dense[:, :, y0:y1, x0:x1].sum(dim=(1, 2, 3))
+        mask = self.mask.to(device=output.device, dtype=output.dtype)
+        if mask.shape[-2:] != output.shape[-2:]:
+            raise ValueError(f"mask size {tuple(mask.shape[-2:])} differs from the output's {tuple(output.shape[-2:])}")
+        if mask.dim() == 3:
+            _check_batch(mask.shape[0], output.shape[0], "Area mask")
+            mask = mask[:, None]
+        return (dense * mask).sum(dim=(1, 2, 3))
+
+    def sample(self, i: int) -> "Area":
+        if self.mask is not None and self.mask.dim() == 3:
+            return Area(mask=self.mask[i], channel=self.channel)
+        return self
+
+    def repeat(self, n: int) -> "Area":
+        if self.mask is not None and self.mask.dim() == 3:
+            return Area(mask=self.mask.repeat(n, 1, 1), channel=self.channel)
+        return self
+
+    def __repr__(self) -> str:
+        region = f"box={self.box}" if self.box is not None else f"mask{tuple(self.mask.shape)}"
+        return f"Area({region}, channel={self.channel})"
+
+
+class Latent(Target):
+    """Unit ``index`` of a vector output [B, D] (e.g. a VAE encoder's mean)."""
+
+    def __init__(self, index: int):
+        self.index = int(index)
+
+    def __call__(self, output: torch.Tensor) -> torch.Tensor:
+        if output.dim() != 2:
+            raise ValueError(f"Latent targets a vector output [B, D]; got shape {tuple(output.shape)}")
+        if not 0 <= self.index < output.shape[1]:
+            raise ValueError(f"latent index {self.index} out of range for {output.shape[1]} units")
+        return output[:, self.index]
+
+    def __repr__(self) -> str:
+        return f"Latent({self.index})"
+
+
+TargetLike = Union[Target, int, Sequence[int], None]
+
+
+def as_target(target: TargetLike) -> Target:
+    """None means the top class; an int or a list of ints means ``Class``."""
+    if target is None:
+        return TopClass(1)
+    if isinstance(target, Target):
+        return target
+    if isinstance(target, (int, list, tuple, torch.Tensor)) and not isinstance(target, bool):
+        return Class(target)
+    raise TypeError(f"unsupported target {target!r}: use ng.Class, ng.TopClass, ng.Area, ng.Latent or None")
+
+
+def _as_logits(output: torch.Tensor, name: str) -> torch.Tensor:
+    if output.dim() != 2:
+        raise ValueError(f"{name} needs class scores [B, N]; the model returned shape {tuple(output.shape)}"
+                         " (use ng.Area for a dense output, or output= to pick one of several outputs)")
+    return output
+
+
+def _check_class(c: int, n: int) -> None:
+    if not 0 <= c < n:
+        raise ValueError(f"class {c} out of range: the model has {n} classes")
