@@ -1,0 +1,243 @@
+"""The epoch loop every lab trainer shares: checkpoints, resume, history, curves, DDP, AMP.
+
+A task subclasses ``EpochTrainer`` and writes ``compute`` (one batch -> loss and summed
+statistics); see ``netgaze.lab.train`` for the classifier and for how to reuse this.
+"""
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any, Sequence
+
+import torch
+import torch.nn as nn
+from torch.utils.data import DataLoader, Dataset
+from tqdm.auto import tqdm
+
+from netgaze.lab.curves import plot_curves
+from netgaze.lab.distributed import DistributedContext, seed_everything
+from netgaze.lab.runs import RunError, RunFolder
+
+# run.json keys that may change between a run and its resume (the rest must match).
+FREE_CONFIG_KEYS = {"epochs", "device", "workers", "tensorboard", "created", "world_size", "amp",
+                    "versions", "progress"}
+
+Stats = dict[str, torch.Tensor]
+
+
+class EpochTrainer:
+    """Train for N epochs, checkpoint every epoch, resume from the last complete one.
+
+    Subclasses implement ``compute`` and, when a metric is not a mean over samples,
+    ``summarize``. A task with several optimizers (a GAN) overrides ``train_step``.
+
+    Args:
+        model: the model (on the CPU or already on ``ctx.device``); it is moved and,
+            under torchrun, wrapped in DistributedDataParallel (``self.model``); the plain
+            module stays available as ``self.module``.
+        optimizers: name -> optimizer; all are saved in each checkpoint and restored on resume.
+        train_set, test_set: datasets whose items are tuples of tensors / numbers.
+        folder: the run folder (only the main process writes).
+        ctx: from ``distributed_context()``.
+        batch_size: per process.
+        seed: the run's seed; epoch ``e`` of rank ``r`` draws from ``seed_everything(seed, e, r)``.
+        workers: DataLoader worker processes.
+        amp: mixed precision (bfloat16 where supported, else float16 with a grad scaler);
+            None turns it on for CUDA only. Ignored off CUDA.
+        tensorboard: also write TensorBoard scalars to ``folder/tensorboard``.
+        progress: show a progress bar per epoch (main process only).
+        metadata: extra JSON saved in every checkpoint's metadata (class names, model name
+            and arguments).
+    """
+
+    def __init__(self, model: nn.Module, optimizers: dict[str, torch.optim.Optimizer], train_set: Dataset,
+                 test_set: Dataset | None, *, folder: RunFolder, ctx: DistributedContext, batch_size: int,
+                 seed: int = 0, workers: int = 0, amp: bool | None = None, tensorboard: bool = False,
+                 progress: bool = True, metadata: dict[str, Any] | None = None):
+        self.ctx = ctx
+        self.device = ctx.device
+        self.module = model.to(ctx.device)
+        self.model = ctx.wrap(self.module)
+        self.optimizers = optimizers
+        self.folder = folder
+        self.seed = seed
+        self.progress = progress
+        self.metadata = metadata or {}
+        use_amp = (ctx.device.type == "cuda") if amp is None else (amp and ctx.device.type == "cuda")
+        self.amp_dtype = None
+        if use_amp:
+            self.amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        self.scaler = torch.amp.GradScaler("cuda") if self.amp_dtype == torch.float16 else None
+        pin = ctx.device.type == "cuda"
+        self.train_sampler = ctx.train_sampler(train_set, seed)
+        self.train_loader = DataLoader(train_set, batch_size=batch_size, sampler=self.train_sampler,
+                                       num_workers=workers, pin_memory=pin)
+        self.test_loader = None
+        if test_set is not None:
+            self.test_loader = DataLoader(ctx.eval_share(test_set), batch_size=batch_size, shuffle=False,
+                                          num_workers=workers, pin_memory=pin)
+        self.writer = None
+        if tensorboard and ctx.is_main:
+            from torch.utils.tensorboard import SummaryWriter
+            self.writer = SummaryWriter(log_dir=str(folder.path / "tensorboard"))
+
+    # ------------------------------------------------------------- the task
+    def compute(self, batch: Sequence[torch.Tensor], train: bool) -> tuple[torch.Tensor, Stats]:
+        """Loss of one batch (on the device) and statistics summed over its samples.
+
+        Statistics are 0-d (or fixed-shape) tensors; keep them on the device (no
+        ``.item()``, which waits for the device). Include ``"count"``.
+        """
+        raise NotImplementedError
+
+    def summarize(self, sums: Stats) -> dict[str, float]:
+        """Epoch metrics from statistics summed over the epoch (and processes).
+
+        The default divides every statistic by ``count`` (means per sample).
+        """
+        count = float(sums["count"])
+        return {k: float(v) / max(count, 1.0) for k, v in sums.items() if k != "count"}
+
+    def train_step(self, batch: Sequence[torch.Tensor]) -> Stats:
+        """One optimisation step on one batch; returns its summed statistics."""
+        (optimizer,) = self.optimizers.values()
+        with self.autocast():
+            loss, stats = self.compute(batch, train=True)
+        optimizer.zero_grad(set_to_none=True)
+        if self.scaler is not None:
+            self.scaler.scale(loss).backward()
+            self.scaler.step(optimizer)
+            self.scaler.update()
+        else:
+            loss.backward()
+            optimizer.step()
+        return stats
+
+    def eval_step(self, batch: Sequence[torch.Tensor]) -> Stats:
+        with torch.no_grad(), self.autocast():
+            return self.compute(batch, train=False)[1]
+
+    # ------------------------------------------------------------- machinery
+    def autocast(self):
+        if self.amp_dtype is None:
+            return torch.autocast(self.device.type, enabled=False)
+        return torch.autocast("cuda", dtype=self.amp_dtype)
+
+    def to_device(self, batch: Any) -> Any:
+        if isinstance(batch, torch.Tensor):
+            return batch.to(self.device, non_blocking=True)
+        if isinstance(batch, (list, tuple)):
+            return type(batch)(self.to_device(b) for b in batch)
+        return batch
+
+    def run_epoch(self, loader: DataLoader, train: bool, desc: str) -> dict[str, float]:
+        """One pass over ``loader``; returns the summarised metrics (summed across processes)."""
+        self.model.train(train)
+        sums: Stats = {}
+        bar = tqdm(loader, desc=desc, leave=False, dynamic_ncols=True, file=sys.stderr,
+                   disable=not (self.progress and self.ctx.is_main))
+        for batch in bar:
+            stats = (self.train_step if train else self.eval_step)(self.to_device(batch))
+            for k, v in stats.items():
+                v = v.detach()
+                sums[k] = sums[k] + v if k in sums else v
+        keys = sorted(sums)
+        totals = self.ctx.sum([sums[k] for k in keys])
+        return self.summarize(dict(zip(keys, (t.cpu() for t in totals))))
+
+    def training_state(self) -> dict[str, Any]:
+        state = {"optimizers": {n: o.state_dict() for n, o in self.optimizers.items()}}
+        if self.scaler is not None:
+            state["scaler"] = self.scaler.state_dict()
+        return state
+
+    def load_training_state(self, state: dict[str, Any]) -> None:
+        for name, optimizer in self.optimizers.items():
+            if name in state.get("optimizers", {}):
+                optimizer.load_state_dict(state["optimizers"][name])
+        if self.scaler is not None and "scaler" in state:
+            self.scaler.load_state_dict(state["scaler"])
+
+    def start(self, config: dict[str, Any], resume: bool) -> tuple[int, list[dict[str, Any]]]:
+        """Write ``run.json`` or resume: returns (last finished epoch, history so far)."""
+        folder, ctx = self.folder, self.ctx
+        if ctx.is_main:
+            removed = folder.prepare()
+            if removed:
+                folder.log(f"removed {len(removed)} partial file(s) of an interrupted run")
+        ctx.barrier()
+        existing = folder.checkpoints()
+        if existing and not resume:
+            raise RunError(f"{folder.path} already holds a run (epochs up to {existing[-1][0]}); "
+                           "resume it (resume=True, --resume) or choose another output folder")
+        if existing:
+            old = folder.read_config()
+            changed = sorted(k for k in set(old) | set(config)
+                             if k not in FREE_CONFIG_KEYS and old.get(k) != config.get(k))
+            if changed:
+                detail = "; ".join(f"{k}: {old.get(k)!r} -> {config.get(k)!r}" for k in changed)
+                raise RunError(f"cannot resume {folder.path} with a different configuration ({detail})")
+            last = existing[-1][0]
+            self.module.load_state_dict(folder.load_weights(last, verify=True))
+            self.load_training_state(folder.load_training_state(last))
+            history = folder.history_from_checkpoints(last)
+        else:
+            last, history = 0, []
+        ctx.barrier()
+        if ctx.is_main:
+            if existing:
+                config = {**config, "created": folder.read_config().get("created", config.get("created"))}
+            folder.write_config(config)
+            if existing:
+                folder.write_history(history)
+                folder.log(f"resumed after epoch {last}")
+            else:
+                folder.save_epoch(0, self.module, {}, self.training_state(), self.metadata)
+                folder.write_history([])
+                folder.log(f"started: {config}")
+        ctx.barrier()
+        return last, history
+
+    def fit(self, epochs: int, config: dict[str, Any], resume: bool = False) -> list[dict[str, Any]]:
+        """Train up to epoch ``epochs`` (continuing a resumed run); return the history.
+
+        Each finished epoch writes its checkpoint (weights, training state, metadata
+        last), then ``history.jsonl``, ``curves.png`` and TensorBoard scalars.
+        """
+        last, history = self.start(config, resume)
+        for epoch in range(last + 1, epochs + 1):
+            began = time.perf_counter()
+            seed_everything(self.seed, epoch, self.ctx.rank)
+            self.train_sampler.set_epoch(epoch)
+            record: dict[str, Any] = {"epoch": epoch}
+            train = self.run_epoch(self.train_loader, True, f"epoch {epoch}/{epochs} train")
+            record.update({f"train_{k}": v for k, v in train.items()})
+            if self.test_loader is not None:
+                test = self.run_epoch(self.test_loader, False, f"epoch {epoch}/{epochs} test")
+                record.update({f"test_{k}": v for k, v in test.items()})
+            record["seconds"] = round(time.perf_counter() - began, 3)
+            history.append(record)
+            if self.ctx.is_main:
+                self.end_epoch(record, history, epochs)
+            self.ctx.barrier()
+        if self.writer is not None:
+            self.writer.close()
+        return history
+
+    def end_epoch(self, record: dict[str, Any], history: list[dict[str, Any]], epochs: int) -> None:
+        """Main process only: checkpoint, history, curves, TensorBoard, log, one line on stderr."""
+        epoch = record["epoch"]
+        self.folder.save_epoch(epoch, self.module, record, self.training_state(), self.metadata)
+        self.folder.write_history(history)
+        plot_curves(history, self.folder.curves_path, title=self.folder.path.name)
+        if self.writer is not None:
+            for key, value in record.items():
+                split, _, name = key.partition("_")
+                if split in ("train", "test") and isinstance(value, (int, float)):
+                    self.writer.add_scalar(f"{name}/{split}", value, epoch)
+            self.writer.flush()
+        line = "  ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}"
+                         for k, v in record.items() if k != "epoch")
+        self.folder.log(f"epoch {epoch}/{epochs}  {line}")
+        if self.progress:
+            tqdm.write(f"epoch {epoch}/{epochs}  {line}", file=sys.stderr)

@@ -1,0 +1,306 @@
+"""Run folders: what a training run leaves behind, written so that a crash corrupts nothing.
+
+Layout::
+
+    runs/NAME/
+      run.json                          resolved config: task, data, model, model_args, ...
+      history.jsonl                     one JSON object per finished epoch
+      checkpoints/epoch-0007.safetensors  model state dict (epoch 0 = the initial weights)
+      checkpoints/epoch-0007.optim.pt     optimizer / grad-scaler state (torch.save, weights_only)
+      checkpoints/epoch-0007.json         metadata; written last, so its presence marks the
+                                          checkpoint complete
+      curves.png  log.txt  artifacts/   tensorboard/ (optional)
+
+Every file is written to a hidden temporary file in the same folder, flushed, fsync'ed and
+renamed over the target (``os.replace``), so a reader sees the old or the new file, never a
+half-written one. ``history.jsonl`` is rewritten whole (atomically) each epoch from the
+checkpoints' metadata, so it cannot hold a torn line or an epoch twice. Leftover temporary
+files of a killed process are removed when the folder is opened for writing.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+import torch
+import torch.nn as nn
+from safetensors.torch import load as load_safetensors
+from safetensors.torch import save as save_safetensors
+
+from netgaze.lab.models import build_model, builder_parameters
+
+CHECKPOINT_RE = re.compile(r"^epoch-(\d{4,})\.json$")
+TMP_MARK = ".tmp-"
+# Builder arguments that only matter when a model is first built (pretrained weights);
+# a run folder rebuilds with these values, then loads its own checkpoint.
+REBUILD_OVERRIDES = {"weights": None, "allow_random_init": True}
+
+
+class RunError(ValueError):
+    """A run folder that is missing, incomplete, or does not match what was asked."""
+
+
+# ---------------------------------------------------------------- atomic writes
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically (temp file + fsync + ``os.replace``)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}{TMP_MARK}{os.getpid()}")
+    with open(tmp, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+    return path
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
+    return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # platforms without directory fds
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def remove_partial_files(folder: str | os.PathLike) -> list[Path]:
+    """Delete temporary files left by a killed writer under ``folder``; return them."""
+    found = [p for p in Path(folder).rglob(f".*{TMP_MARK}*") if p.is_file()]
+    for p in found:
+        p.unlink(missing_ok=True)
+    return found
+
+
+def state_dict_to_cpu(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Detached, contiguous CPU copies that share no memory (safetensors refuses shared tensors)."""
+    return {k: v.detach().to("cpu", copy=True).contiguous() for k, v in state.items()}
+
+
+# ---------------------------------------------------------------- the folder
+class RunFolder:
+    """Reads and writes one run folder; every write is atomic.
+
+    Args:
+        path: the folder (created on the first write).
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self.checkpoint_dir = self.path / "checkpoints"
+        self.artifacts = self.path / "artifacts"
+        self.config_path = self.path / "run.json"
+        self.history_path = self.path / "history.jsonl"
+        self.curves_path = self.path / "curves.png"
+        self.log_path = self.path / "log.txt"
+
+    def prepare(self) -> list[Path]:
+        """Create the folders and remove temporary files of a killed writer."""
+        self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
+        self.artifacts.mkdir(parents=True, exist_ok=True)
+        return remove_partial_files(self.path)
+
+    # config ---------------------------------------------------------------
+    def write_config(self, config: dict[str, Any]) -> None:
+        atomic_write_json(self.config_path, config)
+
+    def read_config(self) -> dict[str, Any]:
+        if not self.config_path.is_file():
+            raise RunError(f"{self.path} is not a run folder: no run.json")
+        return json.loads(self.config_path.read_text())
+
+    # checkpoints ------------------------------------------------------------
+    def checkpoint_paths(self, epoch: int) -> tuple[Path, Path, Path]:
+        """(weights, optimizer state, metadata) paths of one epoch."""
+        stem = self.checkpoint_dir / f"epoch-{epoch:04d}"
+        return stem.with_suffix(".safetensors"), Path(f"{stem}.optim.pt"), stem.with_suffix(".json")
+
+    def checkpoints(self) -> list[tuple[int, Path]]:
+        """Complete checkpoints as ``(epoch, weights path)``, in epoch order."""
+        found = []
+        if self.checkpoint_dir.is_dir():
+            for meta in self.checkpoint_dir.iterdir():
+                match = CHECKPOINT_RE.match(meta.name)
+                if match:
+                    weights = self.checkpoint_paths(int(match.group(1)))[0]
+                    if weights.is_file():
+                        found.append((int(match.group(1)), weights))
+        return sorted(found)
+
+    def save_epoch(self, epoch: int, model: nn.Module, metrics: dict[str, float],
+                   training_state: dict[str, Any] | None = None, extra: dict[str, Any] | None = None) -> Path:
+        """Write the checkpoint of one epoch: weights, training state, then metadata.
+
+        Args:
+            epoch: epoch number (0 = before training).
+            model: the unwrapped model (not the DDP wrapper).
+            metrics: this epoch's history record (saved in the metadata too, which is
+                where ``history.jsonl`` is rebuilt from on resume).
+            training_state: anything ``torch.load(weights_only=True)`` can read back
+                (optimizer and grad-scaler state dicts), for resume.
+            extra: more JSON metadata (class names, model name and arguments).
+
+        Returns:
+            The metadata path; once it exists the checkpoint is complete.
+        """
+        weights_path, state_path, meta_path = self.checkpoint_paths(epoch)
+        weights = save_safetensors(state_dict_to_cpu(model.state_dict()))
+        atomic_write_bytes(weights_path, weights)
+        buffer = io.BytesIO()
+        torch.save(training_state or {}, buffer)
+        atomic_write_bytes(state_path, buffer.getvalue())
+        meta = {"epoch": epoch, "metrics": metrics, **(extra or {}),
+                "weights": weights_path.name, "weights_sha256": hashlib.sha256(weights).hexdigest(),
+                "training_state": state_path.name, "saved": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+        atomic_write_json(meta_path, meta)
+        return meta_path
+
+    def read_metadata(self, epoch: int) -> dict[str, Any]:
+        return json.loads(self.checkpoint_paths(epoch)[2].read_text())
+
+    def load_weights(self, epoch: int, verify: bool = False) -> dict[str, torch.Tensor]:
+        """The model state dict of one epoch (CPU tensors); ``verify`` checks its SHA-256."""
+        weights_path = self.checkpoint_paths(epoch)[0]
+        data = weights_path.read_bytes()
+        if verify:
+            expected = self.read_metadata(epoch).get("weights_sha256")
+            if expected and hashlib.sha256(data).hexdigest() != expected:
+                raise RunError(f"{weights_path} does not match its metadata's checksum")
+        return load_safetensors(data)
+
+    def load_training_state(self, epoch: int) -> dict[str, Any]:
+        path = self.checkpoint_paths(epoch)[1]
+        return torch.load(path, map_location="cpu", weights_only=True) if path.is_file() else {}
+
+    # history ----------------------------------------------------------------
+    def write_history(self, records: Iterable[dict[str, Any]]) -> None:
+        """Rewrite ``history.jsonl`` whole, one JSON object per line, atomically."""
+        atomic_write_text(self.history_path, "".join(json.dumps(r) + "\n" for r in records))
+
+    def read_history(self) -> list[dict[str, Any]]:
+        """History records; a torn last line (a non-atomic writer's crash) is ignored."""
+        if not self.history_path.is_file():
+            return []
+        records = []
+        lines = self.history_path.read_text().splitlines()
+        for i, line in enumerate(lines):
+            if not line.strip():
+                continue
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:
+                if i == len(lines) - 1:
+                    break
+                raise RunError(f"{self.history_path}: line {i + 1} is not JSON")
+        return records
+
+    def history_from_checkpoints(self, last_epoch: int) -> list[dict[str, Any]]:
+        """The history up to ``last_epoch``, rebuilt from the checkpoints' metadata."""
+        return [self.read_metadata(e)["metrics"] for e, _ in self.checkpoints() if 0 < e <= last_epoch]
+
+    # log --------------------------------------------------------------------
+    def log(self, message: str) -> None:
+        """Append one time-stamped line to ``log.txt`` (a torn last line is harmless)."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "a", encoding="utf-8") as handle:
+            handle.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {message}\n")
+
+
+# ---------------------------------------------------------------- loading a run
+def rebuild_model(name: str, args: dict[str, Any]) -> nn.Module:
+    """Build a model from ``run.json``'s name and arguments, without any pretrained weights file."""
+    accepted = set(builder_parameters(name))
+    overrides = {k: v for k, v in REBUILD_OVERRIDES.items() if k in accepted}
+    return build_model(name, **{**args, **overrides})
+
+
+@dataclass
+class Run:
+    """A trained run, loaded from its folder by ``load_run``.
+
+    Attributes:
+        path: the run folder.
+        config: ``run.json`` (task, data, model, model_args, ...).
+        model: the model of ``epoch``, in eval mode, on the CPU.
+        epoch: the checkpoint's epoch.
+        classes: class names (empty for tasks without classes).
+        history: one dict per finished epoch.
+        checkpoints: ``(epoch, path)`` of every complete checkpoint.
+        artifacts: folder for what studies write about this run.
+    """
+
+    path: Path
+    config: dict[str, Any]
+    model: nn.Module
+    epoch: int
+    classes: list[str]
+    history: list[dict[str, Any]]
+    checkpoints: list[tuple[int, Path]]
+    artifacts: Path
+    folder: RunFolder = field(repr=False)
+
+    def model_at(self, epoch: int) -> nn.Module:
+        """A fresh model with the weights of another epoch (eval mode), e.g. for a timeline."""
+        return _load_model(self.folder, self.config, epoch)
+
+    def dataset(self, split: str = "test"):
+        """The run's dataset split, without augmentation (``netgaze.lab.data.load_dataset``)."""
+        from netgaze.lab.data import load_dataset
+        return load_dataset(self.config["data"], split, **self.config.get("data_options", {}))
+
+    @property
+    def task(self) -> str:
+        return self.config.get("task", "classify")
+
+
+def _load_model(folder: RunFolder, config: dict[str, Any], epoch: int) -> nn.Module:
+    model = rebuild_model(config["model"], config.get("model_args", {}))
+    model.load_state_dict(folder.load_weights(epoch))
+    return model.eval()
+
+
+def load_run(path: str | os.PathLike, epoch: int | None = None) -> Run:
+    """Load a run folder: its config, history and the model of one checkpoint.
+
+    Args:
+        path: the run folder (``runs/NAME``).
+        epoch: which checkpoint; None takes the last one.
+
+    Raises:
+        RunError: not a run folder, no checkpoint, or no checkpoint of ``epoch``
+            (the message lists the available epochs).
+    """
+    folder = RunFolder(path)
+    config = folder.read_config()
+    checkpoints = folder.checkpoints()
+    if not checkpoints:
+        raise RunError(f"{folder.path} has no complete checkpoint yet")
+    epochs = [e for e, _ in checkpoints]
+    if epoch is None:
+        epoch = epochs[-1]
+    elif epoch not in epochs:
+        raise RunError(f"{folder.path} has no checkpoint of epoch {epoch}; it has epochs {epochs}")
+    model = _load_model(folder, config, epoch)
+    meta = folder.read_metadata(epoch)
+    return Run(path=folder.path, config=config, model=model, epoch=epoch,
+               classes=list(meta.get("classes", config.get("classes", []))), history=folder.read_history(),
+               checkpoints=checkpoints, artifacts=folder.artifacts, folder=folder)
