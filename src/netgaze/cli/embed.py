@@ -1,0 +1,79 @@
+"""``netgaze embed``: pooled features of a layer -> PCA / t-SNE / UMAP, views and projector export."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from netgaze.cli.common import UserError
+
+HELP = "embed a run's images by one layer's pooled features: PCA / t-SNE / UMAP, HTML view, TensorBoard projector"
+EXAMPLES = """examples:
+  netgaze embed --run runs/digits --layer -1 --method tsne --dims 2 --out runs/digits/artifacts/embed
+  netgaze embed --run runs/shapes --layer prelogits --method tsne --dims 3 --tensorboard runs/shapes/projector
+  netgaze embed --run runs/vae --method pca --split test --limit 2000     (a VAE: posterior means)
+
+--layer takes a dotted module name (layer4.1.conv2), a negative int counting conv layers
+from the end (-1 = last), "prelogits" (default: the input of the last linear layer) or
+"logits". Writes embedding.npz, embedding.html, embedding.png and knn.json into --out
+(default RUN/artifacts/embed-LAYER-METHOD-DIMSd); view the projector folder with
+`tensorboard --logdir DIR`.
+"""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--run", required=True, help="run folder (runs/NAME)")
+    parser.add_argument("--epoch", type=int, default=None, help="checkpoint epoch (default: the last)")
+    parser.add_argument("--layer", default="prelogits",
+                        help="layer name, negative conv index, 'prelogits' (default) or 'logits'")
+    parser.add_argument("--method", choices=("pca", "tsne", "umap"), default="tsne")
+    parser.add_argument("--dims", type=int, choices=(2, 3), default=2)
+    parser.add_argument("--split", default="test", help="dataset split (default: test)")
+    parser.add_argument("--perplexity", type=float, default=30.0, help="t-SNE perplexity (default 30)")
+    parser.add_argument("--seed", type=int, default=0, help="random_state of the projection and subsamples")
+    parser.add_argument("--limit", type=int, default=None, help="embed only the first N images")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--out", default=None, help="output folder (default: RUN/artifacts/embed-...)")
+    parser.add_argument("--tensorboard", default=None, metavar="DIR",
+                        help="also write a TensorBoard Embedding Projector folder here")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def parse_layer(text: str) -> str | int:
+    """A negative integer as int (conv layer from the end), anything else as a name."""
+    try:
+        value = int(text)
+    except ValueError:
+        return text
+    if value >= 0:
+        raise UserError(f"--layer {text}: integer layers count conv layers from the end (-1 = last)")
+    return value
+
+
+def run(args: argparse.Namespace) -> int:
+    from netgaze.embed.pipeline import embed_run
+    from netgaze.lab.runs import load_run
+
+    if args.limit is not None and args.limit < 5:
+        raise UserError("--limit must be at least 5 (k = 5 neighbours)")
+    if args.perplexity <= 0:
+        raise UserError("--perplexity must be positive")
+    layer = parse_layer(args.layer)
+    try:
+        loaded = load_run(args.run, args.epoch)
+    except ValueError as err:  # RunError: not a run folder, missing epoch
+        raise UserError(str(err)) from err
+    out = Path(args.out) if args.out else Path(loaded.artifacts) / f"embed-{args.layer}-{args.method}-{args.dims}d"
+    try:
+        result = embed_run(loaded, out, layer=layer, method=args.method, dims=args.dims, split=args.split,
+                           perplexity=args.perplexity, random_state=args.seed, limit=args.limit,
+                           tensorboard=args.tensorboard, batch_size=args.batch_size,
+                           progress=not args.no_progress)
+    except ImportError as err:  # umap-learn missing
+        raise UserError(str(err)) from err
+    F = result.features
+    print(f"embedded {len(F)} images by {F.layer} ({F.features.shape[1]} features) -> {args.method} {args.dims}-D")
+    for key, value in result.knn.items():
+        print(f"  kNN (k=5) {key.replace('_', ' ')}: {value:.3f}")
+    for kind, path in result.files.items():
+        print(f"  {kind}: {path}")
+    return 0

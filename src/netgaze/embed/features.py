@@ -1,0 +1,245 @@
+"""Global-average-pooled features of one layer over a whole dataset.
+
+``features(model, data, layer)`` streams the dataset through the model in batches and
+keeps, per batch, only the pooled vectors [B, D] (plus labels, predictions and small
+thumbnails when asked for): one batch of activations is alive at a time, so a dataset
+of any size fits as long as its [N, D] feature matrix does.
+
+The layer is recorded with ``netgaze.recorder.Recorder(model, [layer], grads=False)``
+(the only place that hooks a model). Special layer names:
+
+* ``"logits"`` / ``"output"``: the model's (selected) output itself, no hook at all.
+  With ``output=`` this is also how a VAE's posterior means are taken
+  (``layer="output", output="mu"`` or a callable), see ``Recorder``.
+* ``"prelogits"``: the leaf module defined just before the model's last ``nn.Linear``
+  (``avgpool`` in a ResNet, the last dropout of a VGG classifier). In eval mode this is
+  the input of the final linear layer for models whose last steps are modules; a model
+  that applies a functional op (``F.relu``) between them gets that op's input instead,
+  so name the layer explicitly there.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Sequence, Union
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, Dataset, RandomSampler, Subset
+
+from netgaze.layers import LayerError, LayerRef, resolve_layer
+from netgaze.recorder import OutputSelector, Recorder
+
+OUTPUT_LAYERS = ("logits", "output")
+PRELOGIT_LAYER = "prelogits"
+
+
+@dataclass
+class Features:
+    """Pooled features of a dataset and what is known about each sample.
+
+    Attributes:
+        features: float32 [N, D], row i belongs to dataset item ``indices[i]``.
+        labels: int64 [N] or None when the batches carry no labels.
+        predictions: int64 [N] (argmax of the model output) or None.
+        indices: int64 [N] positions in the dataset that was passed in.
+        paths: file paths of the images when the dataset knows them, else None.
+        classes: class names when the dataset has ``.classes``, else None.
+        layer: the resolved layer name ("output" for the model output).
+        thumbnails: uint8 [N, t, t, 3] when ``thumbnail_size`` was given, else None.
+    """
+
+    features: np.ndarray
+    labels: np.ndarray | None
+    predictions: np.ndarray | None
+    indices: np.ndarray
+    paths: list[str] | None = None
+    classes: list[str] | None = None
+    layer: str = ""
+    thumbnails: np.ndarray | None = field(default=None, repr=False)
+
+    def __len__(self) -> int:
+        return len(self.features)
+
+    def label_names(self, values: np.ndarray | None = None) -> list[str] | None:
+        """Class names for ``values`` (default: the labels); ints as text without classes."""
+        values = self.labels if values is None else values
+        if values is None:
+            return None
+        if self.classes is None:
+            return [str(int(v)) for v in values]
+        return [self.classes[int(v)] if 0 <= int(v) < len(self.classes) else str(int(v)) for v in values]
+
+
+def features(model: nn.Module, data: Dataset | DataLoader, layer: LayerRef = PRELOGIT_LAYER, *,
+             output: OutputSelector = None, batch_size: int = 64, num_workers: int = 0,
+             limit: int | None = None, predict: bool = True, thumbnail_size: int = 0,
+             device: str | torch.device | None = None, progress: bool = True) -> Features:
+    """Global-average-pooled output of ``layer`` for every sample of ``data``.
+
+    Args:
+        model: any module; run in eval mode and left as found (see ``Recorder``).
+        data: a Dataset of ``(image, label, ...)`` tuples or bare images, or a DataLoader
+            over one. A DataLoader must not shuffle (rows are matched to dataset items).
+        layer: a layer reference (dotted name, module, negative int = conv layer from
+            the end), ``"logits"``/``"output"`` or ``"prelogits"`` (the default).
+        output: which part of a tuple/dict model output is the output (``Recorder``).
+        batch_size: used when ``data`` is a Dataset.
+        num_workers: DataLoader workers when ``data`` is a Dataset.
+        limit: keep only the first ``limit`` samples.
+        predict: record ``argmax`` of the model output as predictions; set False for
+            models that are not classifiers (VAE encoders).
+        thumbnail_size: also keep uint8 thumbnails of this side (for sprites and the
+            HTML view); 0 keeps none.
+        device: where the model runs; default: the device of its first parameter.
+        progress: show a tqdm progress bar.
+
+    Returns:
+        A ``Features`` record. Activations [B, C, H, W] are averaged over H and W,
+        [B, C, L] over L; [B, D] are kept as they are.
+    """
+    loader = _as_loader(data, batch_size, num_workers)
+    dataset = loader.dataset
+    total = len(dataset) if limit is None else min(limit, len(dataset))
+    if device is None:
+        param = next(model.parameters(), None)
+        device = param.device if param is not None else torch.device("cpu")
+    name, hooked = _resolve(model, layer)
+    rows: np.ndarray | None = None
+    labels = np.full(total, -1, np.int64)
+    has_labels = False
+    preds = np.full(total, -1, np.int64) if predict else None
+    thumbs = np.zeros((total, thumbnail_size, thumbnail_size, 3), np.uint8) if thumbnail_size else None
+    filled = 0
+    bar = _progress(total, f"features {name}", progress)
+    with Recorder(model, [hooked] if hooked else [], output=output, grads=False) as rec:
+        for batch in loader:
+            if filled >= total:
+                break
+            x, y = _split_batch(batch)
+            take = min(len(x), total - filled)
+            x = x[:take].to(device, non_blocking=True)
+            out = rec.forward(x)
+            act = rec.activations[hooked] if hooked else out
+            pooled = pool(act).float().cpu().numpy()
+            if rows is None:
+                rows = np.empty((total, pooled.shape[1]), np.float32)
+            rows[filled:filled + take] = pooled
+            if y is not None:
+                labels[filled:filled + take] = y[:take].reshape(-1).cpu().numpy()
+                has_labels = True
+            if preds is not None:
+                if out.dim() != 2:
+                    raise ValueError(f"predictions need a [B, classes] model output, got {tuple(out.shape)}; "
+                                     "pass predict=False (or output=) for this model")
+                preds[filled:filled + take] = out.argmax(1).cpu().numpy()
+            if thumbs is not None:
+                thumbs[filled:filled + take] = thumbnails(x, thumbnail_size)
+            filled += take
+            bar.update(take)
+            del x, out, act
+    bar.close()
+    if rows is None:
+        raise ValueError("the dataset is empty")
+    return Features(features=rows[:filled], labels=labels[:filled] if has_labels else None,
+                    predictions=preds[:filled] if preds is not None else None,
+                    indices=np.arange(filled, dtype=np.int64), paths=_paths(dataset, filled),
+                    classes=_classes(dataset), layer=name,
+                    thumbnails=thumbs[:filled] if thumbs is not None else None)
+
+
+def pool(activation: torch.Tensor) -> torch.Tensor:
+    """Global average pool [B, C, *spatial] -> [B, C]; [B, D] is returned unchanged."""
+    if activation.dim() < 2:
+        raise ValueError(f"cannot pool an activation of shape {tuple(activation.shape)}: need [B, C, ...]")
+    return activation if activation.dim() == 2 else activation.flatten(2).mean(2)
+
+
+def thumbnails(images: torch.Tensor, size: int) -> np.ndarray:
+    """Images [B, 1|3, H, W] in [0, 1] -> uint8 [B, size, size, 3] (area resampling)."""
+    small = F.interpolate(images.detach().float(), size=(size, size), mode="area") \
+        if images.shape[-2:] != (size, size) else images.detach().float()
+    rgb = small.clamp(0, 1).expand(-1, 3, -1, -1) if small.shape[1] == 1 else small[:, :3].clamp(0, 1)
+    return (rgb * 255).round().byte().permute(0, 2, 3, 1).cpu().numpy()
+
+
+def prelogit_layer(model: nn.Module) -> str:
+    """Name of the leaf module defined just before the model's last ``nn.Linear``."""
+    leaves = [(n, m) for n, m in model.named_modules() if n and not any(True for _ in m.children())]
+    last = max((i for i, (_, m) in enumerate(leaves) if isinstance(m, nn.Linear)), default=None)
+    if last is None:
+        raise LayerError("layer='prelogits' needs a model with an nn.Linear head; name a layer instead")
+    if last == 0:
+        raise LayerError("the model's last nn.Linear is its first module; there is no pre-logit layer")
+    return leaves[last - 1][0]
+
+
+def _resolve(model: nn.Module, layer: LayerRef) -> tuple[str, str | None]:
+    """(display name, hooked layer name or None for the model output)."""
+    if isinstance(layer, str) and layer in OUTPUT_LAYERS:
+        return "output", None
+    if isinstance(layer, str) and layer == PRELOGIT_LAYER:
+        layer = prelogit_layer(model)
+    name, _ = resolve_layer(model, layer)
+    return name, name
+
+
+def _as_loader(data: Dataset | DataLoader, batch_size: int, num_workers: int) -> DataLoader:
+    if isinstance(data, DataLoader):
+        if isinstance(data.sampler, RandomSampler):
+            raise ValueError("the DataLoader shuffles; rows could not be matched to images. "
+                             "Pass the dataset or a DataLoader with shuffle=False")
+        return data
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    return DataLoader(data, batch_size=batch_size, shuffle=False, num_workers=num_workers)
+
+
+def _split_batch(batch: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
+    if isinstance(batch, torch.Tensor):
+        return batch, None
+    if isinstance(batch, (list, tuple)) and batch and isinstance(batch[0], torch.Tensor):
+        y = batch[1] if len(batch) > 1 and isinstance(batch[1], torch.Tensor) else None
+        if y is not None and (y.is_floating_point() or y.dim() > 1 and y[0].numel() != 1):
+            y = None  # not class labels (a mask, a target image)
+        return batch[0], y
+    raise ValueError(f"a batch must be a tensor or an (images, labels, ...) tuple, got {type(batch).__name__}")
+
+
+def _classes(dataset: Any) -> list[str] | None:
+    while isinstance(dataset, Subset) and not hasattr(dataset, "classes"):
+        dataset = dataset.dataset
+    classes = getattr(dataset, "classes", None)
+    return [str(c) for c in classes] if classes is not None else None
+
+
+def _paths(dataset: Any, n: int) -> list[str] | None:
+    index: Sequence[int] = range(n)
+    while isinstance(dataset, Subset):
+        index = [int(dataset.indices[i]) for i in index]
+        dataset = dataset.dataset
+    paths = getattr(dataset, "paths", None)
+    if paths is None and hasattr(dataset, "samples"):  # torchvision ImageFolder layout
+        paths = [s[0] for s in dataset.samples]
+    if paths is None:
+        return None
+    return [str(paths[i]) for i in index]
+
+
+class _NoBar:
+    def update(self, n: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _progress(total: int, desc: str, show: bool) -> Union["_NoBar", Any]:
+    if not show:
+        return _NoBar()
+    from tqdm.auto import tqdm
+    return tqdm(total=total, desc=desc, unit="img", leave=False)
+
+
+__all__ = ["Features", "features", "pool", "thumbnails", "prelogit_layer"]

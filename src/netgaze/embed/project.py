@@ -1,0 +1,118 @@
+"""Projections [N, D] -> [N, dims]: PCA, t-SNE (openTSNE), UMAP (optional extra).
+
+Every function takes and returns float arrays and a ``random_state``; the same input
+and seed give the same output (t-SNE and UMAP: on the same machine and thread count).
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+METHODS = ("pca", "tsne", "umap")
+
+
+def pca(X: np.ndarray, dims: int = 2, random_state: int = 0) -> np.ndarray:
+    """Principal components of the centred data: [N, D] -> float32 [N, dims].
+
+    Component signs are fixed (largest loading of each component positive) so that
+    results do not flip between library versions or solvers.
+    """
+    from sklearn.decomposition import PCA
+
+    X = _as_matrix(X)
+    dims = _check_dims(dims, X, "pca")
+    model = PCA(n_components=dims, random_state=random_state)
+    Y = model.fit_transform(X)
+    signs = np.sign(model.components_[np.arange(dims), np.abs(model.components_).argmax(1)])
+    return (Y * np.where(signs == 0, 1, signs)).astype(np.float32)
+
+
+def tsne(X: np.ndarray, dims: int = 2, perplexity: float = 30.0, random_state: int = 0, *,
+         pca_dims: int | None = 50, n_iter: int = 500, early_exaggeration_iter: int = 250,
+         n_jobs: int = 2, verbose: bool = False) -> np.ndarray:
+    """t-SNE with openTSNE: [N, D] -> float32 [N, dims].
+
+    The data are first reduced to ``pca_dims`` principal components (skipped when D is
+    already that small or ``pca_dims`` is None), then embedded from a PCA
+    initialisation. 2-D uses FFT-accelerated interpolation (O(N) per iteration);
+    3-D uses Barnes-Hut, which openTSNE supports for any dimension but which is much
+    slower on large N.
+
+    Args:
+        perplexity: effective number of neighbours; lowered to (N - 1) / 3 for tiny N.
+        pca_dims: dimensions kept before t-SNE (None: none).
+        n_iter: optimisation iterations after the early-exaggeration phase. openTSNE's
+            default is 500 too; the learning rate is set automatically (N / 12).
+        early_exaggeration_iter: iterations with exaggeration 12 (openTSNE default 250).
+        n_jobs: threads for the neighbour search and the gradients.
+    """
+    from openTSNE import TSNE
+
+    X = _as_matrix(X)
+    dims = _check_dims(dims, X, "tsne", max_dims=3)
+    n = len(X)
+    if n < 4:
+        raise ValueError(f"t-SNE needs at least 4 points, got {n}")
+    if pca_dims is not None and X.shape[1] > pca_dims and n > pca_dims:
+        X = pca(X, pca_dims, random_state=random_state)
+    limit = (n - 1) / 3
+    if perplexity > limit:
+        warnings.warn(f"perplexity {perplexity} is too large for {n} points; using {limit:.1f}", stacklevel=2)
+        perplexity = limit
+    model = TSNE(n_components=dims, perplexity=perplexity, initialization="pca",
+                 negative_gradient_method="fft" if dims <= 2 else "bh",
+                 n_iter=n_iter, early_exaggeration_iter=early_exaggeration_iter,
+                 n_jobs=n_jobs, random_state=random_state, verbose=verbose)
+    return np.asarray(model.fit(X), dtype=np.float32)
+
+
+def umap(X: np.ndarray, dims: int = 2, n_neighbors: int = 15, min_dist: float = 0.1,
+         random_state: int = 0) -> np.ndarray:
+    """UMAP (umap-learn, optional: ``pip install netgaze[umap]``): [N, D] -> float32 [N, dims].
+
+    A fixed ``random_state`` makes umap-learn run single-threaded (its rule).
+    """
+    try:
+        import umap as umap_learn
+    except ImportError as err:
+        raise ImportError("UMAP needs the umap-learn package: pip install netgaze[umap] "
+                          "(or pip install umap-learn)") from err
+    X = _as_matrix(X)
+    dims = _check_dims(dims, X, "umap")
+    model = umap_learn.UMAP(n_components=dims, n_neighbors=min(n_neighbors, len(X) - 1),
+                            min_dist=min_dist, random_state=random_state)
+    return np.asarray(model.fit_transform(X), dtype=np.float32)
+
+
+def project(X: np.ndarray, method: str = "tsne", dims: int = 2, random_state: int = 0,
+            perplexity: float = 30.0) -> np.ndarray:
+    """Dispatch to ``pca``, ``tsne`` or ``umap`` by name (what the CLI calls)."""
+    if method == "pca":
+        return pca(X, dims, random_state=random_state)
+    if method == "tsne":
+        return tsne(X, dims, perplexity=perplexity, random_state=random_state)
+    if method == "umap":
+        return umap(X, dims, random_state=random_state)
+    raise ValueError(f"unknown projection {method!r}; valid: {', '.join(METHODS)}")
+
+
+def _as_matrix(X: np.ndarray) -> np.ndarray:
+    X = np.asarray(X, dtype=np.float32)
+    if X.ndim != 2:
+        raise ValueError(f"expected a feature matrix [N, D], got shape {X.shape}")
+    if not np.isfinite(X).all():
+        raise ValueError("the features contain NaN or infinite values")
+    return X
+
+
+def _check_dims(dims: int, X: np.ndarray, method: str, max_dims: int | None = None) -> int:
+    if dims < 1 or (max_dims is not None and dims > max_dims):
+        raise ValueError(f"{method}: dims must be between 1 and {max_dims or 'D'}, got {dims}")
+    if dims > min(X.shape):
+        raise ValueError(f"{method}: cannot project {X.shape[0]} points of {X.shape[1]} dimensions "
+                         f"to {dims} dimensions")
+    return dims
+
+
+__all__ = ["pca", "tsne", "umap", "project", "METHODS"]
