@@ -1,0 +1,235 @@
+"""Explain a whole dataset: batched, streaming, sharded across processes, resumable.
+
+``explain_dataset(model, data, "gradcam", layer)`` walks the dataset in index order and
+writes one safetensors file per ``shard_size`` images (``shard-00000.safetensors``:
+``maps`` [n, H, W], ``indices`` [n], ``predictions`` [n], ``targets`` [n], ``labels``
+[n]) and, when every shard exists, ``index.json``. Each shard is written to a temporary
+file and renamed, so a shard file on disk is always complete: a rerun skips the shards
+that exist and computes the rest.
+
+Under ``torchrun --nproc_per_node=N`` process ``r`` takes shards ``r, r + N, r + 2N, ...``
+(gloo on the CPU, nccl on CUDA, joined from the ``WORLD_SIZE``/``RANK`` environment);
+rank 0 writes the index after a barrier. Shards are cut by index, and batches inside a
+shard start at the shard's first image, so the union of the processes' shards equals a
+one-process run exactly.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Sequence, Union
+
+import torch
+import torch.distributed as dist
+import torch.nn as nn
+from torch.utils.data import DataLoader, Dataset, Subset
+
+from netgaze.layers import LayerRef, resolve_layer
+from netgaze.metrics.maps import MethodLike, explain, resolve_method
+from netgaze.recorder import OutputSelector, Recorder
+from netgaze.targets import Class, Target, as_target
+
+DatasetTarget = Union[None, int, str, Target]
+INDEX = "index.json"
+TMP_MARK = ".tmp-"
+
+
+class ExplainDatasetError(ValueError):
+    """The output folder holds shards of a different explanation, or the index is incomplete."""
+
+
+def shard_name(shard: int) -> str:
+    return f"shard-{shard:05d}.safetensors"
+
+
+def explain_dataset(model: nn.Module, data: Dataset | DataLoader, method: MethodLike, layer: LayerRef | None = -1,
+                    target: DatasetTarget = None, out: str | os.PathLike = "explanations", *,
+                    shard_size: int = 256, batch_size: int = 32, num_workers: int = 0,
+                    device: str | torch.device | None = None, progress: bool = True,
+                    output: OutputSelector = None) -> Path:
+    """Explain every image of ``data`` with ``method`` and write the maps as shards.
+
+    Args:
+        model: the model; explained as found (never modified), on ``device``.
+        data: a map-style dataset of images or ``(image, label, ...)`` tuples, or a
+            DataLoader (its dataset and ``collate_fn`` are used; its sampler is not,
+            because shards are cut by index).
+        method: a name of ``netgaze.methods.METHODS`` or a callable; per-channel
+            attributions are reduced to one map per image (``netgaze.metrics.as_map``).
+        layer: the layer of the methods that take one (ignored by the others).
+        target: None (each image's top class), ``"label"`` (the dataset's label), a
+            class index, or a target valid for any batch (e.g. ``ng.Area(box=...)``).
+        out: the output folder (created).
+        shard_size: images per shard file.
+        batch_size: images per forward/backward pass.
+        num_workers: DataLoader worker processes.
+        device: where to compute; default the model's device. Under torchrun on GPUs, put
+            the model on ``cuda:LOCAL_RANK`` in each process.
+        progress: show a tqdm bar (rank 0 only).
+        output: selects the explained tensor of a tuple/dict output.
+
+    Returns:
+        The path of ``index.json``.
+    """
+    if shard_size < 1 or batch_size < 1:
+        raise ValueError("shard_size and batch_size must be >= 1")
+    dataset, collate = (data.dataset, data.collate_fn) if isinstance(data, DataLoader) else (data, None)
+    total = len(dataset)
+    if device is None:
+        first = next(model.parameters(), None)
+        device = first.device if first is not None else torch.device("cpu")
+    device = torch.device(device)
+    name, _, takes_layer = resolve_method(method)
+    layer_name = resolve_layer(model, layer)[0] if takes_layer and layer is not None else None
+    if isinstance(target, str) and target != "label":
+        raise ValueError(f"target {target!r}: use None, 'label', a class index or a netgaze target")
+    if isinstance(target, (list, tuple)):
+        raise ValueError("a dataset-wide target cannot be a per-sample list; use 'label' or one class")
+    config = {"method": name, "layer": layer_name, "target": repr(target), "output": repr(output),
+              "shard_size": shard_size, "num_images": total}
+    folder = Path(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    shards = (total + shard_size - 1) // shard_size
+    rank, world, created = _join_process_group(device)
+    try:
+        mine = [s for s in range(shards) if s % world == rank]
+        todo = [s for s in mine if not _shard_done(folder, s, config)]
+        for s in todo:
+            for stale in folder.glob(f".{shard_name(s)}{TMP_MARK}*"):
+                stale.unlink(missing_ok=True)
+        bar = _progress(sum(min(shard_size, total - s * shard_size) for s in todo),
+                        enabled=progress and rank == 0, desc=f"{name} maps")
+        for s in todo:
+            indices = range(s * shard_size, min(total, (s + 1) * shard_size))
+            loader = DataLoader(Subset(dataset, indices), batch_size=batch_size, shuffle=False,
+                                num_workers=num_workers, **({"collate_fn": collate} if collate else {}))
+            parts = [_explain_batch(model, batch, method, layer_name, target, output, device) for batch in
+                     _counted(loader, bar)]
+            tensors = {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
+            tensors["indices"] = torch.arange(indices.start, indices.stop, dtype=torch.int64)
+            _write_shard(folder / shard_name(s), tensors, config)
+        bar.close()
+        if world > 1:
+            dist.barrier()
+        if rank == 0:
+            _write_index(folder, config, shards)
+    finally:
+        if created:
+            dist.destroy_process_group()
+    return folder / INDEX
+
+
+def _join_process_group(device: torch.device) -> tuple[int, int, bool]:
+    """(rank, world size, created): joins the torchrun group from the environment if needed."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size(), False
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return 0, 1, False
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+    return dist.get_rank(), dist.get_world_size(), True
+
+
+def _explain_batch(model: nn.Module, batch: Any, method: MethodLike, layer: str | None, target: DatasetTarget,
+                   output: OutputSelector, device: torch.device) -> dict[str, torch.Tensor]:
+    x, labels = (batch[0], batch[1] if len(batch) > 1 else None) if isinstance(batch, (list, tuple)) else (batch, None)
+    x = x.to(device)
+    n = x.shape[0]
+    with Recorder(model, [], output=output, grads=False) as rec:
+        out = rec.forward(x)
+    classify = out.dim() == 2
+    predictions = out.argmax(1).cpu() if classify else torch.full((n,), -1, dtype=torch.int64)
+    label_tensor = torch.as_tensor(labels).reshape(-1).long().cpu() if labels is not None else \
+        torch.full((n,), -1, dtype=torch.int64)
+    if target is None:
+        chosen: Target = Class(predictions.tolist()) if classify else as_target(None)
+        explained = predictions
+    elif target == "label":
+        if labels is None:
+            raise ValueError("target='label' needs a dataset of (image, label) pairs")
+        chosen, explained = Class(label_tensor.tolist()), label_tensor
+    else:
+        chosen = as_target(target)
+        explained = torch.full((n,), chosen.c if isinstance(chosen, Class) and isinstance(chosen.c, int) else -1,
+                               dtype=torch.int64)
+    maps = explain(method, model, x, layer, chosen, output).float().cpu().contiguous()
+    return {"maps": maps, "predictions": predictions.long(), "targets": explained.long(), "labels": label_tensor}
+
+
+def _shard_done(folder: Path, shard: int, config: dict) -> bool:
+    path = folder / shard_name(shard)
+    if not path.exists():
+        return False
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        meta = f.metadata() or {}
+    found = json.loads(meta.get("config", "{}"))
+    if found != config:
+        raise ExplainDatasetError(f"{path} was written with other settings ({found}); this call uses {config}. "
+                                  "Use another output folder or delete the old shards")
+    return True
+
+
+def _write_shard(path: Path, tensors: dict[str, torch.Tensor], config: dict) -> None:
+    from safetensors.torch import save
+
+    data = save({k: v.contiguous() for k, v in tensors.items()}, metadata={"config": json.dumps(config)})
+    _atomic_write_bytes(path, data)
+
+
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}{TMP_MARK}{os.getpid()}")
+    with open(tmp, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def _write_index(folder: Path, config: dict, shards: int) -> None:
+    from safetensors import safe_open
+
+    entries = []
+    for s in range(shards):
+        path = folder / shard_name(s)
+        if not path.exists():
+            raise ExplainDatasetError(f"shard {path} is missing after every process finished")
+        with safe_open(str(path), framework="pt") as f:
+            indices = f.get_slice("indices")
+            count = indices.get_shape()[0]
+            map_shape = f.get_slice("maps").get_shape()[1:]
+        entries.append({"file": path.name, "start": s * config["shard_size"], "count": count})
+    index = {**config, "map_shape": list(map_shape) if shards else None, "shards": entries}
+    _atomic_write_bytes(folder / INDEX, (json.dumps(index, indent=2) + "\n").encode("utf-8"))
+
+
+def load_explanations(out: str | os.PathLike, keys: Sequence[str] = ("maps", "indices", "predictions", "targets",
+                                                                    "labels")) -> dict[str, torch.Tensor]:
+    """Every shard of a finished ``explain_dataset`` run, concatenated in index order."""
+    from safetensors.torch import load_file
+
+    folder = Path(out)
+    index_path = folder / INDEX
+    if not index_path.exists():
+        raise ExplainDatasetError(f"{index_path} is missing: the run is not finished (rerun explain_dataset to "
+                                  "complete it)")
+    index = json.loads(index_path.read_text())
+    parts = [load_file(str(folder / entry["file"])) for entry in index["shards"]]
+    return {k: torch.cat([p[k] for p in parts]) for k in keys}
+
+
+def _progress(total: int, enabled: bool, desc: str):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, disable=not enabled, desc=desc, unit="img")
+
+
+def _counted(loader: DataLoader, bar):
+    for batch in loader:
+        yield batch
+        first = batch[0] if isinstance(batch, (list, tuple)) else batch
+        bar.update(len(first))
