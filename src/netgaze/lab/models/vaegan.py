@@ -1,0 +1,158 @@
+"""VAE-GAN (Larsen et al. 2016, "Autoencoding beyond pixels using a learned similarity metric").
+
+A conv VAE whose reconstruction error is measured in a feature layer of a discriminator
+instead of in pixels. Three parts, three optimisers, three losses (per image):
+
+* encoder:        ``KL + L_feat``
+* decoder:        ``gamma * L_feat + L_GAN_dec``
+* discriminator:  ``L_GAN_dis = BCE(D(x), 1) + BCE(D(x_rec), 0) + BCE(D(x_prior), 0)``
+
+``L_feat = 0.5 * sum((D_l(x_rec) - D_l(x))^2)`` over the discriminator's last conv stage
+(a Gaussian likelihood in feature space; D_l(x) is held fixed). ``L_GAN_dec`` is the
+non-saturating ``BCE(D(x_rec), 1) + BCE(D(x_prior), 1)`` (the paper's minimax signs
+flipped, as everyone trains GANs).
+
+Equilibrium gating (from the authors' code, also in the common PyTorch ports): with the
+discriminator's mean BCE on real and on reconstructed pictures, the discriminator is
+not updated when either is below ``equilibrium - margin`` (it is winning too easily),
+the decoder skips its update when either is above ``equilibrium + margin`` (the
+discriminator is too weak to learn from), and both train when both would be skipped.
+
+The module's ``forward`` is the VAE's, ``(reconstruction, mu, logvar)`` with the mean in
+eval mode, so explanations and latent studies treat it like any VAE. The discriminator
+is registered first, so ``layer=-1`` still resolves to the encoder's last conv.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from netgaze.lab.models.registry import register_model
+from netgaze.lab.models.vae import VAE, conv_decoder, conv_encoder, conv_stages
+from netgaze.lab.models.vae_loss import kl_divergence
+
+
+class Discriminator(nn.Module):
+    """Strided convs + LeakyReLU (batch norm after the first), a feature layer, a logit."""
+
+    def __init__(self, in_channels: int, image_size: int, width: int):
+        super().__init__()
+        layers: list[nn.Module] = []
+        channels, size = in_channels, image_size
+        for i in range(conv_stages(image_size)):
+            out = width * 2 ** i
+            layers.append(nn.Conv2d(channels, out, 4, 2, 1, bias=i == 0))
+            if i > 0:
+                layers.append(nn.BatchNorm2d(out))
+            layers.append(nn.LeakyReLU(0.2))
+            channels, size = out, size // 2
+        self.features = nn.Sequential(*layers)
+        self.head = nn.Sequential(nn.Flatten(), nn.Linear(channels * size * size, 1))
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(features [B, C, h, w], logit [B])``."""
+        features = self.features(x)
+        return features, self.head(features)[:, 0]
+
+
+class VAEGAN(VAE):
+    """Conv VAE + discriminator, trained with ``train_step`` and the optimisers of ``optimizers``.
+
+    Args:
+        in_channels, image_size, latent, width: as ``ConvVAE``.
+        gamma: weight of the feature-space reconstruction in the decoder's loss.
+        equilibrium, margin: the equilibrium gating thresholds on the discriminator's BCE.
+    """
+
+    def __init__(self, in_channels: int = 1, image_size: int = 28, latent: int = 20, width: int = 32,
+                 gamma: float = 1.0, equilibrium: float = 0.68, margin: float = 0.35):
+        super().__init__(in_channels, image_size, latent)
+        self.discriminator = Discriminator(in_channels, image_size, width)
+        self.encoder, features = conv_encoder(in_channels, image_size, width)
+        self.fc_mu = nn.Linear(features, latent)
+        self.fc_logvar = nn.Linear(features, latent)
+        self.decoder = conv_decoder(latent, in_channels, image_size, width)
+        self.gamma, self.equilibrium, self.margin = gamma, equilibrium, margin
+
+    def _encode_features(self, x: torch.Tensor, onehot: torch.Tensor | None) -> torch.Tensor:
+        return self.encoder(x)
+
+    def _decode(self, z: torch.Tensor) -> torch.Tensor:
+        return self.decoder(z)
+
+    def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
+        """Parameters per part: ``encoder`` (with fc_mu, fc_logvar), ``decoder``, ``discriminator``."""
+        encoder = [*self.encoder.parameters(), *self.fc_mu.parameters(), *self.fc_logvar.parameters()]
+        return {"encoder": encoder, "decoder": list(self.decoder.parameters()),
+                "discriminator": list(self.discriminator.parameters())}
+
+    def optimizers(self, lr: float = 3e-4) -> dict[str, torch.optim.Optimizer]:
+        """One Adam (betas 0.5, 0.999) per part, as GAN training usually needs."""
+        return {name: torch.optim.Adam(params, lr=lr, betas=(0.5, 0.999))
+                for name, params in self.parameter_groups().items()}
+
+    def losses(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """All loss terms of one batch, per image (means over the batch), in the graph.
+
+        In eval mode the reconstruction decodes the mean of q(z|x), as ``forward`` does.
+        """
+        mu, logvar = self.encode(x)
+        z = mu + torch.randn_like(mu) * (0.5 * logvar).exp() if self.training else mu
+        recon = self.decode(z)
+        prior = self.decode(torch.randn_like(mu))
+        feat_real, logit_real = self.discriminator(x)
+        feat_rec, logit_rec = self.discriminator(recon)
+        _, logit_prior = self.discriminator(prior)
+        ones, zeros = torch.ones_like(logit_real), torch.zeros_like(logit_real)
+        bce = F.binary_cross_entropy_with_logits
+        dis_real, dis_rec, dis_prior = bce(logit_real, ones), bce(logit_rec, zeros), bce(logit_prior, zeros)
+        feature = 0.5 * (feat_rec - feat_real.detach()).pow(2).flatten(1).sum(1).mean()
+        kl = kl_divergence(mu, logvar).mean()
+        gan_dec = bce(logit_rec, ones) + bce(logit_prior, ones)
+        return {"encoder": kl + feature, "decoder": self.gamma * feature + gan_dec,
+                "discriminator": dis_real + dis_rec + dis_prior, "kl": kl, "feature": feature,
+                "gan_dec": gan_dec, "dis_real": dis_real, "dis_rec": dis_rec, "dis_prior": dis_prior,
+                "pixel_mse": (recon - x).pow(2).flatten(1).sum(1).mean()}
+
+    def gates(self, dis_real: float, dis_rec: float) -> tuple[bool, bool]:
+        """``(train_discriminator, train_decoder)`` from the discriminator's BCE on real and reconstructed."""
+        low, high = self.equilibrium - self.margin, self.equilibrium + self.margin
+        train_dis = not (dis_real < low or dis_rec < low)
+        train_dec = not (dis_real > high or dis_rec > high)
+        if not (train_dis or train_dec):
+            return True, True
+        return train_dis, train_dec
+
+    def train_step(self, x: torch.Tensor, optimizers: dict[str, torch.optim.Optimizer]) -> dict[str, float]:
+        """One gated update of the three parts; returns the batch's loss terms as floats.
+
+        Each part's gradient is taken from its own loss only (``torch.autograd.grad`` per
+        parameter group), so the decoder's GAN loss never moves the discriminator and
+        the reconstruction loss never moves the discriminator's features.
+        """
+        self.train()
+        terms = self.losses(x)
+        train_dis, train_dec = self.gates(float(terms["dis_real"].detach()), float(terms["dis_rec"].detach()))
+        groups = self.parameter_groups()
+        parts = ["encoder"] + (["decoder"] if train_dec else []) + (["discriminator"] if train_dis else [])
+        for i, part in enumerate(parts):
+            grads = torch.autograd.grad(terms[part], groups[part], retain_graph=i < len(parts) - 1)
+            for param, grad in zip(groups[part], grads):
+                param.grad = grad
+        for part in parts:
+            optimizers[part].step()
+            optimizers[part].zero_grad(set_to_none=True)
+        out = {k: float(v.detach()) for k, v in terms.items()}
+        out.update(train_dis=float(train_dis), train_dec=float(train_dec))
+        return out
+
+
+@register_model("vaegan")
+def vaegan(in_channels: int = 1, image_size: int = 28, latent: int = 20, width: int = 32,
+           gamma: float = 1.0, equilibrium: float = 0.68, margin: float = 0.35) -> VAEGAN:
+    """VAE-GAN (Larsen et al. 2016) for 1x28x28 or 3x64x64 pictures."""
+    return VAEGAN(in_channels, image_size, latent, width, gamma, equilibrium, margin)
+
+
+__all__ = ["VAEGAN", "Discriminator", "vaegan"]
