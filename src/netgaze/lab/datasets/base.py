@@ -1,0 +1,83 @@
+"""What every lab dataset shares: the error type, an in-memory image dataset, channel statistics."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch.utils.data import Dataset
+
+
+class DatasetError(ValueError):
+    """A dataset that cannot be read or built as asked (bad path, empty folder, bad file).
+
+    The message is one line meant for the user; the CLI turns it into a ``UserError``.
+    """
+
+
+def channel_stats(images: torch.Tensor, max_images: int = 4096) -> tuple[list[float], list[float]]:
+    """Per-channel mean and standard deviation of images [N, C, H, W] (uint8 or float in [0, 1]).
+
+    Uses at most ``max_images`` evenly spaced images, so the cost stays bounded on big sets.
+    """
+    step = max(1, len(images) // max_images)
+    sample = images[::step]
+    if sample.dtype == torch.uint8:
+        sample = sample.float().div_(255)
+    sample = sample.double().transpose(0, 1).flatten(1)
+    std = sample.std(1).clamp(min=1e-3)
+    return [float(v) for v in sample.mean(1)], [float(v) for v in std]
+
+
+class TensorImageDataset(Dataset):
+    """Pictures held in memory as one tensor; items are ``(float32 [C, H, W] in [0, 1], int label)``.
+
+    Indexing is one tensor slice, no per-item decoding, so a ``DataLoader`` with no workers is fast.
+
+    Attributes:
+        classes: class names, ``classes[label]``.
+        labels: int64 tensor [N].
+        channels: 1 or 3.
+        size: (H, W).
+        name: short name of the dataset ("digits", "shapes", "mnist", a folder name).
+        split: "train", "test" or "all".
+        mean, std: per-channel statistics of the training split, for a model's first
+            ``Normalize`` layer (the lab's models take pictures in [0, 1]).
+    """
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, classes: Sequence[str], *,
+                 name: str, split: str, mean: Sequence[float] | None = None,
+                 std: Sequence[float] | None = None):
+        if images.dim() != 4 or images.shape[1] not in (1, 3):
+            raise DatasetError(f"{name}: images must be [N, 1|3, H, W], got {tuple(images.shape)}")
+        if len(images) != len(labels):
+            raise DatasetError(f"{name}: {len(images)} images but {len(labels)} labels")
+        self._images = images
+        self.labels = labels.long()
+        self.classes = list(classes)
+        self.name = name
+        self.split = split
+        self.channels = int(images.shape[1])
+        self.size = (int(images.shape[2]), int(images.shape[3]))
+        if mean is None or std is None:
+            mean, std = channel_stats(images)
+        self.mean = list(mean)
+        self.std = list(std)
+
+    def __len__(self) -> int:
+        return len(self._images)
+
+    def _float(self, images: torch.Tensor) -> torch.Tensor:
+        if images.dtype == torch.uint8:
+            return images.float().div_(255)
+        return images.clone()
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        return self._float(self._images[index]), int(self.labels[index])
+
+    def tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """All images as one float32 tensor [N, C, H, W] in [0, 1] and the labels [N] (copies)."""
+        return self._float(self._images), self.labels.clone()
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}(name={self.name!r}, split={self.split!r}, n={len(self)}, "
+                f"classes={len(self.classes)}, channels={self.channels}, size={self.size})")
