@@ -1,0 +1,174 @@
+"""Build ONE self-contained ``report.html`` from run folders (it only reads them).
+
+The report follows the seed reports: overview and findings, then per task (classification,
+reconstruction, segmentation) the training curves and every study found in the runs'
+``artifacts/`` manifests, each figure with a caption from the run (model, dataset, epoch,
+method, layer) and the numbers in tables. Pictures are inlined as data URIs, the CSS is
+inlined, there is no script and nothing is fetched from the network. All text that comes
+from runs (class names, file names, captions) goes through Jinja2's autoescape.
+"""
+from __future__ import annotations
+
+import base64
+import datetime as dt
+from pathlib import Path
+from typing import Any, Sequence
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from markupsafe import Markup
+
+from netgaze.report.curves import curves_png
+from netgaze.report.findings import findings
+from netgaze.report.runinfo import RunInfo, find_runs, read_run
+from netgaze.report.sections import CHAPTERS, STUDIES, study_of
+
+HERE = Path(__file__).parent
+MIME = {".png": "image/png", ".gif": "image/gif", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".svg": "image/svg+xml"}
+
+
+def data_uri(data: bytes, mime: str) -> str:
+    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+
+
+def picture(path: Path) -> str:
+    return data_uri(path.read_bytes(), MIME.get(path.suffix.lower(), "application/octet-stream"))
+
+
+def fmt(value: Any) -> str:
+    """Numbers for tables: floats with three decimals, None as a dash."""
+    if value is None:
+        return "–"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(fmt(v) for v in value)
+    return str(value)
+
+
+def caption_for(manifest: dict[str, Any], figure: dict[str, Any]) -> str:
+    """The study's caption, or one composed from the manifest's facts."""
+    if figure.get("caption"):
+        return str(figure["caption"])
+    facts = [f"{key} {manifest[key]}" for key in ("model", "dataset", "epoch", "method", "layer")
+             if manifest.get(key) not in (None, "")]
+    title = manifest.get("title") or STUDIES.get(study_of(manifest), {}).get("title", "Figure")
+    return f"{title} ({Path(str(figure.get('file', ''))).name}): " + ", ".join(facts) + "."
+
+
+def table(spec: dict[str, Any]) -> dict[str, Any]:
+    return {"title": str(spec.get("title", "")), "columns": [str(c) for c in spec.get("columns", [])],
+            "rows": [[fmt(v) for v in row] for row in spec.get("rows", [])]}
+
+
+def curve_caption(run: RunInfo) -> str:
+    what = {"classify": "accuracy (left, dashed = train) and loss (right)",
+            "reconstruct": "losses per picture, train and test",
+            "segment": "pixel accuracy, mean accuracy and mean IoU (left) and loss (right)"}.get(run.task, "metrics")
+    return (f"Training curves of {run.model} on {run.dataset} (augmentation {run.augment}), "
+            f"{run.epochs} epochs, run {run.name}: {what}.")
+
+
+def home_task(run: RunInfo, study: str) -> str:
+    """The chapter a run's study goes to: its own task's, else the first chapter that lists the study."""
+    for chapter in CHAPTERS:
+        if chapter["task"] == run.task and study in chapter["studies"]:
+            return run.task
+    return next((c["task"] for c in CHAPTERS if study in c["studies"]), run.task)
+
+
+def overview_table(runs: list[RunInfo]) -> dict[str, Any]:
+    columns = ["run", "task", "model", "data", "augmentation", "epochs", "final test accuracy",
+               "final test loss", "final mean IoU"]
+    rows = [[r.name, r.task, r.model, r.dataset, r.augment, r.epochs, r.last("test_acc"), r.last("test_loss"),
+             r.last("mean_iou")] for r in runs]
+    return table({"title": "Runs in this report", "columns": columns, "rows": rows})
+
+
+def gather(runs: list[RunInfo]) -> list[dict[str, Any]]:
+    """Chapters -> sections -> figures/tables/notes, in the seed report's order."""
+    chapters = []
+    for chapter in CHAPTERS:
+        task_runs = [r for r in runs if r.task == chapter["task"]]
+        sections = []
+        curves = []
+        for run in task_runs:
+            png = curves_png(run.history, f"{run.name}: {run.model} on {run.dataset}")
+            if png is not None:
+                curves.append({"src": data_uri(png, "image/png"), "caption": curve_caption(run), "alt": run.name})
+            elif run.curves_png is not None:
+                curves.append({"src": picture(run.curves_png), "caption": curve_caption(run), "alt": run.name})
+        if curves:
+            sections.append({"id": f"{chapter['task']}-training", "title": "Training models",
+                             "intro": chapter["training_intro"], "figures": curves, "tables": [], "notes": []})
+        for study in chapter["studies"]:
+            entries = [(run, m) for run in runs for m in run.manifests
+                       if study_of(m) == study and home_task(run, study) == chapter["task"]]
+            if not entries:
+                continue
+            spec = STUDIES[study]
+            section = {"id": study, "title": spec["title"], "intro": spec.get("intro", ""),
+                       "figures": [], "tables": [], "notes": []}
+            for run, manifest in entries:
+                if manifest.get("skipped"):
+                    section["notes"].append(f"{run.name}: not run — {manifest['skipped']}")
+                    continue
+                for figure in manifest.get("figures", []):
+                    section["figures"].append({"src": picture(figure["_path"]),
+                                               "caption": caption_for(manifest, figure), "alt": figure["_path"].name})
+                section["tables"].extend(table(t) for t in manifest.get("tables", []) or [])
+                section["notes"].extend(str(n) for n in manifest.get("notes", []) or [])
+            sections.append(section)
+        if sections:
+            chapters.append({"id": chapter["task"], "title": chapter["title"], "intro": chapter["intro"],
+                             "sections": sections})
+    known = {s for c in CHAPTERS for s in c["studies"]}
+    other = []
+    for run in runs:
+        for manifest in run.manifests:
+            if study_of(manifest) not in known:
+                for figure in manifest.get("figures", []):
+                    other.append({"src": picture(figure["_path"]), "caption": caption_for(manifest, figure),
+                                  "alt": figure["_path"].name})
+        for path in run.loose_pictures:
+            other.append({"src": picture(path), "alt": path.name,
+                          "caption": f"{path.relative_to(run.path)} from run {run.name} ({run.model} on {run.dataset})."})
+    if other:
+        chapters.append({"id": "other", "title": "Other figures", "intro": "Pictures found in the runs' artifacts "
+                         "that no study manifest describes.", "sections": [
+                             {"id": "other-figures", "title": "Figures", "intro": "", "figures": other,
+                              "tables": [], "notes": []}]})
+    return chapters
+
+
+def render(runs: list[RunInfo], title: str | None = None) -> str:
+    """The report's HTML text."""
+    from netgaze import __version__
+
+    env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=True, undefined=StrictUndefined,
+                      trim_blocks=True, lstrip_blocks=True)
+    template = env.get_template("report.html.j2")
+    css = Markup((HERE / "static" / "report.css").read_text())
+    chapters = gather(runs)
+    tasks = sorted({r.task for r in runs})
+    return template.render(
+        title=title or "netgaze report: " + ", ".join(r.name for r in runs),
+        css=css, version=__version__, created=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        runs=runs, tasks=tasks, overview=overview_table(runs), findings=findings(runs), chapters=chapters,
+        problems=[f"{r.name}: {p}" for r in runs for p in r.problems])
+
+
+def build_report(paths: Sequence[str | Path], out: str | Path | None = None, title: str | None = None) -> Path:
+    """Write the report for run folders (or folders of run folders) and return its path.
+
+    Args:
+        paths: run folders, or folders holding run folders (``runs/demo``).
+        out: the HTML file; ``PATH/report.html`` of the first path when None.
+        title: the report's title; the runs' names when None.
+    """
+    from netgaze.studies.common import atomic_write_bytes
+
+    runs = [read_run(p) for p in find_runs(list(paths))]
+    target = Path(out) if out is not None else Path(paths[0]) / "report.html"
+    return atomic_write_bytes(target, render(runs, title).encode("utf-8"))

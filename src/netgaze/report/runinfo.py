@@ -1,0 +1,164 @@
+"""Read a run folder for the report: config, history, checkpoints, artifact manifests, loose files.
+
+Only reads. A run folder holds ``run.json``, ``history.jsonl``, ``checkpoints/`` and
+``artifacts/``; studies leave JSON manifests in ``artifacts/`` (see
+``netgaze.studies.common``) whose ``figures`` name the pictures they made.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+PICTURE_SUFFIXES = (".png", ".gif", ".jpg", ".jpeg", ".svg")
+
+
+@dataclass
+class RunInfo:
+    """What the report knows about one run folder."""
+
+    path: Path
+    config: dict[str, Any]
+    history: list[dict[str, Any]]
+    checkpoints: list[int]
+    manifests: list[dict[str, Any]] = field(default_factory=list)
+    loose_pictures: list[Path] = field(default_factory=list)
+    curves_png: Path | None = None
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def task(self) -> str:
+        return str(self.config.get("task", "classify"))
+
+    @property
+    def model(self) -> str:
+        return str(self.config.get("model", "?"))
+
+    @property
+    def dataset(self) -> str:
+        return str(self.config.get("data", self.config.get("dataset", "?")))
+
+    @property
+    def augment(self) -> str:
+        return str(self.config.get("augment", "none"))
+
+    @property
+    def epochs(self) -> int:
+        return max([int(h.get("epoch", 0)) for h in self.history] + self.checkpoints + [0])
+
+    def last(self, key: str) -> Any:
+        """The last history value of ``key`` (None when never recorded)."""
+        for row in reversed(self.history):
+            if row.get(key) is not None:
+                return row[key]
+        return None
+
+    def best(self, key: str) -> Any:
+        values = [row[key] for row in self.history if isinstance(row.get(key), (int, float))]
+        return max(values) if values else None
+
+    @property
+    def artifacts(self) -> Path:
+        return self.path / "artifacts"
+
+
+def is_run_folder(path: Path) -> bool:
+    return (path / "run.json").is_file()
+
+
+def find_runs(paths: list[str | Path]) -> list[Path]:
+    """Run folders from the given paths: a run folder itself, or a folder of run folders."""
+    found: list[Path] = []
+    for given in paths:
+        path = Path(given)
+        if not path.is_dir():
+            raise FileNotFoundError(f"no such run folder: {given}")
+        if is_run_folder(path):
+            found.append(path)
+            continue
+        inner = sorted(p for p in path.iterdir() if p.is_dir() and is_run_folder(p))
+        if not inner:
+            raise FileNotFoundError(f"{given} is not a run folder (no run.json) and holds none")
+        found.extend(inner)
+    unique: list[Path] = []
+    for path in found:
+        if path.resolve() not in [u.resolve() for u in unique]:
+            unique.append(path)
+    return unique
+
+
+def read_run(path: Path) -> RunInfo:
+    """Everything the report shows about one run; unreadable files become ``problems``."""
+    problems: list[str] = []
+    config = _read_json(path / "run.json", problems) or {}
+    history = _read_jsonl(path / "history.jsonl", problems)
+    checkpoints = sorted(_epoch_of(p) for p in (path / "checkpoints").glob("epoch-*.safetensors"))
+    info = RunInfo(path, config if isinstance(config, dict) else {}, history, [e for e in checkpoints if e >= 0],
+                   problems=problems)
+    artifacts = path / "artifacts"
+    referenced: set[Path] = set()
+    if artifacts.is_dir():
+        for json_path in sorted(artifacts.rglob("*.json")):
+            data = _read_json(json_path, problems)
+            if not isinstance(data, dict) or ("figures" not in data and "study" not in data):
+                continue
+            data = dict(data)
+            data["_folder"] = json_path.parent
+            data["_file"] = json_path
+            figures = []
+            for figure in data.get("figures", []) or []:
+                if isinstance(figure, str):
+                    figure = {"file": figure}
+                picture = (json_path.parent / str(figure.get("file", ""))).resolve()
+                if not picture.is_file():
+                    problems.append(f"{json_path.relative_to(path)} names a missing picture {figure.get('file')!r}")
+                    continue
+                referenced.add(picture)
+                figures.append({**figure, "_path": picture})
+            data["figures"] = figures
+            info.manifests.append(data)
+        for picture in sorted(artifacts.rglob("*")):
+            if picture.suffix.lower() in PICTURE_SUFFIXES and picture.resolve() not in referenced:
+                info.loose_pictures.append(picture)
+    if (path / "curves.png").is_file():
+        info.curves_png = path / "curves.png"
+    return info
+
+
+def _epoch_of(path: Path) -> int:
+    try:
+        return int(path.stem.split("-")[1])
+    except (IndexError, ValueError):
+        return -1
+
+
+def _read_json(path: Path, problems: list[str]) -> Any:
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        problems.append(f"could not read {path.name}: {err}")
+        return None
+
+
+def _read_jsonl(path: Path, problems: list[str]) -> list[dict[str, Any]]:
+    rows = []
+    if not path.is_file():
+        return rows
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError:
+            problems.append(f"{path.name} line {number} is not JSON (an interrupted write?); skipped")
+            continue
+        if isinstance(row, dict):
+            rows.append(row)
+    return rows

@@ -1,0 +1,199 @@
+"""S1: Grad-CAM of every conv stage of one model on the same pictures.
+
+The figure has one row per picture: the picture, then for each stage its Grad-CAM
+overlay with the guided Grad-CAM of that stage beside it. The numbers say how much of
+each stage's map falls on the object (when masks are known) and how spread it is, which
+is the report's claim "the last conv layer gives the most useful map" as a table.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+import torch.nn as nn
+
+from netgaze import viz
+from netgaze.layers import CONV_TYPES, LayerError, conv_layer_names, resolve_layer
+from netgaze.methods import gradcam, guided_backprop
+from netgaze.recorder import Recorder
+from netgaze.studies.common import artifacts_dir, open_run, run_facts, write_manifest
+from netgaze.studies.images import Examples, energy_inside, pick_examples
+from netgaze.targets import Class
+
+POOL_TYPES = (nn.MaxPool2d, nn.AvgPool2d)
+MAX_STAGES = 6
+
+
+@dataclass
+class StudyResult:
+    """What a study wrote and computed.
+
+    Attributes:
+        manifest: the JSON object written next to the figures (numbers included).
+        path: the manifest's path, or None when nothing was written.
+        figures: the PNG/GIF files written.
+        maps: the computed maps by name, for use from Python.
+    """
+
+    manifest: dict[str, Any]
+    path: Path | None = None
+    figures: list[Path] = field(default_factory=list)
+    maps: dict[str, Any] = field(default_factory=dict)
+
+
+def stage_names(model: nn.Module) -> list[str]:
+    """The model's conv *stages*: where a Grad-CAM per layer is worth looking at.
+
+    - A module whose children include two or more containers holding conv layers (the
+      blocks of a lab CNN, torchvision ResNet's ``layer1``..``layer4``): those children.
+    - Otherwise (VGG, AlexNet, plain stacks): the last conv layer before each pooling
+      layer, plus the last conv layer.
+    - At most six stages, evenly spread and always ending with the deepest one.
+    """
+    convs = conv_layer_names(model)
+    if not convs:
+        raise LayerError("the model has no convolution layer, so it has no conv stages")
+    for name, module in model.named_modules():
+        blocks = [f"{name}.{child}" if name else child
+                  for child, sub in module.named_children()
+                  if any(True for _ in sub.children()) and any(isinstance(m, CONV_TYPES) for m in sub.modules())]
+        if len(blocks) >= 2:
+            return _spread(blocks)
+    stages: list[str] = []
+    last_conv = None
+    for name, module in model.named_modules():
+        if isinstance(module, CONV_TYPES):
+            last_conv = name
+        elif isinstance(module, POOL_TYPES) and last_conv and last_conv not in stages:
+            stages.append(last_conv)
+    if convs[-1] not in stages:
+        stages.append(convs[-1])
+    return _spread(stages)
+
+
+def _spread(names: list[str]) -> list[str]:
+    if len(names) <= MAX_STAGES:
+        return names
+    step = (len(names) - 1) / (MAX_STAGES - 1)
+    return [names[round(i * step)] for i in range(MAX_STAGES)]
+
+
+def predict(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Top class [B] and its softmax confidence [B], in eval mode, model left as found."""
+    with Recorder(model, [], grads=False) as rec:
+        logits = rec.forward(x).detach()
+    probs = logits.float().softmax(1)
+    conf, pred = probs.max(1)
+    return pred, conf
+
+
+def coverage(maps: torch.Tensor, level: float = 0.5) -> torch.Tensor:
+    """Share of each map's pixels above ``level`` of its own maximum, [B] (0 for a zero map)."""
+    scaled = viz.normalize(maps.clamp(min=0))
+    return (scaled > level).float().flatten(1).mean(1)
+
+
+def compare_layers(model: nn.Module, x: torch.Tensor, layers: Sequence[str] | None = None,
+                   target: int | Sequence[int] | None = None) -> dict[str, Any]:
+    """Grad-CAM of many layers (one pass) and guided Grad-CAM of each, for one target.
+
+    Guided Grad-CAM of a layer is the guided backprop of the target times that layer's
+    upsampled Grad-CAM, so one guided pass serves every layer.
+
+    Args:
+        model: any classifier taking ``x``.
+        x: pictures [B, C, H, W].
+        layers: layer names; ``stage_names(model)`` when None.
+        target: the explained class(es); the top class of each picture when None.
+
+    Returns:
+        dict with ``layers``, ``target`` (long [B]), ``gradcam`` (name -> [B, H, W]) and
+        ``guided_gradcam`` (name -> [B, C, H, W]).
+    """
+    names = list(layers) if layers is not None else stage_names(model)
+    names = [resolve_layer(model, name)[0] for name in names]
+    if target is None:
+        classes = predict(model, x)[0]
+    else:
+        classes = torch.as_tensor(target).long().reshape(-1).expand(x.shape[0]).clone()
+    cams = gradcam(model, x, layer=names, target=Class(classes.tolist()))
+    guided = guided_backprop(model, x, target=Class(classes.tolist()))
+    return {"layers": names, "target": classes, "gradcam": cams,
+            "guided_gradcam": {n: guided * cams[n][:, None] for n in names}}
+
+
+def tile_scale(size: int, want: int = 96) -> int:
+    """Integer upscaling that makes a tile of ``size`` pixels about ``want`` pixels wide."""
+    return max(1, want // max(1, size))
+
+
+def layers_figure(images: torch.Tensor, result: dict[str, Any], row_labels: Sequence[str]):
+    """The S1 grid: picture | for each layer: Grad-CAM overlay, guided Grad-CAM."""
+    names = result["layers"]
+    pictures = viz.to_uint8(images)
+    columns = [pictures] + [arr for n in names
+                            for arr in (viz.overlay(images, result["gradcam"][n]),
+                                        viz.attribution_image(result["guided_gradcam"][n]))]
+    tiles = [col[i] for i in range(images.shape[0]) for col in columns]
+    labels = ["picture"] + [label for n in names for label in (n, "guided")]
+    return viz.grid(tiles, ncols=len(columns), row_labels=list(row_labels), col_labels=labels,
+                    scale=tile_scale(images.shape[-1]))
+
+
+def layers_numbers(result: dict[str, Any], masks: torch.Tensor | None) -> dict[str, Any]:
+    """Per layer: mean energy inside the object mask (when known) and mean coverage."""
+    numbers: dict[str, Any] = {}
+    for name in result["layers"]:
+        maps = result["gradcam"][name]
+        entry = {"coverage": float(coverage(maps).mean())}
+        if masks is not None:
+            entry["energy_in_mask"] = float(energy_inside(maps, masks).mean())
+        numbers[name] = entry
+    return numbers
+
+
+def layers_study(run, examples: Examples | None = None, n_images: int = 6, seed: int = 0,
+                 layers: Sequence[str] | None = None, out: str | Path | None = None) -> StudyResult:
+    """S1 on a run folder: the grid PNG and ``layers.json`` in ``artifacts/`` (or ``out``).
+
+    Args:
+        run: a run folder path or a loaded ``Run`` (its last epoch unless loaded otherwise).
+        examples: the pictures; picked from the run's test split when None.
+        n_images: how many pictures to pick.
+        seed: the pick's seed.
+        layers: layer names; the model's stages when None.
+        out: folder for the files; the run's ``artifacts/`` when None.
+    """
+    run = open_run(run)
+    if examples is None:
+        examples = pick_examples(run.dataset("test"), n_images, seed)
+    result = compare_layers(run.model, examples.images, layers)
+    folder = Path(out) if out is not None else artifacts_dir(run)
+    facts = run_facts(run)
+    png = viz.save_png(layers_figure(examples.images, result, examples.names()), folder / "layers.png")
+    numbers = layers_numbers(result, examples.masks)
+    caption = (f"Grad-CAM of every conv stage of {facts['model']} (run {facts['run']}, epoch {facts['epoch']}) "
+               f"on {len(examples.indices)} {facts['dataset']} test pictures, explaining each model's predicted "
+               f"class; beside each stage its guided Grad-CAM. Columns: {', '.join(result['layers'])}.")
+    manifest = {"study": "layers", "title": "Grad-CAM on different layers", **facts,
+                "method": "gradcam + guided_gradcam", "layers": result["layers"], "images": examples.indices,
+                "figures": [{"file": png.name, "caption": caption}],
+                "numbers": {"per_layer": numbers},
+                "tables": [_layers_table(numbers, examples.masks is not None)]}
+    path = write_manifest(folder, "layers", manifest)
+    return StudyResult(manifest, path, [png], result)
+
+
+def _layers_table(numbers: dict[str, Any], has_masks: bool) -> dict[str, Any]:
+    columns = ["layer", "coverage (share of map > half its max)"]
+    if has_masks:
+        columns.append("energy inside object mask")
+    rows = []
+    for name, entry in numbers.items():
+        row = [name, entry["coverage"]]
+        if has_masks:
+            row.append(entry["energy_in_mask"])
+        rows.append(row)
+    return {"title": "Where each stage's Grad-CAM lies", "columns": columns, "rows": rows}
