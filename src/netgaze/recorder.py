@@ -15,6 +15,7 @@ even when something raises.
 """
 from __future__ import annotations
 
+import contextlib
 from typing import Any, Callable, Sequence, Union
 
 import torch
@@ -76,11 +77,17 @@ class Recorder:
         self.input: torch.Tensor | None = None
         self._switch = _GuidedSwitch()
         self._handles: list[Any] = []
+        self._active = False
+        self._modes = contextlib.ExitStack()
         self._saved_training: list[tuple[nn.Module, bool]] = []
         self._saved_requires_grad: list[tuple[torch.Tensor, bool]] = []
 
     # -- context -----------------------------------------------------------------
     def __enter__(self) -> "Recorder":
+        # Autograd on inside the context, whatever the caller's mode; restored on exit.
+        self._modes = contextlib.ExitStack()
+        self._modes.enter_context(torch.inference_mode(False))
+        self._modes.enter_context(torch.enable_grad())
         self._saved_training = [(m, m.training) for m in self.model.modules()]
         self._saved_requires_grad = [(p, p.requires_grad) for p in self.model.parameters()]
         try:
@@ -96,9 +103,11 @@ class Recorder:
         except BaseException:
             self.__exit__(None, None, None)
             raise
+        self._active = True
         return self
 
     def __exit__(self, *exc) -> None:
+        self._active = False
         for handle in self._handles:
             handle.remove()
         self._handles.clear()
@@ -108,6 +117,7 @@ class Recorder:
             param.requires_grad_(requires_grad)
         self.activations = {}
         self.input = None
+        self._modes.close()
 
     # -- hooks -------------------------------------------------------------------
     def _make_hook(self, name: str):
@@ -138,20 +148,18 @@ class Recorder:
     # -- use ---------------------------------------------------------------------
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Run the model on ``x`` and return the selected output."""
-        if not self._handles and (self.layers or self.guided_relus):
+        if not self._active:
             raise RecorderError("Recorder.forward must be called inside `with Recorder(...)`")
         if x.is_inference():
             raise RecorderError("the input was created under torch.inference_mode(); autograd cannot use it. "
                                 "Create it outside inference mode (or pass x.clone() made outside it)")
         self.activations = {}
-        with torch.inference_mode(False):
-            if self.input_grad:
-                self.input = x.detach().requires_grad_(True)
-                with torch.enable_grad():
-                    raw = self.model(self.input)
-            else:
-                with torch.no_grad():
-                    raw = self.model(x)
+        if self.input_grad:
+            self.input = x.detach().requires_grad_(True)
+            raw = self.model(self.input)
+        else:
+            with torch.no_grad():
+                raw = self.model(x)
         missing = [n for n in self.names if n not in self.activations]
         if missing:
             raise RecorderError(f"layer(s) {missing} did not run in the forward pass")

@@ -42,7 +42,9 @@ def smoothgrad(model: nn.Module, x: torch.Tensor, target: TargetLike = None, *,
     done = 0
     while done < n:
         m = min(copies_per_call, n - done)
-        noise = torch.randn((m * x.shape[0], *x.shape[1:]), generator=generator, device=x.device, dtype=x.dtype)
+        # One draw per copy, so the noise does not depend on batch_size.
+        noise = torch.cat([torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+                           for _ in range(m)])
         noisy = x.repeat(m, 1, 1, 1) + noise * std.repeat(m, 1, 1, 1)
         attributions = method(model, noisy, target=target.repeat(m), output=output)
         attributions = attributions.pow(2) if squared else attributions

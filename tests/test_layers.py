@@ -1,0 +1,33 @@
+import pytest
+import torch.nn as nn
+import torchvision
+
+import netgaze as ng
+
+
+def test_names_modules_and_negative_indices():
+    model = torchvision.models.resnet18()
+    assert ng.resolve_layer(model, "layer4.1.conv2")[1] is model.layer4[1].conv2
+    assert ng.resolve_layer(model, model.layer3)[0] == "layer3"
+    assert ng.resolve_layer(model, -1)[0] == "layer4.1.conv2"
+    assert ng.resolve_layer(model, -2)[0] == "layer4.1.conv1"
+    assert ng.conv_layer_names(model)[0] == "conv1"
+
+
+def test_unknown_name_lists_close_names():
+    model = torchvision.models.vgg16()
+    with pytest.raises(ng.LayerError) as err:
+        ng.resolve_layer(model, "feature.28")
+    assert "'features.28'" in str(err.value)
+
+
+@pytest.mark.parametrize("ref, message", [(0, "from the end"), (-99, "out of range"), (1.5, "not float"),
+                                          (nn.Conv2d(1, 1, 1), "not part of the model")])
+def test_bad_references(ref, message):
+    with pytest.raises(ng.LayerError, match=message):
+        ng.resolve_layer(torchvision.models.alexnet(), ref)
+
+
+def test_duplicates_refused():
+    with pytest.raises(ng.LayerError, match="twice"):
+        ng.layers.resolve_layers(torchvision.models.alexnet(), ["features.3", -4])

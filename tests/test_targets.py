@@ -1,0 +1,43 @@
+import pytest
+import torch
+
+import netgaze as ng
+
+LOGITS = torch.tensor([[0.0, 3.0, 1.0], [5.0, -1.0, 2.0]])
+
+
+def test_class_and_top_class_scores():
+    assert torch.equal(ng.Class(2)(LOGITS), torch.tensor([1.0, 2.0]))
+    assert torch.equal(ng.Class([1, 0])(LOGITS), torch.tensor([3.0, 5.0]))
+    assert torch.equal(ng.TopClass()(LOGITS), torch.tensor([3.0, 5.0]))
+    assert torch.equal(ng.TopClass(2)(LOGITS), torch.tensor([[3.0, 1.0], [5.0, 2.0]]))
+    assert ng.TopClass().resolve(LOGITS).c == [1, 0]
+
+
+def test_area_box_is_end_exclusive_sum_and_channel_picks():
+    out = torch.arange(2 * 2 * 3 * 3, dtype=torch.float32).view(2, 2, 3, 3)
+    assert torch.equal(ng.Area(box=(0, 1, 2, 3))(out), out[:, :, 0:2, 1:3].sum(dim=(1, 2, 3)))
+    assert torch.equal(ng.Area(box=(1, 1, 2, 2), channel=1)(out), out[:, 1, 1, 1])
+    mask = torch.zeros(3, 3, dtype=torch.bool)
+    mask[2, 0] = True
+    assert torch.equal(ng.Area(mask=mask)(out), out[:, :, 2, 0].sum(1))
+
+
+def test_area_errors():
+    with pytest.raises(ValueError, match="exactly one"):
+        ng.Area()
+    with pytest.raises(ValueError, match="empty"):
+        ng.Area(box=(2, 0, 2, 3))
+    with pytest.raises(ValueError, match="outside"):
+        ng.Area(box=(0, 0, 4, 4))(torch.zeros(1, 1, 3, 3))
+    with pytest.raises(ValueError, match="dense output"):
+        ng.Area(box=(0, 0, 1, 1))(LOGITS)
+
+
+def test_repeat_and_sample():
+    assert ng.Class([1, 2]).repeat(2).c == [1, 2, 1, 2]
+    assert ng.Class([1, 2]).sample(1).c == 2
+    masks = torch.rand(2, 3, 3)
+    assert torch.equal(ng.Area(mask=masks).repeat(3).mask[4], masks[0])
+    with pytest.raises(ValueError, match="Class"):
+        ng.Class(1)(torch.zeros(2, 3, 4, 4))
