@@ -83,7 +83,8 @@ def classifier_datasets(data: str, augment: str, data_options: dict[str, Any]) -
     train_set = lab_data.load_dataset(data, "train", **data_options)
     test_set = lab_data.load_dataset(data, "test", **data_options)
     if augment != "none":
-        train_set = lab_data.augmented(train_set, augment)
+        transform = lab_data.augmentation(augment, train_set.size, train_set.channels)
+        train_set = lab_data.Transformed(train_set, transform)
     return train_set, test_set
 
 
