@@ -90,11 +90,14 @@ def artifacts_dir(run) -> Path:
     return path
 
 
-def label_tiles(tiles: Sequence[np.ndarray], texts: Sequence[str], height: int = 12) -> list[np.ndarray]:
-    """Each uint8 tile [H, W, 3] with a white strip of text under it (prediction, score)."""
+def label_tiles(tiles: Sequence[np.ndarray], texts: Sequence[str], height: int = 12,
+                scale: int = 1) -> list[np.ndarray]:
+    """Each uint8 tile [H, W, 3], enlarged ``scale`` times, with a white strip of text under it."""
     font = ImageFont.load_default()
     out = []
     for tile, text in zip(tiles, texts):
+        if scale > 1:
+            tile = np.asarray(tile).repeat(scale, 0).repeat(scale, 1)
         h, w = tile.shape[:2]
         image = Image.new("RGB", (w, h + height), (255, 255, 255))
         image.paste(Image.fromarray(np.ascontiguousarray(tile)), (0, 0))

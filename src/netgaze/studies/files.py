@@ -194,8 +194,9 @@ def explain_files(loaded: LoadedModel, paths: Sequence[str | Path], method: str 
         label = classes[int(pred[i])] if int(pred[i]) < len(classes) else str(int(pred[i]))
         explained = chosen.c[i] if isinstance(chosen.c, list) else chosen.c
         explained_name = classes[explained] if explained < len(classes) else str(explained)
-        tiles = label_tiles([pictures[i], shown[i]], [f"{label} {float(conf[i]):.0%}", f"{method} {explained_name}"])
-        png = viz.save_png(viz.grid(tiles, ncols=2, col_labels=["picture", f"{method} {name or ''}".strip()],
-                                    scale=tile_scale(loaded.size, 192)), Path(out) / f"{Path(path).stem}-{method}.png")
+        tiles = label_tiles([pictures[i], shown[i]], [f"{label} {float(conf[i]):.0%}", f"{method} {explained_name}"],
+                            scale=tile_scale(loaded.size, 192))
+        png = viz.save_png(viz.grid(tiles, ncols=2, col_labels=["picture", f"{method} {name or ''}".strip()]),
+                           Path(out) / f"{Path(path).stem}-{method}.png")
         written.append((png, label, float(conf[i])))
     return written

@@ -72,17 +72,18 @@ def models_figure(examples: Examples, results: dict[str, dict[str, Any]], classe
     """The S2 grid: picture, then per model its Grad-CAM and guided backprop, labelled."""
     images = examples.images
     b = images.shape[0]
-    columns = [label_tiles(viz.to_uint8(images), [f"true {_name(classes, int(c))}" for c in examples.labels])]
+    scale = tile_scale(images.shape[-1])
+    columns = [label_tiles(viz.to_uint8(images), [f"true {_name(classes, int(c))}" for c in examples.labels],
+                           scale=scale)]
     col_labels = ["picture"]
     for name, res in results.items():
         texts = [f"{_name(classes, int(p))} {float(c):.0%}" for p, c in zip(res["pred"], res["conf"])]
-        columns.append(label_tiles(viz.overlay(images, res["gradcam"]), texts))
-        columns.append(label_tiles(viz.attribution_image(res["guided"]), [""] * b))
+        columns.append(label_tiles(viz.overlay(images, res["gradcam"]), texts, scale=scale))
+        columns.append(label_tiles(viz.attribution_image(res["guided"]), [""] * b, scale=scale))
         col_labels += [f"{name} CAM", f"{name} GB"]
-    scale = tile_scale(images.shape[-1])
     tiles = [col[i] for i in range(b) for col in columns]
     return viz.grid(tiles, ncols=len(columns), row_labels=[f"#{i}" for i in examples.indices],
-                    col_labels=col_labels, scale=scale)
+                    col_labels=col_labels)
 
 
 def _name(classes: Sequence[str], index: int) -> str:
