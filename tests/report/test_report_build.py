@@ -1,0 +1,71 @@
+"""The HTML report: sections from manifests, captions, tables, findings, escaping, self-contained."""
+from __future__ import annotations
+
+import hashlib
+import re
+
+import pytest
+
+from netgaze.cli import main
+from netgaze.report import build_report, find_runs
+from report_fixtures import EVIL, write_classify_run, write_reconstruct_run
+
+
+@pytest.fixture
+def runs(tmp_path):
+    return [write_classify_run(tmp_path / "runs"), write_reconstruct_run(tmp_path / "runs")]
+
+
+def _digest(folder):
+    return {p.relative_to(folder): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*"))
+            if p.is_file()}
+
+
+def test_report_sections_numbers_and_captions(runs, tmp_path):
+    html = build_report(runs, tmp_path / "report.html").read_text()
+    for heading in ("Overview", "Findings", "Classification", "Training models", "Grad-CAM for different models",
+                    "Reconstruction", "Latent space of the VAE", "Other figures"):
+        assert f">{heading}<" in html, heading
+    assert "<td>0.750</td>" in html  # numbers from the manifest's table, three decimals
+    # the overview row of the classifier: final test accuracy 0.7 of epoch 3
+    assert re.search(r"<td>cnn</td><td>classify</td><td>simple-cnn</td><td>shapes</td><td>none</td><td>3</td>"
+                     r"<td>0.700</td>", html)
+    # findings with numbers: models differ, augmentation, background clustering
+    assert "plain 0.25, robust 0.75" in html
+    assert "a change of +0.50, so augmentation moves attention onto the object" in html
+    assert "class 0.41, background 0.93" in html and "by background colour more than by class" in html
+    # a skipped section is shown, not silently dropped
+    assert "not run — netgaze.featureviz has not landed" in html
+    # captions: the study's own, and one composed from the manifest's facts
+    assert "Latent space of the VAE (traversal.png): model vae-linear, dataset digits, epoch 2." in html
+    assert "extra/loose.png from run cnn (simple-cnn on shapes)." in html
+    # an unreadable history line is reported, not fatal
+    assert "history.jsonl line 3 is not JSON" in html
+    assert len(re.findall(r"<figure ", html)) == len(re.findall(r"<img ", html)) == 5
+
+
+def test_user_text_is_escaped(runs, tmp_path):
+    html = build_report(runs, tmp_path / "report.html").read_text()
+    assert EVIL not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "<img src=x" not in html and "&lt;img src=x onerror=alert(2)&gt;" in html
+    assert "<script" not in html.lower()  # the report has no script at all
+
+
+def test_self_contained_and_read_only(runs, tmp_path):
+    before = [_digest(r) for r in runs]
+    html = build_report(runs, tmp_path / "out" / "report.html").read_text()
+    assert [_digest(r) for r in runs] == before  # the report only reads run folders
+    sources = re.findall(r'(?:src|href)="([^"]*)"', html)
+    assert sources and all(s.startswith("data:image/") or s.startswith("#") for s in sources)
+    assert "http://" not in html and "https://" not in html
+    assert "<style>" in html and "stylesheet" not in html
+
+
+def test_a_folder_of_runs_and_cli(runs, tmp_path, capsys):
+    assert [p.name for p in find_runs([runs[0].parent])] == ["cnn", "vae"]
+    assert main(["report", str(runs[0].parent)]) == 0
+    assert (runs[0].parent / "report.html").is_file()
+    assert main(["report", str(tmp_path / "missing")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no such run folder" in err
