@@ -5,6 +5,7 @@ statistics); see ``netgaze.lab.train`` for the classifier and for how to reuse t
 """
 from __future__ import annotations
 
+import json
 import sys
 import time
 from typing import Any, Sequence
@@ -161,6 +162,7 @@ class EpochTrainer:
     def start(self, config: dict[str, Any], resume: bool) -> tuple[int, list[dict[str, Any]]]:
         """Write ``run.json`` or resume: returns (last finished epoch, history so far)."""
         folder, ctx = self.folder, self.ctx
+        config = json.loads(json.dumps(config, default=str))
         if ctx.is_main:
             removed = folder.prepare()
             if removed:

@@ -45,6 +45,7 @@ task with several optimizers (VAE-GAN) passes them all in ``optimizers`` and ove
 """
 from __future__ import annotations
 
+import json
 import re
 import time
 from pathlib import Path
@@ -160,7 +161,9 @@ def train_classifier(data: str = "shapes", model: str = "simple-cnn", augment: s
     out = out or default_out(data, model)
     with distributed_context(device) as ctx:
         train_set, test_set = classifier_datasets(data, augment, data_options)
-        model_args = classifier_model_args(model, train_set, model_options)
+        # JSON round trip: run.json holds exactly what rebuilds the model (tuples become lists)
+        model_args = json.loads(json.dumps(classifier_model_args(model, train_set, model_options), default=str))
+        data_options = json.loads(json.dumps(data_options, default=str))
         seed_everything(seed)
         net = build_model(model, **model_args)
         params = [p for p in net.parameters() if p.requires_grad]

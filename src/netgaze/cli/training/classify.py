@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 
 from netgaze.cli.common import UserError
 
@@ -36,6 +37,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tensorboard", action="store_true", help="also write TensorBoard scalars")
     parser.add_argument("--no-amp", action="store_true", help="no mixed precision on CUDA")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--model-option", action="append", default=[], metavar="KEY=VALUE",
+                        help="a builder argument of the model, VALUE in JSON (repeatable), "
+                             "e.g. --model-option channels=[16,32,64,64] --model-option dropout=0.2")
     transfer = parser.add_argument_group("transfer-resnet18")
     transfer.add_argument("--weights", default=None, help="ImageNet resnet18-f37072fd.pth file "
                           "(default: the torch hub cache)")
@@ -56,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         accepted = builder_parameters(args.model)
-        model_options = {}
+        model_options = _key_values(args.model_option, "--model-option")
         for flag, key, value in [("--weights", "weights", args.weights), ("--unfreeze", "unfreeze", args.unfreeze),
                                  ("--allow-random-init", "allow_random_init", args.allow_random_init)]:
             if value:
@@ -78,3 +82,17 @@ def run(args: argparse.Namespace) -> int:
     summary = "  ".join(f"{k} {last[k]:.4f}" for k in ("test_acc", "test_loss") if k in last)
     print(f"{run_.path}: epoch {run_.epoch}  {summary}")
     return 0
+
+
+def _key_values(items: list[str], flag: str) -> dict:
+    """``["a=1", "b=[2,3]", "c=text"]`` -> ``{"a": 1, "b": [2, 3], "c": "text"}`` (JSON values, else strings)."""
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UserError(f"{flag} takes KEY=VALUE, got {item!r}")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
