@@ -69,7 +69,8 @@ def test_resume_equals_uninterrupted_run(run_two_epochs, tmp_path):
         train_classifier(epochs=2, out=out, **FAST)
     with pytest.raises(RunError, match="different configuration.*lr"):
         train_classifier(epochs=2, out=out, resume=True, **{**FAST, "lr": 0.1})
-    resumed = train_classifier(epochs=2, out=out, resume=True, **FAST)
+    resumed = train_classifier(epochs=2, out=out, resume=True, tensorboard=True, **FAST)
+    assert list((Path(out) / "tensorboard").glob("events.out.tfevents.*"))
     whole, part = _state(run_two_epochs.path, 2), _state(out, 2)
     assert whole.keys() == part.keys()
     for key in whole:

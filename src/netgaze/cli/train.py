@@ -2,7 +2,9 @@
 
 Every module of ``netgaze/cli/training/`` is a task (``classify``, ``reconstruct``,
 ``segment``) with ``HELP``, ``EXAMPLES``, ``add_arguments(parser)`` and ``run(args)``,
-exactly like a top-level subcommand.
+exactly like a top-level subcommand. ``training/`` has no ``__init__.py`` on purpose: it is
+a namespace package, which the top-level discovery (``pkgutil.iter_modules``) does not list
+as a command of its own.
 """
 from __future__ import annotations
 

@@ -34,12 +34,13 @@ def plot_curves(history: Sequence[dict[str, Any]], path: str | os.PathLike,
     names = metric_names(history)
     if not names:
         return None
-    import matplotlib
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure  # no pyplot: no global state, cheaper to import
     from matplotlib.ticker import MaxNLocator
 
-    fig, axes = plt.subplots(1, len(names), figsize=(4.6 * len(names), 3.6), squeeze=False)
+    fig = Figure(figsize=(4.6 * len(names), 3.6))
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, len(names), squeeze=False)
     for ax, name in zip(axes[0], names):
         percent = name.endswith("acc")
         for split, style in zip(SPLITS, ("-", "--")):
@@ -61,5 +62,4 @@ def plot_curves(history: Sequence[dict[str, Any]], path: str | os.PathLike,
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=100)
-    plt.close(fig)
     return atomic_write_bytes(path, buffer.getvalue())

@@ -77,6 +77,7 @@ class EpochTrainer:
         if test_set is not None:
             self.test_loader = DataLoader(ctx.eval_share(test_set), batch_size=batch_size, shuffle=False,
                                           num_workers=workers, pin_memory=pin)
+        self._curves_at, self._curves_cost = 0.0, 0.0
         self.writer = None
         if tensorboard and ctx.is_main:
             from torch.utils.tensorboard import SummaryWriter
@@ -226,12 +227,22 @@ class EpochTrainer:
             self.writer.close()
         return history
 
+    def update_curves(self, history: list[dict[str, Any]], final: bool) -> None:
+        """Redraw ``curves.png`` at the last epoch, and before it only when drawing costs under
+        5% of the time since the last drawing (short epochs would otherwise pay for the plots)."""
+        now = time.perf_counter()
+        if not final and now - self._curves_at < 20 * self._curves_cost:
+            return
+        plot_curves(history, self.folder.curves_path, title=self.folder.path.name)
+        self._curves_at = time.perf_counter()
+        self._curves_cost = self._curves_at - now
+
     def end_epoch(self, record: dict[str, Any], history: list[dict[str, Any]], epochs: int) -> None:
         """Main process only: checkpoint, history, curves, TensorBoard, log, one line on stderr."""
         epoch = record["epoch"]
         self.folder.save_epoch(epoch, self.module, record, self.training_state(), self.metadata)
         self.folder.write_history(history)
-        plot_curves(history, self.folder.curves_path, title=self.folder.path.name)
+        self.update_curves(history, final=epoch == epochs)
         if self.writer is not None:
             for key, value in record.items():
                 split, _, name = key.partition("_")
