@@ -5,11 +5,13 @@ and seed give the same output (t-SNE and UMAP: on the same machine and thread co
 """
 from __future__ import annotations
 
+import os
 import warnings
 
 import numpy as np
 
 METHODS = ("pca", "tsne", "umap")
+FFT_FROM = 10_000   # 2-D t-SNE: FFT gradients from this many points on, Barnes-Hut below
 
 
 def pca(X: np.ndarray, dims: int = 2, random_state: int = 0) -> np.ndarray:
@@ -30,14 +32,15 @@ def pca(X: np.ndarray, dims: int = 2, random_state: int = 0) -> np.ndarray:
 
 def tsne(X: np.ndarray, dims: int = 2, perplexity: float = 30.0, random_state: int = 0, *,
          pca_dims: int | None = 50, n_iter: int = 500, early_exaggeration_iter: int = 250,
-         n_jobs: int = 2, verbose: bool = False) -> np.ndarray:
+         gradient: str = "auto", n_jobs: int | None = None, verbose: bool = False) -> np.ndarray:
     """t-SNE with openTSNE: [N, D] -> float32 [N, dims].
 
     The data are first reduced to ``pca_dims`` principal components (skipped when D is
     already that small or ``pca_dims`` is None), then embedded from a PCA
-    initialisation. 2-D uses FFT-accelerated interpolation (O(N) per iteration);
-    3-D uses Barnes-Hut, which openTSNE supports for any dimension but which is much
-    slower on large N.
+    initialisation. 2-D uses FFT-accelerated interpolation (O(N) per iteration) from
+    10,000 points on and Barnes-Hut below (FFT has a fixed grid cost that makes it
+    slower on small sets: seconds per 50 iterations for 200 points); openTSNE's FFT
+    is 1-D/2-D only, so 3-D always uses Barnes-Hut (O(N log N), much slower on large N).
 
     Args:
         perplexity: effective number of neighbours; lowered to (N - 1) / 3 for tiny N.
@@ -45,7 +48,10 @@ def tsne(X: np.ndarray, dims: int = 2, perplexity: float = 30.0, random_state: i
         n_iter: optimisation iterations after the early-exaggeration phase. openTSNE's
             default is 500 too; the learning rate is set automatically (N / 12).
         early_exaggeration_iter: iterations with exaggeration 12 (openTSNE default 250).
-        n_jobs: threads for the neighbour search and the gradients.
+        gradient: "auto" (the rule above), "fft" (2-D only) or "bh".
+        n_jobs: threads for the neighbour search and the gradients; None: one below
+            10,000 points (thread hand-offs cost more than they save there, and a lot on
+            a busy machine), every core from there on.
     """
     from openTSNE import TSNE
 
@@ -60,8 +66,14 @@ def tsne(X: np.ndarray, dims: int = 2, perplexity: float = 30.0, random_state: i
     if perplexity > limit:
         warnings.warn(f"perplexity {perplexity} is too large for {n} points; using {limit:.1f}", stacklevel=2)
         perplexity = limit
+    if gradient == "auto":
+        gradient = "fft" if dims <= 2 and n >= FFT_FROM else "bh"
+    if gradient not in ("fft", "bh") or (gradient == "fft" and dims > 2):
+        raise ValueError(f"gradient must be 'auto', 'bh' or (for 1-D/2-D) 'fft', got {gradient!r} for {dims}-D")
+    if n_jobs is None:
+        n_jobs = 1 if n < FFT_FROM else (os.cpu_count() or 1)
     model = TSNE(n_components=dims, perplexity=perplexity, initialization="pca",
-                 negative_gradient_method="fft" if dims <= 2 else "bh",
+                 negative_gradient_method=gradient,
                  n_iter=n_iter, early_exaggeration_iter=early_exaggeration_iter,
                  n_jobs=n_jobs, random_state=random_state, verbose=verbose)
     return np.asarray(model.fit(X), dtype=np.float32)
