@@ -54,7 +54,7 @@ def decode_image(path: Path, size: int, mode: str, resize: str) -> np.ndarray:
             image = image.crop((left, top, left + size, top + size))
         else:
             image = image.resize((size, size), Image.BILINEAR, reducing_gap=3.0)
-        pixels = np.asarray(image, dtype=np.uint8)
+        pixels = np.array(image, dtype=np.uint8)
     return pixels[..., None] if pixels.ndim == 2 else pixels
 
 

@@ -28,6 +28,7 @@ SPURIOUS_RATE = 0.9        # share of training pictures whose background id equa
 SHADING = 0.1              # object brightness varies by at most +-10% across the object
 RADIUS_RANGE = (0.14, 0.3)  # object radius as a fraction of the picture size
 TEXTURE_LIMIT = 0.12       # background texture stays within +-TEXTURE_LIMIT of the palette colour
+DISTRACTOR_SLOTS = 12      # distractor slots at clutter 1 (each filled with probability 3/4)
 _CHUNK = 500
 
 
@@ -72,7 +73,7 @@ def _distractors(rng: np.random.Generator, object_hue: np.ndarray, size: int,
     around its centre, so the cost does not grow with the picture area.
     """
     n = len(object_hue)
-    slots = int(round(12 * clutter))
+    slots = int(round(DISTRACTOR_SLOTS * clutter))
     slot_map = np.zeros((n, size, size), dtype=np.int8)
     table = np.zeros((n, slots + 1, 3), dtype=np.float32)
     reach = int(math.ceil(0.125 * size + 1.5 * size / 64)) + 1
