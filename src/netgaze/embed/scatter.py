@@ -67,7 +67,8 @@ def scatter_image(embedding: np.ndarray, labels: Sequence[int] | None = None, *,
         thumbnails = np.asarray(thumbnails)
         if len(thumbnails) != n:
             raise ValueError(f"{len(thumbnails)} thumbnails for {n} points")
-        zoom = (size_inches * dpi / grid * 0.8) / max(thumbnails.shape[1:3])
+        # OffsetImage sizes are in points (1/72 inch): a thumbnail covers about half a cell.
+        zoom = (size_inches * 72 / grid * 0.5) / max(thumbnails.shape[1:3])
         for i in spread(Y, grid):
             box = OffsetImage(thumbnails[i], zoom=zoom, interpolation="nearest")
             edge = cmap[labels[i]] if labels is not None else "#555"

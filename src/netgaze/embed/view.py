@@ -83,9 +83,9 @@ def render_html(embedding: np.ndarray, *, labels: Sequence[int] | None = None,
 
 
 def _centre(Y: np.ndarray) -> np.ndarray:
-    """Centre on the origin and scale the largest coordinate to 1."""
+    """Centre on the origin; scale the largest coordinate (2-D) or radius (3-D, rotated) to 1."""
     Y = Y - (Y.max(0) + Y.min(0)) / 2
-    span = np.abs(Y).max()
+    span = np.abs(Y).max() if Y.shape[1] == 2 else np.sqrt((Y ** 2).sum(1)).max()
     return Y / span if span > 0 else Y
 
 

@@ -69,14 +69,14 @@ TEMPLATE = r"""<!DOCTYPE html>
     W = r.width; H = r.height; canvas.width = W * d; canvas.height = H * d; ctx.setTransform(d, 0, 0, d, 0, 0);
   }
   function projectAll() {
-    const s = 0.45 * Math.min(W, H) * view.zoom, cy = Math.cos(view.yaw), sy = Math.sin(view.yaw);
+    const s = (dims === 3 ? 0.34 : 0.45) * Math.min(W, H) * view.zoom, cy = Math.cos(view.yaw), sy = Math.sin(view.yaw);
     const cp = Math.cos(view.pitch), sp = Math.sin(view.pitch);
     for (let i = 0; i < n; i++) {
       let x = P[i * dims], y = P[i * dims + 1], z = dims === 3 ? P[i * dims + 2] : 0, f = 1;
       if (dims === 3) {
         const x1 = cy * x + sy * z, z1 = -sy * x + cy * z;
         const y1 = cp * y - sp * z1, z2 = sp * y + cp * z1;
-        x = x1; y = y1; z = z2; f = 3 / (3 + z);
+        x = x1; y = y1; z = z2; f = 4 / (4 + z);
       }
       screen[2 * i] = W / 2 + view.panX + s * x * f;
       screen[2 * i + 1] = H / 2 + view.panY - s * y * f;
