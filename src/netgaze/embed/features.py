@@ -47,7 +47,8 @@ class Features:
         paths: file paths of the images when the dataset knows them, else None.
         classes: class names when the dataset has ``.classes``, else None.
         layer: the resolved layer name ("output" for the model output).
-        thumbnails: uint8 [N, t, t, 3] when ``thumbnail_size`` was given, else None.
+        thumbnails: uint8 [N, t, t, 3] (t = min(thumbnail_size, image side)) when
+            ``thumbnail_size`` was given, else None.
     """
 
     features: np.ndarray
@@ -91,7 +92,7 @@ def features(model: nn.Module, data: Dataset | DataLoader, layer: LayerRef = PRE
         predict: record ``argmax`` of the model output as predictions; set False for
             models that are not classifiers (VAE encoders).
         thumbnail_size: also keep uint8 thumbnails of this side (for sprites and the
-            HTML view); 0 keeps none.
+            HTML view), never larger than the images; 0 keeps none.
         device: where the model runs; default: the device of its first parameter.
         progress: show a tqdm progress bar.
 
@@ -110,7 +111,7 @@ def features(model: nn.Module, data: Dataset | DataLoader, layer: LayerRef = PRE
     labels = np.full(total, -1, np.int64)
     has_labels = False
     preds = np.full(total, -1, np.int64) if predict else None
-    thumbs = np.zeros((total, thumbnail_size, thumbnail_size, 3), np.uint8) if thumbnail_size else None
+    thumbs: np.ndarray | None = None
     filled = 0
     bar = _progress(total, f"features {name}", progress)
     with Recorder(model, [hooked] if hooked else [], output=output, grads=False) as rec:
@@ -134,8 +135,11 @@ def features(model: nn.Module, data: Dataset | DataLoader, layer: LayerRef = PRE
                     raise ValueError(f"predictions need a [B, classes] model output, got {tuple(out.shape)}; "
                                      "pass predict=False (or output=) for this model")
                 preds[filled:filled + take] = out.argmax(1).cpu().numpy()
-            if thumbs is not None:
-                thumbs[filled:filled + take] = thumbnails(x, thumbnail_size)
+            if thumbnail_size:
+                if thumbs is None:   # never enlarge: 8-px images keep 8-px thumbnails
+                    side = min(thumbnail_size, max(x.shape[-2:]))
+                    thumbs = np.zeros((total, side, side, 3), np.uint8)
+                thumbs[filled:filled + take] = thumbnails(x, thumbs.shape[1])
             filled += take
             bar.update(take)
             del x, out, act

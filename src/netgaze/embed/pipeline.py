@@ -18,13 +18,13 @@ import numpy as np
 import torch.nn as nn
 
 from netgaze.embed._io import atomic_write
-from netgaze.embed.features import PRELOGIT_LAYER, Features, features
+from netgaze.embed.features import OUTPUT_LAYERS, PRELOGIT_LAYER, Features, features
 from netgaze.embed.knn import knn_report
 from netgaze.embed.project import project
 from netgaze.embed.projector import export_projector
 from netgaze.embed.scatter import scatter_png
 from netgaze.embed.view import interactive_html
-from netgaze.layers import LayerRef
+from netgaze.layers import LayerRef, resolve_layer
 
 THUMBNAIL = 32
 
@@ -75,6 +75,8 @@ def embed_run(run: Any, out: str | os.PathLike, *, layer: LayerRef = PRELOGIT_LA
     model, predicts = model_for_task(run.model, task)
     if task == "reconstruct" and layer == PRELOGIT_LAYER:
         layer = "output"
+    elif model is not run.model and not (isinstance(layer, str) and layer in OUTPUT_LAYERS):
+        layer = resolve_layer(run.model, layer)[1]   # names of the run's model, found in the wrapper
     dataset = run.dataset(split)
     F = features(model, dataset, layer, batch_size=batch_size, limit=limit, predict=predicts,
                  thumbnail_size=THUMBNAIL, progress=progress)
