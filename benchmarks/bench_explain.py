@@ -1,0 +1,182 @@
+"""Explanation core speed and memory, side by side with pytorch-grad-cam, Captum and torchcam.
+
+Batch 8 of 224x224 on the CPU, random weights; every time is a ratio to a plain forward
+pass under torch.no_grad() on the same batch, measured in the same run. Peak memory is
+the extra peak RSS of one call over the process's resident set before it, measured in a
+fresh subprocess per (model, method).
+
+    python benchmarks/bench_explain.py            # everything
+    python benchmarks/bench_explain.py --quick    # fewer repeats
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import warnings
+
+import torch
+import torch.nn.functional as F
+import torchvision
+
+sys.path.insert(0, __file__.rsplit("/", 1)[0])
+from _timing import interleaved_medians, print_table, reset_peak_rss, rss_mb, write_results  # noqa: E402
+
+import netgaze as ng  # noqa: E402
+
+warnings.filterwarnings("ignore")
+MODELS = {
+    "resnet18": ("layer4", ["layer1", "layer2", "layer3", "layer4"]),
+    "vgg16": ("features.29", ["features.8", "features.15", "features.22", "features.29"]),
+}
+SIZE = (224, 224)
+
+
+def build(model_name: str):
+    torch.manual_seed(0)
+    model = getattr(torchvision.models, model_name)().eval()
+    x = torch.rand(8, 3, *SIZE, generator=torch.Generator().manual_seed(0))
+    return model, x
+
+
+def module(model, name):
+    return dict(model.named_modules())[name]
+
+
+def up(maps: torch.Tensor) -> torch.Tensor:
+    maps = maps if maps.dim() == 4 else maps[:, None]
+    return F.interpolate(maps, size=SIZE, mode="bilinear", align_corners=False)
+
+
+def candidates(model_name: str, model, x) -> dict[str, dict]:
+    """Task -> {library: callable} computing the same result."""
+    from captum.attr import GuidedBackprop, GuidedGradCam, LayerAttribution, LayerGradCam
+    from pytorch_grad_cam import GradCAM as PgcGradCAM
+    from pytorch_grad_cam import GuidedBackpropReLUModel
+    from torchcam.methods import GradCAM as TcGradCAM
+
+    last, four = MODELS[model_name]
+    classes = model(x).argmax(1).tolist()
+
+    def forward():
+        with torch.no_grad():
+            model(x)
+
+    def pgc(layers):
+        with PgcGradCAM(model=model, target_layers=[module(model, n) for n in layers]) as cam:
+            return cam(input_tensor=x, targets=None)
+
+    def torchcam(layers):
+        with TcGradCAM(model, target_layer=list(layers)) as extractor:
+            out = model(x)
+            maps = extractor(out.argmax(1).tolist(), out, normalized=False)
+        return [up(m) for m in maps]
+
+    def captum_gradcam(layer):
+        attr = LayerGradCam(model, module(model, layer)).attribute(x, target=classes, relu_attributions=True)
+        return LayerAttribution.interpolate(attr, SIZE, "bilinear")
+
+    def pgc_guided():
+        # pytorch-grad-cam's guided backprop swaps the model's ReLUs while it runs.
+        guided = GuidedBackpropReLUModel(model=model, device="cpu")
+        return [guided(x[i:i + 1]) for i in range(len(x))]
+
+    return {
+        "gradcam_last": {
+            "forward (no grad)": forward,
+            "netgaze": lambda: ng.gradcam(model, x, last),
+            "pytorch-grad-cam": lambda: pgc([last]),
+            "captum (class given)": lambda: captum_gradcam(last),
+            "torchcam": lambda: torchcam([last]),
+        },
+        "gradcam_4_layers": {
+            "forward (no grad)": forward,
+            "netgaze": lambda: ng.gradcam(model, x, four),
+            "pytorch-grad-cam (4 calls)": lambda: [pgc([n]) for n in four],
+            "captum (4 calls)": lambda: [captum_gradcam(n) for n in four],
+            "torchcam (1 call)": lambda: torchcam(four),
+        },
+        "guided_backprop": {
+            "forward (no grad)": forward,
+            "netgaze": lambda: ng.guided_backprop(model, x),
+            "captum (class given)": lambda: GuidedBackprop(model).attribute(x, target=classes),
+            "pytorch-grad-cam (per image)": pgc_guided,
+        },
+        "guided_gradcam": {
+            "forward (no grad)": forward,
+            "netgaze": lambda: ng.guided_gradcam(model, x, last),
+            "captum (class given)": lambda: GuidedGradCam(model, module(model, last)).attribute(x, target=classes),
+        },
+    }
+
+
+def memory_probe(model_name: str, task: str, library: str) -> float:
+    """Run in a subprocess: extra peak RSS (MB) of one call after a warm-up call."""
+    model, x = build(model_name)
+    fn = candidates(model_name, model, x)[task][library]
+    fn()
+    baseline = rss_mb()
+    reset_peak_rss()
+    fn()
+    return rss_mb("VmHWM") - baseline
+
+
+def measure_memory(model_name: str, task: str, library: str) -> float:
+    code = (f"import sys; sys.path.insert(0, {__file__.rsplit('/', 1)[0]!r}); import bench_explain as b; "
+            f"print(b.memory_probe({model_name!r}, {task!r}, {library!r}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="3 repeats instead of 7")
+    parser.add_argument("--models", nargs="+", default=list(MODELS))
+    args = parser.parse_args()
+    torch.set_num_threads(2)
+    results: dict = {"batch": 8, "size": list(SIZE), "device": "cpu", "timing": {}, "memory_mb": {}}
+    rows = []
+    for model_name in args.models:
+        model, x = build(model_name)
+        for task, fns in candidates(model_name, model, x).items():
+            seconds = interleaved_medians(fns, repeats=3 if args.quick else 7)
+            base = seconds["forward (no grad)"]
+            results["timing"].setdefault(model_name, {})[task] = {
+                lib: {"seconds": round(s, 4), "ratio_to_forward": round(s / base, 3)} for lib, s in seconds.items()}
+            for lib, s in seconds.items():
+                if lib != "forward (no grad)":
+                    rows.append([model_name, task, lib, f"{s * 1000:.0f} ms", f"{s / base:.2f}x"])
+        memory = {lib: measure_memory(model_name, "gradcam_last", lib)
+                  for lib in ["forward (no grad)", "netgaze", "pytorch-grad-cam", "captum (class given)", "torchcam"]}
+        results["memory_mb"][model_name] = {lib: round(mb, 1) for lib, mb in memory.items()}
+        for lib, mb in memory.items():
+            rows.append([model_name, "gradcam_last peak extra RSS", lib, f"{mb:.0f} MB",
+                         f"{mb / max(memory['forward (no grad)'], 1e-9):.2f}x fwd"])
+    print_table(rows, ["model", "task", "library", "time / memory", "ratio"])
+    path = write_results("explain", results)
+    print(f"\nwritten {path}")
+    print(json.dumps(summary(results), indent=2))
+
+
+def summary(results: dict) -> dict:
+    """The issue's goals as booleans, from the measured ratios."""
+    goals = {}
+    for model_name, tasks in results["timing"].items():
+        last = tasks["gradcam_last"]
+        peers = [v["ratio_to_forward"] for k, v in last.items() if k not in ("netgaze", "forward (no grad)")]
+        goals[f"{model_name}: gradcam_last <= 1.15x forward"] = last["netgaze"]["ratio_to_forward"] <= 1.15
+        goals[f"{model_name}: gradcam_last below every peer"] = last["netgaze"]["ratio_to_forward"] < min(peers)
+        four = tasks["gradcam_4_layers"]
+        peers4 = [v["ratio_to_forward"] for k, v in four.items() if k not in ("netgaze", "forward (no grad)")]
+        goals[f"{model_name}: 4 layers below every peer"] = four["netgaze"]["ratio_to_forward"] < min(peers4)
+        for task in ("guided_backprop", "guided_gradcam"):
+            t = tasks[task]
+            goals[f"{model_name}: {task} below captum"] = t["netgaze"]["seconds"] < t["captum (class given)"]["seconds"]
+    for model_name, mem in results["memory_mb"].items():
+        goals[f"{model_name}: gradcam memory <= 1.5x forward"] = mem["netgaze"] <= 1.5 * mem["forward (no grad)"]
+    return goals
+
+
+if __name__ == "__main__":
+    main()
