@@ -48,13 +48,29 @@ def fmt(value: Any) -> str:
 
 
 def caption_for(manifest: dict[str, Any], figure: dict[str, Any]) -> str:
-    """The study's caption, or one composed from the manifest's facts."""
-    if figure.get("caption"):
-        return str(figure["caption"])
+    """The study's caption, prefixed with the run's facts unless it already names the model."""
     facts = [f"{key} {manifest[key]}" for key in ("model", "dataset", "epoch", "method", "layer")
              if manifest.get(key) not in (None, "")]
     title = manifest.get("title") or STUDIES.get(study_of(manifest), {}).get("title", "Figure")
-    return f"{title} ({Path(str(figure.get('file', ''))).name}): " + ", ".join(facts) + "."
+    caption = str(figure.get("caption") or "").strip()
+    if caption and str(manifest.get("model", "\0")) in caption:
+        return caption
+    head = f"{title} ({Path(str(figure.get('file', ''))).name}): " + ", ".join(facts)
+    return f"{head}. {caption[:1].upper()}{caption[1:]}" + ("" if caption.endswith(".") or not caption else ".") \
+        if caption else head + "."
+
+
+def numbers_table(manifest: dict[str, Any]) -> dict[str, Any] | None:
+    """A manifest's flat ``numbers`` (scalars only) as a two-column table, for studies without tables."""
+    numbers = manifest.get("numbers")
+    if not isinstance(numbers, dict):
+        return None
+    rows = [[key, value] for key, value in numbers.items()
+            if isinstance(value, (int, float, str, bool)) or value is None]
+    if not rows:
+        return None
+    return table({"title": f"{manifest.get('title') or study_of(manifest)}: numbers", "columns": ["quantity", "value"],
+                  "rows": rows})
 
 
 def table(spec: dict[str, Any]) -> dict[str, Any]:
@@ -117,7 +133,10 @@ def gather(runs: list[RunInfo]) -> list[dict[str, Any]]:
                 for figure in manifest.get("figures", []):
                     section["figures"].append({"src": picture(figure["_path"]),
                                                "caption": caption_for(manifest, figure), "alt": figure["_path"].name})
-                section["tables"].extend(table(t) for t in manifest.get("tables", []) or [])
+                if manifest.get("tables"):
+                    section["tables"].extend(table(t) for t in manifest["tables"])
+                elif numbers_table(manifest) is not None:
+                    section["tables"].append(numbers_table(manifest))
                 section["notes"].extend(str(n) for n in manifest.get("notes", []) or [])
             sections.append(section)
         if sections:

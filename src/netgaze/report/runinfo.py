@@ -104,8 +104,8 @@ def read_run(path: Path) -> RunInfo:
     referenced: set[Path] = set()
     if artifacts.is_dir():
         for json_path in sorted(artifacts.rglob("*.json")):
-            data = _read_json(json_path, problems)
-            if not isinstance(data, dict) or ("figures" not in data and "study" not in data):
+            data = adapt(json_path, _read_json(json_path, problems))
+            if data is None:
                 continue
             data = dict(data)
             data["_folder"] = json_path.parent
@@ -128,6 +128,38 @@ def read_run(path: Path) -> RunInfo:
     if (path / "curves.png").is_file():
         info.curves_png = path / "curves.png"
     return info
+
+
+def adapt(json_path: Path, data: Any) -> dict[str, Any] | None:
+    """A manifest from a JSON file: study manifests pass; the embedding tools' ``knn.json`` and
+    the metrics' method table (``settings``/``columns``/``rows``) are turned into manifests."""
+    if not isinstance(data, dict):
+        return None
+    if "figures" in data or "study" in data:
+        return data
+    if "label_features" in data and "layer" in data:  # netgaze.embed.embed_run's knn.json
+        knn = {"class": data.get("label_features"), "background": data.get("nuisance_features"),
+               "class (2-D embedding)": data.get("label_embedding"),
+               "background (2-D embedding)": data.get("nuisance_embedding"),
+               "class (chance)": data.get("label_chance"), "background (chance)": data.get("nuisance_chance")}
+        knn = {k: v for k, v in knn.items() if v is not None}
+        figures = [{"file": name} for name in ("embedding.png",) if (json_path.parent / name).is_file()]
+        return {"study": "embed", "title": "t-SNE and PCA of pooled features", "layer": data["layer"],
+                "method": f"{data.get('method', '?')} {data.get('dims', 2)}-D", "figures": figures,
+                "numbers": {"k": data.get("k", 5), "n": data.get("n"), "knn": knn},
+                "tables": [{"title": f"kNN accuracy (k={data.get('k', 5)}) on {data.get('n', '?')} {data.get('split', '')} "
+                                     f"pictures, features of {data['layer']}",
+                            "columns": ["predicted attribute", "accuracy"], "rows": [[k, v] for k, v in knn.items()]}]}
+    if {"settings", "columns", "rows"} <= set(data) and isinstance(data["rows"], dict):  # metrics.method_table
+        keys = [k for k in data["columns"] if any(k in r for r in data["rows"].values())]
+        titles = [f"{data['columns'][k].get('title', k)} ({'↑' if data['columns'][k].get('better') == 'higher' else '↓'})"
+                  for k in keys]
+        return {"study": "faithfulness", "title": "Faithfulness", "figures": [],
+                "numbers": {"rows": data["rows"]},
+                "tables": [{"title": "Faithfulness of each method (arrows: which way is better)",
+                            "columns": ["method", *titles],
+                            "rows": [[m, *[r.get(k) for k in keys]] for m, r in data["rows"].items()]}]}
+    return None
 
 
 def _epoch_of(path: Path) -> int:

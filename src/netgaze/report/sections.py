@@ -39,7 +39,9 @@ STUDIES: dict[str, dict[str, str]] = {
         "Grad-CAM and guided backprop of a region and class of the segmentation output.")},
 }
 
-ALIASES = {"segmentation_grid": "segmentation", "segments": "segmentation", "area_gradcam": "area",
+ALIASES = {"latent_traversal": "latent", "latent_interpolation": "latent", "latent_grid": "latent",
+           "style_mixing": "latent", "imputation": "latent", "latent_embedding": "latent",
+           "segmentation_grid": "segmentation", "segmentation_predictions": "segmentation", "segments": "segmentation", "area_gradcam": "area",
            "area_reconstruction": "area", "activation_maps": "activations", "visualize": "featureviz",
            "embedding": "embed", "embeddings": "embed", "metrics": "faithfulness", "latent_embedding": "latent"}
 

@@ -1,0 +1,25 @@
+"""netgaze demo: the seed reports' studies end to end on embedded data; writes OUT/report.html."""
+from __future__ import annotations
+
+import argparse
+
+HELP = "train the reports' models on embedded data, run every study, write OUT/report.html"
+EXAMPLES = """examples:
+  netgaze demo --out runs/demo           # about 10 minutes on 2 CPU cores
+  netgaze demo --out /tmp/demo --quick   # the same pipeline on tiny data, about a minute
+Run it again on the same folder to resume: finished trainings are kept.
+"""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", default="runs/demo", help="the demo folder (default runs/demo)")
+    parser.add_argument("--quick", action="store_true", help="tiny data and few epochs: a smoke test of the pipeline")
+    parser.add_argument("--quiet", action="store_true", help="no progress lines")
+
+
+def run(args: argparse.Namespace) -> int:
+    from netgaze.demo import run_demo
+
+    report = run_demo(args.out, quick=args.quick, progress=not args.quiet)
+    print(report)
+    return 0
