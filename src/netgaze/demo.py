@@ -147,14 +147,13 @@ class Demo:
                              size=s.size, random_state=0)
         png = viz.save_png(viz.grid(list(viz.to_uint8(pictures)), ncols=len(classes), col_labels=classes,
                                     scale=max(1, 96 // s.size)), folder / "class_units.png")
-        filters_png = viz.save_png(filter_grid(run.model), folder / "filters.png")
+        filters_png = viz.save_png(filter_grid(run.model, scale=12), folder / "filters.png")
         where = f"{facts['model']} (run {facts['run']}, epoch {facts['epoch']}) on {facts['dataset']}"
         write_manifest(folder, "featureviz", {
             "study": "featureviz", "title": "Activation maximization", **facts, "method": "activation maximization",
             "layer": "logits", "figures": [{"file": png.name, "caption": (
                 f"Pictures synthesised to maximise each class logit of {where}: {s.featureviz_steps} Adam steps, "
-                f"Fourier parameterization with transformation robustness, {s.size}x{s.size} pixels.")}],
-            "numbers": {"steps": s.featureviz_steps}})
+                f"Fourier parameterization with transformation robustness, {s.size}x{s.size} pixels.")}]})
         write_manifest(folder, "filters", {
             "study": "filters", "title": "First-layer filters", **facts, "layer": "first conv layer",
             "figures": [{"file": filters_png.name, "caption": f"The first conv layer's kernels of {where}, "
@@ -164,7 +163,7 @@ class Demo:
         figures = []
         for stats in maps.stats:
             file = f"activations_{stats.name.replace('.', '_')}.png"
-            viz.save_png(maps.grid(stats.name), folder / file)
+            viz.save_png(maps.grid(stats.name, scale=max(1, 96 // stats.height)), folder / file)
             figures.append({"file": file, "caption": (
                 f"Every channel of {stats.name} of {where} for test picture #{example.indices[0]} "
                 f"({example.names()[0].split(' ', 1)[1]}): {stats.channels} channels of {stats.height}x{stats.width}, "

@@ -37,7 +37,7 @@ def test_report_sections_numbers_and_captions(runs, tmp_path):
     # a skipped section is shown, not silently dropped
     assert "not run — netgaze.featureviz has not landed" in html
     # captions: the study's own, and one composed from the manifest's facts
-    assert "Latent space of the VAE (traversal.png): model vae-linear, dataset digits, epoch 2." in html
+    assert "Latent space of the VAE (traversal.png): run vae, model vae-linear, dataset digits, epoch 2." in html
     assert "extra/loose.png from run cnn (simple-cnn on shapes)." in html
     # an unreadable history line is reported, not fatal
     assert "history.jsonl line 3 is not JSON" in html

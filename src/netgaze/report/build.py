@@ -49,7 +49,7 @@ def fmt(value: Any) -> str:
 
 def caption_for(manifest: dict[str, Any], figure: dict[str, Any]) -> str:
     """The study's caption, prefixed with the run's facts unless it already names the model."""
-    facts = [f"{key} {manifest[key]}" for key in ("model", "dataset", "epoch", "method", "layer")
+    facts = [f"{key} {manifest[key]}" for key in ("run", "model", "dataset", "epoch", "method", "layer")
              if manifest.get(key) not in (None, "")]
     title = manifest.get("title") or STUDIES.get(study_of(manifest), {}).get("title", "Figure")
     caption = str(figure.get("caption") or "").strip()
@@ -126,6 +126,7 @@ def gather(runs: list[RunInfo]) -> list[dict[str, Any]]:
             spec = STUDIES[study]
             section = {"id": study, "title": spec["title"], "intro": spec.get("intro", ""),
                        "figures": [], "tables": [], "notes": []}
+            several = len({run.path for run, _ in entries}) > 1
             for run, manifest in entries:
                 if manifest.get("skipped"):
                     section["notes"].append(f"{run.name}: not run — {manifest['skipped']}")
@@ -133,10 +134,13 @@ def gather(runs: list[RunInfo]) -> list[dict[str, Any]]:
                 for figure in manifest.get("figures", []):
                     section["figures"].append({"src": picture(figure["_path"]),
                                                "caption": caption_for(manifest, figure), "alt": figure["_path"].name})
-                if manifest.get("tables"):
-                    section["tables"].extend(table(t) for t in manifest["tables"])
-                elif numbers_table(manifest) is not None:
-                    section["tables"].append(numbers_table(manifest))
+                tables = [table(t) for t in manifest.get("tables") or []]
+                if not tables and numbers_table(manifest) is not None:
+                    tables = [numbers_table(manifest)]
+                for t in tables:
+                    if several and run.name not in t["title"]:
+                        t["title"] = f"Run {run.name}: {t['title']}"
+                section["tables"].extend(tables)
                 section["notes"].extend(str(n) for n in manifest.get("notes", []) or [])
             sections.append(section)
         if sections:

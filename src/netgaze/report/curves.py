@@ -28,15 +28,17 @@ def curves_png(history: list[dict[str, Any]], title: str) -> bytes | None:
 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     panels = [p for p in (("quality", scores), ("loss", losses)) if p[1]]
-    figure, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 3.2), dpi=100, squeeze=False)
+    figure, axes = plt.subplots(1, len(panels), figsize=(4.4 * len(panels), 2.9), dpi=100, squeeze=False)
     for axis, (kind, keys) in zip(axes[0], panels):
         for key in keys[:6]:
             points = [(r["epoch"], r[key]) for r in rows if isinstance(r.get(key), (int, float))]
             style = "--" if key.startswith("train") else "-"
             axis.plot([p[0] for p in points], [p[1] for p in points], style, marker="o", markersize=3, label=key)
         axis.set_xlabel("epoch")
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
         axis.set_ylabel("accuracy / IoU" if kind == "quality" else "loss")
         if kind == "quality":
             axis.set_ylim(0, 1.02)

@@ -108,6 +108,10 @@ def read_run(path: Path) -> RunInfo:
             if data is None:
                 continue
             data = dict(data)
+            data.setdefault("run", path.name)
+            for key, value in (("model", info.model), ("dataset", info.dataset)):
+                if not data.get(key) and value != "?":
+                    data[key] = value
             data["_folder"] = json_path.parent
             data["_file"] = json_path
             figures = []

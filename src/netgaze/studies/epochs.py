@@ -72,6 +72,7 @@ def epochs_curve(rows: list[dict[str, Any]], baseline: float | None, title: str)
 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     figure, axis = plt.subplots(figsize=(6.4, 3.6), dpi=100)
     epochs = [r["epoch"] for r in rows]
@@ -82,6 +83,7 @@ def epochs_curve(rows: list[dict[str, Any]], baseline: float | None, title: str)
     if baseline is not None:
         axis.axhline(baseline, color="grey", linestyle="--", label="object area (uniform map)")
     axis.set_xlabel("epoch")
+    axis.xaxis.set_major_locator(MaxNLocator(integer=True))
     axis.set_ylim(0, 1.02)
     axis.set_title(title, fontsize=10)
     axis.grid(alpha=0.3)

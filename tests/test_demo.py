@@ -1,0 +1,39 @@
+"""The demo's bookkeeping: a step whose code is missing or fails leaves a visible note."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent / "report"))
+
+from netgaze.demo import Demo, DemoSettings  # noqa: E402
+from netgaze.report import build_report  # noqa: E402
+from report_fixtures import write_classify_run  # noqa: E402
+
+
+def test_missing_or_failing_steps_become_notes_in_the_report(tmp_path):
+    run = write_classify_run(tmp_path)
+    demo = Demo(tmp_path, DemoSettings.quick(), progress=False)
+
+    def missing():
+        import netgaze.not_landed_yet  # noqa: F401
+
+    def failing():
+        raise RuntimeError("boom\nsecond line")
+
+    assert demo.step("segments", missing, run, "area_segments") is None
+    assert demo.step("layers", failing, run, "layers") is None
+    assert demo.step("fine", lambda: 42, run, "layers") == 42
+    assert set(demo.skipped) == {"segments", "layers"} and "fine" in demo.timings
+    note = json.loads((run / "artifacts" / "skipped-segments.json").read_text())
+    assert note["study"] == "area_segments" and "has not landed yet" in note["skipped"]
+    html = build_report([run], tmp_path / "report.html").read_text()
+    assert "not run — its code has not landed yet (No module named &#39;netgaze.not_landed_yet&#39;)" in html
+    assert "not run — it failed: RuntimeError: boom" in html and "second line" not in html
+    assert ">Area Grad-CAM of segments<" in html  # the note keeps its section in the outline
+
+
+def test_quick_settings_are_small():
+    quick, full = DemoSettings.quick(), DemoSettings()
+    assert quick.n_train < full.n_train and quick.classifier_epochs < full.classifier_epochs
