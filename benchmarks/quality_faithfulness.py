@@ -26,32 +26,42 @@ from netgaze.metrics.table import atomic_write_text
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
-LAYER = "features.relu4"  # the last conv stage (conv4 + ReLU), 8x8 on 64x64 pictures
+LAYER = "features.relu4"  # the last conv stage (conv4 + ReLU), 1/8 of the picture size
 
 
-def trained_model(epochs: int, out: Path):
+def trained_model(epochs: int, out: Path, size: int):
     from netgaze.lab.train import train_classifier
 
-    return train_classifier(data="shapes", model="simple-cnn", epochs=epochs, out=str(out), seed=0, device="cpu",
-                            resume=out.exists(), data_options={"size": 64},
+    return train_classifier(data="shapes", model="simple-cnn-bn", epochs=epochs, out=str(out), seed=0, device="cpu",
+                            resume=out.exists(), data_options={"size": size},
                             model_options={"channels": [16, 32, 64, 64]}, progress=False)
 
 
 def main() -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--epochs", type=int, default=15)
+    parser.add_argument("--size", type=int, default=32, help="picture size (32 keeps CPU training short)")
     parser.add_argument("--images", type=int, default=256, help="held-out pictures scored by the pointing games")
     parser.add_argument("--table-images", type=int, default=64, help="pictures in the method x metric table")
-    parser.add_argument("--randomization-images", type=int, default=32)
+    parser.add_argument("--randomization-images", type=int, default=32, help="pictures in Grad-CAM's randomization check")
+    parser.add_argument("--table-randomization-images", type=int, default=16,
+                        help="pictures in the table's randomization column (costly for SmoothGrad / IG / Score-CAM)")
     parser.add_argument("--run", default=str(ROOT / "runs" / "quality-faithfulness"))
+    parser.add_argument("--reuse", action="store_true", help="load the run folder as it is, without training")
     args = parser.parse_args()
     torch.manual_seed(0)
     began = time.perf_counter()
     from netgaze.lab.data import shapes
 
-    run = trained_model(args.epochs, Path(args.run))
+    if args.reuse:
+        from netgaze.lab.runs import load_run
+        run = load_run(args.run)
+    else:
+        run = trained_model(args.epochs, Path(args.run), args.size)
     model = run.model.eval()
-    test = shapes("test", size=64)
+    size = int(run.config["data_options"].get("size", 64))
+    test = shapes("test", size=size)
+    tol = max(1, round(15 * size / 224))  # Zhang et al.: 15 px at 224 px
     images, labels = test.tensors()
     x = images[:args.images]
     masks, boxes = test.masks[:args.images], test.boxes[:args.images]
@@ -63,10 +73,11 @@ def main() -> dict:
     pointing = {
         "gradcam_mask": pointing_game(cams, masks),
         "gradcam_box": pointing_game(cams, boxes),
-        "gradcam_mask_tolerance_4px": pointing_game(cams, masks, tolerance=4),
+        "gradcam_mask_tolerance": pointing_game(cams, masks, tolerance=tol),
         "centre_mask": pointing_game(centre, masks),
         "centre_box": pointing_game(centre, boxes),
-        "centre_mask_tolerance_4px": pointing_game(centre, masks, tolerance=4),
+        "centre_mask_tolerance": pointing_game(centre, masks, tolerance=tol),
+        "tolerance_px": tol,
         "gradcam_energy_mask": energy_pointing_game(cams, masks),
         "gradcam_energy_box": energy_pointing_game(cams, boxes),
         "centre_energy_mask": energy_pointing_game(centre, masks),
@@ -75,11 +86,12 @@ def main() -> dict:
     k = args.randomization_images
     rand = model_randomization(model, x[:k], "gradcam", LAYER, with_ssim=True)
     table = method_table(model, x[:args.table_images], masks[:args.table_images], layer=LAYER, steps=20,
-                         baseline="blur", randomization_images=k)
+                         baseline="blur",
+                         randomization_images=args.table_randomization_images)
     table.save(RESULTS, "faithfulness_table")
     result = {
-        "data": "shapes test split, 64x64, 5 classes, clutter 0.5",
-        "model": "simple-cnn 16-32-64-64 trained here (netgaze.lab.train.train_classifier, seed 0)",
+        "data": f"shapes test split, {size}x{size}, 5 classes, clutter 0.5",
+        "model": "simple-cnn-bn (batch norm, dropout 0.1), channels 16-32-64-64, trained here (netgaze.lab.train.train_classifier, seed 0)",
         "epochs": len(run.history),
         "test_accuracy": accuracy,
         "images": len(x),
@@ -113,7 +125,7 @@ def render_markdown(result: dict, table_md: str) -> str:
             f"Model: {result['model']}, {result['epochs']} epochs, test accuracy {result['test_accuracy']:.3f}.\n\n"
             f"| pointing game | Grad-CAM ({result['layer']}) | centre baseline |\n|---|---|---|\n"
             f"| mask | {p['gradcam_mask']:.3f} | {p['centre_mask']:.3f} |\n"
-            f"| mask, 4 px tolerance | {p['gradcam_mask_tolerance_4px']:.3f} | {p['centre_mask_tolerance_4px']:.3f} |\n"
+            f"| mask, {p['tolerance_px']} px tolerance | {p['gradcam_mask_tolerance']:.3f} | {p['centre_mask_tolerance']:.3f} |\n"
             f"| box | {p['gradcam_box']:.3f} | {p['centre_box']:.3f} |\n"
             f"| energy (mask) | {p['gradcam_energy_mask']:.3f} | {p['centre_energy_mask']:.3f} |\n\n"
             f"Object area share (a flat map's energy score): {p['mask_area_share']:.3f}.\n\n"
