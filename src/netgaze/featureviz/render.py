@@ -88,6 +88,18 @@ def render(model: nn.Module, objective: Objective, n: int, size: int | tuple[int
         return image().detach()
 
 
+def objective_scores(model: nn.Module, objective: Objective, images: torch.Tensor, *,
+                     mean: Sequence[float] | None = None, std: Sequence[float] | None = None,
+                     output: OutputSelector = None) -> torch.Tensor:
+    """Evaluate ``objective`` on images [B, C, H, W] in [0, 1] (no transforms) -> scores [B]."""
+    shift, scale = _normalizer(mean, std, images.shape[1], images.device)
+    x = images if shift is None else (images - shift) / scale
+    with Recorder(model, objective.model_layers, output=output, grads=False) as rec:
+        out = rec.forward(x)
+        ctx = Context(activations=rec.activations, output=out.detach(), image=images)
+        return objective(ctx).detach()
+
+
 class _Adam:
     """Adam (Kingma & Ba, PyTorch's defaults) in a few lines: elementwise, so each image's
     update depends on its own gradient only; avoids importing torch.optim's compiler
@@ -241,4 +253,4 @@ def _model_device(model: nn.Module) -> torch.device:
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
-__all__ = ["render", "visualize", "save_grid", "image_channels", "IMAGENET_MEAN", "IMAGENET_STD"]
+__all__ = ["render", "visualize", "objective_scores", "save_grid", "image_channels", "IMAGENET_MEAN", "IMAGENET_STD"]
