@@ -1,0 +1,98 @@
+"""The report's segmentation table: every encoder x decoder trained the same way, scored the same way.
+
+``segmentation_grid(encoders=("alexnet", "vgg16"), decoders=("fcn8", "fcn32"), epochs=20,
+out="runs/seg-grid")`` trains one run folder per cell (``OUT/DECODER-ENCODER``, resumed
+when it exists, so an interrupted grid continues) and writes ``OUT/segmentation_grid.md``
+and ``OUT/segmentation_grid.json`` with the columns of the report: Encoder, Decoder,
+Mean Acc, total IoU, Epochs (plus pixel accuracy, frequency-weighted IoU and training
+seconds). "total IoU" is the report's name for the mean IoU over classes of ONE confusion
+matrix over the whole test split; both scores are percentages of the last epoch.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+from netgaze.lab.runs import atomic_write_json, atomic_write_text
+from netgaze.lab.segment import train_segmentation
+
+COLUMNS = ["Encoder", "Decoder", "Mean Acc", "total IoU", "Epochs", "Pixel Acc", "FW IoU", "Seconds"]
+
+
+@dataclass
+class GridResult:
+    """Rows of the table (one dict per run, keys ``COLUMNS`` plus ``run``), and the files written."""
+
+    rows: list[dict[str, Any]]
+    markdown: Path
+    json: Path
+
+
+def markdown_table(rows: Sequence[dict[str, Any]], columns: Sequence[str] = COLUMNS) -> str:
+    """A Markdown table of ``rows`` (numbers with one decimal)."""
+    def cell(value: Any) -> str:
+        if isinstance(value, float):
+            return f"{value:.1f}"
+        return "" if value is None else str(value)
+    lines = ["| " + " | ".join(columns) + " |", "| " + " | ".join("---" for _ in columns) + " |"]
+    lines += ["| " + " | ".join(cell(row.get(c)) for c in columns) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def grid_row(run) -> dict[str, Any]:
+    """The table row of a finished segmentation run (last epoch's test scores, in percent)."""
+    last = run.history[-1]
+    percent = lambda key: None if last.get(key) is None else 100 * float(last[key])  # noqa: E731
+    return {"Encoder": run.config["encoder"], "Decoder": run.config["decoder"], "Mean Acc": percent("mean_acc"),
+            "total IoU": percent("mean_iou"), "Epochs": int(last["epoch"]), "Pixel Acc": percent("pixel_acc"),
+            "FW IoU": percent("test_fw_iou"), "Seconds": round(sum(float(r.get("seconds", 0)) for r in run.history), 1),
+            "run": str(run.path)}
+
+
+def segmentation_grid(encoders: Sequence[str] = ("simple",), decoders: Sequence[str] = ("fcn8", "fcn32"),
+                      epochs: int = 8, out: str | Path = "runs/segmentation-grid", *, data: str = "shapes",
+                      data_options: dict[str, Any] | None = None, batch_size: int = 32, lr: float | None = None,
+                      seed: int = 0, weights: dict[str, str] | None = None, allow_random_init: bool = False,
+                      fc_channels: int | None = None, progress: bool = False) -> GridResult:
+    """Train every encoder x decoder with the same data, epochs, batch size and seed; write the table.
+
+    Args:
+        encoders: "simple", "vgg16", "alexnet".
+        decoders: "fcn32", "fcn16", "fcn8".
+        epochs: epochs of every run.
+        out: folder of the run folders and the table files.
+        data, data_options, batch_size, lr, seed, allow_random_init, fc_channels: as
+            ``train_segmentation`` (the same for every cell).
+        weights: ImageNet weights file per encoder name (None: the torch hub cache).
+        progress: progress bars.
+    """
+    out = Path(out)
+    rows = []
+    for encoder in encoders:
+        for decoder in decoders:
+            folder = out / f"{decoder}-{encoder}"
+            began = time.perf_counter()
+            run = train_segmentation(data, encoder, decoder, epochs=epochs, batch_size=batch_size, lr=lr,
+                                     out=str(folder), seed=seed, resume=folder.joinpath("run.json").is_file(),
+                                     weights=(weights or {}).get(encoder), allow_random_init=allow_random_init,
+                                     fc_channels=fc_channels, data_options=data_options, progress=progress)
+            rows.append(grid_row(run))
+            print(f"{encoder:8s} {decoder:6s} mean acc {rows[-1]['Mean Acc']:.1f}  total IoU "
+                  f"{rows[-1]['total IoU']:.1f}  ({time.perf_counter() - began:.0f} s)", flush=True)
+    table = markdown_table(rows)
+    note = (f"\nData: {data} {data_options or {}}; {epochs} epochs, batch {batch_size}, seed {seed}. Mean Acc and "
+            "total IoU (mean IoU over classes) in %, from one confusion matrix over the test split.\n")
+    markdown = atomic_write_text(out / "segmentation_grid.md", table + note)
+    manifest = {"study": "segmentation_grid", "title": "Segmentation: encoders x decoders",
+                "data": data, "data_options": data_options or {}, "epochs": epochs, "batch_size": batch_size,
+                "seed": seed, "tables": [{"title": "Segmentation", "columns": COLUMNS,
+                                          "rows": [[row[c] for c in COLUMNS] for row in rows]}],
+                "rows": rows}
+    path = atomic_write_json(out / "segmentation_grid.json", manifest)
+    print(table, end="")
+    return GridResult(rows=rows, markdown=markdown, json=path)
+
+
+__all__ = ["segmentation_grid", "markdown_table", "grid_row", "GridResult", "COLUMNS"]
