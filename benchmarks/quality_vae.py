@@ -45,13 +45,24 @@ def _losses(run) -> list[float]:
     return [round(r["test_loss"], 3) for r in run.history]
 
 
+def bce_floor() -> float:
+    """The smallest possible BCE per test picture: the summed entropy of its grey pixels."""
+    from netgaze.lab.data import digits
+
+    x = digits("test").tensors()[0].clamp(1e-7, 1 - 1e-7)
+    return float(-(x * x.log() + (1 - x) * (1 - x).log()).flatten(1).sum(1).mean())
+
+
 def linear_bce(work: Path, epochs: int) -> tuple[dict, object]:
     run, seconds = _train(work / "linear-bce", "vae-linear", "bce", epochs)
     losses = _losses(run)
+    floor = bce_floor()
     for epoch, value in enumerate(losses, 1):
         print(f"  linear VAE, BCE, epoch {epoch:3d}: test loss {value:.2f} per image")
     rises = sum(b > a for a, b in zip(losses, losses[1:]))
+    print(f"  (BCE floor of these grey pictures, their pixel entropy: {floor:.2f} per image)")
     return {"test_loss_per_epoch": losses, "first": losses[0], "last": losses[-1], "epochs_with_a_rise": rises,
+            "bce_floor_pixel_entropy": round(floor, 3),
             "decreasing": losses[-1] < losses[0], "seconds": round(seconds, 1)}, run
 
 

@@ -96,6 +96,8 @@ def test_impute_keeps_known_pixels_and_fills_hidden_ones():
     assert hidden_error(filled, truth, mask).item() == pytest.approx((0.25 + 0.01) / 2)
     with pytest.raises(ValueError, match="outside"):
         hidden_mask((1, 1, 6, 6), box=(0, 0, 7, 3))
+    default = hidden_mask((2, 1, 28, 28))  # centre_box: 12x12 at (8, 8)
+    assert int(default.sum()) == 2 * 144 and bool(default[0, 0, 8:20, 8:20].all())
 
 
 def test_imputation_study_on_a_trained_vae(runs):

@@ -11,6 +11,9 @@ share there.
 
 Guided backprop gates ``nn.ReLU`` modules only: the linear VAE (and a conv VAE built with
 ``activation="relu"``) is guided; a LeakyReLU conv VAE gets the plain area gradient.
+Caveat for the linear VAE: input pixels that are 0 in every training picture (the
+digits' borders) never move their first-layer weights away from the random
+initialisation, so the gradient there is initialisation noise; the measure counts it.
 """
 from __future__ import annotations
 
