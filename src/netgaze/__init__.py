@@ -1,4 +1,14 @@
-"""netgaze: where and how a convolutional network looks at pictures."""
+"""netgaze: where and how a convolutional network looks at pictures.
+
+The explanation core is imported eagerly; the larger parts (training lab, embeddings,
+feature visualization, metrics, studies, report) load on first use, so ``import netgaze``
+stays quick.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
 from netgaze import viz
 from netgaze.layers import LayerError, conv_layer_names, layer_names, resolve_layer
 from netgaze.methods import (gradcam, gradcam_pp, guided_backprop, guided_gradcam, hirescam,
@@ -8,10 +18,33 @@ from netgaze.targets import Area, Class, Latent, Target, TopClass
 
 __version__ = "0.1.0"
 
+_LAZY_MODULES = {
+    "lab": "netgaze.lab", "datasets": "netgaze.lab.data", "embed": "netgaze.embed",
+    "featureviz": "netgaze.featureviz", "metrics": "netgaze.metrics", "studies": "netgaze.studies",
+    "report": "netgaze.report",
+}
+_LAZY_NAMES = {
+    "load_run": "netgaze.lab.runs", "train_classifier": "netgaze.lab.train",
+    "train_reconstruction": "netgaze.lab.reconstruct", "train_segmentation": "netgaze.lab.segment",
+    "build_model": "netgaze.lab.models",
+    "visualize": "netgaze.featureviz", "activation_maps": "netgaze.featureviz", "filters": "netgaze.featureviz",
+    "explain_dataset": "netgaze.explain_dataset", "load_explanations": "netgaze.explain_dataset",
+    "build_report": "netgaze.report",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY_MODULES:
+        return importlib.import_module(_LAZY_MODULES[name])
+    if name in _LAZY_NAMES:
+        return getattr(importlib.import_module(_LAZY_NAMES[name]), name)
+    raise AttributeError(f"module 'netgaze' has no attribute {name!r}")
+
+
 __all__ = [
     "gradcam", "gradcam_pp", "hirescam", "layercam", "xgradcam", "scorecam",
     "saliency", "guided_backprop", "guided_gradcam", "smoothgrad", "integrated_gradients",
     "Class", "TopClass", "Area", "Latent", "Target",
     "Recorder", "RecorderError", "LayerError", "layer_names", "conv_layer_names", "resolve_layer",
-    "viz",
+    "viz", *_LAZY_MODULES, *_LAZY_NAMES,
 ]
