@@ -25,7 +25,7 @@ from netgaze.studies.common import atomic_write_json, write_manifest
 class DemoSettings:
     """Sizes of the demo; ``quick()`` is a smoke-test version of the same pipeline."""
 
-    size: int = 48
+    size: int = 32
     n_train: int = 2000
     n_test: int = 500
     classifier_epochs: int = 8

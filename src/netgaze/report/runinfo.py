@@ -13,6 +13,12 @@ from typing import Any
 
 PICTURE_SUFFIXES = (".png", ".gif", ".jpg", ".jpeg", ".svg")
 
+# Pictures the trainers write without a manifest: (task, file name) -> (study, title, caption).
+KNOWN_PICTURES = {
+    ("segment", "predictions.png"): ("segmentation", "Predicted masks",
+                                     "Predicted masks over test pictures (the trainer's last epoch)."),
+}
+
 
 @dataclass
 class RunInfo:
@@ -127,8 +133,17 @@ def read_run(path: Path) -> RunInfo:
             data["figures"] = figures
             info.manifests.append(data)
         for picture in sorted(artifacts.rglob("*")):
-            if picture.suffix.lower() in PICTURE_SUFFIXES and picture.resolve() not in referenced:
+            if picture.suffix.lower() not in PICTURE_SUFFIXES or picture.resolve() in referenced:
+                continue
+            known = KNOWN_PICTURES.get((info.task, picture.name))
+            if known is None:
                 info.loose_pictures.append(picture)
+                continue
+            study, title, caption = known
+            info.manifests.append({"study": study, "title": title, "run": path.name, "model": info.model,
+                                   "dataset": info.dataset, "epoch": info.epochs or None,
+                                   "figures": [{"file": picture.name, "caption": caption, "_path": picture.resolve()}],
+                                   "_folder": picture.parent, "_file": picture})
     if (path / "curves.png").is_file():
         info.curves_png = path / "curves.png"
     return info
