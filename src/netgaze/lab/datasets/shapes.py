@@ -17,18 +17,22 @@ import torch
 from netgaze.lab.datasets.base import DatasetError, TensorImageDataset, channel_stats
 from netgaze.lab.datasets.shapes_geometry import SHAPE_NAMES, SHAPE_TESTS
 
-# Dark, muted background colours: every object colour (value >= 0.8) stays far from them.
+# Dark, muted background colours: objects (value >= 0.8, saturation <= 0.8) are brighter
+# than them in the sum of the channels, so a linear filter tells object from background.
 BACKGROUND_PALETTE = np.array([
-    [0.42, 0.14, 0.14], [0.14, 0.38, 0.16], [0.14, 0.18, 0.44], [0.38, 0.36, 0.10],
-    [0.33, 0.14, 0.40], [0.10, 0.33, 0.36], [0.40, 0.24, 0.10], [0.30, 0.30, 0.30],
-    [0.10, 0.10, 0.28], [0.44, 0.14, 0.30]], dtype=np.float32)
+    [0.315, 0.105, 0.105], [0.105, 0.285, 0.120], [0.105, 0.135, 0.330], [0.285, 0.270, 0.075],
+    [0.247, 0.105, 0.300], [0.075, 0.247, 0.270], [0.300, 0.180, 0.075], [0.225, 0.225, 0.225],
+    [0.075, 0.075, 0.210], [0.330, 0.105, 0.225]], dtype=np.float32)
 SPLITS = {"train": 0, "test": 1}
 DEFAULT_SIZES = {"train": 2000, "test": 500}
 SPURIOUS_RATE = 0.9        # share of training pictures whose background id equals the class id
 SHADING = 0.1              # object brightness varies by at most +-10% across the object
-RADIUS_RANGE = (0.14, 0.3)  # object radius as a fraction of the picture size
+RADIUS_RANGE = (0.18, 0.34)  # object radius as a fraction of the picture size
 TEXTURE_LIMIT = 0.12       # background texture stays within +-TEXTURE_LIMIT of the palette colour
-DISTRACTOR_SLOTS = 12      # distractor slots at clutter 1 (each filled with probability 3/4)
+OBJECT_SATURATION = (0.3, 0.8)
+OBJECT_VALUE = (0.8, 1.0)
+ROTATION = 2 * math.pi     # objects turn by a uniform angle in [-ROTATION/2, ROTATION/2]
+DISTRACTOR_SLOTS = 8       # distractor slots at clutter 1 (each filled with probability 3/4)
 _CHUNK = 500
 
 
@@ -137,9 +141,9 @@ def _generate_chunk(object_rng: np.random.Generator, clutter_rng: np.random.Gene
     radius = (object_rng.uniform(*RADIUS_RANGE, size=n) * size).astype(np.float32)
     cy = object_rng.uniform(radius, size - radius).astype(np.float32)
     cx = object_rng.uniform(radius, size - radius).astype(np.float32)
-    theta = object_rng.uniform(0, 2 * math.pi, size=n).astype(np.float32)
+    theta = object_rng.uniform(-ROTATION / 2, ROTATION / 2, size=n).astype(np.float32)
     hue = object_rng.random(n)
-    colour = _hsv_to_rgb(hue, object_rng.uniform(0.55, 1, size=n), object_rng.uniform(0.8, 1, size=n))
+    colour = _hsv_to_rgb(hue, object_rng.uniform(*OBJECT_SATURATION, size=n), object_rng.uniform(*OBJECT_VALUE, size=n))
     light = object_rng.uniform(0, 2 * math.pi, size=n).astype(np.float32)
 
     images = _background(clutter_rng, backgrounds, size, clutter)
@@ -158,6 +162,7 @@ def _generate_chunk(object_rng: np.random.Generator, clutter_rng: np.random.Gene
 @functools.lru_cache(maxsize=8)
 def _generate(split: str, n: int, seed: int, size: int, spurious: bool, num_classes: int,
               clutter: float) -> dict[str, torch.Tensor]:
+    """All tensors of one set, cached per arguments; ``mean``/``std`` are its channel statistics."""
     object_seq, background_seq, clutter_seq, label_seq = np.random.SeedSequence(
         [seed, SPLITS[split], size, num_classes]).spawn(4)
     object_rng = np.random.default_rng(object_seq)
@@ -182,8 +187,7 @@ def _generate(split: str, n: int, seed: int, size: int, spurious: bool, num_clas
            "labels": torch.from_numpy(labels.astype(np.int64)),
            "backgrounds": torch.from_numpy(backgrounds.astype(np.int64)),
            "boxes": torch.from_numpy(boxes.astype(np.int64)), "colors": torch.from_numpy(colours)}
-    for tensor in out.values():
-        tensor.requires_grad_(False)
+    out["mean"], out["std"] = (torch.tensor(v) for v in channel_stats(out["images"]))
     return out
 
 
@@ -212,7 +216,7 @@ class Shapes(TensorImageDataset):
         if n < 1:
             raise DatasetError(f"shapes: n must be positive, got {n}")
         data = _generate(split, n, int(seed), int(size), bool(spurious), int(num_classes), float(clutter))
-        mean, std = channel_stats(data["images"])
+        mean, std = data["mean"].tolist(), data["std"].tolist()
         super().__init__(data["images"], data["labels"], SHAPE_NAMES[:num_classes], name="shapes",
                          split=split, mean=mean, std=std)
         self.masks, self.boxes = data["masks"], data["boxes"]
@@ -250,7 +254,7 @@ def shapes(split: str = "train", n: int | None = None, seed: int = 0, size: int 
             the time (otherwise another id); the test split stays independent (chance, 1/K).
         num_classes: 2..10, the first K of circle, square, triangle, star, cross, ring, diamond,
             hexagon, crescent, heart.
-        clutter: 0..1; the number of distractors (up to 12 slots, 3/4 filled on average) and
+        clutter: 0..1; the number of distractors (up to 8 slots, 3/4 filled on average) and
             the texture strength grow with it.
     """
     return Shapes(split, n=n, seed=seed, size=size, spurious=spurious, num_classes=num_classes,
