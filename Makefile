@@ -4,7 +4,7 @@ STAMP   := .venv/.installed
 BENCH   := .venv/.bench-installed
 OUT     ?= runs/demo
 
-.PHONY: demo test bench chromium clean
+.PHONY: demo test bench quality chromium clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv .venv
@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 $(BENCH): $(STAMP)
-	$(PY) -m pip install -q '.[bench]' --no-deps grad-cam captum torchcam psutil ttach opencv-python-headless || true
+	$(PY) -m pip install -q -e '.[test,bench]'
 	touch $(BENCH)
 
 # Headless Chromium for the report's rendering test (Debian package).
@@ -29,6 +29,9 @@ test: $(STAMP) chromium
 
 bench: $(BENCH)
 	$(PY) benchmarks/run_all.py
+
+quality: $(STAMP)
+	$(PY) benchmarks/run_all.py --quality
 
 clean:
 	rm -rf .venv build src/*.egg-info
