@@ -26,9 +26,8 @@ class DemoSettings:
     """Sizes of the demo; ``quick()`` is a smoke-test version of the same pipeline."""
 
     size: int = 32
-    n_train: int = 2000
-    n_test: int = 500
-    classifier_epochs: int = 8
+    n_train: int | None = None  # shapes' own default: 2,000 train and 500 test pictures
+    classifier_epochs: int = 6
     channels: tuple[int, ...] = (16, 32, 64, 64)
     vae_epochs: int = 8
     fcn_epochs: int = 6
@@ -39,7 +38,7 @@ class DemoSettings:
 
     @classmethod
     def quick(cls) -> "DemoSettings":
-        return cls(size=32, n_train=256, n_test=128, classifier_epochs=2, channels=(8, 16, 16, 16), vae_epochs=1,
+        return cls(size=32, n_train=256, classifier_epochs=2, channels=(8, 16, 16, 16), vae_epochs=1,
                    fcn_epochs=1, n_eval=32, embed_limit=64, featureviz_steps=8, faithfulness_images=8)
 
 
@@ -89,7 +88,7 @@ class Demo:
     # -- classification ----------------------------------------------------------------
     def data_options(self) -> dict[str, Any]:
         s = self.settings
-        return {"n": s.n_train, "size": s.size, "spurious": True}
+        return {**({"n": s.n_train} if s.n_train else {}), "size": s.size, "spurious": True}
 
     def train_classifiers(self) -> list[Path]:
         from netgaze.lab.train import train_classifier
@@ -220,7 +219,7 @@ class Demo:
         s = self.settings
         self.step("train fcn", lambda: train_segmentation(
             data="shapes", encoder="simple", decoder="fcn8", epochs=s.fcn_epochs, out=str(path), seed=0,
-            data_options={"n": s.n_train // 2, "size": s.size}, progress=False,
+            data_options={**({"n": s.n_train} if s.n_train else {}), "size": s.size}, progress=False,
             resume=(path / "run.json").is_file()), note_in, "segmentation")
         if not (path / "run.json").is_file():
             return

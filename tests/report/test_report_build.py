@@ -33,7 +33,7 @@ def test_report_sections_numbers_and_captions(runs, tmp_path):
     # findings with numbers: models differ, augmentation, background clustering
     assert "plain 0.25, robust 0.75" in html
     assert "a change of +0.50, so augmentation moves attention onto the object" in html
-    assert "class 0.41, background 0.93" in html and "by background colour more than by class" in html
+    assert "class 0.41, background 0.93." in html and "by background colour more than by class" in html
     # a skipped section is shown, not silently dropped
     assert "not run — netgaze.featureviz has not landed" in html
     # captions: the study's own, and one composed from the manifest's facts
