@@ -40,11 +40,13 @@ def load() -> list[float]:
     return [round(v, 2) for v in os.getloadavg()]
 
 
-def quality(data: str, epochs: int, bar: float, time_limit: float | None, workdir: Path) -> dict:
+def quality(data: str, epochs: int, bar: float, time_limit: float | None, workdir: Path,
+            batch_size: int = 64, lr: float = 1e-3) -> dict:
     load_dataset(data, "train"), load_dataset(data, "test")  # generated / cached before the clock starts
     before = load()
     began = time.perf_counter()
-    run = train_classifier(data=data, model="simple-cnn", epochs=epochs, out=str(workdir / data), progress=False)
+    run = train_classifier(data=data, model="simple-cnn", epochs=epochs, out=str(workdir / data), progress=False,
+                           batch_size=batch_size, lr=lr)
     wall = time.perf_counter() - began
     accs = [r["test_acc"] for r in run.history]
     reached = next((r["epoch"] for r in run.history if r["test_acc"] >= bar), None)
@@ -55,7 +57,7 @@ def quality(data: str, epochs: int, bar: float, time_limit: float | None, workdi
         if r["epoch"] == reached:
             time_to_bar = round(elapsed, 1)
     ok = reached is not None and (time_limit is None or wall < time_limit)
-    return {"data": data, "epochs": epochs, "test_acc_per_epoch": [round(a, 4) for a in accs],
+    return {"data": data, "epochs": epochs, "batch_size": batch_size, "lr": lr, "test_acc_per_epoch": [round(a, 4) for a in accs],
             "final_test_acc": round(accs[-1], 4), "best_test_acc": round(max(accs), 4), "bar": bar,
             "first_epoch_at_bar": reached, "train_seconds_to_bar": time_to_bar, "wall_seconds": round(wall, 1),
             "time_limit_seconds": time_limit, "passed": ok, "load_before": before, "load_after": load()}
@@ -109,25 +111,29 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument("--overhead-epochs", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--batch-size", type=int, default=32, help="of the quality runs (default: 32)")
+    parser.add_argument("--lr", type=float, default=2e-3, help="Adam's, in the quality runs (default: 2e-3)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     parts = args.only or ["shapes", "digits", "overhead"]
-    results = json.loads(RESULTS.read_text()) if RESULTS.is_file() and args.only else {}
+    results = {}
     results["machine"] = {"cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
                           "torch": torch.__version__, "platform": platform.platform(),
                           "date": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         if "shapes" in parts:
-            results["shapes"] = quality("shapes", 10, 0.90, 180.0, workdir)
+            results["shapes"] = quality("shapes", 10, 0.90, 180.0, workdir, args.batch_size, args.lr)
             print("shapes", json.dumps(results["shapes"]), flush=True)
         if "digits" in parts:
-            results["digits"] = quality("digits", 10, 0.95, None, workdir)
+            results["digits"] = quality("digits", 10, 0.95, None, workdir, args.batch_size, args.lr)
             print("digits", json.dumps(results["digits"]), flush=True)
         if "overhead" in parts:
             results["overhead"] = overhead("digits", args.overhead_epochs, args.repeats, workdir)
             print("overhead", json.dumps(results["overhead"]), flush=True)
+    if args.only and RESULTS.is_file():  # keep the parts not run this time (read at the end: runs may overlap)
+        results = {**json.loads(RESULTS.read_text()), **results}
     atomic_write_json(RESULTS, results)
     print(f"\n{'part':10} {'result':52} passed")
     for name in ("shapes", "digits"):

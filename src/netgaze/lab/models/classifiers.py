@@ -62,6 +62,14 @@ class SimpleCNN(nn.Module):
         self.features = nn.Sequential(layers)
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Linear(previous, num_classes)
+        for module in self.features:
+            if isinstance(module, nn.Conv2d):
+                # He initialisation keeps the activations' scale through the ReLUs; PyTorch's
+                # default (uniform, a=sqrt(5)) shrinks them so much that the network without
+                # batch norm sits at chance for the first epoch
+                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.features(self.normalize(x))
