@@ -45,6 +45,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     arch.add_argument("--hidden", type=int, default=None, help="linear models: hidden units (default: 400)")
     arch.add_argument("--noise", type=float, default=None, help="dvae: Gaussian noise std (default: 0.3)")
     arch.add_argument("--erase", type=float, default=None, help="dvae: random-erasing probability (default: 0.5)")
+    arch.add_argument("--pixel", type=float, default=None,
+                      help="vaegan: weight of a pixel squared error beside the feature loss (default: 0, the paper)")
 
 
 def _model_args(args: argparse.Namespace) -> dict:
@@ -52,7 +54,7 @@ def _model_args(args: argparse.Namespace) -> dict:
 
     accepted = builder_parameters(args.model)
     options = {}
-    for key in ("arch", "width", "hidden", "noise", "erase"):
+    for key in ("arch", "width", "hidden", "noise", "erase", "pixel"):
         value = getattr(args, key)
         if value is None:
             continue

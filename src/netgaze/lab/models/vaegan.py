@@ -8,7 +8,10 @@ instead of in pixels. Three parts, three optimisers, three losses (per image):
 * discriminator:  ``L_GAN_dis = BCE(D(x), 1) + BCE(D(x_rec), 0) + BCE(D(x_prior), 0)``
 
 ``L_feat = 0.5 * sum((D_l(x_rec) - D_l(x))^2)`` over the discriminator's last conv stage
-(a Gaussian likelihood in feature space; D_l(x) is held fixed). ``L_GAN_dec`` is the
+(a Gaussian likelihood in feature space; D_l(x) is held fixed; real, reconstructed and
+prior pictures go through the discriminator in ONE batch, so its batch norm cannot hide
+a brightness or contrast difference). ``pixel > 0`` adds a summed squared pixel error to
+the encoder's and decoder's losses (not in the paper). ``L_GAN_dec`` is the
 non-saturating ``BCE(D(x_rec), 1) + BCE(D(x_prior), 1)`` (the paper's minimax signs
 flipped, as everyone trains GANs).
 
@@ -63,17 +66,20 @@ class VAEGAN(VAE):
         in_channels, image_size, latent, width: as ``ConvVAE``.
         gamma: weight of the feature-space reconstruction in the decoder's loss.
         equilibrium, margin: the equilibrium gating thresholds on the discriminator's BCE.
+        pixel: weight of a summed squared pixel error added to the encoder's and the
+            decoder's loss (0 = the paper). A small weight gets reconstructions going
+            while the discriminator's features are still uninformative.
     """
 
     def __init__(self, in_channels: int = 1, image_size: int = 28, latent: int = 20, width: int = 32,
-                 gamma: float = 1.0, equilibrium: float = 0.68, margin: float = 0.35):
+                 gamma: float = 1.0, equilibrium: float = 0.68, margin: float = 0.35, pixel: float = 0.0):
         super().__init__(in_channels, image_size, latent)
         self.discriminator = Discriminator(in_channels, image_size, width)
         self.encoder, features = conv_encoder(in_channels, image_size, width)
         self.fc_mu = nn.Linear(features, latent)
         self.fc_logvar = nn.Linear(features, latent)
         self.decoder = conv_decoder(latent, in_channels, image_size, width)
-        self.gamma, self.equilibrium, self.margin = gamma, equilibrium, margin
+        self.gamma, self.equilibrium, self.margin, self.pixel = gamma, equilibrium, margin, pixel
 
     def _encode_features(self, x: torch.Tensor, onehot: torch.Tensor | None) -> torch.Tensor:
         return self.encoder(x)
@@ -101,19 +107,24 @@ class VAEGAN(VAE):
         z = mu + torch.randn_like(mu) * (0.5 * logvar).exp() if self.training else mu
         recon = self.decode(z)
         prior = self.decode(torch.randn_like(mu))
-        feat_real, logit_real = self.discriminator(x)
-        feat_rec, logit_rec = self.discriminator(recon)
-        _, logit_prior = self.discriminator(prior)
+        # One discriminator pass over real, reconstructed and prior pictures: batch norm
+        # then normalises them together, so feature matching sees brightness and contrast.
+        features, logits = self.discriminator(torch.cat([x, recon, prior]))
+        b = len(x)
+        feat_real, feat_rec = features[:b], features[b:2 * b]
+        logit_real, logit_rec, logit_prior = logits[:b], logits[b:2 * b], logits[2 * b:]
         ones, zeros = torch.ones_like(logit_real), torch.zeros_like(logit_real)
         bce = F.binary_cross_entropy_with_logits
         dis_real, dis_rec, dis_prior = bce(logit_real, ones), bce(logit_rec, zeros), bce(logit_prior, zeros)
         feature = 0.5 * (feat_rec - feat_real.detach()).pow(2).flatten(1).sum(1).mean()
         kl = kl_divergence(mu, logvar).mean()
         gan_dec = bce(logit_rec, ones) + bce(logit_prior, ones)
-        return {"encoder": kl + feature, "decoder": self.gamma * feature + gan_dec,
+        pixel = (recon - x).pow(2).flatten(1).sum(1).mean()
+        return {"encoder": kl + feature + self.pixel * pixel,
+                "decoder": self.gamma * feature + gan_dec + self.pixel * pixel,
                 "discriminator": dis_real + dis_rec + dis_prior, "kl": kl, "feature": feature,
                 "gan_dec": gan_dec, "dis_real": dis_real, "dis_rec": dis_rec, "dis_prior": dis_prior,
-                "pixel_mse": (recon - x).pow(2).flatten(1).sum(1).mean()}
+                "pixel_mse": pixel}
 
     def gates(self, dis_real: float, dis_rec: float) -> tuple[bool, bool]:
         """``(train_discriminator, train_decoder)`` from the discriminator's BCE on real and reconstructed."""
@@ -150,9 +161,9 @@ class VAEGAN(VAE):
 
 @register_model("vaegan")
 def vaegan(in_channels: int = 1, image_size: int = 28, latent: int = 20, width: int = 32,
-           gamma: float = 1.0, equilibrium: float = 0.68, margin: float = 0.35) -> VAEGAN:
+           gamma: float = 1.0, equilibrium: float = 0.68, margin: float = 0.35, pixel: float = 0.0) -> VAEGAN:
     """VAE-GAN (Larsen et al. 2016) for 1x28x28 or 3x64x64 pictures."""
-    return VAEGAN(in_channels, image_size, latent, width, gamma, equilibrium, margin)
+    return VAEGAN(in_channels, image_size, latent, width, gamma, equilibrium, margin, pixel)
 
 
 __all__ = ["VAEGAN", "Discriminator", "vaegan"]
