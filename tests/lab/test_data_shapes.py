@@ -111,7 +111,7 @@ def test_more_classes_sizes_and_clutter():
 
 
 @pytest.mark.parametrize("bad", [dict(num_classes=1), dict(num_classes=11), dict(clutter=2.0),
-                                 dict(size=8), dict(n=0)])
+                                 dict(size=8), dict(n=0), dict(max_rotation=200)])
 def test_bad_arguments_are_clear_errors(bad):
     with pytest.raises(ValueError, match="shapes"):
         shapes("train", **bad)
@@ -129,3 +129,13 @@ def test_each_class_has_its_own_shape():
     assert names["circle"] == pytest.approx(np.pi / 4, abs=0.06)
     assert names["ring"] < names["circle"] - 0.2
     assert names["star"] < names["square"] - 0.2 and names["cross"] < names["square"] - 0.1
+
+
+def test_max_rotation_turns_the_objects():
+    upright = shapes("train", n=200, clutter=0.0, max_rotation=0)
+    turned = shapes("train", n=200, clutter=0.0, max_rotation=180)
+    fill = lambda d: d.masks.flatten(1).sum(1).float() / (
+        (d.boxes[:, 2] - d.boxes[:, 0]) * (d.boxes[:, 3] - d.boxes[:, 1])).float()
+    square_up, square_any = fill(upright)[upright.labels == 1], fill(turned)[turned.labels == 1]
+    assert float(square_up.min()) > 0.9  # an unturned square fills its box (edge pixels aside)
+    assert float(square_any.mean()) < 0.85  # turned squares leave box corners empty

@@ -12,10 +12,11 @@ import numpy as np
 
 
 def _regular_polygon(u: np.ndarray, v: np.ndarray, sides: int, radius: float) -> np.ndarray:
+    """Regular polygon with a flat bottom edge (v grows downwards, as image rows do)."""
     apothem = radius * math.cos(math.pi / sides)
     inside = np.ones(u.shape, dtype=bool)
     for k in range(sides):
-        angle = math.pi / 2 + 2 * math.pi * k / sides + math.pi / sides  # normal of edge k
+        angle = math.pi / 2 + 2 * math.pi * k / sides  # outward normal of edge k; k = 0 points down
         inside &= u * math.cos(angle) + v * math.sin(angle) <= apothem
     return inside
 
@@ -29,7 +30,7 @@ def square(u: np.ndarray, v: np.ndarray) -> np.ndarray:
 
 
 def triangle(u: np.ndarray, v: np.ndarray) -> np.ndarray:
-    return _regular_polygon(u, v - 0.12, 3, 0.98)
+    return _regular_polygon(u, v, 3, 0.98)  # points up
 
 
 def star(u: np.ndarray, v: np.ndarray, points: int = 5, outer: float = 1.0,
@@ -70,7 +71,7 @@ def crescent(u: np.ndarray, v: np.ndarray) -> np.ndarray:
 
 
 def heart(u: np.ndarray, v: np.ndarray) -> np.ndarray:
-    x, y = u / 0.72, -(v + 0.12) / 0.72
+    x, y = u / 0.63, -(v + 0.1) / 0.63
     a = x * x + y * y - 1
     return a * a * a - x * x * y * y * y <= 0
 
