@@ -57,6 +57,9 @@ def test_robust_augmentation_keeps_shape_and_range_and_changes_pixels():
     assert augmentation("robust", 28, channels=1)(grey).shape == (1, 28, 28)
     crop = augmentation("robust", (48, 32))(image)
     assert crop.shape == (3, 48, 32)
+    import pickle
+    wrapped = pickle.loads(pickle.dumps(Transformed(data, augmentation("robust", 64))))  # DataLoader workers
+    assert wrapped[0][0].shape == (3, 64, 64) and wrapped.classes == data.classes
     with pytest.raises(ValueError, match="none, robust"):
         augmentation("strong", 64)
 

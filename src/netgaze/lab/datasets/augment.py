@@ -14,6 +14,13 @@ from torchvision.transforms import v2
 AUGMENT_PRESETS = ("none", "robust")
 
 
+class ClampUnit(torch.nn.Module):
+    """Clamp to [0, 1] (a module, not a lambda, so the transform pickles for DataLoader workers)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.clamp(0, 1)
+
+
 def augmentation(preset: str, size: int | tuple[int, int], channels: int = 3) -> Callable[[torch.Tensor], torch.Tensor]:
     """The transform of a preset, for one float image [C, H, W] in [0, 1] (output: same shape, range).
 
@@ -37,7 +44,7 @@ def augmentation(preset: str, size: int | tuple[int, int], channels: int = 3) ->
         v2.ColorJitter(brightness=0.3, contrast=0.3, **colour),
         v2.RandomAffine(degrees=15, translate=(0.1, 0.1), scale=(0.9, 1.1)),
         v2.RandomResizedCrop(size, scale=(0.6, 1.0), ratio=(3 / 4, 4 / 3), antialias=True),
-        v2.Lambda(lambda x: x.clamp(0, 1)),
+        ClampUnit(),
     ])
 
 
