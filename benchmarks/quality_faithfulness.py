@@ -32,7 +32,7 @@ LAYER = "features.relu4"  # the last conv stage (conv4 + ReLU), 1/8 of the pictu
 def trained_model(epochs: int, out: Path, size: int):
     from netgaze.lab.train import train_classifier
 
-    return train_classifier(data="shapes", model="simple-cnn-bn", epochs=epochs, out=str(out), seed=0, device="cpu",
+    return train_classifier(data="shapes", model="simple-cnn-bn", epochs=epochs, batch_size=16, out=str(out), seed=0, device="cpu",
                             resume=out.exists(), data_options={"size": size},
                             model_options={"channels": [16, 32, 64, 64]}, progress=False)
 
@@ -104,7 +104,8 @@ def main() -> dict:
             "accuracy_ge_0.90": accuracy >= 0.90,
             "gradcam_pointing_ge_0.80": pointing["gradcam_mask"] >= 0.80,
             "gradcam_above_centre": pointing["gradcam_mask"] > pointing["centre_mask"] + 0.2,
-            "randomization_falls": bool(rand.spearman[-1] < rand.spearman[0] - 0.2 and rand.spearman[-1] < 0.5),
+            # the unrandomized model correlates 1.0 with itself: falling means ending well below it
+            "randomization_falls": bool(rand.spearman[-1] < 0.5),
         },
         "seconds": round(time.perf_counter() - began, 1),
     }
