@@ -7,7 +7,7 @@ table for every method of ``netgaze.methods.METHODS``.
 
 Run: ``.venv/bin/python benchmarks/quality_faithfulness.py [--epochs 10] [--images 256]``.
 Prints the numbers and writes ``benchmarks/results/faithfulness.json`` and
-``benchmarks/results/faithfulness.md``; the run folder is ``runs/quality-faithfulness``.
+``benchmarks/results/faithfulness.md``; the run folder is ``runs/quality-faithfulness-MODEL-SIZE``.
 """
 from __future__ import annotations
 
@@ -29,26 +29,33 @@ RESULTS = ROOT / "benchmarks" / "results"
 LAYER = "features.relu4"  # the last conv stage (conv4 + ReLU), 1/8 of the picture size
 
 
-def trained_model(epochs: int, out: Path, size: int):
+def trained_model(args: argparse.Namespace, out: Path):
     from netgaze.lab.train import train_classifier
 
-    return train_classifier(data="shapes", model="simple-cnn-bn", epochs=epochs, batch_size=16, out=str(out), seed=0, device="cpu",
-                            resume=out.exists(), data_options={"size": size},
-                            model_options={"channels": [16, 32, 64, 64]}, progress=False)
+    channels = {"channels": [int(c) for c in args.channels.split(",")]} if args.channels else {}
+    return train_classifier(data="shapes", model=args.model, epochs=args.epochs, batch_size=args.batch_size,
+                            lr=args.lr, out=str(out), seed=0, device="cpu", resume=out.exists(),
+                            data_options={"size": args.size}, model_options=channels, progress=False)
 
 
 def main() -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=15)
-    parser.add_argument("--size", type=int, default=32, help="picture size (32 keeps CPU training short)")
+    # defaults: the lab's recipe that reached 95% on shapes in benchmarks/bench_training.py
+    parser.add_argument("--model", default="simple-cnn")
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--lr", type=float, default=2e-3)
+    parser.add_argument("--channels", default="", help="e.g. 16,32,64,64 (default: the model's own)")
+    parser.add_argument("--size", type=int, default=64, help="picture size")
     parser.add_argument("--images", type=int, default=256, help="held-out pictures scored by the pointing games")
     parser.add_argument("--table-images", type=int, default=64, help="pictures in the method x metric table")
     parser.add_argument("--randomization-images", type=int, default=32, help="pictures in Grad-CAM's randomization check")
     parser.add_argument("--table-randomization-images", type=int, default=16,
                         help="pictures in the table's randomization column (costly for SmoothGrad / IG / Score-CAM)")
-    parser.add_argument("--run", default=str(ROOT / "runs" / "quality-faithfulness"))
+    parser.add_argument("--run", default=None, help="run folder (default runs/quality-faithfulness-MODEL-SIZE)")
     parser.add_argument("--reuse", action="store_true", help="load the run folder as it is, without training")
     args = parser.parse_args()
+    args.run = args.run or str(ROOT / "runs" / f"quality-faithfulness-{args.model}-{args.size}")
     torch.manual_seed(0)
     began = time.perf_counter()
     from netgaze.lab.data import shapes
@@ -57,7 +64,7 @@ def main() -> dict:
         from netgaze.lab.runs import load_run
         run = load_run(args.run)
     else:
-        run = trained_model(args.epochs, Path(args.run), args.size)
+        run = trained_model(args, Path(args.run))
     model = run.model.eval()
     size = int(run.config["data_options"].get("size", 64))
     test = shapes("test", size=size)
@@ -91,7 +98,8 @@ def main() -> dict:
     table.save(RESULTS, "faithfulness_table")
     result = {
         "data": f"shapes test split, {size}x{size}, 5 classes, clutter 0.5",
-        "model": "simple-cnn-bn (batch norm, dropout 0.1), channels 16-32-64-64, trained here (netgaze.lab.train.train_classifier, seed 0)",
+        "model": f"{run.config['model']} {run.config['model_args'].get('channels', '')} trained here "
+                 f"(netgaze.lab.train.train_classifier, seed 0, batch {run.config['batch_size']}, lr {run.config['lr']})",
         "epochs": len(run.history),
         "test_accuracy": accuracy,
         "images": len(x),
