@@ -146,7 +146,7 @@ def train_segmentation(data: str = "shapes", encoder: str = "simple", decoder: s
             pick = list(range(min(examples, len(test_set))))
             images = torch.stack([test_set[i][0] for i in pick])
             masks = torch.stack([test_set[i][1] for i in pick])
-            predictions_grid(trainer.module, images, masks, RunFolder(out).artifacts / "predictions.png")
+            predictions_grid(trainer.module, images, masks, RunFolder(out).artifacts / "predictions.png", classes)
         ctx.barrier()
     return load_run(out)
 

@@ -3,7 +3,8 @@
 ``segmentation_grid(encoders=("alexnet", "vgg16"), decoders=("fcn8", "fcn32"), epochs=20,
 out="runs/seg-grid")`` trains one run folder per cell (``OUT/DECODER-ENCODER``, resumed
 when it exists, so an interrupted grid continues) and writes ``OUT/segmentation_grid.md``
-and ``OUT/segmentation_grid.json`` with the columns of the report: Encoder, Decoder,
+and ``OUT/segmentation_grid.json`` (also in the first run's ``artifacts/``, where the
+report finds it) with the columns of the report: Encoder, Decoder,
 Mean Acc, total IoU, Epochs (plus pixel accuracy, frequency-weighted IoU and training
 seconds). "total IoU" is the report's name for the mean IoU over classes of ONE confusion
 matrix over the whole test split; both scores are percentages of the last epoch.
@@ -86,11 +87,16 @@ def segmentation_grid(encoders: Sequence[str] = ("simple",), decoders: Sequence[
             "total IoU (mean IoU over classes) in %, from one confusion matrix over the test split.\n")
     markdown = atomic_write_text(out / "segmentation_grid.md", table + note)
     manifest = {"study": "segmentation_grid", "title": "Segmentation: encoders x decoders",
+                "run": Path(rows[0]["run"]).name, "task": "segment", "dataset": data, "epoch": epochs,
+                "method": "train_segmentation per encoder x decoder; scores of the last epoch on the test split",
+                "figures": [], "numbers": {f"{r['Decoder']}-{r['Encoder']}": {"mean_acc": r["Mean Acc"],
+                                                                          "mean_iou": r["total IoU"]} for r in rows},
                 "data": data, "data_options": data_options or {}, "epochs": epochs, "batch_size": batch_size,
                 "seed": seed, "tables": [{"title": "Segmentation", "columns": COLUMNS,
                                           "rows": [[row[c] for c in COLUMNS] for row in rows]}],
                 "rows": rows}
     path = atomic_write_json(out / "segmentation_grid.json", manifest)
+    atomic_write_json(Path(rows[0]["run"]) / "artifacts" / "segmentation_grid.json", manifest)
     print(table, end="")
     return GridResult(rows=rows, markdown=markdown, json=path)
 
