@@ -12,6 +12,7 @@ EXAMPLES = """examples:
   netgaze train reconstruct --data digits --model cvae --arch conv --out runs/digits-cvae
   netgaze train reconstruct --data digits --model dvae --noise 0.3 --erase 0.5 --out runs/digits-dvae
   netgaze train reconstruct --data Images/ --size 64 --model vaegan --lr 3e-4 --epochs 30 --out runs/dogs-vaegan
+  netgaze train reconstruct --data Images/ --size 64 --model vaegan --pixel 1 --width 16 --out runs/dogs-vaegan-px
   netgaze train reconstruct --data mnist:MNIST/raw --model vae-linear --loss bce --epochs 10 --out runs/mnist-vae
   netgaze train reconstruct --data digits --out runs/digits-vae --epochs 20 --resume   # continue to epoch 20
 
