@@ -103,12 +103,24 @@ def test_unconnected_layer_is_refused():
         ng.gradcam(Detached(), torch.rand(1, 3, 4, 4), "side")
 
 
-def test_tuple_output_needs_a_selector():
+def test_output_selectors():
     from methods.toys import TwoHeads
-    with pytest.raises(ng.RecorderError, match="output="):
-        ng.gradcam(TwoHeads(), torch.rand(1, 1, 2, 2), "encoder")
+    model, x = TwoHeads(), torch.rand(1, 1, 2, 2)
+    area = ng.Area(box=(0, 0, 1, 2))
+    # A tuple output explains its first element by default (a VAE's reconstruction).
+    assert torch.equal(ng.saliency(model, x, target=area), ng.saliency(model, x, target=area, output=0))
+    assert torch.equal(ng.saliency(model, x, target=ng.Latent(0), output=lambda out: out[1]),
+                       ng.saliency(model, x, target=ng.Latent(0), output=1))
     with pytest.raises(ng.RecorderError, match="valid"):
-        ng.gradcam(TwoHeads(), torch.rand(1, 1, 2, 2), "encoder", output=5)
+        ng.gradcam(model, x, "encoder", output=5)
+
+    class DictOut(torch.nn.Module):
+        def forward(self, x):
+            return {"logits": x.mean(dim=(2, 3))}
+
+    with pytest.raises(ng.RecorderError, match="keys \\['logits'\\]"):
+        ng.saliency(DictOut(), torch.rand(1, 3, 2, 2))
+    assert ng.saliency(DictOut(), torch.rand(1, 3, 2, 2), target=0, output="logits").shape == (1, 3, 2, 2)
 
 
 def test_recorder_outside_context_refuses():

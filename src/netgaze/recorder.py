@@ -26,6 +26,9 @@ from netgaze.layers import LayerError, LayerRef, resolve_layers
 OutputSelector = Union[None, int, str, Callable[[Any], torch.Tensor]]
 
 
+GUIDED_ACTIVATIONS = (nn.ReLU, nn.ReLU6, nn.LeakyReLU)
+
+
 class RecorderError(RuntimeError):
     """The model cannot be explained as asked (a layer ran twice, a target is unconnected...)."""
 
@@ -54,11 +57,13 @@ class Recorder:
         model: any ``nn.Module``; explained in eval mode, restored afterwards.
         layers: layer references (see ``netgaze.layers``); may be empty.
         output: which part of a tuple/dict model output is explained: an index, a key, or
-            a callable ``raw_output -> Tensor``. None for models returning one tensor.
+            a callable ``raw_output -> Tensor``. None: the output itself, or the first
+            element of a tuple/list (a VAE's reconstruction); dict outputs need a key.
         input_grad: also take the gradient with respect to the input (gradient methods).
-        guided: put guided-backprop gates after every ``nn.ReLU`` module; switch them on
-            with ``rec.guided(True)`` before ``gradients``. Functional ``F.relu`` calls are
-            not modules and pass gradients unchanged.
+        guided: put guided-backprop gates after every ``nn.ReLU`` / ``nn.ReLU6`` /
+            ``nn.LeakyReLU`` module; switch them on with ``rec.guided(True)`` before
+            ``gradients``. Functional ``F.relu`` calls are not modules and pass gradients
+            unchanged.
         grads: False when only activations are needed (Score-CAM): no graph at all.
     """
 
@@ -98,7 +103,7 @@ class Recorder:
                 self._handles.append(module.register_forward_hook(self._make_hook(name)))
             if self.guided_relus:
                 for module in self.model.modules():
-                    if isinstance(module, nn.ReLU):
+                    if isinstance(module, GUIDED_ACTIVATIONS):
                         self._handles.append(module.register_forward_hook(self._guided_hook))
         except BaseException:
             self.__exit__(None, None, None)
@@ -202,7 +207,8 @@ def select_output(raw: Any, output: OutputSelector) -> torch.Tensor:
     if callable(output):
         picked = output(raw)
     elif output is None:
-        picked = raw
+        # A tuple/list output (a VAE's (reconstruction, mu, logvar)) explains its first element.
+        picked = raw[0] if isinstance(raw, (tuple, list)) and raw else raw
     else:
         try:
             picked = raw[output]

@@ -84,6 +84,16 @@ def test_saliency_and_guided_backprop_by_hand(inplace):
     assert torch.allclose(ng.guided_backprop(model, x, target=0), torch.tensor([[[[1.0, 0.0]]]]))
 
 
+def test_guided_backprop_through_leaky_relu_by_hand():
+    # LeakyReLU(0.1): h1 = [1, -0.1], h2 = [-0.1, 1]; d/dh1 = 1, d/dh2 = -1.5 per pixel.
+    # Plain: pixel0 = 1 + (-1)(0.1)(-1.5) = 1.15; pixel1 = (0.1)(1) + (-1)(1)(-1.5) = 1.6.
+    # Guided drops the negative -1.5: pixel0 = 1, pixel1 = 0.1.
+    x = torch.tensor([[[[1.0, -1.0]]]])
+    model = relu_net(activation=torch.nn.LeakyReLU(0.1))
+    assert torch.allclose(ng.saliency(model, x, target=0), torch.tensor([[[[1.15, 1.6]]]]))
+    assert torch.allclose(ng.guided_backprop(model, x, target=0), torch.tensor([[[[1.0, 0.1]]]]))
+
+
 def test_guided_backprop_without_relu_is_the_gradient():
     torch.manual_seed(2)
     model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.Tanh(), torch.nn.Flatten(),

@@ -22,11 +22,12 @@ def gap_classifier() -> nn.Sequential:
     return nn.Sequential(conv, nn.AdaptiveAvgPool2d(1), nn.Flatten(), head)
 
 
-def relu_net(inplace: bool = False) -> nn.Sequential:
+def relu_net(inplace: bool = False, activation: nn.Module | None = None) -> nn.Sequential:
     """x [B,1,1,2] -> conv1x1 [1, -1] -> ReLU -> conv1x1 [2, -3] -> mean -> one logit."""
     first = set_conv1x1(nn.Conv2d(1, 2, 1), [[1.0], [-1.0]])
     second = set_conv1x1(nn.Conv2d(2, 1, 1), [[2.0, -3.0]])
-    return nn.Sequential(first, nn.ReLU(inplace=inplace), second, nn.AdaptiveAvgPool2d(1), nn.Flatten())
+    act = activation if activation is not None else nn.ReLU(inplace=inplace)
+    return nn.Sequential(first, act, second, nn.AdaptiveAvgPool2d(1), nn.Flatten())
 
 
 def scaled_image_model(scale: float = 2.0) -> nn.Module:

@@ -16,9 +16,10 @@ def guided_backprop(model: nn.Module, x: torch.Tensor, target: TargetLike = None
                     output: OutputSelector = None) -> torch.Tensor:
     """Guided backpropagation, [B, C, H, W], raw (signed, not normalised).
 
-    Every ``nn.ReLU`` module (in-place or not) passes only positive gradients, through
-    forward hooks that never change the model. ReLUs called as functions (``F.relu``,
-    ``torch.relu``) are not modules: they backpropagate as usual, like any other op.
+    Every ``nn.ReLU``, ``nn.ReLU6`` and ``nn.LeakyReLU`` module (in-place or not) passes
+    only positive gradients, through forward hooks that never change the model. ReLUs
+    called as functions (``F.relu``, ``torch.relu``) are not modules: they backpropagate
+    as usual, like any other op.
     """
     return input_gradient(model, x, target, output=output, guided=True)
 
