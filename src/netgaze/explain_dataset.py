@@ -25,6 +25,7 @@ import torch.distributed as dist
 import torch.nn as nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
+from netgaze.files import TMP_MARK, atomic_write_bytes
 from netgaze.layers import LayerRef, resolve_layer
 from netgaze.metrics.maps import MethodLike, explain, resolve_method
 from netgaze.recorder import OutputSelector, Recorder
@@ -32,7 +33,6 @@ from netgaze.targets import Class, Target, as_target
 
 DatasetTarget = Union[None, int, str, Target]
 INDEX = "index.json"
-TMP_MARK = ".tmp-"
 
 
 class ExplainDatasetError(ValueError):
@@ -178,16 +178,7 @@ def _write_shard(path: Path, tensors: dict[str, torch.Tensor], config: dict) -> 
     from safetensors.torch import save
 
     data = save({k: v.contiguous() for k, v in tensors.items()}, metadata={"config": json.dumps(config)})
-    _atomic_write_bytes(path, data)
-
-
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}{TMP_MARK}{os.getpid()}")
-    with open(tmp, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    atomic_write_bytes(path, data)
 
 
 def _write_index(folder: Path, config: dict, shards: int) -> None:
@@ -204,7 +195,7 @@ def _write_index(folder: Path, config: dict, shards: int) -> None:
             map_shape = f.get_slice("maps").get_shape()[1:]
         entries.append({"file": path.name, "start": s * config["shard_size"], "count": count})
     index = {**config, "map_shape": list(map_shape) if shards else None, "shards": entries}
-    _atomic_write_bytes(folder / INDEX, (json.dumps(index, indent=2) + "\n").encode("utf-8"))
+    atomic_write_bytes(folder / INDEX, (json.dumps(index, indent=2) + "\n").encode("utf-8"))
 
 
 def load_explanations(out: str | os.PathLike, keys: Sequence[str] = ("maps", "indices", "predictions", "targets",

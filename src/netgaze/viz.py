@@ -5,14 +5,16 @@ only I/O is ``save_png``, which writes atomically.
 """
 from __future__ import annotations
 
+import io
 import os
-import tempfile
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
+
+from netgaze.files import atomic_write_bytes
 
 
 def normalize(maps: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
@@ -105,15 +107,7 @@ def _fit(font, text: str, width: int) -> str:
 
 
 def save_png(image: np.ndarray, path: str | os.PathLike) -> Path:
-    """Write a uint8 image atomically (temp file + rename); returns the path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            Image.fromarray(np.asarray(image, dtype=np.uint8)).save(handle, format="PNG")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    """Write a uint8 image as PNG, atomically; returns the path."""
+    buffer = io.BytesIO()
+    Image.fromarray(np.asarray(image, dtype=np.uint8)).save(buffer, format="PNG")
+    return atomic_write_bytes(path, buffer.getvalue())

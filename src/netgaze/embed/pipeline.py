@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import torch.nn as nn
 
-from netgaze.embed._io import atomic_write
+from netgaze.files import atomic_write
 from netgaze.embed.features import OUTPUT_LAYERS, PRELOGIT_LAYER, Features, features
 from netgaze.embed.knn import knn_report
 from netgaze.embed.project import project

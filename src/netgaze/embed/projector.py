@@ -29,7 +29,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from netgaze.embed._io import atomic_write
+from netgaze.files import atomic_write
 
 CONFIG_NAME = "projector_config.pbtxt"
 METADATA_NAME = "metadata.tsv"

@@ -34,10 +34,10 @@ import torch.nn as nn
 from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
+from netgaze.files import TMP_MARK, atomic_write_bytes, atomic_write_json, atomic_write_text  # noqa: F401
 from netgaze.lab.models import build_model, builder_parameters
 
 CHECKPOINT_RE = re.compile(r"^epoch-(\d{4,})\.json$")
-TMP_MARK = ".tmp-"
 # Builder arguments that only matter when a model is first built (pretrained weights);
 # a run folder rebuilds with these values, then loads its own checkpoint.
 REBUILD_OVERRIDES = {"weights": None, "allow_random_init": True}
@@ -47,42 +47,7 @@ class RunError(ValueError):
     """A run folder that is missing, incomplete, or does not match what was asked."""
 
 
-# ---------------------------------------------------------------- atomic writes
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically (temp file + fsync + ``os.replace``)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}{TMP_MARK}{os.getpid()}")
-    with open(tmp, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
-    return path
-
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
-    return atomic_write_bytes(path, text.encode("utf-8"))
-
-
-def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
-    return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:  # platforms without directory fds
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
+# ---------------------------------------------------------------- partial files
 def remove_partial_files(folder: str | os.PathLike) -> list[Path]:
     """Delete temporary files left by a killed writer under ``folder``; return them."""
     found = [p for p in Path(folder).rglob(f".*{TMP_MARK}*") if p.is_file()]

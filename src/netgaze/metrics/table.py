@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Mapping, Sequence
 import torch
 import torch.nn as nn
 
+from netgaze.files import atomic_write_text
 from netgaze.layers import LayerRef
 from netgaze.methods.base import fixed_target
 from netgaze.metrics.deletion import BaselineLike, deletion_curve, insertion_curve
@@ -71,20 +71,6 @@ class MetricTable:
         atomic_write_text(json_path, json.dumps(self.to_dict(), indent=2) + "\n")
         atomic_write_text(md_path, self.to_markdown())
         return json_path, md_path
-
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    """Write text through a temporary file in the same folder and a rename: never half a file."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def method_table(model: nn.Module, x: torch.Tensor, regions: Regions | None = None, *,
