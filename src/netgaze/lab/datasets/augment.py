@@ -26,7 +26,8 @@ def augmentation(preset: str, size: int | tuple[int, int], channels: int = 3) ->
 
     Args:
         preset: "none" (identity) or "robust": colour jitter (brightness, contrast 0.3; for
-            3 channels also saturation 0.3 and hue 0.05), random affine (rotation up to 15
+            3 channels also saturation 0.5 and any hue, so that colour alone, e.g. a
+            background tied to the class, stops being a reliable cue), random affine (rotation up to 15
             degrees, shift up to 10%, scale 0.9-1.1) and random resized crop (scale 0.6-1,
             aspect 3/4-4/3) back to ``size``.
         size: output (H, W), or one int for a square.
@@ -39,7 +40,7 @@ def augmentation(preset: str, size: int | tuple[int, int], channels: int = 3) ->
     if preset != "robust":
         raise ValueError(f"unknown augmentation preset {preset!r}; valid: {', '.join(AUGMENT_PRESETS)}")
     size = (size, size) if isinstance(size, int) else tuple(size)
-    colour = dict(saturation=0.3, hue=0.05) if channels == 3 else {}
+    colour = dict(saturation=0.5, hue=0.5) if channels == 3 else {}
     return v2.Compose([
         v2.ColorJitter(brightness=0.3, contrast=0.3, **colour),
         v2.RandomAffine(degrees=15, translate=(0.1, 0.1), scale=(0.9, 1.1)),
