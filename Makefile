@@ -15,6 +15,9 @@ $(STAMP): pyproject.toml
 
 $(BENCH): $(STAMP)
 	$(PY) -m pip install -q -e '.[test,bench]'
+	# torch-lucent pins an old kornia; it runs with today's kornia (the benchmark aliases two names).
+	$(PY) -m pip install -q --no-deps torch-lucent==0.1.8
+	$(PY) -m pip install -q kornia decorator ipython
 	touch $(BENCH)
 
 # Headless Chromium for the report's rendering test (Debian package).
