@@ -25,12 +25,12 @@ from netgaze.studies.common import atomic_write_json, write_manifest
 class DemoSettings:
     """Sizes of the demo; ``quick()`` is a smoke-test version of the same pipeline."""
 
-    size: int = 32
+    size: int = 48
     n_train: int | None = None  # shapes' own default: 2,000 train and 500 test pictures
-    classifier_epochs: int = 4  # the background shortcut is learned by epoch 2; test accuracy is flat after
+    classifier_epochs: int = 8  # the shortcut is learned by epoch 2; the augmented model needs longer for shapes
     channels: tuple[int, ...] = (16, 32, 64, 64)
-    vae_epochs: int = 6
-    fcn_epochs: int = 4
+    vae_epochs: int = 10
+    fcn_epochs: int = 6
     n_eval: int = 200
     embed_limit: int = 500
     featureviz_steps: int = 128

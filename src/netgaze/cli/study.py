@@ -5,18 +5,22 @@ import argparse
 
 from netgaze.cli.common import UserError, existing_dir
 
-HELP = "run a study on run folders: layers (S1), models (S2) or epochs (S3)"
+HELP = ("run a study on run folders: layers (S1), models (S2), epochs (S3), latent (S8, VAE runs), "
+        "area (area explanations of a VAE or FCN run)")
 EXAMPLES = """examples:
   netgaze study layers runs/shapes-cnn --images 6
   netgaze study models runs/cnn runs/cnn-bn runs/cnn-robust
   netgaze study epochs runs/shapes-cnn --images 4
+  netgaze study latent runs/vae           # traversal, interpolation, imputation, embedding
+  netgaze study area runs/vae             # area guided backprop / Grad-CAM of reconstructions
+  netgaze study area runs/fcn             # the same for one class of a segmentation map
 The figures and a JSON of the numbers go to the (first) run's artifacts/ folder, where
 `netgaze report` finds them.
 """
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("study", choices=["layers", "models", "epochs"], help="which comparison")
+    parser.add_argument("study", choices=["layers", "models", "epochs", "latent", "area"], help="which comparison")
     parser.add_argument("runs", nargs="+", metavar="RUN", help="run folder(s); several for `models`")
     parser.add_argument("--images", type=int, default=6, help="pictures in the figures (default 6)")
     parser.add_argument("--eval", type=int, default=128, help="test pictures behind the numbers (models, epochs)")
@@ -35,8 +39,33 @@ def run(args: argparse.Namespace) -> int:
         result = studies.layers_study(args.runs[0], n_images=args.images, seed=args.seed, out=args.out)
     elif args.study == "models":
         result = studies.models_study(args.runs, n_images=args.images, seed=args.seed, n_eval=args.eval, out=args.out)
-    else:
+    elif args.study == "epochs":
         result = studies.epochs_study(args.runs[0], n_images=args.images, seed=args.seed, n_eval=args.eval, out=args.out)
+    else:
+        return _run_reconstruction_or_segment_study(args)
     for path in [*result.figures, result.path]:
         print(path)
+    return 0
+
+
+def _run_reconstruction_or_segment_study(args: argparse.Namespace) -> int:
+    from netgaze.lab.runs import load_run
+
+    run = load_run(args.runs[0])
+    if args.study == "latent":
+        if run.task != "reconstruct":
+            raise UserError(f"`study latent` needs a VAE run (task reconstruct), {args.runs[0]} is a {run.task} run")
+        from netgaze.studies.latent import latent_study
+        results = list(latent_study(run).values())
+    elif run.task == "reconstruct":
+        from netgaze.studies.area import area_study
+        results = [area_study(run, n_show=args.images)]
+    elif run.task == "segment":
+        from netgaze.studies.area_segments import area_segments_study
+        results = [area_segments_study(run, n_show=args.images, seed=args.seed)]
+    else:
+        raise UserError(f"`study area` needs a VAE or segmentation run, {args.runs[0]} is a {run.task} run")
+    for result in results:
+        for path in [*result.figures, result.path]:
+            print(path)
     return 0

@@ -228,9 +228,15 @@ class Run:
         return _load_model(self.folder, self.config, epoch)
 
     def dataset(self, split: str = "test"):
-        """The run's dataset split, without augmentation (``netgaze.lab.data.load_dataset``)."""
+        """The run's dataset split, without augmentation: classification/reconstruction sets
+        from ``netgaze.lab.data.load_dataset``, segmentation sets (image, mask) from
+        ``netgaze.lab.segdata.load_segmentation``."""
+        options = self.config.get("data_options", {})
+        if self.task == "segment":
+            from netgaze.lab.segdata import load_segmentation
+            return load_segmentation(self.config["data"], split, **options)
         from netgaze.lab.data import load_dataset
-        return load_dataset(self.config["data"], split, **self.config.get("data_options", {}))
+        return load_dataset(self.config["data"], split, **options)
 
     @property
     def task(self) -> str:

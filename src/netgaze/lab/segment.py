@@ -152,5 +152,5 @@ def train_segmentation(data: str = "shapes", encoder: str = "simple", decoder: s
 
 
 def segmentation_dataset(run: Run, split: str = "test"):
-    """The segmentation split a run was trained on (``Run.dataset`` reads classification sets)."""
-    return load_segmentation(run.config["data"], split, **run.config.get("data_options", {}))
+    """The segmentation split a run was trained on (the same as ``run.dataset(split)``)."""
+    return run.dataset(split)
