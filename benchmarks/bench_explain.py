@@ -21,7 +21,7 @@ import torch.nn.functional as F
 import torchvision
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
-from _timing import interleaved_medians, print_table, reset_peak_rss, rss_mb, write_results  # noqa: E402
+from _timing import RESULTS, interleaved_medians, print_table, reset_peak_rss, rss_mb, write_results  # noqa: E402
 
 import netgaze as ng  # noqa: E402
 
@@ -57,7 +57,8 @@ def candidates(model_name: str, model, x) -> dict[str, dict]:
     from torchcam.methods import GradCAM as TcGradCAM
 
     last, four = MODELS[model_name]
-    classes = model(x).argmax(1).tolist()
+    with torch.no_grad():
+        classes = model(x).argmax(1).tolist()
 
     def forward():
         with torch.no_grad():
@@ -112,10 +113,12 @@ def candidates(model_name: str, model, x) -> dict[str, dict]:
 
 
 def memory_probe(model_name: str, task: str, library: str) -> float:
-    """Run in a subprocess: extra peak RSS (MB) of one call after a warm-up call."""
+    """Run in a fresh subprocess: extra peak RSS (MB) of a first call over the RSS before it.
+
+    No warm-up call: the allocator would keep its memory and hide the peak.
+    """
     model, x = build(model_name)
     fn = candidates(model_name, model, x)[task][library]
-    fn()
     baseline = rss_mb()
     reset_peak_rss()
     fn()
@@ -132,6 +135,7 @@ def measure_memory(model_name: str, task: str, library: str) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="3 repeats instead of 7")
+    parser.add_argument("--repeats", type=int, help="timed rounds per task (overrides --quick)")
     parser.add_argument("--models", nargs="+", default=list(MODELS))
     args = parser.parse_args()
     torch.set_num_threads(2)
@@ -140,13 +144,14 @@ def main() -> None:
     for model_name in args.models:
         model, x = build(model_name)
         for task, fns in candidates(model_name, model, x).items():
-            seconds = interleaved_medians(fns, repeats=3 if args.quick else 7)
+            seconds = interleaved_medians(fns, repeats=args.repeats or (3 if args.quick else 7))
             base = seconds["forward (no grad)"]
             results["timing"].setdefault(model_name, {})[task] = {
                 lib: {"seconds": round(s, 4), "ratio_to_forward": round(s / base, 3)} for lib, s in seconds.items()}
             for lib, s in seconds.items():
                 if lib != "forward (no grad)":
                     rows.append([model_name, task, lib, f"{s * 1000:.0f} ms", f"{s / base:.2f}x"])
+                    print(" | ".join(rows[-1]), flush=True)
         memory = {lib: measure_memory(model_name, "gradcam_last", lib)
                   for lib in ["forward (no grad)", "netgaze", "pytorch-grad-cam", "captum (class given)", "torchcam"]}
         results["memory_mb"][model_name] = {lib: round(mb, 1) for lib, mb in memory.items()}
@@ -154,6 +159,11 @@ def main() -> None:
             rows.append([model_name, "gradcam_last peak extra RSS", lib, f"{mb:.0f} MB",
                          f"{mb / max(memory['forward (no grad)'], 1e-9):.2f}x fwd"])
     print_table(rows, ["model", "task", "library", "time / memory", "ratio"])
+    previous = RESULTS / "explain.json"
+    if set(args.models) != set(MODELS) and previous.exists():  # keep the other models' numbers
+        old = json.loads(previous.read_text())
+        for key in ("timing", "memory_mb"):
+            results[key] = {**old.get(key, {}), **results[key]}
     path = write_results("explain", results)
     print(f"\nwritten {path}")
     print(json.dumps(summary(results), indent=2))
