@@ -88,3 +88,15 @@ def test_explain_a_run_folder(tmp_path, capsys):
     assert f"predicted {run.classes[int(pred.argmax())]} ({float(pred.max()):.0%})" in out
     code, _, err = _run(capsys, "--run", tmp_path / "nope", "--images", picture)
     assert code == 2 and "no such run folder" in err
+
+    # --all: the run's whole test split, sharded; the maps equal a direct Grad-CAM call.
+    code, out, err = _run(capsys, "--run", tmp_path / "run", "--all", "--method", "gradcam", "--layer", "-1",
+                          "--shard-size", "40", "--target", "label", "--out", tmp_path / "all")
+    assert code == 0, err
+    maps = ng.load_explanations(tmp_path / "all")
+    assert len(maps["indices"]) == len(test) and len(list((tmp_path / "all").glob("shard-*.safetensors"))) >= 2
+    first = torch.stack([test[i][0] for i in range(4)])
+    expected = ng.gradcam(run.model, first, -1, target=[test[i][1] for i in range(4)])
+    assert torch.allclose(maps["maps"][:4], expected, atol=1e-5)
+    code, _, err = _run(capsys, "--all", "--model", "torchvision:resnet18")
+    assert code == 2 and "give --run" in err
