@@ -11,6 +11,7 @@ fresh subprocess per (model, method).
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import subprocess
 import sys
@@ -78,10 +79,12 @@ def candidates(model_name: str, model, x) -> dict[str, dict]:
         attr = LayerGradCam(model, module(model, layer)).attribute(x, target=classes, relu_attributions=True)
         return LayerAttribution.interpolate(attr, SIZE, "bilinear")
 
+    # pytorch-grad-cam's guided backprop swaps the model's ReLUs for one shared module and
+    # does not put the originals back: it gets a copy, or later tasks lose layers.
+    pgc_guided_model = GuidedBackpropReLUModel(model=copy.deepcopy(model), device="cpu")
+
     def pgc_guided():
-        # pytorch-grad-cam's guided backprop swaps the model's ReLUs while it runs.
-        guided = GuidedBackpropReLUModel(model=model, device="cpu")
-        return [guided(x[i:i + 1]) for i in range(len(x))]
+        return [pgc_guided_model(x[i:i + 1]) for i in range(len(x))]
 
     return {
         "gradcam_last": {
