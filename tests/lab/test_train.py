@@ -22,13 +22,7 @@ FAST = dict(data="digits", model="simple-cnn", batch_size=64, lr=0.005, seed=3, 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Two threads per process on a busy two-core machine make small convolutions ~10x slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -13,12 +13,7 @@ from netgaze.lab.runs import RunError, load_run
 TINY = {"hidden": 16}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _train(out, epochs, resume=False, model="vae-linear", args=TINY, loss="bce"):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from netgaze.cli.common import UserError
+from netgaze.cli.common import UserError, load_model_argument, user_errors
 
 HELP = "explain pictures with Grad-CAM (or another method) and write overlay PNGs"
 EXAMPLES = """examples:
@@ -40,27 +40,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from netgaze.studies.files import ExplainInputError, check_method, explain_files, load_run_model, load_torchvision
+    from netgaze.studies.files import check_method, explain_files
 
-    try:
+    with user_errors():
         check_method(args.method)
         if args.all:
             return _explain_all(args)
-        if args.run:
-            if args.weights:
-                raise UserError("--weights goes with --model; a run folder has its own checkpoints")
-            loaded = load_run_model(args.run)
-        else:
-            if not args.model.startswith("torchvision:"):
-                raise UserError(f"--model takes torchvision:NAME (e.g. torchvision:resnet18), got {args.model!r}")
-            loaded = load_torchvision(args.model.split(":", 1)[1], args.weights, args.size)
+        loaded = load_model_argument(args.run, args.model, args.weights, args.size)
         written = explain_files(loaded, args.images, args.method, args.layer, args.target, args.out)
-    except ExplainInputError as err:
-        raise UserError(str(err)) from None
-    except ValueError as err:
-        if type(err).__name__ in ("ModelError", "RunError", "DatasetError"):
-            raise UserError(str(err).splitlines()[0]) from None
-        raise
     for path, label, confidence in written:
         print(f"{path}  predicted {label} ({confidence:.0%})")
     return 0

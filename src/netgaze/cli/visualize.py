@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from netgaze.cli.common import UserError
+from netgaze.cli.common import UserError, load_model_argument
 
 HELP = "render what channels or classes respond to, first-layer filters, or one picture's activation maps"
 EXAMPLES = """examples:
@@ -68,22 +68,7 @@ def parse_units(text: str) -> list[int]:
 
 
 def _load(args: argparse.Namespace):
-    from netgaze.studies.files import ExplainInputError, load_run_model, load_torchvision
-
-    try:
-        if args.run:
-            if args.weights:
-                raise UserError("--weights goes with --model; a run folder has its own checkpoints")
-            return load_run_model(args.run)
-        if not args.model.startswith("torchvision:"):
-            raise UserError(f"--model takes torchvision:NAME (e.g. torchvision:vgg16), got {args.model!r}")
-        return load_torchvision(args.model.split(":", 1)[1], args.weights, args.size or 128)
-    except ExplainInputError as err:
-        raise UserError(str(err)) from None
-    except ValueError as err:
-        if type(err).__name__ in ("ModelError", "RunError", "DatasetError"):
-            raise UserError(str(err).splitlines()[0]) from None
-        raise
+    return load_model_argument(args.run, args.model, args.weights, args.size or 128)
 
 
 def run(args: argparse.Namespace) -> int:
