@@ -11,6 +11,8 @@ from netgaze.lab.runs import atomic_write_bytes
 SPLITS = ("train", "test")
 # Panels shown first when present; other metrics follow in the order they first appear.
 PREFERRED = ("acc", "loss")
+PANEL_SIZE = (4.6, 3.6)  # inches per panel (width, height)
+MARGINS = (0.75, 0.15, 0.55, 0.35)  # inches: left (tick labels + y label room), right, bottom, top
 TITLES = {"acc": "accuracy", "loss": "loss", "miou": "mean IoU", "pixel_acc": "pixel accuracy"}
 
 
@@ -38,8 +40,15 @@ def plot_curves(history: Sequence[dict[str, Any]], path: str | os.PathLike,
     from matplotlib.figure import Figure  # no pyplot: no global state, cheaper to import
     from matplotlib.ticker import MaxNLocator
 
-    fig = Figure(figsize=(4.6 * len(names), 3.6))
+    width, height = PANEL_SIZE
+    fig = Figure(figsize=(width * len(names), height))
     FigureCanvasAgg(fig)
+    # Fixed margins in inches, not tight_layout: that measures every label with an extra
+    # draw pass, which cost as much as the drawing itself (the trainer draws during training).
+    left, right, bottom, top = MARGINS
+    fig.subplots_adjust(left=left / (width * len(names)), right=1 - right / (width * len(names)),
+                        bottom=bottom / height, top=1 - (top + (0.25 if title else 0.0)) / height,
+                        wspace=(left + right) / (width - left - right))
     axes = fig.subplots(1, len(names), squeeze=False)
     for ax, name in zip(axes[0], names):
         percent = name.endswith("acc")
@@ -59,7 +68,6 @@ def plot_curves(history: Sequence[dict[str, Any]], path: str | os.PathLike,
         ax.legend()
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=100)
     return atomic_write_bytes(path, buffer.getvalue())

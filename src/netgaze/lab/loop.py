@@ -5,6 +5,7 @@ statistics); see ``netgaze.lab.train`` for the classifier and for how to reuse t
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import time
@@ -24,6 +25,24 @@ FREE_CONFIG_KEYS = {"epochs", "device", "workers", "tensorboard", "created", "wo
                     "versions", "progress"}
 
 Stats = dict[str, torch.Tensor]
+
+# curves.png during training: at most this fraction of the training time goes to drawing it;
+# the first drawing is assumed to cost CURVES_FIRST_COST seconds (matplotlib's import included).
+CURVES_BUDGET = 0.02
+CURVES_FIRST_COST = 0.6
+
+
+def amp_dtype(device: torch.device, amp: bool | None) -> torch.dtype | None:
+    """The autocast dtype of mixed precision, or None for full precision.
+
+    Mixed precision is used on CUDA only (``amp=None`` turns it on there, ``amp=False``
+    off); every other device trains in float32 and never enters ``torch.autocast`` nor
+    makes a grad scaler. bfloat16 where the GPU supports it (no scaler needed), else
+    float16, which the trainer pairs with a ``GradScaler``.
+    """
+    if device.type != "cuda" or (amp is not None and not amp):
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
 
 
 class EpochTrainer:
@@ -64,11 +83,8 @@ class EpochTrainer:
         self.seed = seed
         self.progress = progress
         self.metadata = metadata or {}
-        use_amp = (ctx.device.type == "cuda") if amp is None else (amp and ctx.device.type == "cuda")
-        self.amp_dtype = None
-        if use_amp:
-            self.amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        self.scaler = torch.amp.GradScaler("cuda") if self.amp_dtype == torch.float16 else None
+        self.amp_dtype = amp_dtype(ctx.device, amp)
+        self.scaler = torch.amp.GradScaler(ctx.device.type) if self.amp_dtype == torch.float16 else None
         pin = ctx.device.type == "cuda"
         self.train_sampler = ctx.train_sampler(train_set, seed)
         self.train_loader = DataLoader(train_set, batch_size=batch_size, sampler=self.train_sampler,
@@ -77,7 +93,8 @@ class EpochTrainer:
         if test_set is not None:
             self.test_loader = DataLoader(ctx.eval_share(test_set), batch_size=batch_size, shuffle=False,
                                           num_workers=workers, pin_memory=pin)
-        self._curves_at, self._curves_cost = 0.0, 0.0
+        self._curves_at, self._curves_cost = 0.0, CURVES_FIRST_COST
+        self._curves_drawn: list[dict[str, Any]] | None = None
         self.writer = None
         if tensorboard and ctx.is_main:
             from torch.utils.tensorboard import SummaryWriter
@@ -120,10 +137,11 @@ class EpochTrainer:
             return self.compute(batch, train=False)[1]
 
     # ------------------------------------------------------------- machinery
-    def autocast(self):
+    def autocast(self) -> contextlib.AbstractContextManager:
+        """Mixed precision around a forward pass; a no-op (autocast untouched) without AMP."""
         if self.amp_dtype is None:
-            return torch.autocast(self.device.type, enabled=False)
-        return torch.autocast("cuda", dtype=self.amp_dtype)
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.amp_dtype)
 
     def to_device(self, batch: Any) -> Any:
         if isinstance(batch, torch.Tensor):
@@ -205,9 +223,11 @@ class EpochTrainer:
         """Train up to epoch ``epochs`` (continuing a resumed run); return the history.
 
         Each finished epoch writes its checkpoint (weights, training state, metadata
-        last), then ``history.jsonl``, ``curves.png`` and TensorBoard scalars.
+        last), then ``history.jsonl`` and TensorBoard scalars; ``curves.png`` is drawn at
+        the end (and during the run when that is cheap, see ``update_curves``).
         """
         last, history = self.start(config, resume)
+        self._curves_at = time.perf_counter()  # the drawing budget counts training time only
         for epoch in range(last + 1, epochs + 1):
             began = time.perf_counter()
             seed_everything(self.seed, epoch, self.ctx.rank)
@@ -223,17 +243,29 @@ class EpochTrainer:
             if self.ctx.is_main:
                 self.end_epoch(record, history, epochs)
             self.ctx.barrier()
+        if self.ctx.is_main and history:  # also after a crash between a checkpoint and its drawing
+            self.update_curves(history, final=True)
         if self.writer is not None:
             self.writer.close()
         return history
 
     def update_curves(self, history: list[dict[str, Any]], final: bool) -> None:
-        """Redraw ``curves.png`` at the last epoch, and before it only when drawing costs under
-        5% of the time since the last drawing (short epochs would otherwise pay for the plots)."""
+        """Draw ``curves.png`` from the history, unless it already shows exactly this history.
+
+        ``final`` (the end of ``fit``) always draws. Before that, a drawing (about 0.2 s, plus
+        0.4 s to import matplotlib the first time) is made only when it costs at most
+        ``CURVES_BUDGET`` of the training time since the last one: live curves for long
+        epochs, none for short ones, whose run pays for one drawing at its end. A run killed
+        in between keeps an older ``curves.png``; ``history.jsonl`` is always current, and
+        resuming (even with no epoch left to train) redraws the curves from it.
+        """
         now = time.perf_counter()
-        if not final and now - self._curves_at < 20 * self._curves_cost:
+        if history == self._curves_drawn:
+            return
+        if not final and now - self._curves_at < self._curves_cost / CURVES_BUDGET:
             return
         plot_curves(history, self.folder.curves_path, title=self.folder.path.name)
+        self._curves_drawn = [dict(r) for r in history]
         self._curves_at = time.perf_counter()
         self._curves_cost = self._curves_at - now
 
@@ -242,7 +274,7 @@ class EpochTrainer:
         epoch = record["epoch"]
         self.folder.save_epoch(epoch, self.module, record, self.training_state(), self.metadata)
         self.folder.write_history(history)
-        self.update_curves(history, final=epoch == epochs)
+        self.update_curves(history, final=False)  # fit draws the last epoch's curves
         if self.writer is not None:
             for key, value in record.items():
                 split, _, name = key.partition("_")

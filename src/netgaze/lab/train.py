@@ -34,8 +34,9 @@ Everything but the loss lives in ``netgaze.lab.loop.EpochTrainer``; a task write
         return load_run(out)
 
 ``fit`` writes ``run.json``, the epoch-0 checkpoint (initial weights), then per epoch the
-checkpoint, ``history.jsonl`` (keys ``epoch``, ``train_*``, ``test_*``, ``seconds``),
-``curves.png`` (one panel per metric) and TensorBoard scalars; ``resume=True`` continues
+checkpoint, ``history.jsonl`` (keys ``epoch``, ``train_*``, ``test_*``, ``seconds``) and
+TensorBoard scalars, and at the end ``curves.png`` (one panel per metric; redrawn during
+the run only when that costs under 2% of the time); ``resume=True`` continues
 from the last complete checkpoint and refuses a changed configuration. Metrics that are
 not means over samples (IoU from a summed confusion matrix) override ``summarize``; a
 task with several optimizers (VAE-GAN) passes them all in ``optimizers`` and overrides
