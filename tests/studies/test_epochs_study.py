@@ -8,7 +8,8 @@ import torch
 from PIL import Image
 
 import netgaze as ng
-from netgaze.studies import energy_inside, epochs_study
+from netgaze.metrics import energy_inside
+from netgaze.studies import epochs_study
 from netgaze.studies.epochs import pick_epochs
 from tiny_runs import tiny_run
 

@@ -9,7 +9,8 @@ import torch.nn as nn
 import torchvision
 
 import netgaze as ng
-from netgaze.studies import compare_layers, energy_inside, layers_study, pick_indices, stage_names
+from netgaze.metrics import energy_inside
+from netgaze.studies import compare_layers, layers_study, pick_indices, stage_names
 from netgaze.studies.layers import coverage
 from tiny_runs import tiny_run
 
@@ -38,7 +39,8 @@ def test_many_stages_are_thinned_to_six_ending_with_the_last():
 def test_energy_inside_hand_values():
     maps = torch.tensor([[[1.0, 3.0], [0.0, 0.0]], [[0.0, 0.0], [0.0, 0.0]], [[1.0, 1.0], [1.0, 1.0]]])
     masks = torch.tensor([[[False, True], [False, False]], [[True, True], [True, True]], [[True, False], [False, False]]])
-    assert energy_inside(maps, masks).tolist() == [0.75, 0.0, 0.25]
+    # an all-zero map says nothing: it scores the object's area share, like a flat map
+    assert energy_inside(maps, masks).tolist() == [0.75, 1.0, 0.25]
     assert coverage(maps).tolist() == [0.25, 0.0, 0.0]  # a constant map normalises to zeros
 
 

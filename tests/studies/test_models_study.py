@@ -7,7 +7,8 @@ import pytest
 import torch
 
 import netgaze as ng
-from netgaze.studies import energy_inside, models_study
+from netgaze.metrics import energy_inside
+from netgaze.studies import models_study
 from tiny_runs import tiny_run
 
 

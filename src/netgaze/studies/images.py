@@ -92,20 +92,6 @@ def pick_examples(dataset, n: int = 6, seed: int = 0, indices: Sequence[int] | N
     return Examples(images, labels, chosen, masks, list(getattr(dataset, "classes", []) or []))
 
 
-def energy_inside(maps: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
-    """Share of each non-negative map's mass inside its mask, [B] in [0, 1].
-
-    This is the energy pointing game of Score-CAM (Wang et al. 2020); an all-zero map
-    scores 0. ``maps`` [B, H, W] and ``masks`` [B, H, W] (bool) have the same size.
-    """
-    if maps.shape != masks.shape:
-        raise ValueError(f"maps {tuple(maps.shape)} and masks {tuple(masks.shape)} differ in shape")
-    mass = maps.detach().float().clamp(min=0)
-    total = mass.flatten(1).sum(1)
-    inside = (mass * masks.to(mass.device).float()).flatten(1).sum(1)
-    return torch.where(total > 0, inside / total.clamp(min=1e-12), torch.zeros_like(total))
-
-
 def mask_area(masks: torch.Tensor) -> torch.Tensor:
-    """Share of each picture covered by its mask, [B]: what a uniform map scores on energy_inside."""
+    """Share of each picture covered by its mask, [B]: what a uniform map scores on ``metrics.energy_inside``."""
     return masks.float().flatten(1).mean(1)

@@ -19,7 +19,8 @@ from netgaze.layers import CONV_TYPES, LayerError, conv_layer_names, resolve_lay
 from netgaze.methods import gradcam, guided_backprop
 from netgaze.recorder import Recorder
 from netgaze.studies.common import artifacts_dir, open_run, run_facts, write_manifest
-from netgaze.studies.images import Examples, energy_inside, pick_examples
+from netgaze.metrics.pointing import energy_inside
+from netgaze.studies.images import Examples, pick_examples
 from netgaze.targets import Class
 
 POOL_TYPES = (nn.MaxPool2d, nn.AvgPool2d)

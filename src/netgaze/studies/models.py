@@ -16,7 +16,8 @@ import torch.nn as nn
 from netgaze import viz
 from netgaze.methods import gradcam, guided_backprop
 from netgaze.studies.common import artifacts_dir, label_tiles, open_run, run_facts, write_manifest
-from netgaze.studies.images import Examples, energy_inside, mask_area, pick_examples
+from netgaze.metrics.pointing import energy_inside
+from netgaze.studies.images import Examples, mask_area, pick_examples
 from netgaze.studies.layers import StudyResult, predict, stage_names, tile_scale
 from netgaze.targets import Class
 
