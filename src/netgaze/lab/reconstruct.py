@@ -11,8 +11,13 @@ History per epoch (all per image, sums over pixels / latent units as in the clas
 PyTorch example): ``train_loss``, ``test_loss``, ``train_recon``, ``test_recon``,
 ``train_kl``, ``test_kl``, ``train_pixel_mse`` / ``test_pixel_mse`` (mean squared error
 per pixel, comparable across losses and models), ``seconds``; for ``vaegan`` also
-``train_gan_dec``, ``train_gan_dis`` and ``train_dis_updates`` / ``train_dec_updates``
-(share of batches that updated the discriminator / decoder under equilibrium gating).
+``train_gan_dec``, ``train_gan_dis``, ``train_dis_updates`` / ``train_dec_updates``
+(share of batches that updated the discriminator / decoder under equilibrium gating),
+``train_dis_real`` / ``train_dis_rec`` / ``train_dis_prior`` (the discriminator's BCE per
+kind of picture, the numbers the gating reads) and ``train_acc_real`` / ``train_acc_rec`` /
+``train_acc_prior`` (its accuracy on each kind, logit > 0 = real), measured on the training
+batches in training mode: in eval mode its batch-norm running statistics, taken over mixed
+real/fake batches, make its test accuracy meaningless.
 Test terms use the mean of q(z|x) (eval mode). A VAE-GAN's
 ``recon`` is its discriminator-feature error, not a pixel error.
 
@@ -35,6 +40,8 @@ from netgaze.lab.models.vaegan import VAEGAN
 from netgaze.lab.runs import Run, RunFolder, load_run
 
 RECONSTRUCTION_MODELS = ("vae-linear", "vae-conv", "cvae", "dvae", "vaegan")
+# VAE-GAN terms logged per training batch (before the update), averaged into train_* history keys.
+GAN_BATCH_TERMS = ("dis_real", "dis_rec", "dis_prior", "acc_real", "acc_rec", "acc_prior")
 
 
 def load_reconstruction_data(data: str, split: str, options: dict[str, Any] | None = None):
@@ -101,7 +108,8 @@ class ReconstructionTrainer(EpochTrainer):
         stats = {"loss": terms["encoder"], "recon": terms["feature"], "kl": terms["kl"],
                  "gan_dec": terms["gan_dec"], "gan_dis": terms["discriminator"],
                  "pixel_mse": terms["pixel_mse"] / x[0].numel(),
-                 "dis_updates": terms["train_dis"], "dec_updates": terms["train_dec"]}
+                 "dis_updates": terms["train_dis"], "dec_updates": terms["train_dec"],
+                 **{k: terms[k] for k in GAN_BATCH_TERMS}}
         out = {k: torch.tensor(v * n, device=x.device) for k, v in stats.items()}
         out["count"] = torch.tensor(n, device=x.device)
         return out

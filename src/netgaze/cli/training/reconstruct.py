@@ -11,8 +11,9 @@ EXAMPLES = """examples:
   netgaze train reconstruct --data digits --model vae-conv --loss mse --latent 20 --out runs/digits-convvae
   netgaze train reconstruct --data digits --model cvae --arch conv --out runs/digits-cvae
   netgaze train reconstruct --data digits --model dvae --noise 0.3 --erase 0.5 --out runs/digits-dvae
-  netgaze train reconstruct --data Images/ --size 64 --model vaegan --lr 3e-4 --epochs 30 --out runs/dogs-vaegan
+  netgaze train reconstruct --data Images/ --size 64 --model vaegan --batch-size 32 --epochs 30 --out runs/dogs-vaegan
   netgaze train reconstruct --data Images/ --size 64 --model vaegan --pixel 1 --width 16 --out runs/dogs-vaegan-px
+  netgaze train reconstruct --data shapes64/ --size 64 --model vaegan --width 16 --batch-size 16 --out runs/vg
   netgaze train reconstruct --data mnist:MNIST/raw --model vae-linear --loss bce --epochs 10 --out runs/mnist-vae
   netgaze train reconstruct --data digits --out runs/digits-vae --epochs 20 --resume   # continue to epoch 20
 
@@ -20,6 +21,9 @@ EXAMPLES = """examples:
 On MNIST, vae-linear with the defaults (784-400-20, Adam 1e-3, batch 128, BCE summed + KL) is
 the classic PyTorch example; its published test loss is about 105.6 per image after 10 epochs.
 Losses are per image (summed over pixels). Evaluation decodes the mean of q(z|x).
+A VAE-GAN learns from updates, not pictures: on a folder of a few hundred pictures use a small
+--batch-size (16) so an epoch holds enough steps; Adam at the default --lr 1e-3 trains it
+(3e-4, the paper's RMSprop rate, learns far slower in the same time).
 The run folder gets run.json, history.jsonl, checkpoints/epoch-NNNN.*, curves.png, log.txt."""
 
 MODELS = ["vae-linear", "vae-conv", "cvae", "dvae", "vaegan"]
@@ -48,6 +52,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     arch.add_argument("--erase", type=float, default=None, help="dvae: random-erasing probability (default: 0.5)")
     arch.add_argument("--pixel", type=float, default=None,
                       help="vaegan: weight of a pixel squared error beside the feature loss (default: 0, the paper)")
+    arch.add_argument("--feature-stage", type=int, default=None,
+                      help="vaegan: discriminator conv stage of the feature loss (default: the last)")
+    arch.add_argument("--real-label", type=float, default=None,
+                      help="vaegan: discriminator target for real pictures, < 1 = one-sided label smoothing "
+                           "(default: 1, the paper)")
 
 
 def _model_args(args: argparse.Namespace) -> dict:
@@ -55,12 +64,13 @@ def _model_args(args: argparse.Namespace) -> dict:
 
     accepted = builder_parameters(args.model)
     options = {}
-    for key in ("arch", "width", "hidden", "noise", "erase", "pixel"):
+    for key in ("arch", "width", "hidden", "noise", "erase", "pixel", "feature_stage", "real_label"):
         value = getattr(args, key)
         if value is None:
             continue
         if key not in accepted:
-            raise UserError(f"--{key} does not apply to {args.model} (its options: {', '.join(accepted)})")
+            flag = key.replace("_", "-")
+            raise UserError(f"--{flag} does not apply to {args.model} (its options: {', '.join(accepted)})")
         options[key] = value
     return options
 
