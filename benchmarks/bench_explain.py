@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import statistics
 import subprocess
 import sys
 import warnings
@@ -50,16 +51,24 @@ def up(maps: torch.Tensor) -> torch.Tensor:
     return F.interpolate(maps, size=SIZE, mode="bilinear", align_corners=False)
 
 
-def candidates(model_name: str, model, x) -> dict[str, dict]:
-    """Task -> {library: callable} computing the same result."""
+def top_classes(model, x) -> list[int]:
+    with torch.no_grad():
+        return model(x).argmax(1).tolist()
+
+
+def candidates(model_name: str, model, x, classes: list[int] | None = None) -> dict[str, dict]:
+    """Task -> {library: callable} computing the same result.
+
+    ``classes`` (Captum's explicit targets) may come from elsewhere so that building the
+    candidates runs no forward pass: the memory probe needs a cold process.
+    """
     from captum.attr import GuidedBackprop, GuidedGradCam, LayerAttribution, LayerGradCam
     from pytorch_grad_cam import GradCAM as PgcGradCAM
     from pytorch_grad_cam import GuidedBackpropReLUModel
     from torchcam.methods import GradCAM as TcGradCAM
 
     last, four = MODELS[model_name]
-    with torch.no_grad():
-        classes = model(x).argmax(1).tolist()
+    classes = top_classes(model, x) if classes is None else classes
 
     def forward():
         with torch.no_grad():
@@ -115,24 +124,29 @@ def candidates(model_name: str, model, x) -> dict[str, dict]:
     }
 
 
-def memory_probe(model_name: str, task: str, library: str) -> float:
+def memory_probe(model_name: str, task: str, library: str, classes: list[int]) -> float:
     """Run in a fresh subprocess: extra peak RSS (MB) of a first call over the RSS before it.
 
-    No warm-up call: the allocator would keep its memory and hide the peak.
+    No forward pass before the call, not even to find the classes: the allocator would
+    keep that memory and hide the call's own peak.
     """
     model, x = build(model_name)
-    fn = candidates(model_name, model, x)[task][library]
+    fn = candidates(model_name, model, x, classes)[task][library]
     baseline = rss_mb()
     reset_peak_rss()
     fn()
     return rss_mb("VmHWM") - baseline
 
 
-def measure_memory(model_name: str, task: str, library: str) -> float:
+def measure_memory(model_name: str, task: str, library: str, classes: list[int], rounds: int = 5) -> float:
+    """Median over ``rounds`` fresh processes: one process's peak varies by a few MB."""
     code = (f"import sys; sys.path.insert(0, {__file__.rsplit('/', 1)[0]!r}); import bench_explain as b; "
-            f"print(b.memory_probe({model_name!r}, {task!r}, {library!r}))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    return float(out.stdout.strip().splitlines()[-1])
+            f"print(b.memory_probe({model_name!r}, {task!r}, {library!r}, {classes!r}))")
+    peaks = []
+    for _ in range(rounds):
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+        peaks.append(float(out.stdout.strip().splitlines()[-1]))
+    return statistics.median(peaks)
 
 
 def main() -> None:
@@ -140,13 +154,14 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="3 repeats instead of 7")
     parser.add_argument("--repeats", type=int, help="timed rounds per task (overrides --quick)")
     parser.add_argument("--models", nargs="+", default=list(MODELS))
+    parser.add_argument("--only", choices=["timing", "memory"], help="one half of the benchmark")
     args = parser.parse_args()
     torch.set_num_threads(2)
     results: dict = {"batch": 8, "size": list(SIZE), "device": "cpu", "timing": {}, "memory_mb": {}}
     rows = []
     for model_name in args.models:
         model, x = build(model_name)
-        for task, fns in candidates(model_name, model, x).items():
+        for task, fns in candidates(model_name, model, x).items() if args.only != "memory" else ():
             seconds = interleaved_medians(fns, repeats=args.repeats or (3 if args.quick else 7))
             base = seconds["forward (no grad)"]
             results["timing"].setdefault(model_name, {})[task] = {
@@ -155,7 +170,10 @@ def main() -> None:
                 if lib != "forward (no grad)":
                     rows.append([model_name, task, lib, f"{s * 1000:.0f} ms", f"{s / base:.2f}x"])
                     print(" | ".join(rows[-1]), flush=True)
-        memory = {lib: measure_memory(model_name, "gradcam_last", lib)
+        if args.only == "timing":
+            continue
+        classes = top_classes(model, x)
+        memory = {lib: measure_memory(model_name, "gradcam_last", lib, classes)
                   for lib in ["forward (no grad)", "netgaze", "pytorch-grad-cam", "captum (class given)", "torchcam"]}
         results["memory_mb"][model_name] = {lib: round(mb, 1) for lib, mb in memory.items()}
         for lib, mb in memory.items():
@@ -163,7 +181,7 @@ def main() -> None:
                          f"{mb / max(memory['forward (no grad)'], 1e-9):.2f}x fwd"])
     print_table(rows, ["model", "task", "library", "time / memory", "ratio"])
     previous = RESULTS / "explain.json"
-    if set(args.models) != set(MODELS) and previous.exists():  # keep the other models' numbers
+    if previous.exists():  # keep the numbers of the models and halves not measured now
         old = json.loads(previous.read_text())
         for key in ("timing", "memory_mb"):
             results[key] = {**old.get(key, {}), **results[key]}
