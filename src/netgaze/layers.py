@@ -52,10 +52,12 @@ def resolve_layer(model: nn.Module, layer: LayerRef) -> tuple[str, nn.Module]:
         if -layer > len(convs):
             raise LayerError(f"layer {layer} is out of range: the model has {len(convs)} conv layers")
         layer = convs[layer]
-    modules = dict(model.named_modules())
-    if layer in modules and layer:
-        return layer, modules[layer]
-    raise LayerError(_unknown_layer_message(layer, list(modules)[1:]))
+    if layer:
+        try:  # walks the dotted path: no traversal of the whole model on every call
+            return layer, model.get_submodule(layer)
+        except AttributeError:
+            pass
+    raise LayerError(_unknown_layer_message(layer, layer_names(model)))
 
 
 def resolve_layers(model: nn.Module, layers: LayerRef | Sequence[LayerRef]) -> list[tuple[str, nn.Module]]:

@@ -7,7 +7,9 @@ Module backward hooks are never used (they break on in-place ReLU, pytorch#61519
 
 Speed: the forward pass runs without autograd until the first requested layer; that
 layer's output becomes a fresh leaf and autograd records only from there on, so a
-last-layer Grad-CAM costs little more than a no-grad forward pass.
+last-layer Grad-CAM costs little more than a no-grad forward pass. With ``stop=True``
+the pass also ends as soon as every requested layer has run (the layers after the
+deepest one, e.g. vgg16's classifier for a ``features.28`` objective, are skipped).
 
 The model is left as found: per-module ``training`` flags, every ``requires_grad``, no
 hook left behind, parameters' ``.grad`` untouched, the caller's grad mode restored,
@@ -31,6 +33,12 @@ GUIDED_ACTIVATIONS = (nn.ReLU, nn.ReLU6, nn.LeakyReLU)
 
 class RecorderError(RuntimeError):
     """The model cannot be explained as asked (a layer ran twice, a target is unconnected...)."""
+
+
+class _StopForward(BaseException):
+    """Raised by the last recorded layer's hook to end a ``stop=True`` forward pass.
+
+    A BaseException, so a model's own ``except Exception`` cannot swallow it."""
 
 
 class _GuidedSwitch:
@@ -65,11 +73,15 @@ class Recorder:
             ``gradients``. Functional ``F.relu`` calls are not modules and pass gradients
             unchanged.
         grads: False when only activations are needed (Score-CAM): no graph at all.
+        stop: end each forward pass once every layer in ``layers`` has produced its
+            output; the model's output is then never computed and ``forward`` returns
+            None. Activations and their gradients are the same as without it. Needs at
+            least one layer.
     """
 
     def __init__(self, model: nn.Module, layers: LayerRef | Sequence[LayerRef] = (), *,
                  output: OutputSelector = None, input_grad: bool = False,
-                 guided: bool = False, grads: bool = True):
+                 guided: bool = False, grads: bool = True, stop: bool = False):
         self.model = model
         has_layers = not (isinstance(layers, (list, tuple)) and len(layers) == 0)
         self.layers = resolve_layers(model, layers) if has_layers else []
@@ -78,14 +90,17 @@ class Recorder:
         self.input_grad = input_grad
         self.guided_relus = guided
         self.record_grads = grads
+        if stop and not self.names:
+            raise RecorderError("stop=True needs at least one layer to record")
+        self.stop = stop
         self.activations: dict[str, torch.Tensor] = {}
         self.input: torch.Tensor | None = None
         self._switch = _GuidedSwitch()
         self._handles: list[Any] = []
         self._active = False
         self._modes = contextlib.ExitStack()
-        self._saved_training: list[tuple[nn.Module, bool]] = []
-        self._saved_requires_grad: list[tuple[torch.Tensor, bool]] = []
+        self._saved_training: list[nn.Module] = []
+        self._saved_requires_grad: list[torch.Tensor] = []
 
     # -- context -----------------------------------------------------------------
     def __enter__(self) -> "Recorder":
@@ -93,11 +108,14 @@ class Recorder:
         self._modes = contextlib.ExitStack()
         self._modes.enter_context(torch.inference_mode(False))
         self._modes.enter_context(torch.enable_grad())
-        self._saved_training = [(m, m.training) for m in self.model.modules()]
-        self._saved_requires_grad = [(p, p.requires_grad) for p in self.model.parameters()]
+        # Only what is changed is remembered and put back: a model already in eval mode
+        # with frozen parameters costs nothing here.
+        self._saved_training = [m for m in self.model.modules() if m.training]
+        self._saved_requires_grad = [p for p in self.model.parameters() if p.requires_grad]
         try:
-            self.model.eval()
-            for p, _ in self._saved_requires_grad:
+            if self._saved_training:
+                self.model.eval()
+            for p in self._saved_requires_grad:
                 p.requires_grad_(False)
             for name, module in self.layers:
                 self._handles.append(module.register_forward_hook(self._make_hook(name)))
@@ -116,10 +134,10 @@ class Recorder:
         for handle in self._handles:
             handle.remove()
         self._handles.clear()
-        for module, training in self._saved_training:
-            module.training = training
-        for param, requires_grad in self._saved_requires_grad:
-            param.requires_grad_(requires_grad)
+        for module in self._saved_training:
+            module.training = True
+        for param in self._saved_requires_grad:
+            param.requires_grad_(True)
         self.activations = {}
         self.input = None
         self._modes.close()
@@ -135,15 +153,21 @@ class Recorder:
                                     "pick a layer whose output is one tensor")
             if not self.record_grads:
                 self.activations[name] = out.detach().clone()
+                self._stop_if_done()
                 return None
             if not out.requires_grad:
                 # First recorded layer on this path: autograd starts here.
                 out = out.detach().requires_grad_(True)
                 torch.set_grad_enabled(True)
             self.activations[name] = out
+            self._stop_if_done()
             # Downstream code (in-place ReLU, `+=`) works on a copy; the record stays intact.
             return out.clone()
         return hook
+
+    def _stop_if_done(self) -> None:
+        if self.stop and len(self.activations) == len(self.names):
+            raise _StopForward
 
     def _guided_hook(self, module: nn.Module, inputs: Any, out: torch.Tensor):
         if torch.is_grad_enabled() and out.requires_grad:
@@ -151,20 +175,23 @@ class Recorder:
         return None
 
     # -- use ---------------------------------------------------------------------
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Run the model on ``x`` and return the selected output."""
+    def forward(self, x: torch.Tensor) -> torch.Tensor | None:
+        """Run the model on ``x`` and return the selected output (None with ``stop=True``)."""
         if not self._active:
             raise RecorderError("Recorder.forward must be called inside `with Recorder(...)`")
         if x.is_inference():
             raise RecorderError("the input was created under torch.inference_mode(); autograd cannot use it. "
                                 "Create it outside inference mode (or pass x.clone() made outside it)")
         self.activations = {}
-        if self.input_grad:
-            self.input = x.detach().requires_grad_(True)
-            raw = self.model(self.input)
-        else:
-            with torch.no_grad():
-                raw = self.model(x)
+        try:
+            if self.input_grad:
+                self.input = x.detach().requires_grad_(True)
+                raw = self.model(self.input)
+            else:
+                with torch.no_grad():
+                    raw = self.model(x)
+        except _StopForward:
+            return None
         missing = [n for n in self.names if n not in self.activations]
         if missing:
             raise RecorderError(f"layer(s) {missing} did not run in the forward pass")
