@@ -4,14 +4,14 @@
 2. Conv VAE vs linear VAE with MSE at the same latent size: test pixel MSE.
 3. Imputation of a hidden box beats filling it with the mean training picture.
 4. Area guided backprop: share of the absolute mass inside the box (locality measure).
-5. VAE-GAN trains stably on digits and on a 64x64 image folder (written from `shapes`).
+(VAE-GAN stability on digits and a 64x64 image folder: benchmarks/quality_vaegan.py, results/vaegan.json.)
 
 MNIST comparison point (users' IDX files, not run here: no downloads):
   netgaze train reconstruct --data mnist:PATH --model vae-linear --loss bce --epochs 10
 is the classic PyTorch example (784-400-20, Adam 1e-3, batch 128, BCE summed + KL),
 whose published test loss is about 105.6 per image after 10 epochs.
 
-Usage: python benchmarks/quality_vae.py [--epochs 40] [--gan-epochs 8] [--threads 1] [--out DIR] [--sections vae,gan]
+Usage: python benchmarks/quality_vae.py [--epochs 40] [--threads 1] [--out DIR]
 The digits are sklearn's 8x8 digits upscaled to 28x28: grey, blurred strokes, so their BCE
 per image is far above MNIST's (the entropy of grey pixels is not zero) and not comparable to 105.6.
 """
@@ -101,62 +101,12 @@ def area_numbers(run) -> dict:
     return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in numbers.items()}
 
 
-def vaegan_numbers(work: Path, epochs: int) -> dict:
-    from netgaze.lab.data import shapes
-    from netgaze.viz import save_png, to_uint8
-
-    out = {}
-    run, seconds = _train(work / "vaegan-digits", "vaegan", "bce", epochs, lr=3e-4)
-    out["digits"] = _gan_summary(run, seconds)
-    folder = work / "shapes-folder"
-    for split, n in (("train", 400), ("test", 100)):
-        data = shapes(split, n=n, size=64)
-        images, labels = data.tensors()
-        for i, (picture, label) in enumerate(zip(to_uint8(images), labels.tolist())):
-            save_png(picture, folder / data.classes[label] / f"{split}-{i:04d}.png")
-    for key, pixel in (("image_folder_64", 0.0), ("image_folder_64_pixel1", 1.0)):
-        run, seconds = _train(work / f"vaegan-folder64-pixel{pixel:g}", "vaegan", "bce", epochs,
-                              model_args={"width": 16, "pixel": pixel}, data=str(folder), data_options={"size": 64},
-                              lr=3e-4, batch_size=64)
-        out[key] = _gan_summary(run, seconds)
-        out[key]["mean_picture_pixel_mse"] = round(_mean_picture_mse(run), 5)
-    for key, summary in out.items():
-        print(f"  vaegan {key}: pixel MSE {summary['test_pixel_mse_first']:.4f} -> {summary['test_pixel_mse_last']:.4f}, "
-              f"finite {summary['finite']}, D updates {summary['dis_updates']}, decoder updates {summary['dec_updates']}")
-    return out
-
-
-def _mean_picture_mse(run) -> float:
-    """Pixel MSE of predicting every test picture by the mean training picture: the bar to beat."""
-    def stack(data):
-        return torch.stack([data[i][0] for i in range(len(data))])
-    mean = stack(run.dataset("train")).mean(0)
-    return float((stack(run.dataset("test")) - mean).pow(2).mean())
-
-
-def _gan_summary(run, seconds: float) -> dict:
-    history = run.history
-    values = [v for r in history for k, v in r.items() if isinstance(v, float)]
-    return {"epochs": len(history), "test_pixel_mse_first": round(history[0]["test_pixel_mse"], 5),
-            "test_pixel_mse_last": round(history[-1]["test_pixel_mse"], 5),
-            "test_pixel_mse_per_epoch": [round(r["test_pixel_mse"], 5) for r in history],
-            "finite": all(v == v and abs(v) != float("inf") for v in values),
-            "dis_updates": [round(r["train_dis_updates"], 2) for r in history],
-            "dec_updates": [round(r["train_dec_updates"], 2) for r in history],
-            "improved": history[-1]["test_pixel_mse"] < history[0]["test_pixel_mse"], "seconds": round(seconds, 1),
-            "run": str(run.path)}
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--epochs", type=int, default=40)
-    parser.add_argument("--gan-epochs", type=int, default=8)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a busy machine)")
     parser.add_argument("--out", default=None, help="where the runs go (default: a temporary folder)")
-    parser.add_argument("--sections", default="all", help="comma-separated subset of: vae,gan (others kept "
-                        "from the existing results file)")
     args = parser.parse_args(argv)
-    sections = {"vae", "gan"} if args.sections == "all" else set(args.sections.split(","))
     torch.set_num_threads(args.threads)
     work = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="quality-vae-"))
     print(f"runs in {work}")
@@ -165,22 +115,15 @@ def main(argv=None) -> int:
                                              "10 epochs", "published_test_loss_per_image": 105.6,
                                    "command": "netgaze train reconstruct --data mnist:PATH --model vae-linear "
                                               "--loss bce --epochs 10"}}
-    if RESULTS.is_file() and sections != {"vae", "gan"}:
-        results = {**json.loads(RESULTS.read_text()), **results}
-    if "vae" in sections:
-        print("1. linear VAE, BCE")
-        results["linear_bce"], linear_run = linear_bce(work, args.epochs)
-        print("2. conv vs linear, MSE, latent 20")
-        results["mse_latent20"], conv_run = conv_vs_linear_mse(work, args.epochs)
-        print("3. imputation")
-        results["imputation"] = {"vae-linear-bce": imputation_numbers(linear_run, "linear BCE"),
-                                 "vae-conv-mse": imputation_numbers(conv_run, "conv MSE")}
-        print("4. area guided backprop locality (linear VAE, BCE)")
-        results["area"] = area_numbers(linear_run)
-    if "gan" in sections:
-        print("5. VAE-GAN stability")
-        results["vaegan"] = vaegan_numbers(work, args.gan_epochs)
-        results["gan_epochs"] = args.gan_epochs
+    print("1. linear VAE, BCE")
+    results["linear_bce"], linear_run = linear_bce(work, args.epochs)
+    print("2. conv vs linear, MSE, latent 20")
+    results["mse_latent20"], conv_run = conv_vs_linear_mse(work, args.epochs)
+    print("3. imputation")
+    results["imputation"] = {"vae-linear-bce": imputation_numbers(linear_run, "linear BCE"),
+                             "vae-conv-mse": imputation_numbers(conv_run, "conv MSE")}
+    print("4. area guided backprop locality (linear VAE, BCE)")
+    results["area"] = area_numbers(linear_run)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     print(f"wrote {RESULTS}")
