@@ -77,3 +77,13 @@ def test_cli_passes_the_stabiliser_options_to_the_model():
     assert cli._model_args(args) == {"width": 8, "feature_stage": 0, "real_label": 0.9}
     with pytest.raises(UserError, match="--real-label does not apply to vae-conv"):
         cli._model_args(parser.parse_args(["--model", "vae-conv", "--real-label", "0.9"]))
+
+
+def test_few_updates_per_epoch_warn(tmp_path, monkeypatch):
+    from netgaze.lab import reconstruct
+
+    tiny = torch.utils.data.TensorDataset(torch.rand(40, 1, 28, 28), torch.zeros(40, dtype=torch.long))
+    monkeypatch.setattr(reconstruct, "load_reconstruction_data", lambda data, split, options: tiny)
+    with pytest.warns(UserWarning, match="make only 2 updates per epoch.*batch size of 2 or less"):
+        reconstruct.train_reconstruction("x", "vaegan", epochs=1, batch_size=32, latent=2,
+                                         model_args={"width": 4}, out=tmp_path / "run", progress=False)
