@@ -1,9 +1,13 @@
 """Activation maximization: optimise images so that units of a model respond strongly.
 
 ``visualize(model, "features.28", channels=range(64), steps=256, size=128)`` renders every
-channel in ONE optimisation with the channel on the batch axis: a batch of 64 images
-costs far less per image than 64 separate runs (a forward/backward pass of a batch uses
-the machine better than batches of one, and the per-step overhead is paid once).
+channel in ONE optimisation with the channel on the batch axis; the per-step overhead
+(parameterization, transforms, optimizer, Python) is paid once per step, and devices that
+run a batch better than single images (GPUs, many CPU threads) gain the most. On one CPU
+thread the model's convolutions dominate and cost the same per image at any batch size,
+so there a batch is about as fast per unit as one unit at a time (see
+``benchmarks/bench_featureviz.py``). The forward pass stops at the deepest layer the
+objective reads (``Recorder(stop=True)``).
 
 Hooks come from ``netgaze.recorder.Recorder``: it puts the model in eval mode, freezes the
 parameters and restores everything afterwards (also when something raises).
@@ -73,7 +77,10 @@ def render(model: nn.Module, objective: Objective, n: int, size: int | tuple[int
     generator = torch.Generator().manual_seed(int(random_state))
     optimizer = _Adam(image.params, lr=lr)
     wants_output = LOGITS in objective.layers
-    with Recorder(model, objective.model_layers, output=output, input_grad=True) as rec:
+    # Without a logits objective the pass ends at the deepest objective layer (vgg16's
+    # classifier is never run for a features.28 objective).
+    stop = not wants_output and bool(objective.model_layers)
+    with Recorder(model, objective.model_layers, output=output, input_grad=True, stop=stop) as rec:
         for _ in range(steps):
             img = image()
             x = transform(img, generator)
