@@ -47,6 +47,7 @@ def test_history_checkpoints_and_resume_reproduce_an_uninterrupted_run(tmp_path)
     assert [json.loads(line)["epoch"] for line in lines] == [1, 2, 3]
 
 
+@pytest.mark.filterwarnings("ignore:vaegan.*updates per epoch")  # 6 big batches: fast, not for quality
 def test_cvae_and_vaegan_train_and_reload(tmp_path):
     cvae = _train(tmp_path / "cvae", 1, model="cvae", args={"hidden": 16})
     assert cvae.model.num_classes == 10 and cvae.model.conditional
