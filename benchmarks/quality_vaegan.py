@@ -85,8 +85,8 @@ def stability(history: list[dict]) -> dict:
 
     mse = [r["test_pixel_mse"] for r in history]
     rises = sum(b > a for a, b in zip(mse, mse[1:]))
-    acc_real = [r["train_acc_real"] for r in history]
-    acc_rec = [r["train_acc_rec"] for r in history]
+    acc_real = [r["train_real_acc"] for r in history]
+    acc_rec = [r["train_rec_acc"] for r in history]
     balanced = [(a + b) / 2 for a, b in zip(acc_real, acc_rec)]
     warmup = max(1, len(history) // 4)
     losses = [r[k] for r in history for k in ("train_gan_dec", "train_gan_dis")]
@@ -99,8 +99,8 @@ def stability(history: list[dict]) -> dict:
     }
     return {
         "test_pixel_mse": per_epoch("test_pixel_mse", 5), "pixel_mse_rises": rises,
-        "train_acc_real": per_epoch("train_acc_real", 3), "train_acc_rec": per_epoch("train_acc_rec", 3),
-        "train_acc_prior": per_epoch("train_acc_prior", 3),
+        "train_acc_real": per_epoch("train_real_acc", 3), "train_acc_rec": per_epoch("train_rec_acc", 3),
+        "train_acc_prior": per_epoch("train_prior_acc", 3),
         "train_balanced_acc_real_vs_rec": [round(a, 3) for a in balanced], "warmup_epochs": warmup,
         "train_dis_real_bce": per_epoch("train_dis_real", 3), "train_dis_rec_bce": per_epoch("train_dis_rec", 3),
         "train_gan_dec": per_epoch("train_gan_dec", 3), "train_gan_dis": per_epoch("train_gan_dis", 3),

@@ -85,5 +85,11 @@ def test_few_updates_per_epoch_warn(tmp_path, monkeypatch):
     tiny = torch.utils.data.TensorDataset(torch.rand(40, 1, 28, 28), torch.zeros(40, dtype=torch.long))
     monkeypatch.setattr(reconstruct, "load_reconstruction_data", lambda data, split, options: tiny)
     with pytest.warns(UserWarning, match="make only 2 updates per epoch.*batch size of 2 or less"):
-        reconstruct.train_reconstruction("x", "vaegan", epochs=1, batch_size=32, latent=2,
-                                         model_args={"width": 4}, out=tmp_path / "run", progress=False)
+        run = reconstruct.train_reconstruction("x", "vaegan", epochs=1, batch_size=32, latent=2,
+                                               model_args={"width": 4}, out=tmp_path / "run", progress=False)
+    record = run.history[0]  # the per-epoch numbers the stability bar reads, averaged over the 2 batches
+    for key in ("real_acc", "rec_acc", "prior_acc", "dis_updates", "dec_updates"):
+        assert 0.0 <= record[f"train_{key}"] <= 1.0
+    for key in ("dis_real", "dis_rec", "dis_prior", "gan_dec", "gan_dis"):
+        assert math.isfinite(record[f"train_{key}"]) and record[f"train_{key}"] > 0
+    assert record["test_pixel_mse"] > 0

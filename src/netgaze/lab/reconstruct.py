@@ -14,8 +14,8 @@ per pixel, comparable across losses and models), ``seconds``; for ``vaegan`` als
 ``train_gan_dec``, ``train_gan_dis``, ``train_dis_updates`` / ``train_dec_updates``
 (share of batches that updated the discriminator / decoder under equilibrium gating),
 ``train_dis_real`` / ``train_dis_rec`` / ``train_dis_prior`` (the discriminator's BCE per
-kind of picture, the numbers the gating reads) and ``train_acc_real`` / ``train_acc_rec`` /
-``train_acc_prior`` (its accuracy on each kind, logit > 0 = real), measured on the training
+kind of picture, the numbers the gating reads) and ``train_real_acc`` / ``train_rec_acc`` /
+``train_prior_acc`` (its accuracy on each kind, logit > 0 = real), measured on the training
 batches in training mode: in eval mode its batch-norm running statistics, taken over mixed
 real/fake batches, make its test accuracy meaningless.
 Test terms use the mean of q(z|x) (eval mode). A VAE-GAN's
@@ -42,8 +42,10 @@ from netgaze.lab.models.vaegan import VAEGAN
 from netgaze.lab.runs import Run, RunFolder, load_run
 
 RECONSTRUCTION_MODELS = ("vae-linear", "vae-conv", "cvae", "dvae", "vaegan")
-# VAE-GAN terms logged per training batch (before the update), averaged into train_* history keys.
-GAN_BATCH_TERMS = ("dis_real", "dis_rec", "dis_prior", "acc_real", "acc_rec", "acc_prior")
+# VAE-GAN terms logged per training batch (before the update), averaged into train_* history
+# keys: VAEGAN.losses name -> history name (names ending in "acc" are drawn as percentages).
+GAN_BATCH_TERMS = {"dis_real": "dis_real", "dis_rec": "dis_rec", "dis_prior": "dis_prior",
+                   "acc_real": "real_acc", "acc_rec": "rec_acc", "acc_prior": "prior_acc"}
 # Fewer updates per epoch than this and a VAE-GAN barely moves in the epochs people run
 # (400 pictures at batch 64: 7 updates an epoch, the test pixel MSE stays near its start).
 GAN_MIN_UPDATES = 20
@@ -114,7 +116,7 @@ class ReconstructionTrainer(EpochTrainer):
                  "gan_dec": terms["gan_dec"], "gan_dis": terms["discriminator"],
                  "pixel_mse": terms["pixel_mse"] / x[0].numel(),
                  "dis_updates": terms["train_dis"], "dec_updates": terms["train_dec"],
-                 **{k: terms[k] for k in GAN_BATCH_TERMS}}
+                 **{name: terms[k] for k, name in GAN_BATCH_TERMS.items()}}
         out = {k: torch.tensor(v * n, device=x.device) for k, v in stats.items()}
         out["count"] = torch.tensor(n, device=x.device)
         return out
