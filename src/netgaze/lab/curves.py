@@ -13,6 +13,7 @@ SPLITS = ("train", "test")
 PREFERRED = ("acc", "loss")
 PANEL_SIZE = (4.6, 3.6)  # inches per panel (width, height)
 MARGINS = (0.75, 0.15, 0.55, 0.35)  # inches: left (tick labels + y label room), right, bottom, top
+MAX_COLUMNS = 4  # panels per row; more metrics (a VAE-GAN logs 15) wrap into rows
 TITLES = {"acc": "accuracy", "loss": "loss", "miou": "mean IoU", "pixel_acc": "pixel accuracy"}
 
 
@@ -40,17 +41,23 @@ def plot_curves(history: Sequence[dict[str, Any]], path: str | os.PathLike,
     from matplotlib.figure import Figure  # no pyplot: no global state, cheaper to import
     from matplotlib.ticker import MaxNLocator
 
+    columns = min(len(names), MAX_COLUMNS)
+    rows = -(-len(names) // columns)
     width, height = PANEL_SIZE
-    fig = Figure(figsize=(width * len(names), height))
+    fig = Figure(figsize=(width * columns, height * rows))
     FigureCanvasAgg(fig)
     # Fixed margins in inches, not tight_layout: that measures every label with an extra
     # draw pass, which cost as much as the drawing itself (the trainer draws during training).
     left, right, bottom, top = MARGINS
-    fig.subplots_adjust(left=left / (width * len(names)), right=1 - right / (width * len(names)),
-                        bottom=bottom / height, top=1 - (top + (0.25 if title else 0.0)) / height,
-                        wspace=(left + right) / (width - left - right))
-    axes = fig.subplots(1, len(names), squeeze=False)
-    for ax, name in zip(axes[0], names):
+    top += 0.25 if title else 0.0
+    fig.subplots_adjust(left=left / (width * columns), right=1 - right / (width * columns),
+                        bottom=bottom / (height * rows), top=1 - top / (height * rows),
+                        wspace=(left + right) / (width - left - right),
+                        hspace=(bottom + top) / (height - bottom - top))
+    axes = fig.subplots(rows, columns, squeeze=False).ravel()
+    for ax in axes[len(names):]:
+        ax.set_visible(False)
+    for ax, name in zip(axes, names):
         percent = name.endswith("acc")
         for split, style in zip(SPLITS, ("-", "--")):
             points = [(r["epoch"], r[f"{split}_{name}"]) for r in history
@@ -67,7 +74,7 @@ def plot_curves(history: Sequence[dict[str, Any]], path: str | os.PathLike,
         ax.grid(alpha=0.3)
         ax.legend()
     if title:
-        fig.suptitle(title)
+        fig.suptitle(title, y=1 - 0.12 / (height * rows), va="top")
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=100)
     return atomic_write_bytes(path, buffer.getvalue())
