@@ -101,9 +101,10 @@ def objective_scores(model: nn.Module, objective: Objective, images: torch.Tenso
     """Evaluate ``objective`` on images [B, C, H, W] in [0, 1] (no transforms) -> scores [B]."""
     shift, scale = _normalizer(mean, std, images.shape[1], images.device)
     x = images if shift is None else (images - shift) / scale
-    with Recorder(model, objective.model_layers, output=output, grads=False) as rec:
+    stop = LOGITS not in objective.layers and bool(objective.model_layers)
+    with Recorder(model, objective.model_layers, output=output, grads=False, stop=stop) as rec:
         out = rec.forward(x)
-        ctx = Context(activations=rec.activations, output=out.detach(), image=images)
+        ctx = Context(activations=rec.activations, output=None if out is None else out.detach(), image=images)
         return objective(ctx).detach()
 
 
