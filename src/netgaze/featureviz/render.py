@@ -156,7 +156,10 @@ def visualize(model: nn.Module, layer: str, channels: int | Sequence[int] | None
     Args:
         model: any module taking images [B, C, H, W] (1 colour channel if its first
             convolution takes one).
-        layer: a ``named_modules()`` name, or ``"logits"`` for the model's output.
+        layer: a ``named_modules()`` name, or ``"logits"`` for the model's output. Prefer
+            a layer after a nonlinearity (a ReLU, a block output): a conv layer's own
+            output is linear in the picture, so its channel mean is maximised by a flat
+            colour field, with a fringe where the model's zero padding cuts the kernel.
         channels: the units to render (default: every channel of the layer, found with a
             trial forward pass); one image each, all in one batch.
         steps: Adam steps.
