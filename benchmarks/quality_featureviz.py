@@ -2,7 +2,9 @@
 
 Trains simple-cnn on the synthetic shapes (64x64, the command line
 ``netgaze train classify --data shapes --model simple-cnn --epochs 5``, seed 0), renders
-every channel of its first convolution (``features.conv1``) by activation maximization at
+every channel of its first layer after the ReLU (``features.relu1``: the conv output itself
+is linear in the picture, so its channel mean is maximised by a flat colour field with a
+fringe where the model's zero padding cuts the kernel) by activation maximization at
 the training size, and does the same for the same architecture with its initial weights
 (the trained model's own starting point: same seed, no training). For each rendered image:
 
@@ -18,8 +20,7 @@ the training size, and does the same for the same architecture with its initial 
   kernel's (principal axis of its per-colour linear trends): 1 aligned, -1 at 90 degrees,
   0 on average for unrelated directions; reported for kernels with a clear direction.
 
-All measures leave out an 8-pixel border (the transforms' padding leaves unoptimised
-fringe pixels there).
+All measures leave out an 8-pixel border.
 
 Writes the rendered grids and the filter grids as PNGs next to results/featureviz_quality.json.
 Usage: python benchmarks/quality_featureviz.py [--epochs 5] [--steps 128] [--threads 1] [--work DIR]
@@ -39,7 +40,8 @@ import torch
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 RESULTS = RESULTS_DIR / "featureviz_quality.json"
-LAYER = "features.conv1"
+LAYER = "features.relu1"
+KERNELS = "features.conv1"
 
 
 def _train(work: Path, epochs: int):
@@ -64,7 +66,7 @@ def _kernels(model) -> torch.Tensor:
     """First-layer kernels as weights on the [0, 1] picture: [out, 3, k, k] (the model normalises inside)."""
     from netgaze.layers import resolve_layer
 
-    w = resolve_layer(model, LAYER)[1].weight.detach().float()
+    w = resolve_layer(model, KERNELS)[1].weight.detach().float()
     normalize = getattr(model, "normalize", None)
     std = normalize.std.detach().float().view(1, -1, 1, 1) if normalize is not None else torch.ones(1, w.shape[1], 1, 1)
     return w / std
@@ -175,7 +177,7 @@ def main(argv=None) -> int:
         began = time.time()
         images = visualize(model, LAYER, None, steps=args.steps, size=size,
                            out=RESULTS_DIR / f"featureviz-shapes-conv1-{name}.png", ncols=8)
-        viz.save_png(filter_grid(model, LAYER), RESULTS_DIR / f"featureviz-shapes-conv1-filters-{name}.png")
+        viz.save_png(filter_grid(model, KERNELS), RESULTS_DIR / f"featureviz-shapes-conv1-filters-{name}.png")
         numbers = measure(model, images, args.margin)
         numbers["render_seconds"] = round(time.time() - began, 1)
         result["models"][name] = numbers
