@@ -93,3 +93,35 @@ def test_few_updates_per_epoch_warn(tmp_path, monkeypatch):
     for key in ("dis_real", "dis_rec", "dis_prior", "gan_dec", "gan_dis"):
         assert math.isfinite(record[f"train_{key}"]) and record[f"train_{key}"] > 0
     assert record["test_pixel_mse"] > 0
+
+
+def test_resize_conv_decoder_option_keeps_sizes_and_has_no_checkerboard():
+    torch.manual_seed(0)
+    for channels, size in ((1, 28), (3, 64)):
+        model = VAEGAN(channels, size, latent=3, width=4, upsample="nearest")
+        old = VAEGAN(channels, size, latent=3, width=4)
+        assert sum(p.numel() for p in model.decoder.parameters()) < sum(p.numel() for p in old.decoder.parameters())
+        model.eval()
+        z = torch.randn(2, 3, requires_grad=True)
+        out = model.decode(z)
+        assert out.shape == (2, channels, size, size) and 0 < out.min() and out.max() < 1
+        out.sum().backward()
+        assert z.grad.abs().sum() > 0
+    # every conv weight 1, biases 0, identity batch norm: a constant 7x7 map decodes to a picture
+    # constant away from the zero-padded border (a stride-2 transposed conv with a kernel the
+    # stride does not divide would alternate there)
+    model = VAEGAN(1, 28, latent=3, width=2, upsample="nearest").eval()
+    with torch.no_grad():
+        for m in model.decoder:
+            if isinstance(m, nn.Linear):
+                m.weight.zero_(), m.bias.fill_(1.0)
+            elif isinstance(m, nn.Conv2d):
+                m.weight.fill_(0.01)
+                if m.bias is not None:
+                    m.bias.zero_()
+        out = model.decode(torch.zeros(1, 3))[0, 0]
+    interior = out[3:-3, 3:-3]
+    assert interior.max() - interior.min() < 1e-6
+    assert interior.mean() > 0.5
+    with pytest.raises(ValueError, match="upsample must be one of transposed, nearest"):
+        VAEGAN(upsample="bilinear")
