@@ -45,17 +45,17 @@ class _GuidedSwitch:
     on = False
 
 
-class _GuidedReLUGradient(torch.autograd.Function):
-    """Identity forward placed after a ReLU; backward keeps only positive gradients when on."""
+def _guided_gate(switch: _GuidedSwitch):
+    """Tensor hook on an activation's output: only positive gradients pass while ``on``.
 
-    @staticmethod
-    def forward(ctx, relu_output: torch.Tensor, switch: _GuidedSwitch) -> torch.Tensor:
-        ctx.switch = switch
-        return relu_output.clone()
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor):
-        return (grad.clamp(min=0) if ctx.switch.on else grad), None
+    The activation's own backward then applies its derivative, which together gives
+    guided backprop. A tensor hook copies nothing in the forward pass, and it keeps
+    acting on the gradient of the value it saw even if the model later changes that
+    tensor in place.
+    """
+    def gate(grad: torch.Tensor) -> torch.Tensor | None:
+        return grad.clamp(min=0) if switch.on else None
+    return gate
 
 
 class Recorder:
@@ -96,6 +96,7 @@ class Recorder:
         self.activations: dict[str, torch.Tensor] = {}
         self.input: torch.Tensor | None = None
         self._switch = _GuidedSwitch()
+        self._guided_gate = _guided_gate(self._switch)
         self._handles: list[Any] = []
         self._active = False
         self._modes = contextlib.ExitStack()
@@ -170,8 +171,8 @@ class Recorder:
             raise _StopForward
 
     def _guided_hook(self, module: nn.Module, inputs: Any, out: torch.Tensor):
-        if torch.is_grad_enabled() and out.requires_grad:
-            return _GuidedReLUGradient.apply(out, self._switch)
+        if torch.is_grad_enabled() and isinstance(out, torch.Tensor) and out.requires_grad:
+            out.register_hook(self._guided_gate)
         return None
 
     # -- use ---------------------------------------------------------------------
