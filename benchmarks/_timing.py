@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import random
 import statistics
 import time
 from pathlib import Path
@@ -34,6 +35,33 @@ def interleaved_medians(fns: dict[str, Callable[[], object]], repeats: int = 5) 
             fn()
             times[name].append(time.perf_counter() - start)
     return {name: statistics.median(ts) for name, ts in times.items()}
+
+
+def interleaved_rounds(fns: dict[str, Callable[[], object]], repeats: int = 5, seed: int = 0
+                       ) -> dict[str, list[float]]:
+    """Seconds of every call, in rounds that run each function once in a shuffled order.
+
+    Rounds spread machine drift over all functions alike; the shuffle keeps one
+    function from always following an expensive one (whose freed memory the next
+    call would page in again).
+    """
+    for fn in fns.values():
+        fn()
+    order = random.Random(seed)
+    names = list(fns)
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(repeats):
+        order.shuffle(names)
+        for name in names:
+            start = time.perf_counter()
+            fns[name]()
+            times[name].append(time.perf_counter() - start)
+    return times
+
+
+def paired_ratios(times: dict[str, list[float]], baseline: str) -> dict[str, float]:
+    """Median over rounds of each function's time divided by the baseline's in that round."""
+    return {name: statistics.median(t / b for t, b in zip(ts, times[baseline])) for name, ts in times.items()}
 
 
 def reset_peak_rss() -> None:

@@ -1,7 +1,9 @@
 """Explanation core speed and memory, side by side with pytorch-grad-cam, Captum and torchcam.
 
 Batch 8 of 224x224 on the CPU, random weights; every time is a ratio to a plain forward
-pass under torch.no_grad() on the same batch, measured in the same run. Peak memory is
+pass under torch.no_grad() on the same batch, measured in the same run: rounds that call
+every contender once in a shuffled order, the median over rounds of the time divided by
+that round's forward pass, and the share of rounds in which netgaze beat each peer. Peak memory is
 the extra peak RSS of one call over the process's resident set before it, measured in a
 fresh subprocess per (model, method).
 
@@ -23,7 +25,7 @@ import torch.nn.functional as F
 import torchvision
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
-from _timing import RESULTS, interleaved_medians, print_table, reset_peak_rss, rss_mb, write_results  # noqa: E402
+from _timing import RESULTS, interleaved_rounds, paired_ratios, print_table, reset_peak_rss, rss_mb, write_results  # noqa: E402
 
 import netgaze as ng  # noqa: E402
 
@@ -151,7 +153,7 @@ def measure_memory(model_name: str, task: str, library: str, classes: list[int],
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="3 repeats instead of 7")
+    parser.add_argument("--quick", action="store_true", help="5 rounds instead of 15")
     parser.add_argument("--repeats", type=int, help="timed rounds per task (overrides --quick)")
     parser.add_argument("--models", nargs="+", default=list(MODELS))
     parser.add_argument("--only", choices=["timing", "memory"], help="one half of the benchmark")
@@ -162,13 +164,21 @@ def main() -> None:
     for model_name in args.models:
         model, x = build(model_name)
         for task, fns in candidates(model_name, model, x).items() if args.only != "memory" else ():
-            seconds = interleaved_medians(fns, repeats=args.repeats or (3 if args.quick else 7))
-            base = seconds["forward (no grad)"]
-            results["timing"].setdefault(model_name, {})[task] = {
-                lib: {"seconds": round(s, 4), "ratio_to_forward": round(s / base, 3)} for lib, s in seconds.items()}
-            for lib, s in seconds.items():
+            times = interleaved_rounds(fns, repeats=args.repeats or (5 if args.quick else 15))
+            ratios = paired_ratios(times, "forward (no grad)")
+            entry = results["timing"].setdefault(model_name, {})[task] = {
+                lib: {"seconds": round(statistics.median(ts), 4), "ratio_to_forward": round(ratios[lib], 3)}
+                for lib, ts in times.items()}
+            for lib, ts in times.items():
+                if lib not in ("forward (no grad)", "netgaze"):  # rounds in which netgaze was faster
+                    entry[lib]["netgaze_faster_in"] = round(
+                        sum(n < t for n, t in zip(times["netgaze"], ts)) / len(ts), 2)
+            for lib, numbers in entry.items():
                 if lib != "forward (no grad)":
-                    rows.append([model_name, task, lib, f"{s * 1000:.0f} ms", f"{s / base:.2f}x"])
+                    won = f" (netgaze faster in {numbers['netgaze_faster_in']:.0%} of rounds)" \
+                        if "netgaze_faster_in" in numbers else ""
+                    rows.append([model_name, task, lib, f"{numbers['seconds'] * 1000:.0f} ms",
+                                 f"{numbers['ratio_to_forward']:.2f}x{won}"])
                     print(" | ".join(rows[-1]), flush=True)
         if args.only == "timing":
             continue
