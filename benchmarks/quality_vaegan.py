@@ -40,7 +40,7 @@ Inception). The same numbers for a plain conv VAE (``vae-conv``, BCE, the same e
 and learning rate) and for real test digits are the references; the plain VAE's prior
 samples are written as ``results/vaegan-digits-vae-prior.png``.
 
-Usage: python benchmarks/quality_vaegan.py [--epochs-folder 10] [--epochs-digits 8] [--out DIR] [--note TEXT]
+Usage: python benchmarks/quality_vaegan.py [--epochs-folder 10] [--epochs-digits 24] [--out DIR] [--note TEXT]
 Run it pinned to one core with one thread (``taskset -c 0``; ``--threads 1`` is the default).
 """
 from __future__ import annotations
@@ -65,7 +65,7 @@ CLASSIFIER_EPOCHS = 15
 
 # The configurations measured (the builder's defaults plus the width that fits one CPU core).
 FOLDER_CONFIG = {"model_args": {"width": 16}, "batch_size": 16, "lr": 1e-3}
-DIGITS_CONFIG = {"model_args": {"width": 16}, "batch_size": 32, "lr": 1e-3}
+DIGITS_CONFIG = {"model_args": {"width": 16, "gate_prior": True}, "batch_size": 32, "lr": 1e-3}
 
 
 def write_shapes_folder(folder: Path, n: int = 500) -> Path:
@@ -231,7 +231,7 @@ def measure(name: str, data: str, out: Path, epochs: int, config: dict, data_opt
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--epochs-folder", type=int, default=10)
-    parser.add_argument("--epochs-digits", type=int, default=8)
+    parser.add_argument("--epochs-digits", type=int, default=24)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", default=None, help="where the folder and the runs go (default: a temporary folder)")
     parser.add_argument("--note", default="", help="the machine's conditions, stored with the results")

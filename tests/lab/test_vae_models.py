@@ -156,11 +156,15 @@ def test_vaegan_gates_and_separate_updates():
     assert model.gates(0.2, 0.7) == (False, True)
     assert model.gates(1.2, 0.7) == (True, False)
     assert model.gates(0.2, 1.2) == (True, True)  # both would stop: both train
+    # the prior samples' BCE gates too: a discriminator that wins on them pauses
+    assert model.gates(0.7, 0.7, 0.2) == (False, True)
+    assert model.gates(0.7, 0.7, 1.2) == (True, False)
+    assert model.gates(0.7, 0.7, 0.7) == (True, True)
     torch.manual_seed(0)
     x = torch.rand(8, 1, 28, 28)
     opts = model.optimizers(1e-3)
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
-    model.gates = lambda real, rec: (False, True)  # pin the gates: discriminator frozen this step
+    model.gates = lambda *losses: (False, True)  # pin the gates: discriminator frozen this step
     terms = model.train_step(x, opts)
     assert terms["train_dis"] == 0.0 and terms["train_dec"] == 1.0
     changed = {n for n, p in model.named_parameters() if not torch.equal(p, before[n])}
@@ -170,3 +174,14 @@ def test_vaegan_gates_and_separate_updates():
         assert math.isfinite(terms[key])
     # layer -1 is the encoder's last conv, not the discriminator's
     assert ng.resolve_layer(model, -1)[0].startswith("encoder.")
+
+
+@pytest.mark.parametrize("gate_prior", [False, True])
+def test_vaegan_gates_read_the_prior_loss_only_when_asked(gate_prior):
+    model = VAEGAN(latent=4, width=4, gate_prior=gate_prior)
+    seen = []
+    model.gates = lambda *losses: seen.append(losses) or (True, True)
+    torch.manual_seed(0)
+    terms = model.train_step(torch.rand(4, 1, 28, 28), model.optimizers(1e-3))
+    assert len(seen) == 1 and len(seen[0]) == (3 if gate_prior else 2)
+    assert seen[0][-1] == pytest.approx(terms["dis_prior" if gate_prior else "dis_rec"], rel=1e-6)

@@ -57,6 +57,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     arch.add_argument("--real-label", type=float, default=None,
                       help="vaegan: discriminator target for real pictures, < 1 = one-sided label smoothing "
                            "(default: 1, the paper)")
+    arch.add_argument("--gate-prior", action="store_const", const=True, default=None,
+                      help="vaegan: the equilibrium gates also read the discriminator's loss on prior samples "
+                           "(better samples on digits, slower reconstructions on small folders)")
 
 
 def _model_args(args: argparse.Namespace) -> dict:
@@ -64,7 +67,7 @@ def _model_args(args: argparse.Namespace) -> dict:
 
     accepted = builder_parameters(args.model)
     options = {}
-    for key in ("arch", "width", "hidden", "noise", "erase", "pixel", "feature_stage", "real_label"):
+    for key in ("arch", "width", "hidden", "noise", "erase", "pixel", "feature_stage", "real_label", "gate_prior"):
         value = getattr(args, key)
         if value is None:
             continue
