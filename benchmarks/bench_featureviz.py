@@ -24,15 +24,15 @@ Prints a table and writes ``benchmarks/results/featureviz.json``.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import torch
+
+from netgaze.files import atomic_write_json
 
 RESULTS = Path(__file__).resolve().parent / "results" / "featureviz.json"
 FULL_STEPS = 256
@@ -160,11 +160,7 @@ def main(argv=None) -> int:
         "cpu_affinity": sorted(os.sched_getaffinity(0)), "load_average": os.getloadavg(), "python": platform.python_version(),
         "command": " ".join([Path(sys.argv[0]).name] + (argv if argv is not None else sys.argv[1:])),
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=RESULTS.parent, suffix=".tmp")
-    with os.fdopen(fd, "w") as handle:
-        json.dump(result, handle, indent=2)
-    os.replace(tmp, RESULTS)
+    atomic_write_json(RESULTS, result)
     return 0
 
 

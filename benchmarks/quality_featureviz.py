@@ -28,7 +28,6 @@ Usage: python benchmarks/quality_featureviz.py [--epochs 5] [--steps 128] [--thr
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import sys
@@ -37,6 +36,8 @@ import time
 from pathlib import Path
 
 import torch
+
+from netgaze.files import atomic_write_json
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 RESULTS = RESULTS_DIR / "featureviz_quality.json"
@@ -209,10 +210,7 @@ def main(argv=None) -> int:
     result.update(threads=torch.get_num_threads(), cpu_affinity=sorted(os.sched_getaffinity(0)),
                   load_average=os.getloadavg(), torch=torch.__version__,
                   command=" ".join([Path(sys.argv[0]).name] + (argv if argv is not None else sys.argv[1:])))
-    fd, tmp = tempfile.mkstemp(dir=RESULTS_DIR, suffix=".tmp")
-    with os.fdopen(fd, "w") as handle:
-        json.dump(result, handle, indent=2)
-    os.replace(tmp, RESULTS)
+    atomic_write_json(RESULTS, result)
     return 0
 
 
