@@ -1,6 +1,8 @@
 """The encoder x decoder table: one row per run, numbers read back from the runs' histories."""
 import json
 
+from pathlib import Path
+
 import pytest
 
 from netgaze.lab.runs import load_run
@@ -52,7 +54,8 @@ def test_epochs_per_encoder_and_init_column(tmp_path):
 def test_encoder_init_says_where_weights_came_from(tmp_path, monkeypatch):
     import netgaze.studies.segmentation_grid as grid
     hub = tmp_path / "hub" / "checkpoints"
-    monkeypatch.setattr(grid, "weights_path", lambda encoder: hub / f"{encoder}-cached.pth")
+    monkeypatch.setattr(grid, "weights_path",
+                        lambda encoder, weights=None: Path(weights) if weights else hub / f"{encoder}-cached.pth")
     assert encoder_init("vgg16", None) == RANDOM_INIT == "random init (no ImageNet weights on this machine)"
     assert encoder_init("simple", None) == "random init"
     weights = tmp_path / "alexnet-owt-7be5be79.pth"

@@ -77,10 +77,8 @@ def render(model: nn.Module, objective: Objective, n: int, size: int | tuple[int
     generator = torch.Generator().manual_seed(int(random_state))
     optimizer = _Adam(image.params, lr=lr)
     wants_output = LOGITS in objective.layers
-    # Without a logits objective the pass ends at the deepest objective layer (vgg16's
-    # classifier is never run for a features.28 objective).
-    stop = not wants_output and bool(objective.model_layers)
-    with Recorder(model, objective.model_layers, output=output, input_grad=True, stop=stop) as rec:
+    with Recorder(model, objective.model_layers, output=output, input_grad=True,
+                  stop=_stops_early(objective)) as rec:
         for _ in range(steps):
             img = image()
             x = transform(img, generator)
@@ -95,14 +93,19 @@ def render(model: nn.Module, objective: Objective, n: int, size: int | tuple[int
         return image().detach()
 
 
+def _stops_early(objective: Objective) -> bool:
+    """Whether the forward pass can end at the deepest layer the objective reads: it can
+    unless the objective reads the logits (vgg16's classifier never runs for features.28)."""
+    return LOGITS not in objective.layers and bool(objective.model_layers)
+
+
 def objective_scores(model: nn.Module, objective: Objective, images: torch.Tensor, *,
                      mean: Sequence[float] | None = None, std: Sequence[float] | None = None,
                      output: OutputSelector = None) -> torch.Tensor:
     """Evaluate ``objective`` on images [B, C, H, W] in [0, 1] (no transforms) -> scores [B]."""
     shift, scale = _normalizer(mean, std, images.shape[1], images.device)
     x = images if shift is None else (images - shift) / scale
-    stop = LOGITS not in objective.layers and bool(objective.model_layers)
-    with Recorder(model, objective.model_layers, output=output, grads=False, stop=stop) as rec:
+    with Recorder(model, objective.model_layers, output=output, grads=False, stop=_stops_early(objective)) as rec:
         out = rec.forward(x)
         ctx = Context(activations=rec.activations, output=None if out is None else out.detach(), image=images)
         return objective(ctx).detach()

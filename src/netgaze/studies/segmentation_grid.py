@@ -55,7 +55,7 @@ def encoder_init(encoder: str, weights: str | None) -> str:
     """
     if encoder == "simple":
         return "random init"
-    path = Path(weights).expanduser() if weights else weights_path(encoder)
+    path = weights_path(encoder, weights)
     return f"ImageNet ({path.name})" if path.is_file() else RANDOM_INIT
 
 

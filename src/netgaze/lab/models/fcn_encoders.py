@@ -159,8 +159,10 @@ def build_encoder(name: str) -> Encoder:
     return encoder
 
 
-def weights_path(encoder: str) -> Path:
-    """Where an encoder's ImageNet weights are looked for when none are given: the torch hub cache."""
+def weights_path(encoder: str, weights: str | None = None) -> Path:
+    """Where an encoder's ImageNet weights are read from: ``weights`` when given, else the torch hub cache."""
+    if weights:
+        return Path(weights).expanduser()
     return Path(torch.hub.get_dir()) / "checkpoints" / WEIGHT_FILES[encoder]
 
 
@@ -173,7 +175,7 @@ def load_imagenet(encoder: Encoder, head: nn.Sequential, weights: str | None, al
     Raises:
         ModelError: no file (the message says where to put it), or a file of another model.
     """
-    path = Path(weights).expanduser() if weights else weights_path(encoder.name)
+    path = weights_path(encoder.name, weights)
     if not path.is_file():
         if weights:
             raise ModelError(f"ImageNet weights file not found: {path}")
