@@ -1,6 +1,5 @@
 """The encoder x decoder table: one row per run, numbers read back from the runs' histories."""
 import json
-
 from pathlib import Path
 
 import pytest
