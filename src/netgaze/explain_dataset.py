@@ -25,6 +25,7 @@ import torch.distributed as dist
 import torch.nn as nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
+from netgaze.errors import UserError
 from netgaze.files import TMP_MARK, atomic_write_bytes
 from netgaze.layers import LayerRef, resolve_layer
 from netgaze.metrics.maps import MethodLike, explain, resolve_method
@@ -35,7 +36,7 @@ DatasetTarget = Union[None, int, str, Target]
 INDEX = "index.json"
 
 
-class ExplainDatasetError(ValueError):
+class ExplainDatasetError(UserError):
     """The output folder holds shards of a different explanation, or the index is incomplete."""
 
 

@@ -11,12 +11,14 @@ from typing import Sequence, Union
 
 import torch.nn as nn
 
+from netgaze.errors import UserError
+
 LayerRef = Union[str, int, nn.Module]
 
 CONV_TYPES = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 
 
-class LayerError(ValueError):
+class LayerError(UserError):
     """A layer reference that does not name a module of the model."""
 
 

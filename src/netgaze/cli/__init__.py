@@ -13,8 +13,7 @@ import pkgutil
 import sys
 from typing import Sequence
 
-from netgaze.cli.common import UserError
-from netgaze.layers import LayerError
+from netgaze.errors import UserError
 
 ORDER = ["train", "explain", "embed", "visualize", "report", "demo"]
 
@@ -45,7 +44,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args._run(args) or 0)
-    except (UserError, LayerError, FileNotFoundError) as err:
+    except (UserError, FileNotFoundError) as err:
         print(f"netgaze {args.command}: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -4,9 +4,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 from pathlib import Path
 
-
-class UserError(Exception):
-    """A mistake in the command line or its inputs: reported in one line, exit status 2."""
+from netgaze.errors import UserError
 
 
 def existing_file(path: str) -> Path:

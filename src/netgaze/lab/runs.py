@@ -34,6 +34,7 @@ import torch.nn as nn
 from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
+from netgaze.errors import UserError
 from netgaze.files import TMP_MARK, atomic_write_bytes, atomic_write_json, atomic_write_text  # noqa: F401
 from netgaze.lab.models import build_model, builder_parameters
 
@@ -43,7 +44,7 @@ CHECKPOINT_RE = re.compile(r"^epoch-(\d{4,})\.json$")
 REBUILD_OVERRIDES = {"weights": None, "allow_random_init": True}
 
 
-class RunError(ValueError):
+class RunError(UserError):
     """A run folder that is missing, incomplete, or does not match what was asked."""
 
 

@@ -16,6 +16,7 @@ import torch.nn as nn
 from PIL import Image, UnidentifiedImageError
 
 from netgaze import viz
+from netgaze.errors import UserError
 from netgaze.layers import LayerError, resolve_layer
 from netgaze.methods import LAYER_METHODS, METHODS
 from netgaze.studies.common import label_tiles
@@ -23,7 +24,7 @@ from netgaze.studies.layers import predict, stage_names, tile_scale
 from netgaze.targets import Class
 
 
-class ExplainInputError(ValueError):
+class ExplainInputError(UserError):
     """A missing or unreadable file, an unknown method, class or weights file that does not fit."""
 
 

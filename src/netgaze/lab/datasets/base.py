@@ -6,8 +6,10 @@ from typing import Sequence
 import torch
 from torch.utils.data import Dataset
 
+from netgaze.errors import UserError
 
-class DatasetError(ValueError):
+
+class DatasetError(UserError):
     """A dataset that cannot be read or built as asked (bad path, empty folder, bad file).
 
     The message is one line meant for the user; the CLI turns it into a ``UserError``.

@@ -16,13 +16,15 @@ from typing import Any, Callable
 
 import torch.nn as nn
 
+from netgaze.errors import UserError
+
 Builder = Callable[..., nn.Module]
 
 _BUILDERS: dict[str, Builder] = {}
 _PREFIXES: dict[str, Builder] = {}
 
 
-class ModelError(ValueError):
+class ModelError(UserError):
     """An unknown model name, a bad builder argument, or missing pretrained weights."""
 
 
