@@ -156,7 +156,7 @@ def gather(runs: list[RunInfo]) -> list[dict[str, Any]]:
                                   "alt": figure["_path"].name})
         for path in run.loose_pictures:
             other.append({"src": picture(path), "alt": path.name,
-                          "caption": f"{path.relative_to(run.path)} from run {run.name} ({run.model} on {run.dataset})."})
+                          "caption": f"{path.relative_to(run.path.resolve())} from run {run.name} ({run.model} on {run.dataset})."})
     if other:
         chapters.append({"id": "other", "title": "Other figures", "intro": "Pictures found in the runs' artifacts "
                          "that no study manifest describes.", "sections": [

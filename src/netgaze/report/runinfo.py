@@ -3,6 +3,11 @@
 Only reads. A run folder holds ``run.json``, ``history.jsonl``, ``checkpoints/`` and
 ``artifacts/``; studies leave JSON manifests in ``artifacts/`` (see
 ``netgaze.studies.common``) whose ``figures`` name the pictures they made.
+
+A run folder may come from someone else, so every file read from it must lie inside it
+once symbolic links are resolved (``inside_run``): a manifest naming ``/proc/self/environ``,
+``../../secret.png`` or a symbolic link out of the folder is refused and listed among the
+report's problems, never read.
 """
 from __future__ import annotations
 
@@ -73,6 +78,23 @@ class RunInfo:
         return self.path / "artifacts"
 
 
+def inside_run(run: Path, path: Path) -> Path | None:
+    """``path`` with symbolic links resolved when that is a regular file inside ``run``, else None.
+
+    The run folder itself is resolved too (so a run reached through a link still works);
+    anything that leaves it (absolute paths, ``..``, links pointing out, ``/proc`` files)
+    or is not a regular file (a FIFO would block the reader) gives None.
+    """
+    try:
+        root = run.resolve(strict=True)
+        resolved = path.resolve(strict=True)
+    except (OSError, RuntimeError):  # missing, or a loop of links
+        return None
+    if resolved != root and not resolved.is_relative_to(root):
+        return None
+    return resolved if resolved.is_file() else None
+
+
 def is_run_folder(path: Path) -> bool:
     return (path / "run.json").is_file()
 
@@ -101,8 +123,8 @@ def find_runs(paths: list[str | Path]) -> list[Path]:
 def read_run(path: Path) -> RunInfo:
     """Everything the report shows about one run; unreadable files become ``problems``."""
     problems: list[str] = []
-    config = _read_json(path / "run.json", problems) or {}
-    history = _read_jsonl(path / "history.jsonl", problems)
+    config = _read_json(path / "run.json", problems, path) or {}
+    history = _read_jsonl(path / "history.jsonl", problems, path)
     checkpoints = sorted(_epoch_of(p) for p in (path / "checkpoints").glob("epoch-*.safetensors"))
     info = RunInfo(path, config if isinstance(config, dict) else {}, history, [e for e in checkpoints if e >= 0],
                    problems=problems)
@@ -110,7 +132,7 @@ def read_run(path: Path) -> RunInfo:
     referenced: set[Path] = set()
     if artifacts.is_dir():
         for json_path in sorted(artifacts.rglob("*.json")):
-            data = adapt(json_path, _read_json(json_path, problems))
+            data = adapt(json_path, _read_json(json_path, problems, path))
             if data is None:
                 continue
             data = dict(data)
@@ -124,16 +146,24 @@ def read_run(path: Path) -> RunInfo:
             for figure in data.get("figures", []) or []:
                 if isinstance(figure, str):
                     figure = {"file": figure}
-                picture = (json_path.parent / str(figure.get("file", ""))).resolve()
-                if not picture.is_file():
-                    problems.append(f"{json_path.relative_to(path)} names a missing picture {figure.get('file')!r}")
+                named = json_path.parent / str(figure.get("file", ""))
+                picture = inside_run(path, named)
+                if picture is None:
+                    problems.append(_refusal(path, json_path, named, figure.get("file")))
                     continue
                 referenced.add(picture)
                 figures.append({**figure, "_path": picture})
             data["figures"] = figures
             info.manifests.append(data)
-        for picture in sorted(artifacts.rglob("*")):
-            if picture.suffix.lower() not in PICTURE_SUFFIXES or picture.resolve() in referenced:
+        for found in sorted(artifacts.rglob("*")):
+            if found.suffix.lower() not in PICTURE_SUFFIXES:
+                continue
+            picture = inside_run(path, found)
+            if picture is None:
+                problems.append(f"{found.relative_to(path)} is not a file inside the run folder "
+                                "(a link out of it?); not shown")
+                continue
+            if picture in referenced:
                 continue
             known = KNOWN_PICTURES.get((info.task, picture.name))
             if known is None:
@@ -142,11 +172,25 @@ def read_run(path: Path) -> RunInfo:
             study, title, caption = known
             info.manifests.append({"study": study, "title": title, "run": path.name, "model": info.model,
                                    "dataset": info.dataset, "epoch": info.epochs or None,
-                                   "figures": [{"file": picture.name, "caption": caption, "_path": picture.resolve()}],
+                                   "figures": [{"file": picture.name, "caption": caption, "_path": picture}],
                                    "_folder": picture.parent, "_file": picture})
-    if (path / "curves.png").is_file():
-        info.curves_png = path / "curves.png"
+    if (path / "curves.png").exists() or (path / "curves.png").is_symlink():
+        info.curves_png = inside_run(path, path / "curves.png")
+        if info.curves_png is None:
+            problems.append("curves.png is not a file inside the run folder (a link out of it?); not shown")
     return info
+
+
+def _refusal(run: Path, manifest: Path, named: Path, given: Any) -> str:
+    """Why a manifest's picture is not shown: missing, or outside the run folder."""
+    where = manifest.relative_to(run)
+    try:
+        exists = named.exists()
+    except OSError:
+        exists = False
+    if not exists and not named.is_symlink():
+        return f"{where} names a missing picture {given!r}"
+    return f"{where} names {given!r}, which is not a file inside the run folder; refused, not read"
 
 
 def adapt(json_path: Path, data: Any) -> dict[str, Any] | None:
@@ -188,8 +232,11 @@ def _epoch_of(path: Path) -> int:
         return -1
 
 
-def _read_json(path: Path, problems: list[str]) -> Any:
-    if not path.is_file():
+def _read_json(path: Path, problems: list[str], run: Path) -> Any:
+    if not (path.exists() or path.is_symlink()):
+        return None
+    if inside_run(run, path) is None:
+        problems.append(f"{path.relative_to(run)} is not a file inside the run folder; refused, not read")
         return None
     try:
         return json.loads(path.read_text())
@@ -198,9 +245,12 @@ def _read_json(path: Path, problems: list[str]) -> Any:
         return None
 
 
-def _read_jsonl(path: Path, problems: list[str]) -> list[dict[str, Any]]:
+def _read_jsonl(path: Path, problems: list[str], run: Path) -> list[dict[str, Any]]:
     rows = []
-    if not path.is_file():
+    if not (path.exists() or path.is_symlink()):
+        return rows
+    if inside_run(run, path) is None:
+        problems.append(f"{path.relative_to(run)} is not a file inside the run folder; refused, not read")
         return rows
     for number, line in enumerate(path.read_text().splitlines(), start=1):
         if not line.strip():
