@@ -44,8 +44,25 @@ def test_atomic_write_leaves_no_temporary_file(tmp_path):
     atomic_write_json(tmp_path / "a" / "x.json", {"v": 2})
     assert [p.name for p in (tmp_path / "a").iterdir()] == ["x.json"]
     assert json.loads((tmp_path / "a" / "x.json").read_text()) == {"v": 2}
-    (tmp_path / "a" / ".x.json.tmp-123").write_text("half")
-    assert [p.name for p in remove_partial_files(tmp_path)] == [".x.json.tmp-123"]
+
+
+def test_clean_up_removes_only_the_trainers_own_temporary_files(tmp_path):
+    """Issue 14 item 2: a user's own ``.*.tmp-*`` files, anywhere in the folder, stay."""
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "notes" / "drafts").mkdir(parents=True)
+    ours = [run / ".run.json.tmp-123", run / ".history.jsonl.tmp-9", run / ".curves.png.tmp-77",
+            run / "checkpoints" / ".epoch-0003.safetensors.tmp-123", run / "checkpoints" / ".epoch-0003.optim.pt.tmp-5",
+            run / "checkpoints" / ".epoch-0012.json.tmp-123"]
+    users = [run / "notes" / "drafts" / ".essay.txt.tmp-1", run / ".x.json.tmp-123", run / ".run.json.tmp-abc",
+             run / "checkpoints" / ".mine.json.tmp-4", run / "notes" / ".run.json.tmp-123",
+             run / ".run.json.tmp-12.bak"]
+    for path in ours + users:
+        path.write_text("half")
+    removed = remove_partial_files(run)
+    assert sorted(removed) == sorted(ours)
+    assert not any(p.exists() for p in ours)
+    assert all(p.read_text() == "half" for p in users)
 
 
 def test_checkpoint_round_trip_is_bit_exact(tmp_path):

@@ -22,9 +22,19 @@ from netgaze.lab.runs import RunError, RunFolder
 
 # run.json keys that may change between a run and its resume (the rest must match).
 FREE_CONFIG_KEYS = {"epochs", "device", "workers", "tensorboard", "created", "world_size", "amp",
-                    "versions", "progress"}
+                    "versions", "progress", "data_from_run"}
 
 Stats = dict[str, torch.Tensor]
+
+
+def same_setting(key: str, old: Any, new: Any, folder: RunFolder) -> bool:
+    """Whether a ``run.json`` setting is unchanged; ``data`` compares where the data lies."""
+    if old == new:
+        return True
+    if key == "data" and isinstance(old, str) and isinstance(new, str):
+        from netgaze.lab.datapaths import same_data
+        return same_data(old, new, folder.path)
+    return False
 
 # curves.png during training: at most this fraction of the training time goes to drawing it;
 # the first drawing is assumed to cost CURVES_FIRST_COST seconds (matplotlib's import included).
@@ -162,8 +172,9 @@ class EpochTrainer:
                 v = v.detach()
                 sums[k] = sums[k] + v if k in sums else v
         keys = sorted(sums)
-        totals = self.ctx.sum([sums[k] for k in keys])
-        return self.summarize(dict(zip(keys, (t.cpu() for t in totals))))
+        totals = dict(zip(keys, (t.cpu() for t in self.ctx.sum([sums[k] for k in keys]))))
+        self.last_count = int(totals["count"]) if "count" in totals else None
+        return self.summarize(totals)
 
     def training_state(self) -> dict[str, Any]:
         state = {"optimizers": {n: o.state_dict() for n, o in self.optimizers.items()}}
@@ -178,32 +189,48 @@ class EpochTrainer:
         if self.scaler is not None and "scaler" in state:
             self.scaler.load_state_dict(state["scaler"])
 
-    def start(self, config: dict[str, Any], resume: bool) -> tuple[int, list[dict[str, Any]]]:
-        """Write ``run.json`` or resume: returns (last finished epoch, history so far)."""
+    def start(self, config: dict[str, Any], resume: bool, epochs: int | None = None) -> tuple[int, list[dict[str, Any]]]:
+        """Take the folder's lock, then write ``run.json`` or resume: returns (last finished epoch, history).
+
+        Everything that can refuse the start (another process owns the folder, a run exists
+        without ``resume``, a changed configuration, fewer ``epochs`` than already trained, a
+        damaged last checkpoint) is checked before anything is written, so a refused start
+        leaves the folder as it was.
+        """
+        from netgaze.lab.datapaths import stored_config
+
         folder, ctx = self.folder, self.ctx
-        config = json.loads(json.dumps(config, default=str))
+        config = stored_config(json.loads(json.dumps(config, default=str)), folder.path)
         if ctx.is_main:
-            removed = folder.prepare()
-            if removed:
-                folder.log(f"removed {len(removed)} partial file(s) of an interrupted run")
+            self._lock = folder.lock().acquire()
         ctx.barrier()
         existing = folder.checkpoints()
         if existing and not resume:
             raise RunError(f"{folder.path} already holds a run (epochs up to {existing[-1][0]}); "
                            "resume it (resume=True, --resume) or choose another output folder")
+        last = existing[-1][0] if existing else 0
         if existing:
             old = folder.read_config()
             changed = sorted(k for k in set(old) | set(config)
-                             if k not in FREE_CONFIG_KEYS and old.get(k) != config.get(k))
+                             if k not in FREE_CONFIG_KEYS and not same_setting(k, old.get(k), config.get(k), folder))
             if changed:
                 detail = "; ".join(f"{k}: {old.get(k)!r} -> {config.get(k)!r}" for k in changed)
                 raise RunError(f"cannot resume {folder.path} with a different configuration ({detail})")
-            last = existing[-1][0]
-            self.module.load_state_dict(folder.load_weights(last, verify=True))
+            if epochs is not None and epochs < last:
+                raise RunError(f"{folder.path} is already trained to epoch {last}; resuming with {epochs} epochs "
+                               f"would train nothing (give at least {last} epochs to keep it, more to continue)")
+            weights = folder.load_weights(last)  # checks the checksum; a damaged one names the previous epoch
+        if ctx.is_main:
+            removed = folder.prepare()
+            if removed:
+                folder.log(f"removed {len(removed)} partial file(s) of an interrupted run: "
+                           + ", ".join(str(p.relative_to(folder.path)) for p in removed))
+        if existing:
+            self.module.load_state_dict(weights)
             self.load_training_state(folder.load_training_state(last))
             history = folder.history_from_checkpoints(last)
         else:
-            last, history = 0, []
+            history = []
         ctx.barrier()
         if ctx.is_main:
             if existing:
@@ -219,6 +246,12 @@ class EpochTrainer:
         ctx.barrier()
         return last, history
 
+    def release(self) -> None:
+        """Give the run folder's lock back (``fit`` does this when it ends, however it ends)."""
+        lock, self._lock = getattr(self, "_lock", None), None
+        if lock is not None:
+            lock.release()
+
     def fit(self, epochs: int, config: dict[str, Any], resume: bool = False) -> list[dict[str, Any]]:
         """Train up to epoch ``epochs`` (continuing a resumed run); return the history.
 
@@ -226,18 +259,29 @@ class EpochTrainer:
         last), then ``history.jsonl`` and TensorBoard scalars; ``curves.png`` is drawn at
         the end (and during the run when that is cheap, see ``update_curves``).
         """
-        last, history = self.start(config, resume)
+        try:
+            return self._fit(epochs, config, resume)
+        finally:
+            self.release()
+
+    def _fit(self, epochs: int, config: dict[str, Any], resume: bool) -> list[dict[str, Any]]:
+        last, history = self.start(config, resume, epochs)
         self._curves_at = time.perf_counter()  # the drawing budget counts training time only
         for epoch in range(last + 1, epochs + 1):
             began = time.perf_counter()
             seed_everything(self.seed, epoch, self.ctx.rank)
             self.train_sampler.set_epoch(epoch)
             record: dict[str, Any] = {"epoch": epoch}
+            pictures = {}
             train = self.run_epoch(self.train_loader, True, f"epoch {epoch}/{epochs} train")
             record.update({f"train_{k}": v for k, v in train.items()})
+            pictures["train"] = self.last_count
             if self.test_loader is not None:
                 test = self.run_epoch(self.test_loader, False, f"epoch {epoch}/{epochs} test")
                 record.update({f"test_{k}": v for k, v in test.items()})
+                pictures["test"] = self.last_count
+            # samples behind each split's numbers, summed over processes (a dict: not a curve)
+            record["pictures"] = {k: v for k, v in pictures.items() if v is not None}
             record["seconds"] = round(time.perf_counter() - began, 3)
             history.append(record)
             if self.ctx.is_main:
@@ -282,7 +326,7 @@ class EpochTrainer:
                     self.writer.add_scalar(f"{name}/{split}", value, epoch)
             self.writer.flush()
         line = "  ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}"
-                         for k, v in record.items() if k != "epoch")
+                         for k, v in record.items() if k not in ("epoch", "pictures"))
         self.folder.log(f"epoch {epoch}/{epochs}  {line}")
         if self.progress:
             tqdm.write(f"epoch {epoch}/{epochs}  {line}", file=sys.stderr)

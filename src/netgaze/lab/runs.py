@@ -15,7 +15,10 @@ Every file is written to a hidden temporary file in the same folder, flushed, fs
 renamed over the target (``os.replace``), so a reader sees the old or the new file, never a
 half-written one. ``history.jsonl`` is rewritten whole (atomically) each epoch from the
 checkpoints' metadata, so it cannot hold a torn line or an epoch twice. Leftover temporary
-files of a killed process are removed when the folder is opened for writing.
+files of a killed trainer are removed when the folder is opened for writing, by their exact
+names only (``.run.json.tmp-PID``, ``checkpoints/.epoch-0007.json.tmp-PID``, ...): nothing
+else in the folder is touched. One process owns a folder while it trains
+(``netgaze.lab.runlock.RunLock``).
 """
 from __future__ import annotations
 
@@ -48,10 +51,38 @@ class RunError(UserError):
     """A run folder that is missing, incomplete, or does not match what was asked."""
 
 
+class DamagedCheckpointError(RunError):
+    """A checkpoint whose weights do not match their checksum (or do not parse)."""
+
+
 # ---------------------------------------------------------------- partial files
+# The files a trainer writes atomically, per sub-folder of the run: (folder, file-name pattern).
+TRAINER_FILES = (("", r"run\.json|history\.jsonl|curves\.png"),
+                 ("checkpoints", r"epoch-\d{4,}\.(?:safetensors|optim\.pt|json)"),
+                 ("artifacts", r"predictions\.png"))
+
+
+def partial_files(folder: str | os.PathLike) -> list[Path]:
+    """Temporary files of a killed trainer in ``folder``, matched by exact name (see ``TRAINER_FILES``)."""
+    found = []
+    for sub, names in TRAINER_FILES:
+        pattern = re.compile(rf"^\.(?:{names}){re.escape(TMP_MARK)}\d+$")
+        where = Path(folder) / sub
+        if where.is_dir():
+            found += sorted(p for p in where.iterdir() if pattern.match(p.name) and p.is_file()
+                            and not p.is_symlink())
+    return found
+
+
 def remove_partial_files(folder: str | os.PathLike) -> list[Path]:
-    """Delete temporary files left by a killed writer under ``folder``; return them."""
-    found = [p for p in Path(folder).rglob(f".*{TMP_MARK}*") if p.is_file()]
+    """Delete the temporary files a killed trainer left in run folder ``folder``; return them.
+
+    Only the trainer's own temporary names are removed (``.run.json.tmp-123``,
+    ``checkpoints/.epoch-0003.safetensors.tmp-123``, ...); a user's files, hidden or not,
+    anywhere in the folder stay. Call it while holding the folder's ``RunLock``: another
+    process's temporary file is a write in progress.
+    """
+    found = partial_files(folder)
     for p in found:
         p.unlink(missing_ok=True)
     return found
@@ -79,8 +110,13 @@ class RunFolder:
         self.curves_path = self.path / "curves.png"
         self.log_path = self.path / "log.txt"
 
+    def lock(self):
+        """A ``RunLock`` on this folder (not yet acquired)."""
+        from netgaze.lab.runlock import RunLock
+        return RunLock(self.path)
+
     def prepare(self) -> list[Path]:
-        """Create the folders and remove temporary files of a killed writer."""
+        """Create the folders and remove temporary files of a killed trainer (hold ``lock()`` first)."""
         self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
         self.artifacts.mkdir(parents=True, exist_ok=True)
         return remove_partial_files(self.path)
@@ -143,15 +179,45 @@ class RunFolder:
     def read_metadata(self, epoch: int) -> dict[str, Any]:
         return json.loads(self.checkpoint_paths(epoch)[2].read_text())
 
-    def load_weights(self, epoch: int, verify: bool = False) -> dict[str, torch.Tensor]:
-        """The model state dict of one epoch (CPU tensors); ``verify`` checks its SHA-256."""
+    def load_weights(self, epoch: int, verify: bool = True) -> dict[str, torch.Tensor]:
+        """The model state dict of one epoch (CPU tensors), checked against its SHA-256.
+
+        Raises:
+            DamagedCheckpointError: the file does not match the checksum its metadata
+                recorded when it was written, or is not a safetensors file; the message
+                names the newest earlier checkpoint that is intact.
+        """
         weights_path = self.checkpoint_paths(epoch)[0]
         data = weights_path.read_bytes()
+        problem = None
         if verify:
             expected = self.read_metadata(epoch).get("weights_sha256")
             if expected and hashlib.sha256(data).hexdigest() != expected:
-                raise RunError(f"{weights_path} does not match its metadata's checksum")
-        return load_safetensors(data)
+                problem = "does not match its metadata's checksum"
+        if problem is None:
+            try:
+                return load_safetensors(data)
+            except Exception as err:  # a truncated or foreign file
+                problem = f"is not a readable safetensors file ({str(err).splitlines()[0][:80]})"
+        raise DamagedCheckpointError(f"{weights_path} {problem}: the checkpoint is damaged; {self._fallback(epoch)}")
+
+    def checkpoint_is_intact(self, epoch: int) -> bool:
+        """Whether a checkpoint's weights match their recorded checksum and parse."""
+        try:
+            self.load_weights(epoch)
+        except (DamagedCheckpointError, OSError, ValueError):
+            return False
+        return True
+
+    def _fallback(self, epoch: int) -> str:
+        """What to do about a damaged checkpoint: the newest intact earlier one, if any."""
+        earlier = [e for e, _ in self.checkpoints() if e < epoch]
+        for previous in reversed(earlier):
+            if self.checkpoint_is_intact(previous):
+                meta = self.checkpoint_paths(epoch)[2].relative_to(self.path)
+                return (f"the previous checkpoint, epoch {previous}, is intact: load it with epoch={previous} "
+                        f"(--epoch {previous}), or remove {meta} to make it the last one (--resume continues from it)")
+        return "no earlier checkpoint is intact; train the run again"
 
     def load_training_state(self, epoch: int) -> dict[str, Any]:
         path = self.checkpoint_paths(epoch)[1]
@@ -212,6 +278,8 @@ class Run:
         history: one dict per finished epoch.
         checkpoints: ``(epoch, path)`` of every complete checkpoint.
         artifacts: folder for what studies write about this run.
+        data: a dataset spec that replaces ``run.json``'s (the data moved); None uses the
+            stored one, found relative to the run folder (``netgaze.lab.datapaths``).
     """
 
     path: Path
@@ -223,6 +291,7 @@ class Run:
     checkpoints: list[tuple[int, Path]]
     artifacts: Path
     folder: RunFolder = field(repr=False)
+    data: str | None = None
 
     def model_at(self, epoch: int) -> nn.Module:
         """A fresh model with the weights of another epoch (eval mode), e.g. for a timeline."""
@@ -232,12 +301,23 @@ class Run:
         """The run's dataset split, without augmentation: classification/reconstruction sets
         from ``netgaze.lab.data.load_dataset``, segmentation sets (image, mask) from
         ``netgaze.lab.segdata.load_segmentation``."""
-        options = self.config.get("data_options", {})
+        spec, options = self.data_spec(), self.data_options()
         if self.task == "segment":
             from netgaze.lab.segdata import load_segmentation
-            return load_segmentation(self.config["data"], split, **options)
+            return load_segmentation(spec, split, **options)
         from netgaze.lab.data import load_dataset
-        return load_dataset(self.config["data"], split, **options)
+        return load_dataset(spec, split, **options)
+
+    def data_spec(self) -> str:
+        """The dataset spec that opens from here: ``data`` if given, else ``run.json``'s, resolved."""
+        if self.data is not None:
+            return self.data
+        from netgaze.lab.datapaths import resolve_data
+        return resolve_data(self.config, self.path)
+
+    def data_options(self) -> dict[str, Any]:
+        from netgaze.lab.datapaths import resolve_options
+        return resolve_options(self.config.get("data_options", {}) or {}, self.path)
 
     @property
     def task(self) -> str:
@@ -250,12 +330,14 @@ def _load_model(folder: RunFolder, config: dict[str, Any], epoch: int) -> nn.Mod
     return model.eval()
 
 
-def load_run(path: str | os.PathLike, epoch: int | None = None) -> Run:
+def load_run(path: str | os.PathLike, epoch: int | None = None, data: str | None = None) -> Run:
     """Load a run folder: its config, history and the model of one checkpoint.
 
     Args:
         path: the run folder (``runs/NAME``).
         epoch: which checkpoint; None takes the last one.
+        data: where the run's data is now (a dataset spec such as ``"folder:/new/place"``),
+            when it moved; None finds it from ``run.json`` (see ``netgaze.lab.datapaths``).
 
     Raises:
         RunError: not a run folder, no checkpoint, or no checkpoint of ``epoch``
@@ -275,4 +357,4 @@ def load_run(path: str | os.PathLike, epoch: int | None = None) -> Run:
     meta = folder.read_metadata(epoch)
     return Run(path=folder.path, config=config, model=model, epoch=epoch,
                classes=list(meta.get("classes", config.get("classes", []))), history=folder.read_history(),
-               checkpoints=checkpoints, artifacts=folder.artifacts, folder=folder)
+               checkpoints=checkpoints, artifacts=folder.artifacts, folder=folder, data=data)
