@@ -11,6 +11,7 @@ EXAMPLES = """examples:
   netgaze embed --run runs/digits --layer -1 --method tsne --dims 2 --out runs/digits/artifacts/embed
   netgaze embed --run runs/shapes --layer prelogits --method tsne --dims 3 --tensorboard runs/shapes/projector
   netgaze embed --run runs/vae --method pca --split test --limit 2000     (a VAE: posterior means)
+  netgaze embed --run moved/dogs --data /mnt/data/Images   (the run's data moved)
 
 --layer takes a dotted module name (layer4.1.conv2), a negative int counting conv layers
 from the end (-1 = last), "prelogits" (default: the input of the last linear layer) or
@@ -28,6 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--method", choices=("pca", "tsne", "umap"), default="tsne")
     parser.add_argument("--dims", type=int, choices=(2, 3), default=2)
     parser.add_argument("--split", default="test", help="dataset split (default: test)")
+    parser.add_argument("--data", default=None, metavar="SPEC",
+                        help="where the run's data is now, when it moved (default: from run.json)")
     parser.add_argument("--perplexity", type=float, default=30.0, help="t-SNE perplexity (default 30)")
     parser.add_argument("--seed", type=int, default=0, help="random_state of the projection and subsamples")
     parser.add_argument("--limit", type=int, default=None, help="embed only the first N images")
@@ -59,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--perplexity must be positive")
     layer = parse_layer(args.layer)
     try:
-        loaded = load_run(args.run, args.epoch)
+        loaded = load_run(args.run, args.epoch, data=args.data)
     except ValueError as err:  # RunError: not a run folder, missing epoch
         raise UserError(str(err)) from err
     out = Path(args.out) if args.out else Path(loaded.artifacts) / f"embed-{args.layer}-{args.method}-{args.dims}d"

@@ -28,7 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     pictures = parser.add_mutually_exclusive_group(required=True)
     pictures.add_argument("--images", nargs="+", metavar="PICTURE", help="picture files to explain")
     pictures.add_argument("--all", action="store_true", help="explain a whole dataset (with --run) into shards")
-    parser.add_argument("--data", help="with --all: dataset spec (default: the run's own dataset)")
+    parser.add_argument("--data", help="with --all: dataset spec, e.g. where the run's data is now when it "
+                        "moved (default: the run's own dataset, found from run.json)")
     parser.add_argument("--split", default="test", help="with --all: train or test (default test)")
     parser.add_argument("--shard-size", type=int, default=256, help="with --all: pictures per shard (default 256)")
     parser.add_argument("--batch-size", type=int, default=32, help="with --all: pictures per pass (default 32)")
@@ -56,13 +57,12 @@ def run(args: argparse.Namespace) -> int:
 def _explain_all(args: argparse.Namespace) -> int:
     """``--all``: every picture of a dataset, sharded; torchrun-aware (see ``explain_dataset``)."""
     from netgaze.explain_dataset import explain_dataset
-    from netgaze.lab.data import load_dataset
     from netgaze.lab.runs import load_run
 
     if not args.run:
         raise UserError("--all explains a run's dataset: give --run (and optionally --data)")
-    run = load_run(args.run)
-    dataset = (load_dataset(args.data, args.split) if args.data else run.dataset(args.split))
+    run = load_run(args.run, data=args.data)
+    dataset = run.dataset(args.split)
     target = int(args.target) if args.target is not None and args.target.isdigit() else \
         ("label" if args.target == "label" else None)
     if args.target is not None and target is None:

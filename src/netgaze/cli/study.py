@@ -14,6 +14,7 @@ EXAMPLES = """examples:
   netgaze study latent runs/vae           # traversal, interpolation, imputation, embedding
   netgaze study area runs/vae             # area guided backprop / Grad-CAM of reconstructions
   netgaze study area runs/fcn             # the same for one class of a segmentation map
+  netgaze study layers moved/dogs --data /mnt/data/Images   # the run's data moved
 The figures and a JSON of the numbers go to the (first) run's artifacts/ folder, where
 `netgaze report` finds them.
 """
@@ -26,23 +27,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--eval", type=int, default=128, help="test pictures behind the numbers (models, epochs)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the picture pick")
     parser.add_argument("--out", help="output folder (default: the run's artifacts/)")
+    parser.add_argument("--data", metavar="SPEC",
+                        help="where the runs' data is now, when it moved (default: from run.json)")
 
 
 def run(args: argparse.Namespace) -> int:
     from netgaze import studies
+    from netgaze.lab.runs import load_run
 
     for path in args.runs:
         existing_dir(path)
     if args.study != "models" and len(args.runs) != 1:
         raise UserError(f"`study {args.study}` takes one run folder, got {len(args.runs)}")
-    if args.study == "layers":
-        result = studies.layers_study(args.runs[0], n_images=args.images, seed=args.seed, out=args.out)
-    elif args.study == "models":
-        result = studies.models_study(args.runs, n_images=args.images, seed=args.seed, n_eval=args.eval, out=args.out)
-    elif args.study == "epochs":
-        result = studies.epochs_study(args.runs[0], n_images=args.images, seed=args.seed, n_eval=args.eval, out=args.out)
-    else:
+    if args.study in ("latent", "area"):
         return _run_reconstruction_or_segment_study(args)
+    runs = [load_run(path, data=args.data) for path in args.runs]
+    if args.study == "layers":
+        result = studies.layers_study(runs[0], n_images=args.images, seed=args.seed, out=args.out)
+    elif args.study == "models":
+        result = studies.models_study(runs, n_images=args.images, seed=args.seed, n_eval=args.eval, out=args.out)
+    else:
+        result = studies.epochs_study(runs[0], n_images=args.images, seed=args.seed, n_eval=args.eval, out=args.out)
     for path in [*result.figures, result.path]:
         print(path)
     return 0
@@ -51,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
 def _run_reconstruction_or_segment_study(args: argparse.Namespace) -> int:
     from netgaze.lab.runs import load_run
 
-    run = load_run(args.runs[0])
+    run = load_run(args.runs[0], data=args.data)
     if args.study == "latent":
         if run.task != "reconstruct":
             raise UserError(f"`study latent` needs a VAE run (task reconstruct), {args.runs[0]} is a {run.task} run")

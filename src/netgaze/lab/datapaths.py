@@ -99,8 +99,9 @@ def resolve_data(config: dict[str, Any], run: str | os.PathLike) -> str:
     if path is None:
         return prefix
     for candidate in candidates:
-        if Path(split_spec(candidate)[1]).exists():
-            return candidate
+        prefix, path = split_spec(candidate)
+        if Path(path).exists():
+            return prefix + str(Path(path).resolve())
     raise DatasetError(f"the data of run {run} ({config.get('data')}) is not there any more (moved?); "
                        "point at it again with --data PATH (load_run(..., data=PATH))")
 
@@ -113,6 +114,15 @@ def resolve_options(options: dict[str, Any], run: str | os.PathLike) -> dict[str
         if isinstance(value, str) and not Path(value).is_absolute() and (Path(run) / value).exists():
             options[key] = str(Path(run) / value)
     return options
+
+
+def same_kind(a: str, b: str) -> bool:
+    """Whether two specs name the same kind of dataset (``digits``, ``shapes``, MNIST files, a folder)."""
+    (pa, xa), (pb, xb) = split_spec(a), split_spec(b)
+    kind = {"": "folder:", "folder:": "folder:"}
+    if xa is None or xb is None:
+        return pa.lower() == pb.lower()
+    return kind.get(pa.lower(), pa.lower()) == kind.get(pb.lower(), pb.lower())
 
 
 def same_data(old: str, new: str, run: str | os.PathLike) -> bool:

@@ -316,8 +316,12 @@ class Run:
         return resolve_data(self.config, self.path)
 
     def data_options(self) -> dict[str, Any]:
-        from netgaze.lab.datapaths import resolve_options
-        return resolve_options(self.config.get("data_options", {}) or {}, self.path)
+        """``run.json``'s dataset options; with a ``data`` override of another kind, only ``size``."""
+        from netgaze.lab.datapaths import resolve_options, same_kind
+        options = resolve_options(self.config.get("data_options", {}) or {}, self.path)
+        if self.data is not None and not same_kind(self.data, str(self.config.get("data", ""))):
+            options = {k: v for k, v in options.items() if k == "size"}
+        return options
 
     @property
     def task(self) -> str:

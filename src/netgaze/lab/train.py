@@ -64,6 +64,15 @@ from netgaze.lab.runs import Run, RunFolder, load_run
 OPTIMIZERS = ("adam", "sgd")
 AUGMENT_PRESETS = ("none", "robust")
 DEFAULT_LR = {"adam": 1e-3, "sgd": 0.01}
+# Models made for ImageNet pictures train at 224 px unless a size is given; the lab's small
+# models keep their data's own size (64 px shapes and image folders, 28 px digits and MNIST).
+IMAGENET_SIZE = 224
+IMAGENET_FAMILIES = ("torchvision:", "timm:", "transfer-")
+
+
+def default_image_size(model: str) -> int | None:
+    """The picture size a model trains at when none is given; None keeps the data's own size."""
+    return IMAGENET_SIZE if model.startswith(IMAGENET_FAMILIES) else None
 
 
 class ClassifierTrainer(EpochTrainer):
@@ -141,6 +150,9 @@ def train_classifier(data: str = "shapes", model: str = "simple-cnn", augment: s
         amp: mixed precision; None = on CUDA only.
         workers: DataLoader worker processes.
         data_options: options of the dataset (e.g. ``{"n": 500, "size": 32}`` for shapes).
+            ``size`` works for every dataset; without it torchvision, timm and transfer
+            models train at 224 px (``default_image_size``), the lab's models at the
+            data's own size.
         model_options: builder arguments (e.g. ``{"unfreeze": True, "weights": "r18.pth"}``);
             ``num_classes``, ``in_channels``, ``mean`` and ``std`` come from the data.
         progress: show a progress bar per epoch and a line per epoch on stderr.
@@ -159,6 +171,8 @@ def train_classifier(data: str = "shapes", model: str = "simple-cnn", augment: s
         raise ValueError(f"epochs and batch_size must be positive, got {epochs} and {batch_size}")
     lr = DEFAULT_LR[optimizer] if lr is None else float(lr)
     data_options, model_options = dict(data_options or {}), dict(model_options or {})
+    if "size" not in data_options and default_image_size(model) is not None:
+        data_options["size"] = default_image_size(model)
     out = out or default_out(data, model)
     with distributed_context(device) as ctx:
         train_set, test_set = classifier_datasets(data, augment, data_options)

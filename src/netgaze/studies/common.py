@@ -44,13 +44,14 @@ def _clean(obj: Any) -> Any:
 
 def open_run(run, epoch: int | None = None):
     """A ``netgaze.lab.runs.Run`` from a Run or a run folder path (``epoch`` None = last)."""
+    data = None
     if hasattr(run, "model") and hasattr(run, "path"):
         if epoch is None:
             return run
-        run = run.path
+        run, data = run.path, getattr(run, "data", None)  # keep a --data override
     from netgaze.lab.runs import load_run
 
-    return load_run(run, epoch=epoch)
+    return load_run(run, epoch=epoch, data=data)
 
 
 def run_facts(run) -> dict[str, Any]:

@@ -12,6 +12,7 @@ EXAMPLES = """examples:
   netgaze train classify --data digits --model simple-cnn-bn --augment robust --out runs/digits-bn
   netgaze train classify --data Images/ --model transfer-resnet18 --weights resnet18-f37072fd.pth --out runs/dogs
   netgaze train classify --data Images/ --model transfer-resnet18 --allow-random-init --unfreeze --out runs/dogs-rand
+  netgaze train classify --data Images/ --model simple-cnn-bn --size 96 --out runs/dogs-cnn96
   netgaze train classify --data shapes --model torchvision:resnet18 --epochs 5 --out runs/shapes-r18
   netgaze train classify --data shapes --out runs/shapes-cnn --epochs 20 --resume   # continue to epoch 20
   torchrun --nproc_per_node=2 -m netgaze train classify --data shapes --out runs/shapes-ddp
@@ -46,9 +47,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     transfer.add_argument("--unfreeze", action="store_true", help="train the backbone too")
     transfer.add_argument("--allow-random-init", action="store_true",
                           help="train from random weights when no ImageNet weights file is found")
+    parser.add_argument("--size", type=int, default=None,
+                        help="picture size in pixels, any dataset (default: 224 for torchvision:, timm: and "
+                             "transfer models; else the data's own: 64 for shapes and image folders, 28 for digits/MNIST)")
     shapes = parser.add_argument_group("shapes data")
     shapes.add_argument("--n", type=int, default=None, help="training pictures (default: 2000)")
-    shapes.add_argument("--size", type=int, default=None, help="picture size in pixels (default: 64)")
     shapes.add_argument("--spurious", action="store_true", help="background colour follows the class (train split)")
 
 
@@ -67,9 +70,11 @@ def run(args: argparse.Namespace) -> int:
                 if key not in accepted:
                     raise UserError(f"{flag} applies to transfer models, not to {args.model}")
                 model_options[key] = value
-        data_options = {k: v for k, v in [("n", args.n), ("size", args.size), ("spurious", args.spurious)] if v}
+        data_options = {k: v for k, v in [("n", args.n), ("spurious", args.spurious)] if v}
         if data_options and args.data != "shapes":
-            raise UserError(f"--n, --size and --spurious apply to --data shapes, not {args.data}")
+            raise UserError(f"--n and --spurious apply to --data shapes, not {args.data}")
+        if args.size is not None:
+            data_options["size"] = args.size
         run_ = train_classifier(data=args.data, model=args.model, augment=args.augment, epochs=args.epochs,
                                 batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer, out=args.out,
                                 seed=args.seed, resume=args.resume, device=args.device,

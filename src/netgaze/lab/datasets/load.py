@@ -11,6 +11,7 @@ from netgaze.lab.datasets.base import DatasetError
 from netgaze.lab.datasets.digits import digits
 from netgaze.lab.datasets.folders import image_folder
 from netgaze.lab.datasets.mnist_idx import mnist
+from netgaze.lab.datasets.resized import Resized
 from netgaze.lab.datasets.shapes import shapes
 
 SPEC_FORMS = ('"digits"', '"shapes"', '"mnist:PATH" (a folder of MNIST IDX files)',
@@ -19,11 +20,18 @@ EMBEDDED: dict[str, Callable[..., Dataset]] = {"digits": digits, "shapes": shape
 
 
 def _call(builder: Callable[..., Dataset], what: str, fixed: dict[str, Any], options: dict[str, Any]) -> Dataset:
+    """Build a set; ``size`` also works for sets with a fixed picture size (resized when read)."""
     allowed = [name for name in inspect.signature(builder).parameters if name not in fixed]
+    options = dict(options)
+    size = options.pop("size", None) if "size" not in allowed else None
     unknown = sorted(set(options) - set(allowed))
     if unknown:
-        raise DatasetError(f"{what}: unknown option(s) {', '.join(unknown)}; valid: {', '.join(allowed) or 'none'}")
-    return builder(**fixed, **options)
+        valid = ", ".join(allowed + ([] if "size" in allowed else ["size"]))
+        raise DatasetError(f"{what}: unknown option(s) {', '.join(unknown)}; valid: {valid}")
+    dataset = builder(**fixed, **options)
+    if size is not None and tuple(dataset.size) != (size, size):
+        dataset = Resized(dataset, size)
+    return dataset
 
 
 def load_dataset(spec: str, split: str = "train", **options: Any) -> Dataset:
@@ -34,7 +42,8 @@ def load_dataset(spec: str, split: str = "train", **options: Any) -> Dataset:
         split: "train" or "test" (image folders and digits also take "all").
         **options: the named builder's own parameters (e.g. ``n=500, spurious=True`` for shapes,
             ``size=128, test_list="lists/test_list.mat"`` for a folder); an option the builder
-            does not take is an error that lists the valid ones.
+            does not take is an error that lists the valid ones. ``size`` works for every set:
+            digits and MNIST files (28 px) are resized when read (``Resized``).
 
     Returns:
         A dataset of ``(image float32 [C, H, W] in [0, 1], label)`` with ``.classes``,

@@ -1,0 +1,167 @@
+"""Runs that travel (issue 14 items 6, 8, 9): data paths stored so a moved run folder still works,
+``--data`` to point at moved data, ``--size`` for every dataset, a damaged checkpoint on every load."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from netgaze.cli import main
+from netgaze.lab.data import load_dataset
+from netgaze.lab.datasets.base import DatasetError
+from netgaze.lab.runs import DamagedCheckpointError, RunError, RunFolder, load_run
+from netgaze.lab.train import default_image_size, train_classifier
+
+TINY = {"channels": [4, 8, 8, 8]}
+
+
+def picture_folder(root, per_class=8, size=20):
+    """Two classes that differ by colour: red-ish and blue-ish pictures with noise."""
+    rng = np.random.default_rng(0)
+    for name, colour in (("red", (200, 40, 40)), ("blue", (40, 40, 200))):
+        (root / name).mkdir(parents=True)
+        for i in range(per_class):
+            pixels = np.clip(np.array(colour) + rng.normal(0, 25, (size, size + 4, 3)), 0, 255).astype(np.uint8)
+            Image.fromarray(pixels).save(root / name / f"{i}.png")
+    return root
+
+
+def train_tiny(data, out, **options):
+    return train_classifier(data=str(data), epochs=1, out=str(out), batch_size=8, progress=False,
+                            model_options=TINY, data_options={"size": 24, **options})
+
+
+@pytest.fixture()
+def project(tmp_path, monkeypatch):
+    """project/data/pics (outside the run) and project/runs/r, trained from project/ with relative paths."""
+    root = tmp_path / "project"
+    picture_folder(root / "data" / "pics")
+    monkeypatch.chdir(root)
+    train_tiny("data/pics", "runs/r")
+    (tmp_path / "elsewhere").mkdir()
+    return root
+
+
+def test_data_outside_the_run_is_stored_absolute_and_relative(project):
+    config = json.loads((project / "runs" / "r" / "run.json").read_text())
+    assert config["data"] == str(project / "data" / "pics")
+    assert config["data_from_run"] == "../../data/pics"
+    assert config["data_options"]["size"] == 24
+
+
+def test_every_command_after_moving_the_project_and_from_elsewhere(project, tmp_path, monkeypatch, capsys):
+    moved = tmp_path / "moved"
+    shutil.move(str(project), moved)           # the absolute path is gone, the layout is kept
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    run = load_run(moved / "runs" / "r")
+    test = run.dataset("test")
+    assert len(test) == 4 and test.size == (24, 24) and str(moved / "data" / "pics") in str(test.root)
+    run_dir = str(moved / "runs" / "r")
+    assert main(["embed", "--run", run_dir, "--method", "pca", "--limit", "6", "--split", "all",
+                 "--no-progress"]) == 0
+    assert main(["study", "layers", run_dir, "--images", "2"]) == 0
+    assert main(["explain", "--run", run_dir, "--all", "--split", "test", "--out", "expl"]) == 0
+    assert json.loads((tmp_path / "elsewhere" / "expl" / "index.json").read_text())
+    picture = moved / "data" / "pics" / "red" / "0.png"
+    assert main(["explain", "--run", run_dir, "--images", str(picture), "--out", "one"]) == 0
+    assert main(["report", run_dir]) == 0
+    html = (moved / "runs" / "r" / "report.html").read_text()
+    assert "Layers" in html or "layer" in html
+
+
+def test_a_run_moved_away_from_its_data_asks_for_data(project, tmp_path, monkeypatch, capsys):
+    lonely = tmp_path / "lonely"
+    shutil.copytree(project / "runs" / "r", lonely)
+    shutil.move(str(project / "data"), tmp_path / "data-now")
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    with pytest.raises(DatasetError, match="--data"):
+        load_run(lonely).dataset("test")
+    assert main(["study", "layers", str(lonely), "--images", "2"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--data" in err
+    new = str(tmp_path / "data-now" / "pics")
+    assert main(["study", "layers", str(lonely), "--images", "2", "--data", new]) == 0
+    assert main(["embed", "--run", str(lonely), "--method", "pca", "--limit", "6", "--split", "all",
+                 "--no-progress", "--data", new]) == 0
+    assert main(["explain", "--run", str(lonely), "--all", "--out", "expl", "--data", new]) == 0
+    dataset = load_run(lonely, data=new).dataset("test")
+    assert dataset.size == (24, 24)            # the run's own options (size) still apply
+
+
+def test_data_inside_the_run_folder_travels_with_it(tmp_path, monkeypatch):
+    run_dir = tmp_path / "r"
+    picture_folder(run_dir / "data")
+    monkeypatch.chdir(tmp_path)
+    train_tiny("r/data", "r")
+    assert json.loads((run_dir / "run.json").read_text())["data"] == "data"
+    moved = tmp_path / "far" / "away"
+    moved.parent.mkdir()
+    shutil.move(str(run_dir), moved)
+    monkeypatch.chdir(tmp_path / "far")
+    assert len(load_run(moved).dataset("train")) == 12
+    # resuming the moved run with its data named from here is the same data, not a new configuration
+    train_classifier(data=str(moved / "data"), epochs=2, out=str(moved), batch_size=8, progress=False,
+                     model_options=TINY, data_options={"size": 24}, resume=True)
+    assert [e for e, _ in RunFolder(moved).checkpoints()] == [0, 1, 2]
+
+
+def test_size_works_for_every_dataset_and_defaults_per_model(tmp_path):
+    digits = load_dataset("digits", "test", size=40)
+    native = load_dataset("digits", "test")
+    image, label = digits[7]
+    assert image.shape == (1, 40, 40) and digits.size == (40, 40) and label == native[7][1]
+    assert digits.classes == native.classes and digits.mean == native.mean
+    # resizing a constant picture keeps it constant; the mean brightness moves little
+    assert abs(float(image.mean()) - float(native[7][0].mean())) < 0.02
+    folder = load_dataset(str(picture_folder(tmp_path / "pics")), "train", size=30)
+    assert folder[0][0].shape == (3, 30, 30)
+    with pytest.raises(DatasetError, match="valid: .*size"):
+        load_dataset("digits", "test", nope=1)
+    assert default_image_size("transfer-resnet18") == 224 and default_image_size("torchvision:resnet18") == 224
+    assert default_image_size("timm:resnet18") == 224 and default_image_size("simple-cnn") is None
+
+
+def test_size_flag_for_an_image_folder_with_stanford_dogs_lists(tmp_path, monkeypatch):
+    images = picture_folder(tmp_path / "Images", per_class=6)
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "dogs"
+    assert main(["train", "classify", "--data", "Images", "--model", "simple-cnn", "--size", "36", "--epochs", "1",
+                 "--batch-size", "8", "--quiet", "--out", str(out), "--model-option", "channels=[4,8,8,8]"]) == 0
+    run = load_run(out)
+    assert run.config["data_options"] == {"size": 36} and run.dataset("test").size == (36, 36)
+    assert images.is_dir()
+
+
+def test_checksum_on_every_load_offers_the_previous_checkpoint(tmp_path):
+    run_dir = tmp_path / "r"
+    train_classifier(data="digits", epochs=2, out=str(run_dir), batch_size=256, progress=False, model_options=TINY)
+    folder = RunFolder(run_dir)
+    weights = folder.checkpoint_paths(2)[0]
+    data = bytearray(weights.read_bytes())
+    data[-5] ^= 0x10                          # same size, one bit: safetensors would load it silently
+    weights.write_bytes(bytes(data))
+    with pytest.raises(DamagedCheckpointError, match=r"epoch-0002.safetensors does not match .*epoch 1, is intact"):
+        load_run(run_dir)
+    assert load_run(run_dir, epoch=1).epoch == 1
+    with pytest.raises(RunError, match="epoch 1, is intact"):
+        train_classifier(data="digits", epochs=3, out=str(run_dir), batch_size=256, progress=False,
+                         model_options=TINY, resume=True)
+
+
+def test_resume_with_fewer_epochs_is_refused_and_keeps_the_configuration(tmp_path):
+    run_dir = tmp_path / "r"
+    train_classifier(data="digits", epochs=2, out=str(run_dir), batch_size=256, progress=False, model_options=TINY)
+    before = (run_dir / "run.json").read_bytes()
+    with pytest.raises(RunError, match="already trained to epoch 2"):
+        train_classifier(data="digits", epochs=1, out=str(run_dir), batch_size=256, progress=False,
+                         model_options=TINY, resume=True)
+    assert (run_dir / "run.json").read_bytes() == before
+    again = train_classifier(data="digits", epochs=2, out=str(run_dir), batch_size=256, progress=False,
+                             model_options=TINY, resume=True)
+    assert again.config["epochs"] == 2 and again.epoch == 2
+    reloaded = load_run(run_dir).model.state_dict()
+    assert all(torch.equal(v, reloaded[k]) for k, v in again.model.state_dict().items())
