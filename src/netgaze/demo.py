@@ -10,6 +10,7 @@ The whole run takes a few minutes on two CPU cores (``quick=True``: well under o
 from __future__ import annotations
 
 import json
+import sys
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -56,6 +57,15 @@ class Demo:
     progress: bool = True
     timings: dict[str, float] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
+    reused: list[str] = field(default_factory=list)
+
+    def resuming(self, path: Path) -> bool:
+        """Whether a training continues an earlier one in ``path`` (then it is said and recorded)."""
+        if not (path / "run.json").is_file():
+            return False
+        self.reused.append(path.name)
+        self.say(f"{path.name}: continuing the training found in {path} (same settings)")
+        return True
 
     def say(self, message: str) -> None:
         if self.progress:
@@ -99,7 +109,7 @@ class Demo:
             self.step(f"train {folder}", lambda: train_classifier(
                 data="shapes", model=model, augment=augment, epochs=self.settings.classifier_epochs, out=str(path),
                 data_options=self.data_options(), model_options={"channels": list(self.settings.channels)},
-                seed=0, progress=False, resume=(path / "run.json").is_file()))
+                seed=0, progress=False, resume=self.resuming(path)))
             if (path / "run.json").is_file():
                 paths.append(path)
         return paths
@@ -204,7 +214,7 @@ class Demo:
         path = self.out / "vae"
         self.step("train vae", lambda: train_reconstruction(
             data="digits", model="vae-conv", loss="bce", latent=16, epochs=self.settings.vae_epochs, out=str(path),
-            seed=0, progress=False, resume=(path / "run.json").is_file()), note_in, "latent")
+            seed=0, progress=False, resume=self.resuming(path)), note_in, "latent")
         if not (path / "run.json").is_file():
             return
         self.step("study latent", lambda: __import__("netgaze.studies.latent", fromlist=["latent_study"])
@@ -220,11 +230,49 @@ class Demo:
         self.step("train fcn", lambda: train_segmentation(
             data="shapes", encoder="simple", decoder="fcn8", epochs=s.fcn_epochs, out=str(path), seed=0,
             data_options={**({"n": s.n_train} if s.n_train else {}), "size": s.size}, progress=False,
-            resume=(path / "run.json").is_file()), note_in, "segmentation")
+            resume=self.resuming(path)), note_in, "segmentation")
         if not (path / "run.json").is_file():
             return
         self.step("study segments", lambda: __import__("netgaze.studies.area_segments", fromlist=["x"])
                   .area_segments_study(str(path)), path, "area_segments")
+
+
+DEMO_RUNS = [folder for folder, *_ in CLASSIFIERS] + ["vae", "fcn"]
+
+
+def settings_json(settings: DemoSettings) -> dict[str, Any]:
+    return json.loads(json.dumps(settings.__dict__, default=list))
+
+
+def set_aside_other_settings(out: Path, settings: DemoSettings) -> list[str]:
+    """Move runs a demo with other settings left in ``out`` to ``out/replaced-<time>/``; say what moved.
+
+    A folder with no ``demo.json`` but demo runs in it (a demo of an older netgaze) counts as
+    other settings too. Nothing is deleted: the old runs stay readable where they were moved,
+    and ``netgaze report`` over ``out`` no longer mixes them in.
+    """
+    present = [name for name in DEMO_RUNS if (out / name).is_dir()]
+    if not present:
+        return []
+    record = out / "demo.json"
+    try:
+        old = json.loads(record.read_text()).get("settings")
+    except (OSError, ValueError, AttributeError):
+        old = None
+    if old == settings_json(settings):
+        return []
+    stamp, number = time.strftime("%Y%m%d-%H%M%S"), 1
+    aside = out / f"replaced-{stamp}"
+    while aside.exists():
+        number += 1
+        aside = out / f"replaced-{stamp}-{number}"
+    aside.mkdir()
+    for name in present:
+        (out / name).rename(aside / name)
+    what = "other settings" if old is not None else "unknown settings (no demo.json)"
+    quick = " (a --quick demo)" if old == settings_json(DemoSettings.quick()) else ""
+    return [f"{out} held runs trained with {what}{quick}: moved {', '.join(present)} to {aside} and training "
+            "again with these settings"]
 
 
 def run_demo(out: str | Path = "runs/demo", quick: bool = False, progress: bool = True,
@@ -233,7 +281,10 @@ def run_demo(out: str | Path = "runs/demo", quick: bool = False, progress: bool 
 
     Args:
         out: the demo folder; each run is a subfolder, the report lands in it. An existing
-            demo folder is resumed (finished trainings are kept).
+            demo folder made with the same settings is resumed (finished trainings are kept
+            and named in ``demo.json``'s ``reused``); runs made with other settings (a
+            ``--quick`` demo before a full one) are moved to ``out/replaced-<time>/`` and
+            trained again, which is said on stderr.
         quick: a tiny version of the same pipeline (tests, smoke checks).
         progress: print a line per step.
         settings: explicit sizes (overrides ``quick``).
@@ -241,6 +292,9 @@ def run_demo(out: str | Path = "runs/demo", quick: bool = False, progress: bool 
     torch.manual_seed(0)
     demo = Demo(Path(out), settings or (DemoSettings.quick() if quick else DemoSettings()), progress)
     demo.out.mkdir(parents=True, exist_ok=True)
+    for line in set_aside_other_settings(demo.out, demo.settings):
+        print(f"[demo] {line}", file=sys.stderr, flush=True)  # always said, even with progress=False
+    atomic_write_json(demo.out / "demo.json", {"settings": settings_json(demo.settings), "finished": False})
     start = time.perf_counter()
     runs = demo.step("classifiers", demo.train_classifiers) or []
     note_in = runs[0] if runs else None
@@ -255,7 +309,8 @@ def run_demo(out: str | Path = "runs/demo", quick: bool = False, progress: bool 
         title="netgaze demo: how task, architecture and training change where a CNN looks"))
     total = round(time.perf_counter() - start, 1)
     atomic_write_json(demo.out / "demo.json", {"seconds": total, "steps": demo.timings, "skipped": demo.skipped,
-                                               "settings": demo.settings.__dict__})
+                                               "settings": settings_json(demo.settings), "finished": True,
+                                               "reused": demo.reused})
     demo.say(f"finished in {total:.0f} s; report: {report}")
     if report is None:
         raise RuntimeError(f"the demo could not write its report; see {demo.out / 'demo.json'}")

@@ -11,11 +11,15 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import sys
 from pathlib import Path
 from typing import Any, Sequence
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
+from tqdm.auto import tqdm
+
+from netgaze.errors import UserError
 
 from netgaze.report.curves import curves_png
 from netgaze.report.findings import findings
@@ -182,16 +186,64 @@ def render(runs: list[RunInfo], title: str | None = None) -> str:
         problems=[f"{r.name}: {p}" for r in runs for p in r.problems])
 
 
+class ReportTargetError(UserError):
+    """``--out`` names a file the report must not replace."""
+
+
+GENERATOR_MARK = b'<meta name="generator" content="netgaze report">'
+OLD_REPORT_MARK = b"a self-contained page: every picture is inlined, nothing is fetched"
+
+
+def is_netgaze_report(path: Path) -> bool:
+    """Whether an existing file is a report netgaze wrote (which a new report may replace)."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(4096)
+            if GENERATOR_MARK in head:
+                return True
+            handle.seek(max(0, path.stat().st_size - 4096))
+            return OLD_REPORT_MARK in handle.read()  # reports written before the generator mark
+    except OSError:
+        return False
+
+
+def check_target(target: Path, run_paths: Sequence[Path]) -> None:
+    """Refuse a report file that would replace something else: a run's own files, any other file.
+
+    An existing file is replaced only when it is a netgaze report; inside a run folder the
+    report never goes into ``checkpoints/`` nor takes a name the trainer writes.
+    """
+    reserved = {"run.json", "history.jsonl", "log.txt", "curves.png", ".netgaze.lock"}
+    resolved = target.resolve()
+    for run in run_paths:
+        root = run.resolve()
+        if resolved.is_relative_to(root):
+            inside = resolved.relative_to(root)
+            if inside.parts[:1] == ("checkpoints",) or str(inside) in reserved:
+                raise ReportTargetError(f"--out {target} is one of run {run}'s own files; "
+                                        "write the report elsewhere (e.g. RUN/report.html)")
+    if target.is_dir():
+        raise ReportTargetError(f"--out {target} is a folder; give the report's file name (e.g. {target / 'report.html'})")
+    if target.exists() and not is_netgaze_report(target):
+        raise ReportTargetError(f"--out {target} exists and is not a netgaze report; "
+                                "choose a new file name (only an earlier report is replaced)")
+
+
 def build_report(paths: Sequence[str | Path], out: str | Path | None = None, title: str | None = None) -> Path:
     """Write the report for run folders (or folders of run folders) and return its path.
 
     Args:
         paths: run folders, or folders holding run folders (``runs/demo``).
-        out: the HTML file; ``PATH/report.html`` of the first path when None.
+        out: the HTML file; ``PATH/report.html`` of the first path when None. An existing
+            file is replaced only when it is an earlier netgaze report, and never one of a
+            run's own files (``ReportTargetError``).
         title: the report's title; the runs' names when None.
     """
     from netgaze.studies.common import atomic_write_bytes
 
-    runs = [read_run(p) for p in find_runs(list(paths))]
+    run_paths = find_runs(list(paths))
     target = Path(out) if out is not None else Path(paths[0]) / "report.html"
+    check_target(target, run_paths)
+    runs = [read_run(p) for p in tqdm(run_paths, desc="reading runs", unit="run", file=sys.stderr,
+                                      disable=len(run_paths) < 2 or None, leave=False)]
     return atomic_write_bytes(target, render(runs, title).encode("utf-8"))

@@ -7,6 +7,7 @@ This is the library behind ``netgaze explain``; its errors are ``ValueError`` su
 from __future__ import annotations
 
 import difflib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -171,10 +172,43 @@ def resolve_class(target: str | None, classes: Sequence[str], batch: int) -> Cla
     raise ExplainInputError(f"unknown class {target!r}{hint} ({len(classes)} classes; give a name or an index)")
 
 
+def output_names(paths: Sequence[str | Path], method: str) -> list[str]:
+    """One distinct PNG name per input picture: ``<stem>-<method>.png``, longer where stems collide.
+
+    Pictures whose stems collide (``a/cat.jpg``, ``b/cat.png``) keep their suffix
+    (``cat.jpg-gradcam.png``, ``cat.png-gradcam.png``); when that still collides the parent
+    folders are added (``a_cat.jpg-...``, ``b_cat.jpg-...``), and the same file given twice
+    gets ``-2``, ``-3``. No output silently replaces another one of the same call.
+    """
+    given = [Path(os.path.abspath(p)) for p in paths]
+    unique = list(dict.fromkeys(given))  # the same file twice is told apart by a counter below
+
+    def label(path: Path, level: int) -> str:
+        return path.stem if level == 0 else "_".join(path.parts[-level:]).lstrip("_/")
+
+    levels = {path: 0 for path in unique}
+    while True:
+        names = {path: label(path, levels[path]) for path in unique}
+        counts = {n: list(names.values()).count(n) for n in names.values()}
+        deeper = [p for p in unique if counts[names[p]] > 1 and levels[p] < len(p.parts)]
+        if not deeper:
+            break
+        for path in deeper:
+            levels[path] += 1
+    out, seen = [], {}
+    for path in given:
+        name = names[path]
+        seen[name] = seen.get(name, 0) + 1
+        out.append(f"{name}{'' if seen[name] == 1 else '-' + str(seen[name])}-{method}.png")
+    return out
+
+
 def explain_files(loaded: LoadedModel, paths: Sequence[str | Path], method: str = "gradcam",
                   layer: str | None = None, target: str | None = None, out: str | Path = "explanations"
                   ) -> list[tuple[Path, str, float]]:
     """Explain picture files and write ``OUT/<stem>-<method>.png`` (picture | explanation).
+
+    Pictures with the same stem get distinct names (``output_names``).
 
     Returns:
         one ``(png path, predicted class, confidence)`` per picture.
@@ -191,6 +225,7 @@ def explain_files(loaded: LoadedModel, paths: Sequence[str | Path], method: str 
     shown = viz.overlay(x, maps) if maps.dim() == 3 else viz.attribution_image(maps)
     classes = loaded.classes
     written = []
+    names = output_names(paths, method)
     for i, path in enumerate(paths):
         label = classes[int(pred[i])] if int(pred[i]) < len(classes) else str(int(pred[i]))
         explained = chosen.c[i] if isinstance(chosen.c, list) else chosen.c
@@ -198,6 +233,6 @@ def explain_files(loaded: LoadedModel, paths: Sequence[str | Path], method: str 
         tiles = label_tiles([pictures[i], shown[i]], [f"{label} {float(conf[i]):.0%}", f"{method} {explained_name}"],
                             scale=tile_scale(loaded.size, 192))
         png = viz.save_png(viz.grid(tiles, ncols=2, col_labels=["picture", f"{method} {name or ''}".strip()]),
-                           Path(out) / f"{Path(path).stem}-{method}.png")
+                           Path(out) / names[i])
         written.append((png, label, float(conf[i])))
     return written
