@@ -49,7 +49,7 @@ def tiny_cnn():
 
 
 def test_embed_command_writes_every_artifact(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(runs, "load_run", lambda path, epoch=None: FakeRun(tiny_cnn(), "classify", path))
+    monkeypatch.setattr(runs, "load_run", lambda path, epoch=None, data=None: FakeRun(tiny_cnn(), "classify", path))
     out, board = tmp_path / "out", tmp_path / "board"
     code = main(["embed", "--run", str(tmp_path / "run"), "--layer", "-1", "--method", "pca", "--dims", "2",
                  "--tensorboard", str(board), "--out", str(out), "--no-progress"])
@@ -63,8 +63,8 @@ def test_embed_command_writes_every_artifact(tmp_path, monkeypatch, capsys):
     np.testing.assert_array_equal(saved["labels"], np.arange(60) % 3)
     assert (out / "embedding.html").stat().st_size > 1000 and (out / "embedding.png").exists()
     config = (board / "projector_config.pbtxt").read_text()
-    assert 'tensor_name: "pca-2d"' in config and "single_image_dim: 8" in config
-    header, first = (board / "metadata.tsv").read_text().splitlines()[:2]
+    assert 'tensor_name: "run-2-test-pca-2d/pca-2d"' in config and "single_image_dim: 8" in config
+    header, first = (board / "run-2-test-pca-2d-metadata.tsv").read_text().splitlines()[:2]
     assert header == "label\tprediction\tsplit" and first.startswith("dark\t") and first.endswith("\ttest")
     assert "kNN (k=5) label features" in capsys.readouterr().out
 
@@ -74,7 +74,7 @@ def test_embed_command_vae_means_and_user_errors(tmp_path, monkeypatch, capsys):
 
     torch.manual_seed(0)
     vae = build_model("vae-linear", in_channels=1, image_size=8, latent=3, hidden=16)
-    monkeypatch.setattr(runs, "load_run", lambda path, epoch=None: FakeRun(vae, "reconstruct", path))
+    monkeypatch.setattr(runs, "load_run", lambda path, epoch=None, data=None: FakeRun(vae, "reconstruct", path))
     out = tmp_path / "vae"
     assert main(["embed", "--run", "r", "--method", "pca", "--out", str(out), "--no-progress"]) == 0
     saved = np.load(out / "embedding.npz")

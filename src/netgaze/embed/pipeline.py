@@ -97,10 +97,12 @@ def embed_run(run: Any, out: str | os.PathLike, *, layer: LayerRef = PRELOGIT_LA
         {"layer": F.layer, "method": method, "dims": dims, "split": split, "n": len(F), "k": 5, **knn},
         indent=2))
     if tensorboard is not None:
+        run_name = Path(str(getattr(run, "path", "run"))).name
         files["projector"] = export_projector(
             tensorboard, {"features": F.features, f"{method}-{dims}d": Y}, labels=F.label_names(),
             predictions=F.label_names(F.predictions) if F.predictions is not None else None,
-            split=split, paths=F.paths, thumbnails=F.thumbnails, random_state=random_state)
+            split=split, paths=F.paths, thumbnails=F.thumbnails, random_state=random_state,
+            group=f"{run_name}-{F.layer}-{split}-{method}-{dims}d")
     return EmbeddingResult(features=F, embedding=Y, knn=knn, files=files)
 
 

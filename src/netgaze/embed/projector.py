@@ -1,12 +1,19 @@
-"""TensorBoard Embedding Projector folder: config, tensors, metadata, sprite.
+"""TensorBoard Embedding Projector folder: config, tensors, metadata, sprite, an event file.
 
-``tensorboard --logdir DIR`` shows the folder unchanged (Projector tab). The format
-rules it follows (checked by the tests against TensorBoard's own plugin code):
+``tensorboard --logdir DIR`` shows the folder (Projector tab), and so does
+``tensorboard --logdir PARENT`` over many runs: TensorBoard lists as runs only folders that
+hold an event file, so the export writes one (TensorBoard's own ``EventFileWriter``) beside
+the config. The format rules it follows (checked by the tests against TensorBoard's own
+plugin code and a live server):
 
-* ``projector_config.pbtxt``: a text ``ProjectorConfig`` with one ``embeddings`` entry
-  per tensor: ``tensor_name``, ``tensor_path``, ``tensor_shape`` (needed for binary
-  tensors), ``metadata_path`` and ``sprite { image_path single_image_dim }``.
-  Paths are relative to the folder (the plugin refuses paths that leave it).
+* ``projector_config.pbtxt``: TensorBoard's ``ProjectorConfig`` message in text format,
+  one ``embeddings`` entry per tensor: ``tensor_name``, ``tensor_path``, ``tensor_shape``
+  (needed for binary tensors), ``metadata_path`` and ``sprite { image_path
+  single_image_dim }``. Paths are relative to the folder (the plugin refuses paths that
+  leave it). Several exports into one folder keep every embedding in this one config: an
+  export replaces only the entries it rewrites (same tensor names, or entries sharing its
+  metadata or sprite file). ``group`` prefixes an export's names and files, so exports of
+  other layers or splits sit side by side.
 * tensors: ``.tsv`` (tab-separated float rows, the plugin's first choice) or ``.bytes``
   (raw little-endian float32, row-major; the plugin falls back to it when the file is
   not UTF-8 text; use TSV when in doubt).
@@ -73,8 +80,9 @@ def export_projector(out_dir: str | os.PathLike, tensors: Mapping[str, np.ndarra
                      labels: Sequence | None = None, predictions: Sequence | None = None,
                      split: Sequence | str | None = None, paths: Sequence[str] | None = None,
                      thumbnails: np.ndarray | None = None, tensor_format: str = "tsv",
-                     max_thumbnail: int = 64, min_thumbnail: int = 8, random_state: int = 0) -> Path:
-    """Write a TensorBoard projector folder and return the config path.
+                     max_thumbnail: int = 64, min_thumbnail: int = 8, random_state: int = 0,
+                     group: str | None = None) -> Path:
+    """Write (or add to) a TensorBoard projector folder and return the config path.
 
     Args:
         out_dir: the folder (created); point ``tensorboard --logdir`` at it.
@@ -87,7 +95,16 @@ def export_projector(out_dir: str | os.PathLike, tensors: Mapping[str, np.ndarra
         tensor_format: "tsv" or "bytes".
         max_thumbnail, min_thumbnail: sprite thumbnail side range in pixels.
         random_state: seeds the subsample taken when the sprite cannot hold every point.
+        group: a name for this export (e.g. ``"features.conv4-test"``): tensors are called
+            ``GROUP/NAME`` and its files start with ``GROUP-``, so that it joins the folder's
+            other embeddings instead of replacing them. None keeps plain names.
+
+    Raises:
+        ImportError: the ``tensorboard`` package is missing (``pip install netgaze[tensorboard]``).
     """
+    projector_config = _tensorboard_api()
+    if group is not None:
+        group = _file_stem(group)
     if tensor_format not in ("tsv", "bytes"):
         raise ValueError(f"tensor_format must be 'tsv' or 'bytes', got {tensor_format!r}")
     arrays = {"features": tensors} if isinstance(tensors, np.ndarray) else dict(tensors)
@@ -123,9 +140,11 @@ def export_projector(out_dir: str | os.PathLike, tensors: Mapping[str, np.ndarra
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     entries = []
+    metadata_name = f"{group}-{METADATA_NAME}" if group else METADATA_NAME
+    sprite_name = f"{group}-{SPRITE_NAME}" if group else SPRITE_NAME
     metadata_written = bool(columns)
     if metadata_written:
-        atomic_write(out / METADATA_NAME, metadata_tsv({k: [v[i] for i in keep] for k, v in columns.items()}))
+        atomic_write(out / metadata_name, metadata_tsv({k: [v[i] for i in keep] for k, v in columns.items()}))
     sprite_dims = None
     if thumbnails is not None:
         own = max(np.asarray(thumbnails).shape[1:3])
@@ -133,31 +152,85 @@ def export_projector(out_dir: str | os.PathLike, tensors: Mapping[str, np.ndarra
         from PIL import Image
         buffer = io.BytesIO()
         Image.fromarray(sprite_image(np.asarray(thumbnails)[keep], side, cols)).save(buffer, format="PNG")
-        atomic_write(out / SPRITE_NAME, buffer.getvalue())
+        atomic_write(out / sprite_name, buffer.getvalue())
         sprite_dims = (side, side)
+    config_class, text_format = projector_config
     for name, array in arrays.items():
         array = array[keep]
-        file_name = f"{name}.{tensor_format}"
+        file_name = f"{group}-{name}.{tensor_format}" if group else f"{name}.{tensor_format}"
         atomic_write(out / file_name, tensor_tsv(array) if tensor_format == "tsv"
                       else array.astype("<f4").tobytes())
-        entries.append(_embedding_entry(name, file_name, array.shape, metadata_written, sprite_dims))
+        entry = config_class().embeddings.add()
+        entry.tensor_name = f"{group}/{name}" if group else name
+        entry.tensor_path = file_name
+        entry.tensor_shape.extend(int(d) for d in array.shape)
+        if metadata_written:
+            entry.metadata_path = metadata_name
+        if sprite_dims:
+            entry.sprite.image_path = sprite_name
+            entry.sprite.single_image_dim.extend(int(d) for d in sprite_dims)
+        entries.append(entry)
     path = out / CONFIG_NAME
-    atomic_write(path, "".join(entries))
+    config = _merged_config(path, entries, config_class, text_format)
+    atomic_write(path, text_format.MessageToString(config))
+    write_event_file(out)
     return path
 
 
-def _embedding_entry(name: str, file_name: str, shape: tuple[int, ...], metadata: bool,
-                     sprite_dims: tuple[int, int] | None) -> str:
-    """One ``embeddings { ... }`` block of the text-format ProjectorConfig (no protobuf needed)."""
-    lines = ["embeddings {", f'  tensor_name: "{name}"', f'  tensor_path: "{file_name}"']
-    lines += [f"  tensor_shape: {int(d)}" for d in shape]
-    if metadata:
-        lines.append(f'  metadata_path: "{METADATA_NAME}"')
-    if sprite_dims:
-        lines += ["  sprite {", f'    image_path: "{SPRITE_NAME}"']
-        lines += [f"    single_image_dim: {int(d)}" for d in sprite_dims]
-        lines.append("  }")
-    return "\n".join(lines + ["}"]) + "\n"
+def _tensorboard_api():
+    """TensorBoard's ``ProjectorConfig`` message class and protobuf's text format."""
+    try:
+        from google.protobuf import text_format
+        from tensorboard.plugins.projector.projector_config_pb2 import ProjectorConfig
+    except ImportError as err:
+        raise ImportError("the TensorBoard projector export needs the tensorboard package "
+                          f"(pip install 'netgaze[tensorboard]'): {err}") from None
+    return ProjectorConfig, text_format
+
+
+def _merged_config(path: Path, entries: list, config_class, text_format):
+    """The folder's config with ``entries`` added; older entries stay unless this export rewrote their files."""
+    config = config_class()
+    if path.is_file():
+        try:
+            text_format.Parse(path.read_text(), config)
+        except text_format.ParseError as err:
+            warnings.warn(f"{path} could not be read ({err}); writing a new one with this export only",
+                          stacklevel=3)
+            config = config_class()
+    names = {e.tensor_name for e in entries}
+    files = {f for e in entries for f in (e.tensor_path, e.metadata_path, e.sprite.image_path) if f}
+    kept = [e for e in config.embeddings if e.tensor_name not in names
+            and not {e.tensor_path, e.metadata_path, e.sprite.image_path} & files
+            and (path.parent / e.tensor_path).is_file()]
+    merged = config_class()
+    for entry in [*kept, *entries]:
+        merged.embeddings.add().CopyFrom(entry)
+    return merged
+
+
+def write_event_file(folder: str | os.PathLike) -> Path:
+    """An event file in ``folder`` (TensorBoard's own writer) unless one is there: makes it a run.
+
+    TensorBoard lists as runs only folders with an event file, and its projector looks for
+    ``projector_config.pbtxt`` in those runs (and in the log folder itself).
+    """
+    folder = Path(folder)
+    existing = sorted(folder.glob("events.out.tfevents.*"))
+    if existing:
+        return existing[0]
+    from tensorboard.summary.writer.event_file_writer import EventFileWriter
+
+    writer = EventFileWriter(str(folder), filename_suffix=".netgaze-projector")
+    writer.flush()
+    writer.close()
+    return sorted(folder.glob("events.out.tfevents.*"))[0]
+
+
+def _file_stem(text: str) -> str:
+    """A group name usable in file names: characters other than letters, digits, '-', '_', '.' become '_'."""
+    cleaned = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in str(text)).lstrip(".")
+    return cleaned or "embedding"
 
 
 def metadata_tsv(columns: Mapping[str, Sequence]) -> str:
@@ -187,5 +260,5 @@ def _safe_name(name: str) -> bool:
 
 
 
-__all__ = ["export_projector", "metadata_tsv", "tensor_tsv", "sprite_layout", "sprite_image",
+__all__ = ["export_projector", "write_event_file", "metadata_tsv", "tensor_tsv", "sprite_layout", "sprite_image",
            "max_sprite_points", "SPRITE_LIMIT"]
