@@ -27,6 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--eval", type=int, default=128, help="test pictures behind the numbers (models, epochs)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the picture pick")
     parser.add_argument("--out", help="output folder (default: the run's artifacts/)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument("--data", metavar="SPEC",
                         help="where the runs' data is now, when it moved (default: from run.json)")
 
@@ -45,9 +46,11 @@ def run(args: argparse.Namespace) -> int:
     if args.study == "layers":
         result = studies.layers_study(runs[0], n_images=args.images, seed=args.seed, out=args.out)
     elif args.study == "models":
-        result = studies.models_study(runs, n_images=args.images, seed=args.seed, n_eval=args.eval, out=args.out)
+        result = studies.models_study(runs, n_images=args.images, seed=args.seed, n_eval=args.eval, out=args.out,
+                                      progress=not args.quiet)
     else:
-        result = studies.epochs_study(runs[0], n_images=args.images, seed=args.seed, n_eval=args.eval, out=args.out)
+        result = studies.epochs_study(runs[0], n_images=args.images, seed=args.seed, n_eval=args.eval, out=args.out,
+                                      progress=not args.quiet)
     for path in [*result.figures, result.path]:
         print(path)
     return 0

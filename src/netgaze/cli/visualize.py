@@ -45,6 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
     parser.add_argument("--out", default="visualizations", help="output folder (default ./visualizations)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def parse_units(text: str) -> list[int]:
@@ -113,7 +114,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         images = visualize(model, args.layer, units, steps=args.steps, size=args.size or loaded.size,
                            objective=args.objective, regularizer=regularizer, param=args.param,
-                           batch_size=args.batch_size, random_state=args.seed, device=args.device, out=path)
+                           batch_size=args.batch_size, random_state=args.seed, device=args.device, out=path,
+                           progress=not args.quiet)
     except IndexError as err:
         raise UserError(f"--channels: a unit is out of range for layer {args.layer!r} ({err})") from None
     torch.save(images.cpu(), out / f"{args.layer}-{args.objective}.pt")

@@ -82,7 +82,7 @@ def embed_run(run: Any, out: str | os.PathLike, *, layer: LayerRef = PRELOGIT_LA
                  thumbnail_size=THUMBNAIL, progress=progress)
     if not F.classes and getattr(run, "classes", None):
         F.classes = list(run.classes)
-    Y = project(F.features, method, dims, random_state=random_state, perplexity=perplexity)
+    Y = project(F.features, method, dims, random_state=random_state, perplexity=perplexity, progress=progress)
     nuisance = nuisance_values(dataset, F.indices)
     knn = knn_report(F.features, Y, F.labels, nuisance) if F.labels is not None else {}
     out = Path(out)

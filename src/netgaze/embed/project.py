@@ -6,11 +6,13 @@ and seed give the same output (t-SNE and UMAP: on the same machine and thread co
 from __future__ import annotations
 
 import os
+import sys
 import warnings
 
 import numpy as np
 
 METHODS = ("pca", "tsne", "umap")
+PROGRESS_EVERY = 10  # t-SNE iterations between progress-bar updates
 FFT_FROM = 10_000   # 2-D t-SNE: FFT gradients from this many points on, Barnes-Hut below
 
 
@@ -32,7 +34,8 @@ def pca(X: np.ndarray, dims: int = 2, random_state: int = 0) -> np.ndarray:
 
 def tsne(X: np.ndarray, dims: int = 2, perplexity: float = 30.0, random_state: int = 0, *,
          pca_dims: int | None = 50, n_iter: int | None = None, early_exaggeration_iter: int | None = None,
-         gradient: str = "auto", n_jobs: int | None = None, verbose: bool = False) -> np.ndarray:
+         gradient: str = "auto", n_jobs: int | None = None, verbose: bool = False,
+         progress: bool = False) -> np.ndarray:
     """t-SNE with openTSNE: [N, D] -> float32 [N, dims].
 
     The data are first reduced to ``pca_dims`` principal components (skipped when D is
@@ -56,6 +59,7 @@ def tsne(X: np.ndarray, dims: int = 2, perplexity: float = 30.0, random_state: i
         n_jobs: threads for the neighbour search and the gradients; None: one below
             10,000 points (thread hand-offs cost more than they save there, and a lot on
             a busy machine), every core from there on.
+        progress: a progress bar over the optimisation iterations (on stderr).
     """
     from openTSNE import TSNE
 
@@ -79,11 +83,29 @@ def tsne(X: np.ndarray, dims: int = 2, perplexity: float = 30.0, random_state: i
     early_exaggeration_iter = (125 if large else 250) if early_exaggeration_iter is None else early_exaggeration_iter
     if n_jobs is None:
         n_jobs = (os.cpu_count() or 1) if large else 1
+    bar, callbacks = None, None
+    if progress:
+        from tqdm.auto import tqdm
+        bar = tqdm(total=n_iter + early_exaggeration_iter, desc=f"t-SNE of {n} points", unit="it",
+                   file=sys.stderr, dynamic_ncols=True, leave=False)
+
+        def callbacks(iteration, error, embedding):  # openTSNE calls it every PROGRESS_EVERY iterations
+            bar.update(PROGRESS_EVERY)
+            bar.set_postfix(KL=f"{error:.3f}", refresh=False)
+            return False
     model = TSNE(n_components=dims, perplexity=perplexity, initialization="pca",
                  negative_gradient_method=gradient,
                  n_iter=n_iter, early_exaggeration_iter=early_exaggeration_iter,
-                 n_jobs=n_jobs, random_state=random_state, verbose=verbose)
-    return np.asarray(model.fit(X), dtype=np.float32)
+                 n_jobs=n_jobs, random_state=random_state, verbose=verbose,
+                 callbacks=callbacks, callbacks_every_iters=PROGRESS_EVERY)
+    try:
+        Y = np.asarray(model.fit(X), dtype=np.float32)
+        if bar is not None:
+            bar.update(bar.total - bar.n)  # the last few iterations after the last callback
+        return Y
+    finally:
+        if bar is not None:
+            bar.close()
 
 
 def umap(X: np.ndarray, dims: int = 2, n_neighbors: int = 15, min_dist: float = 0.1,
@@ -105,12 +127,12 @@ def umap(X: np.ndarray, dims: int = 2, n_neighbors: int = 15, min_dist: float = 
 
 
 def project(X: np.ndarray, method: str = "tsne", dims: int = 2, random_state: int = 0,
-            perplexity: float = 30.0) -> np.ndarray:
-    """Dispatch to ``pca``, ``tsne`` or ``umap`` by name (what the CLI calls)."""
+            perplexity: float = 30.0, progress: bool = False) -> np.ndarray:
+    """Dispatch to ``pca``, ``tsne`` or ``umap`` by name (what the CLI calls); ``progress``: t-SNE's bar."""
     if method == "pca":
         return pca(X, dims, random_state=random_state)
     if method == "tsne":
-        return tsne(X, dims, perplexity=perplexity, random_state=random_state)
+        return tsne(X, dims, perplexity=perplexity, random_state=random_state, progress=progress)
     if method == "umap":
         return umap(X, dims, random_state=random_state)
     raise ValueError(f"unknown projection {method!r}; valid: {', '.join(METHODS)}")

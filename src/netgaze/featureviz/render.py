@@ -15,10 +15,12 @@ parameters and restores everything afterwards (also when something raises).
 from __future__ import annotations
 
 import os
+import sys
 from typing import Sequence
 
 import torch
 import torch.nn as nn
+from tqdm.auto import tqdm
 
 from netgaze import viz
 from netgaze.featureviz.objectives import LOGITS, Context, Objective, channel, class_logit
@@ -41,7 +43,7 @@ def render(model: nn.Module, objective: Objective, n: int, size: int | tuple[int
            transforms: Sequence[Transform] | None = None, lr: float = 0.05, channels: int | None = None,
            mean: Sequence[float] | None = None, std: Sequence[float] | None = None,
            output: OutputSelector = None, random_state: int = 0,
-           device: torch.device | str | None = None) -> torch.Tensor:
+           device: torch.device | str | None = None, progress: bool | str = False) -> torch.Tensor:
     """Optimise ``n`` images to maximise ``objective`` (summed over the batch) with Adam.
 
     Args:
@@ -61,6 +63,7 @@ def render(model: nn.Module, objective: Objective, n: int, size: int | tuple[int
         output: which tensor of a tuple/dict output is "logits" (see ``Recorder``).
         random_state: seed of the starting noise and of the transforms' random draws.
         device: where to optimise (default: the model's device).
+        progress: a progress bar over the steps on stderr (a string is its label).
 
     Returns:
         Images [n, channels, H, W] in [0, 1], on ``device``, detached.
@@ -79,7 +82,8 @@ def render(model: nn.Module, objective: Objective, n: int, size: int | tuple[int
     wants_output = LOGITS in objective.layers
     with Recorder(model, objective.model_layers, output=output, input_grad=True,
                   stop=_stops_early(objective)) as rec:
-        for _ in range(steps):
+        for _ in tqdm(range(steps), desc=progress if isinstance(progress, str) else "activation maximization",
+                      unit="step", file=sys.stderr, dynamic_ncols=True, leave=False, disable=not progress):
             img = image()
             x = transform(img, generator)
             if shift is not None:
@@ -153,7 +157,8 @@ def visualize(model: nn.Module, layer: str, channels: int | Sequence[int] | None
               transforms: Sequence[Transform] | None = None, lr: float = 0.05, batch_size: int | None = None,
               mean: Sequence[float] | None = None, std: Sequence[float] | None = None,
               output: OutputSelector = None, random_state: int = 0, device: torch.device | str | None = None,
-              out: str | os.PathLike | None = None, ncols: int | None = None) -> torch.Tensor:
+              out: str | os.PathLike | None = None, ncols: int | None = None,
+              progress: bool = False) -> torch.Tensor:
     """Render channels of a layer (or class units of the output) by activation maximization.
 
     Args:
@@ -185,6 +190,7 @@ def visualize(model: nn.Module, layer: str, channels: int | Sequence[int] | None
         device: where to optimise (default: the model's device).
         out: when given, write the images as a labelled grid PNG there.
         ncols: grid columns (default: about the square root of the count).
+        progress: a progress bar per batch of units, over the steps, on stderr.
 
     Returns:
         Images [N, C, H, W] in [0, 1], one per unit in ``channels`` order.
@@ -209,7 +215,8 @@ def visualize(model: nn.Module, layer: str, channels: int | Sequence[int] | None
             obj = obj - regularizer
         chunks.append(render(model, obj, len(part), size, steps=steps, keys=part, param=param,
                              transforms=transforms, lr=lr, mean=mean, std=std, output=output,
-                             random_state=random_state, device=device))
+                             random_state=random_state, device=device,
+                             progress=progress and f"{layer} units {part[0]}-{part[-1]} ({len(part)})"))
     images = torch.cat(chunks)
     if out is not None:
         save_grid(images, out, labels=[str(u) for u in units], ncols=ncols)

@@ -54,6 +54,14 @@ def open_run(run, epoch: int | None = None):
     return load_run(run, epoch=epoch, data=data)
 
 
+def progress_bar(items, desc: str, show: bool, unit: str = "it"):
+    """``items`` wrapped in a tqdm bar on stderr when ``show`` (for the studies' slow loops)."""
+    import sys
+
+    from tqdm.auto import tqdm
+    return tqdm(items, desc=desc, unit=unit, file=sys.stderr, dynamic_ncols=True, leave=False, disable=not show)
+
+
 def run_facts(run) -> dict[str, Any]:
     """The run's name, task, model, dataset, augmentation and epoch, for captions."""
     config = dict(getattr(run, "config", {}) or {})

@@ -15,8 +15,8 @@ import torch
 from PIL import Image
 
 from netgaze import viz
-from netgaze.studies.common import (artifacts_dir, atomic_write_bytes, figure_to_array, open_run, run_facts,
-                                    write_manifest)
+from netgaze.studies.common import (artifacts_dir, atomic_write_bytes, figure_to_array, open_run, progress_bar,
+                                    run_facts, write_manifest)
 from netgaze.studies.images import Examples, mask_area, pick_examples
 from netgaze.studies.layers import StudyResult, tile_scale
 from netgaze.studies.models import explain_model, look_numbers
@@ -94,7 +94,7 @@ def epochs_curve(rows: list[dict[str, Any]], baseline: float | None, title: str)
 
 def epochs_study(run, examples: Examples | None = None, n_images: int = 4, seed: int = 0, n_eval: int = 128,
                  epochs: Sequence[int] | None = None, layer: str | None = None,
-                 out: str | Path | None = None) -> StudyResult:
+                 out: str | Path | None = None, progress: bool = False) -> StudyResult:
     """S3 on a run folder's checkpoints.
 
     Args:
@@ -106,6 +106,7 @@ def epochs_study(run, examples: Examples | None = None, n_images: int = 4, seed:
         epochs: checkpoint epochs to explain; every checkpoint when None.
         layer: Grad-CAM layer; each checkpoint's last stage when None.
         out: folder for the files; the run's ``artifacts/`` when None.
+        progress: a progress bar over the epochs on stderr.
     """
     run = open_run(run)
     available = [e for e, _ in run.checkpoints]
@@ -120,7 +121,7 @@ def epochs_study(run, examples: Examples | None = None, n_images: int = 4, seed:
     history = {int(h["epoch"]): h for h in run.history if "epoch" in h}
     cams: dict[int, torch.Tensor] = {}
     rows = []
-    for epoch in chosen:
+    for epoch in progress_bar(chosen, "study epochs", progress, "epoch"):
         model = run.model_at(epoch) if hasattr(run, "model_at") else open_run(run.path, epoch=epoch).model
         explained = explain_model(model, examples.images, layer)
         cams[epoch] = explained["gradcam"]

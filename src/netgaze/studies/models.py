@@ -15,7 +15,7 @@ import torch.nn as nn
 
 from netgaze import viz
 from netgaze.methods import gradcam, guided_backprop
-from netgaze.studies.common import artifacts_dir, label_tiles, open_run, run_facts, write_manifest
+from netgaze.studies.common import artifacts_dir, label_tiles, open_run, progress_bar, run_facts, write_manifest
 from netgaze.metrics.pointing import energy_inside
 from netgaze.studies.images import Examples, mask_area, pick_examples
 from netgaze.studies.layers import StudyResult, predict, stage_names, tile_scale
@@ -93,7 +93,7 @@ def _name(classes: Sequence[str], index: int) -> str:
 
 def models_study(runs: Sequence, examples: Examples | None = None, n_images: int = 6, seed: int = 0,
                  n_eval: int = 128, names: Sequence[str] | None = None,
-                 out: str | Path | None = None) -> StudyResult:
+                 out: str | Path | None = None, progress: bool = False) -> StudyResult:
     """S2 on several run folders: ``models.png`` and ``models.json``.
 
     Args:
@@ -104,6 +104,7 @@ def models_study(runs: Sequence, examples: Examples | None = None, n_images: int
         n_eval: pictures of the first run's test split behind the numbers (0 = the figure's).
         names: column names; the runs' folder names when None.
         out: folder for the files; the first run's ``artifacts/`` when None.
+        progress: a progress bar over the models on stderr.
     """
     runs = [open_run(r) for r in runs]
     if not runs:
@@ -116,7 +117,7 @@ def models_study(runs: Sequence, examples: Examples | None = None, n_images: int
     evaluation = pick_examples(test, n_eval, seed + 1) if n_eval else examples
     classes = examples.classes or list(getattr(runs[0], "classes", []) or [])
     results, numbers = {}, {}
-    for name, run in zip(names, runs):
+    for name, run in progress_bar(list(zip(names, runs)), "study models", progress, "model"):
         results[name] = explain_model(run.model, examples.images)
         numbers[name] = {**look_numbers(run.model, evaluation.images, evaluation.labels, evaluation.masks),
                          "layer": results[name]["layer"]}
