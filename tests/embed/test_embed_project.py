@@ -68,3 +68,26 @@ def test_umap_missing_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "umap", None)        # import umap -> ImportError
     with pytest.raises(ImportError, match=r"pip install netgaze\[umap\]"):
         umap(np.zeros((10, 3)))
+
+
+def concentric_spheres(n_per=150, radii=(1.0, 2.0, 3.0), noise=0.05, seed=0):
+    """Three nested spheres in 3-D: any plane PCA picks projects the inner shells inside the outer ones."""
+    rng = np.random.default_rng(seed)
+    X, y = [], []
+    for label, radius in enumerate(radii):
+        v = rng.normal(size=(n_per, 3))
+        X.append(radius * v / np.linalg.norm(v, axis=1, keepdims=True) + rng.normal(0, noise, (n_per, 3)))
+        y += [label] * n_per
+    return np.concatenate(X).astype(np.float32), np.array(y)
+
+
+def test_tsne_beats_pca_where_neighbourhoods_are_not_linear(capsys):
+    """A broken t-SNE (e.g. its PCA initialisation returned unoptimised) ties with PCA and fails."""
+    X, y = concentric_spheres()
+    assert knn_accuracy(X, y) > 0.95                     # the shells are separable by neighbours in 3-D
+    by_pca = knn_accuracy(pca(X, 2), y)
+    by_tsne = knn_accuracy(tsne(X, 2, random_state=0, progress=True), y)
+    assert by_pca < 0.85                                 # measured 0.79
+    assert by_tsne > 0.93 and by_tsne - by_pca > 0.1     # measured 0.96
+    err = capsys.readouterr().err                        # a bar over every iteration (250 + 500)
+    assert "t-SNE of 450 points" in err and "/750 [" in err
