@@ -136,7 +136,7 @@ def test_size_flag_for_an_image_folder_with_stanford_dogs_lists(tmp_path, monkey
     assert images.is_dir()
 
 
-def test_checksum_on_every_load_offers_the_previous_checkpoint(tmp_path):
+def test_checksum_on_every_load_offers_the_previous_checkpoint(tmp_path, capsys):
     run_dir = tmp_path / "r"
     train_classifier(data="digits", epochs=2, out=str(run_dir), batch_size=256, progress=False, model_options=TINY)
     folder = RunFolder(run_dir)
@@ -147,6 +147,14 @@ def test_checksum_on_every_load_offers_the_previous_checkpoint(tmp_path):
     with pytest.raises(DamagedCheckpointError, match=r"epoch-0002.safetensors does not match .*epoch 1, is intact"):
         load_run(run_dir)
     assert load_run(run_dir, epoch=1).epoch == 1
+    picture = tmp_path / "seven.png"
+    Image.fromarray((load_dataset("digits", "test")[0][0][0].numpy() * 255).astype(np.uint8)).save(picture)
+    assert main(["explain", "--run", str(run_dir), "--images", str(picture), "--out", str(tmp_path / "e")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "damaged" in err and "--epoch 1" in err
+    assert main(["explain", "--run", str(run_dir), "--epoch", "1", "--images", str(picture),
+                 "--out", str(tmp_path / "e")]) == 0
+    assert main(["study", "layers", str(run_dir), "--epoch", "1", "--images", "2"]) == 0
     with pytest.raises(RunError, match="epoch 1, is intact"):
         train_classifier(data="digits", epochs=3, out=str(run_dir), batch_size=256, progress=False,
                          model_options=TINY, resume=True)

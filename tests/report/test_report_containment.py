@@ -72,3 +72,15 @@ def test_a_run_reached_through_a_link_still_shows_its_own_pictures(tmp_path):
     info = read_run(link)
     assert [p for p in info.problems if "inside the run folder" in p] == []
     assert len([f for m in info.manifests for f in m["figures"]]) == 1 and len(info.loose_pictures) == 1
+
+
+def test_a_folder_of_runs_does_not_follow_a_link_to_a_run_elsewhere(tmp_path):
+    from netgaze.report import find_runs
+
+    shared = tmp_path / "shared"
+    mine = write_classify_run(shared, "mine")
+    private = write_classify_run(tmp_path / "private", "secret-run")
+    (shared / "evil").symlink_to(private, target_is_directory=True)
+    with pytest.warns(UserWarning, match="outside"):
+        assert find_runs([shared]) == [mine]
+    assert find_runs([shared / "evil"]) == [shared / "evil"]   # named on purpose: the user's choice

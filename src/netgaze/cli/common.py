@@ -36,15 +36,16 @@ def user_errors():
         raise
 
 
-def load_model_argument(run: str | None, model: str | None, weights: str | None, size: int):
-    """The model of ``--run FOLDER`` or ``--model torchvision:NAME [--weights FILE]``."""
+def load_model_argument(run: str | None, model: str | None, weights: str | None, size: int,
+                        epoch: int | None = None):
+    """The model of ``--run FOLDER [--epoch N]`` or ``--model torchvision:NAME [--weights FILE]``."""
     from netgaze.studies.files import load_run_model, load_torchvision
 
     with user_errors():
         if run:
             if weights:
                 raise UserError("--weights goes with --model; a run folder has its own checkpoints")
-            return load_run_model(run)
+            return load_run_model(run, epoch)
         if not model.startswith("torchvision:"):
             raise UserError(f"--model takes torchvision:NAME (e.g. torchvision:resnet18), got {model!r}")
         return load_torchvision(model.split(":", 1)[1], weights, size)

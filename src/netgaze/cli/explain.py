@@ -24,6 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--run", help="a run folder made by `netgaze train` (its last checkpoint)")
     source.add_argument("--model", help="torchvision:NAME, e.g. torchvision:resnet18 (use with --weights)")
+    parser.add_argument("--epoch", type=int, help="with --run: the checkpoint's epoch (default: the last)")
     parser.add_argument("--weights", help="weights for --model: .pth/.pt (read with weights_only=True) or .safetensors")
     pictures = parser.add_mutually_exclusive_group(required=True)
     pictures.add_argument("--images", nargs="+", metavar="PICTURE", help="picture files to explain")
@@ -47,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
         check_method(args.method)
         if args.all:
             return _explain_all(args)
-        loaded = load_model_argument(args.run, args.model, args.weights, args.size)
+        loaded = load_model_argument(args.run, args.model, args.weights, args.size, args.epoch)
         written = explain_files(loaded, args.images, args.method, args.layer, args.target, args.out)
     for path, label, confidence in written:
         print(f"{path}  predicted {label} ({confidence:.0%})")
@@ -61,7 +62,7 @@ def _explain_all(args: argparse.Namespace) -> int:
 
     if not args.run:
         raise UserError("--all explains a run's dataset: give --run (and optionally --data)")
-    run = load_run(args.run, data=args.data)
+    run = load_run(args.run, args.epoch, data=args.data)
     dataset = run.dataset(args.split)
     target = int(args.target) if args.target is not None and args.target.isdigit() else \
         ("label" if args.target == "label" else None)

@@ -28,6 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the picture pick")
     parser.add_argument("--out", help="output folder (default: the run's artifacts/)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--epoch", type=int, help="the checkpoint to study (default: the last; not for `epochs`)")
     parser.add_argument("--data", metavar="SPEC",
                         help="where the runs' data is now, when it moved (default: from run.json)")
 
@@ -42,7 +43,9 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"`study {args.study}` takes one run folder, got {len(args.runs)}")
     if args.study in ("latent", "area"):
         return _run_reconstruction_or_segment_study(args)
-    runs = [load_run(path, data=args.data) for path in args.runs]
+    if args.epoch is not None and args.study == "epochs":
+        raise UserError("`study epochs` goes through every checkpoint; --epoch does not apply")
+    runs = [load_run(path, args.epoch, data=args.data) for path in args.runs]
     if args.study == "layers":
         result = studies.layers_study(runs[0], n_images=args.images, seed=args.seed, out=args.out)
     elif args.study == "models":
@@ -59,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
 def _run_reconstruction_or_segment_study(args: argparse.Namespace) -> int:
     from netgaze.lab.runs import load_run
 
-    run = load_run(args.runs[0], data=args.data)
+    run = load_run(args.runs[0], args.epoch, data=args.data)
     if args.study == "latent":
         if run.task != "reconstruct":
             raise UserError(f"`study latent` needs a VAE run (task reconstruct), {args.runs[0]} is a {run.task} run")

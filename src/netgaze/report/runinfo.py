@@ -12,6 +12,7 @@ report's problems, never read.
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -110,6 +111,12 @@ def find_runs(paths: list[str | Path]) -> list[Path]:
             found.append(path)
             continue
         inner = sorted(p for p in path.iterdir() if p.is_dir() and is_run_folder(p))
+        # a folder of runs shared by someone else: a link to a run elsewhere is not followed
+        outside = [p for p in inner if not p.resolve().is_relative_to(path.resolve())]
+        for link in outside:
+            warnings.warn(f"{link} links to {link.resolve()}, outside {given}; not included in the report",
+                          stacklevel=2)
+        inner = [p for p in inner if p not in outside]
         if not inner:
             raise FileNotFoundError(f"{given} is not a run folder (no run.json) and holds none")
         found.extend(inner)

@@ -109,13 +109,13 @@ def imagenet_classes(n: int) -> list[str]:
         return [str(i) for i in range(n)]
 
 
-def load_run_model(path: str | Path) -> LoadedModel:
-    """The last checkpoint of a run folder, with its classes and picture size."""
+def load_run_model(path: str | Path, epoch: int | None = None) -> LoadedModel:
+    """A checkpoint of a run folder (the last when ``epoch`` is None), with its classes and picture size."""
     from netgaze.lab.runs import load_run
 
     if not Path(path).is_dir():
         raise ExplainInputError(f"no such run folder: {path}")
-    run = load_run(path)
+    run = load_run(path, epoch)
     args = run.config.get("model_args", {})
     options = run.config.get("data_options", {}) or {}
     data = str(run.config.get("data", ""))
