@@ -12,6 +12,7 @@ report's problems, never read.
 from __future__ import annotations
 
 import json
+import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -195,7 +196,8 @@ def _refusal(run: Path, manifest: Path, named: Path, given: Any) -> str:
         exists = named.exists()
     except OSError:
         exists = False
-    if not exists and not named.is_symlink():
+    lexically_inside = Path(os.path.abspath(named)).is_relative_to(os.path.abspath(run))
+    if not exists and not named.is_symlink() and lexically_inside:
         return f"{where} names a missing picture {given!r}"
     return f"{where} names {given!r}, which is not a file inside the run folder; refused, not read"
 
