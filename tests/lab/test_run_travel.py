@@ -17,6 +17,7 @@ from netgaze.lab.runs import DamagedCheckpointError, RunError, RunFolder, load_r
 from netgaze.lab.train import default_image_size, train_classifier
 
 TINY = {"channels": [4, 8, 8, 8]}
+SMALL = dict(data="shapes", data_options={"n": 64, "size": 16}, batch_size=32, progress=False, model_options=TINY)
 
 
 def picture_folder(root, per_class=8, size=20):
@@ -136,9 +137,17 @@ def test_size_flag_for_an_image_folder_with_stanford_dogs_lists(tmp_path, monkey
     assert images.is_dir()
 
 
-def test_checksum_on_every_load_offers_the_previous_checkpoint(tmp_path, capsys):
+@pytest.fixture(scope="module")
+def two_epochs(tmp_path_factory):
+    """A two-epoch run on 64 small shapes pictures, trained once; tests work on copies."""
+    out = tmp_path_factory.mktemp("two") / "r"
+    train_classifier(epochs=2, out=str(out), **SMALL)
+    return out
+
+
+def test_checksum_on_every_load_offers_the_previous_checkpoint(two_epochs, tmp_path, capsys):
     run_dir = tmp_path / "r"
-    train_classifier(data="digits", epochs=2, out=str(run_dir), batch_size=256, progress=False, model_options=TINY)
+    shutil.copytree(two_epochs, run_dir)
     folder = RunFolder(run_dir)
     weights = folder.checkpoint_paths(2)[0]
     data = bytearray(weights.read_bytes())
@@ -148,7 +157,7 @@ def test_checksum_on_every_load_offers_the_previous_checkpoint(tmp_path, capsys)
         load_run(run_dir)
     assert load_run(run_dir, epoch=1).epoch == 1
     picture = tmp_path / "seven.png"
-    Image.fromarray((load_dataset("digits", "test")[0][0][0].numpy() * 255).astype(np.uint8)).save(picture)
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(picture)
     assert main(["explain", "--run", str(run_dir), "--images", str(picture), "--out", str(tmp_path / "e")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "damaged" in err and "--epoch 1" in err
@@ -156,20 +165,17 @@ def test_checksum_on_every_load_offers_the_previous_checkpoint(tmp_path, capsys)
                  "--out", str(tmp_path / "e")]) == 0
     assert main(["study", "layers", str(run_dir), "--epoch", "1", "--images", "2"]) == 0
     with pytest.raises(RunError, match="epoch 1, is intact"):
-        train_classifier(data="digits", epochs=3, out=str(run_dir), batch_size=256, progress=False,
-                         model_options=TINY, resume=True)
+        train_classifier(epochs=3, out=str(run_dir), resume=True, **SMALL)
 
 
-def test_resume_with_fewer_epochs_is_refused_and_keeps_the_configuration(tmp_path):
+def test_resume_with_fewer_epochs_is_refused_and_keeps_the_configuration(two_epochs, tmp_path):
     run_dir = tmp_path / "r"
-    train_classifier(data="digits", epochs=2, out=str(run_dir), batch_size=256, progress=False, model_options=TINY)
+    shutil.copytree(two_epochs, run_dir)
     before = (run_dir / "run.json").read_bytes()
     with pytest.raises(RunError, match="already trained to epoch 2"):
-        train_classifier(data="digits", epochs=1, out=str(run_dir), batch_size=256, progress=False,
-                         model_options=TINY, resume=True)
+        train_classifier(epochs=1, out=str(run_dir), resume=True, **SMALL)
     assert (run_dir / "run.json").read_bytes() == before
-    again = train_classifier(data="digits", epochs=2, out=str(run_dir), batch_size=256, progress=False,
-                             model_options=TINY, resume=True)
+    again = train_classifier(epochs=2, out=str(run_dir), resume=True, **SMALL)
     assert again.config["epochs"] == 2 and again.epoch == 2
     reloaded = load_run(run_dir).model.state_dict()
     assert all(torch.equal(v, reloaded[k]) for k, v in again.model.state_dict().items())
