@@ -126,17 +126,6 @@ def test_size_works_for_every_dataset_and_defaults_per_model(tmp_path):
     assert default_image_size("timm:resnet18") == 224 and default_image_size("simple-cnn") is None
 
 
-def test_size_flag_for_an_image_folder_with_stanford_dogs_lists(tmp_path, monkeypatch):
-    images = picture_folder(tmp_path / "Images", per_class=6)
-    monkeypatch.chdir(tmp_path)
-    out = tmp_path / "dogs"
-    assert main(["train", "classify", "--data", "Images", "--model", "simple-cnn", "--size", "36", "--epochs", "1",
-                 "--batch-size", "8", "--quiet", "--out", str(out), "--model-option", "channels=[4,8,8,8]"]) == 0
-    run = load_run(out)
-    assert run.config["data_options"] == {"size": 36} and run.dataset("test").size == (36, 36)
-    assert images.is_dir()
-
-
 @pytest.fixture(scope="module")
 def two_epochs(tmp_path_factory):
     """A two-epoch run on 64 small shapes pictures, trained once; tests work on copies."""
@@ -179,3 +168,53 @@ def test_resume_with_fewer_epochs_is_refused_and_keeps_the_configuration(two_epo
     assert again.config["epochs"] == 2 and again.epoch == 2
     reloaded = load_run(run_dir).model.state_dict()
     assert all(torch.equal(v, reloaded[k]) for k, v in again.model.state_dict().items())
+
+
+def stanford_dogs(root, per_class=4):
+    """Images/<wnid>-<breed>/<wnid>_<n>.jpg with lists/train_list.mat and lists/test_list.mat."""
+    from scipy.io import savemat
+
+    rng = np.random.default_rng(1)
+    files = []
+    for wnid, colour in (("n02085620-Chihuahua", (210, 180, 140)), ("n02085782-Japanese_spaniel", (60, 60, 60))):
+        (root / "Images" / wnid).mkdir(parents=True)
+        for i in range(per_class):
+            pixels = np.clip(np.array(colour) + rng.normal(0, 20, (40, 50, 3)), 0, 255).astype(np.uint8)
+            Image.fromarray(pixels).save(root / "Images" / wnid / f"{wnid.split('-')[0]}_{i}.jpg")
+            files.append(f"{wnid}/{wnid.split('-')[0]}_{i}.jpg")
+    (root / "lists").mkdir()
+    for name, chosen in (("train_list.mat", [f for f in files if not f.endswith("_0.jpg")]),
+                         ("test_list.mat", [f for f in files if f.endswith("_0.jpg")])):
+        cells = np.empty((len(chosen), 1), dtype=object)
+        for i, f in enumerate(chosen):
+            cells[i, 0] = np.array([f])
+        savemat(root / "lists" / name, {"file_list": cells})
+    return root / "Images"
+
+
+def test_stanford_dogs_with_transfer_resnet18_trains_at_224_or_at_size(tmp_path, monkeypatch):
+    import netgaze.lab.train as lab_train
+
+    images = stanford_dogs(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    common = ["train", "classify", "--data", str(images), "--model", "transfer-resnet18", "--allow-random-init",
+              "--epochs", "1", "--batch-size", "8", "--quiet"]
+    assert main([*common, "--size", "48", "--out", "dogs48"]) == 0
+    run = load_run(tmp_path / "dogs48")
+    test = run.dataset("test")
+    assert run.config["data_options"] == {"size": 48} and test.size == (48, 48) and len(test) == 2
+    assert run.classes == ["Chihuahua", "Japanese spaniel"] and "test_list.mat" in test.split_source
+    assert len(run.dataset("train")) == 6 and run.dataset("train")[0][0].shape == (3, 48, 48)
+
+    # without --size the transfer model gets 224-px pictures (stopped before training: 224 px is slow here)
+    seen = {}
+
+    def datasets(data, augment, data_options):
+        seen.update(data_options)
+        train = load_dataset(data, "train", **data_options)
+        seen["picture"] = tuple(train[0][0].shape)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(lab_train, "classifier_datasets", datasets)
+    assert main([*common, "--out", "dogs224"]) == 130
+    assert seen == {"size": 224, "picture": (3, 224, 224)}
