@@ -44,7 +44,7 @@ def test_a_second_start_is_refused_and_touches_nothing(owner):
     before = snapshot(folder)
     for resume in (False, True):
         with pytest.raises(RunBusyError, match=rf"in use by process {process.pid}\b"):
-            train_classifier(data="digits", epochs=1, out=str(folder), resume=resume, progress=False,
+            train_classifier(data="digits", epochs=1, out=str(folder), resume=resume, progress=False, tensorboard=True,
                              model_options={"channels": [4, 4, 4, 4]})
     assert snapshot(folder) == before
     # the command line says it in one line, exit status 2

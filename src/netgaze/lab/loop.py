@@ -105,10 +105,8 @@ class EpochTrainer:
                                           num_workers=workers, pin_memory=pin)
         self._curves_at, self._curves_cost = 0.0, CURVES_FIRST_COST
         self._curves_drawn: list[dict[str, Any]] | None = None
-        self.writer = None
-        if tensorboard and ctx.is_main:
-            from torch.utils.tensorboard import SummaryWriter
-            self.writer = SummaryWriter(log_dir=str(folder.path / "tensorboard"))
+        self.writer = None  # opened by ``fit`` once the folder is ours (a refused start writes nothing)
+        self.tensorboard = tensorboard
 
     # ------------------------------------------------------------- the task
     def compute(self, batch: Sequence[torch.Tensor], train: bool) -> tuple[torch.Tensor, Stats]:
@@ -189,7 +187,8 @@ class EpochTrainer:
         if self.scaler is not None and "scaler" in state:
             self.scaler.load_state_dict(state["scaler"])
 
-    def start(self, config: dict[str, Any], resume: bool, epochs: int | None = None) -> tuple[int, list[dict[str, Any]]]:
+    def start(self, config: dict[str, Any], resume: bool,
+              epochs: int | None = None) -> tuple[int, list[dict[str, Any]]]:
         """Take the folder's lock, then write ``run.json`` or resume: returns (last finished epoch, history).
 
         Everything that can refuse the start (another process owns the folder, a run exists
@@ -266,6 +265,9 @@ class EpochTrainer:
 
     def _fit(self, epochs: int, config: dict[str, Any], resume: bool) -> list[dict[str, Any]]:
         last, history = self.start(config, resume, epochs)
+        if self.tensorboard and self.ctx.is_main:
+            from torch.utils.tensorboard import SummaryWriter
+            self.writer = SummaryWriter(log_dir=str(self.folder.path / "tensorboard"))
         self._curves_at = time.perf_counter()  # the drawing budget counts training time only
         for epoch in range(last + 1, epochs + 1):
             began = time.perf_counter()

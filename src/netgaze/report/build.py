@@ -223,7 +223,8 @@ def check_target(target: Path, run_paths: Sequence[Path]) -> None:
                 raise ReportTargetError(f"--out {target} is one of run {run}'s own files; "
                                         "write the report elsewhere (e.g. RUN/report.html)")
     if target.is_dir():
-        raise ReportTargetError(f"--out {target} is a folder; give the report's file name (e.g. {target / 'report.html'})")
+        raise ReportTargetError(f"--out {target} is a folder; give the report's file name "
+                                f"(e.g. {target / 'report.html'})")
     if target.exists() and not is_netgaze_report(target):
         raise ReportTargetError(f"--out {target} exists and is not a netgaze report; "
                                 "choose a new file name (only an earlier report is replaced)")

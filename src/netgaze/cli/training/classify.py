@@ -49,7 +49,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                           help="train from random weights when no ImageNet weights file is found")
     parser.add_argument("--size", type=int, default=None,
                         help="picture size in pixels, any dataset (default: 224 for torchvision:, timm: and "
-                             "transfer models; else the data's own: 64 for shapes and image folders, 28 for digits/MNIST)")
+                             "transfer models; else the data's own: 64 for shapes and image folders, "
+                             "28 for digits/MNIST)")
     shapes = parser.add_argument_group("shapes data")
     shapes.add_argument("--n", type=int, default=None, help="training pictures (default: 2000)")
     shapes.add_argument("--spurious", action="store_true", help="background colour follows the class (train split)")
