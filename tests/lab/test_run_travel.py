@@ -69,9 +69,18 @@ def test_every_command_after_moving_the_project_and_from_elsewhere(project, tmp_
     assert json.loads((tmp_path / "elsewhere" / "expl" / "index.json").read_text())
     picture = moved / "data" / "pics" / "red" / "0.png"
     assert main(["explain", "--run", run_dir, "--images", str(picture), "--out", "one"]) == 0
+    assert main(["study", "epochs", run_dir, "--images", "2", "--eval", "4", "--quiet"]) == 0
+    assert main(["visualize", "--run", run_dir, "--layer", "logits", "--steps", "2", "--quiet", "--out", "viz"]) == 0
     assert main(["report", run_dir]) == 0
     html = (moved / "runs" / "r" / "report.html").read_text()
-    assert "Layers" in html or "layer" in html
+    assert "Grad-CAM on different layers" in html and "refused" not in html
+    # resuming from here, the data named where it is now: the same data, not a new configuration
+    assert main(["train", "classify", "--data", str(moved / "data" / "pics"), "--size", "24", "--epochs", "2",
+                 "--batch-size", "8", "--model-option", "channels=[4,8,8,8]", "--quiet", "--resume",
+                 "--out", run_dir]) == 0
+    config = json.loads((moved / "runs" / "r" / "run.json").read_text())
+    assert config["data"] == str(moved / "data" / "pics") and config["data_from_run"] == "../../data/pics"
+    assert [e for e, _ in RunFolder(moved / "runs" / "r").checkpoints()] == [0, 1, 2]
 
 
 def test_a_run_moved_away_from_its_data_asks_for_data(project, tmp_path, monkeypatch, capsys):

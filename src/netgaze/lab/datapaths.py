@@ -125,17 +125,15 @@ def same_kind(a: str, b: str) -> bool:
     return kind.get(pa.lower(), pa.lower()) == kind.get(pb.lower(), pb.lower())
 
 
-def same_data(old: str, new: str, run: str | os.PathLike) -> bool:
-    """Whether a stored spec (``old``, from ``run.json``) and a new one (as typed) name the same data."""
-    old_prefix, old_path = split_spec(old)
+def same_data(old: dict[str, Any], new: str, run: str | os.PathLike) -> bool:
+    """Whether a run's stored data (``old``: its ``run.json``) and a stored spec ``new`` name the same data."""
+    old_prefix, old_path = split_spec(old.get("data", ""))
     new_prefix, new_path = split_spec(new)
     if old_path is None or new_path is None or old_prefix.lower() != new_prefix.lower():
-        return old == new
+        return old.get("data") == new
     try:
-        here = split_spec(resolve_data({"data": old}, run))[1]
+        was = split_spec(resolve_data(old, run))[1]
+        now = split_spec(resolve_data({"data": new}, run))[1]  # a stored spec: relative = to the run folder
     except DatasetError:
         return False
-    try:
-        return Path(here).resolve() == Path(new_path).resolve()
-    except OSError:
-        return False
+    return Path(was).resolve() == Path(now).resolve()

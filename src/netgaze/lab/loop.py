@@ -27,13 +27,14 @@ FREE_CONFIG_KEYS = {"epochs", "device", "workers", "tensorboard", "created", "wo
 Stats = dict[str, torch.Tensor]
 
 
-def same_setting(key: str, old: Any, new: Any, folder: RunFolder) -> bool:
-    """Whether a ``run.json`` setting is unchanged; ``data`` compares where the data lies."""
-    if old == new:
+def same_setting(key: str, old: dict[str, Any], new: dict[str, Any], folder: RunFolder) -> bool:
+    """Whether setting ``key`` of ``run.json`` (``old``) is unchanged in ``new``; ``data``
+    compares where the data lies (a moved run resumed with its data named from here)."""
+    if old.get(key) == new.get(key):
         return True
-    if key == "data" and isinstance(old, str) and isinstance(new, str):
+    if key == "data" and isinstance(old.get(key), str) and isinstance(new.get(key), str):
         from netgaze.lab.datapaths import same_data
-        return same_data(old, new, folder.path)
+        return same_data(old, new[key], folder.path)
     return False
 
 # curves.png during training: at most this fraction of the training time goes to drawing it;
@@ -211,7 +212,7 @@ class EpochTrainer:
         if existing:
             old = folder.read_config()
             changed = sorted(k for k in set(old) | set(config)
-                             if k not in FREE_CONFIG_KEYS and not same_setting(k, old.get(k), config.get(k), folder))
+                             if k not in FREE_CONFIG_KEYS and not same_setting(k, old, config, folder))
             if changed:
                 detail = "; ".join(f"{k}: {old.get(k)!r} -> {config.get(k)!r}" for k in changed)
                 raise RunError(f"cannot resume {folder.path} with a different configuration ({detail})")
