@@ -381,6 +381,7 @@ def create_app(sources: Sources, settings: Settings | None = None) -> Starlette:
     explorer = Explorer(sources, settings)
     routes = [
         Route("/", index),
+        Route("/favicon.ico", lambda request: Response(status_code=204)),
         Route("/api/health", health),
         Route("/api/runs", runs),
         Route("/api/runs/{run}/history", history),
