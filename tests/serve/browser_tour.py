@@ -108,6 +108,13 @@ def tour(url: str, shots: Path | None = None, runs: dict[str, str] | None = None
             wait_for_new(page, "#units", None)
             report["unit_rows"] = page.locator("#units tr").count()
             shot("units")
+            escape = runs.get("escape")
+            if escape:   # a run whose class names are HTML: shown as text, never run
+                page.goto(url + f"/#/explain?run={escape}")
+                wait_for_new(page, "#tiles", None)
+                report["escape_options"] = page.eval_on_selector_all("aside select option",
+                                                                     "os => os.map(o => o.textContent)")
+                report["escape_prediction"] = page.text_content("#prediction")
             report["xss"] = page.evaluate("() => window.__xss || null")
         finally:
             browser.close()

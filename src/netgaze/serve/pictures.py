@@ -50,7 +50,9 @@ def check_upload(data: bytes, max_bytes: int = MAX_UPLOAD_BYTES, max_pixels: int
         image.load()
     except ApiError:
         raise
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
+    except Image.DecompressionBombError:
+        raise ApiError(f"the picture has more pixels than the limit of {max_pixels}", status=413) from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
         raise ApiError(f"cannot read the {kind.upper()} picture: {str(err).splitlines()[0][:120]}") from None
     return image
 
