@@ -136,6 +136,8 @@ def test_a_batch_equals_its_requests_one_by_one(sources, serve_runs):
     for job, a in zip(jobs, answers):
         expected = ng.gradcam(run.model, job.x[None], "features.conv3", target=ng.Class(job.target[1]))[0]
         assert torch.allclose(torch.tensor(a["map"]), expected, atol=ATOL)
+        alone = explain_batch(state, [job])[0]
+        assert alone["batch"] == 1 and alone["overlay"] == a["overlay"]        # the same picture, byte for byte
     vae_run = ng.load_run(serve_runs["vae"])
     boxes = [(0, 0, 10, 10), (5, 6, 28, 20)]
     jobs = [ExplainJob(vae, 1, "gradcam", ("encoder.5",), False, vae.picture("test", i).x, ("box", b, None))
@@ -420,3 +422,22 @@ def test_cli_help_host_check_and_user_errors(capsys, serve_runs):
     err = io.StringIO()
     token = check_host("0.0.0.0", None, out=err)
     assert token and len(token) >= 20 and "WARNING" in err.getvalue()
+
+
+def test_batch_queue_with_two_workers_answers_every_job_once():
+    seen = []
+
+    def run_batch(state, jobs):
+        seen.extend(jobs)
+        return [(state, j * 2) for j in jobs]
+    queue = BatchQueue(run_batch, key=lambda j: j % 3, workers=2, max_batch=4, max_queue=100,
+                       make_state=lambda i: i, max_wait_ms=2)
+
+    async def go():
+        return await asyncio.gather(*(queue.submit(j) for j in range(60)))
+    try:
+        results = asyncio.run(go())
+    finally:
+        queue.close()
+    assert [r[1] for r in results] == [2 * j for j in range(60)] and sorted(seen) == list(range(60))
+    assert queue.stats.largest <= 4 and queue.stats.requests == 60

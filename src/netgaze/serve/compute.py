@@ -137,14 +137,33 @@ def explain_batch(state: WorkerState, jobs: Sequence[ExplainJob]) -> list[dict[s
     maps, output = run_method(model, x, first.method, first.layers, first.many, batch_target(jobs))
     output = dense_output(output).float()
     compute_ms = (time.perf_counter() - start) * 1000
-    answers = [answer(job, i, maps, output) for i, job in enumerate(jobs)]
+    shown = batch_overlays(x, maps, first) if "overlay" in first.include or any("overlay" in j.include for j in jobs) \
+        else None
+    answers = [answer(job, i, maps, output, shown) for i, job in enumerate(jobs)]
     for a in answers:
         a["compute_ms"] = round(compute_ms, 3)
         a["batch"] = len(jobs)
     return answers
 
 
-def answer(job: ExplainJob, i: int, maps, output: torch.Tensor) -> dict[str, Any]:
+def batch_overlays(x: torch.Tensor, maps, job: ExplainJob) -> dict[Any, np.ndarray]:
+    """uint8 pictures of every map of the batch, made in one vectorised call per layer (one
+    colour table, one normalisation pass): [B, H, W, 3], or [B, k, H, W, 3] for top-k CAMs."""
+    per_layer = maps if isinstance(maps, dict) else {None: maps}
+    out = {}
+    for name, m in per_layer.items():
+        m = m.detach().float().cpu()
+        if job.method not in CAM_METHODS:
+            out[name] = viz.attribution_image(m)
+        elif m.dim() == 3:
+            out[name] = viz.overlay(x, m)
+        else:
+            out[name] = np.stack([viz.overlay(x, m[:, k]) for k in range(m.shape[1])], 1)
+    return out
+
+
+def answer(job: ExplainJob, i: int, maps, output: torch.Tensor, shown: dict[Any, np.ndarray] | None = None
+           ) -> dict[str, Any]:
     """The JSON-ready answer of sample ``i`` of a batch."""
     source = job.source
     result: dict[str, Any] = {"run": source.id, "epoch": job.epoch, "method": job.method,
@@ -157,24 +176,18 @@ def answer(job: ExplainJob, i: int, maps, output: torch.Tensor) -> dict[str, Any
         values = {name: m[i].detach().float().cpu().tolist() for name, m in per_layer.items()}
         result["map"] = values if job.many else next(iter(values.values()))
     if "overlay" in job.include:
-        attribution = job.method not in CAM_METHODS
-        pictures = {name: overlay_png(x, m[i:i + 1], attribution) for name, m in per_layer.items()}
+        if shown is None:
+            shown = batch_overlays(x, {n: m[i:i + 1] for n, m in per_layer.items()}, job)
+            index = 0
+        else:
+            index = i
+        pictures = {name: (png_base64(image[index]) if image.ndim == 4 else [png_base64(t) for t in image[index]])
+                    for name, image in shown.items()}
         result["overlay"] = pictures if job.many else next(iter(pictures.values()))
     if job.target[0] == "box":
         shares = {name: box_share(m[i], job.target[1]) for name, m in per_layer.items()}
         result["inside"] = shares if job.many else next(iter(shares.values()))
     return result
-
-
-def overlay_png(x: torch.Tensor, m: torch.Tensor, attribution: bool) -> str | list[str]:
-    """Base64 PNG of one map: a CAM [1, H, W] over its picture, k CAMs [1, k, H, W] (a list),
-    or an input attribution [1, C, H, W] shown alone (signed, grey at zero)."""
-    m = m.detach().float().cpu()
-    if attribution:
-        return png_base64(viz.attribution_image(m)[0])
-    if m.dim() == 3:
-        return png_base64(viz.overlay(x, m)[0])
-    return [png_base64(viz.overlay(x, m[:, k])[0]) for k in range(m.shape[1])]
 
 
 def box_share(m: torch.Tensor, box: tuple[int, int, int, int]) -> float:
