@@ -76,6 +76,11 @@ class Server:
                 raise RuntimeError("netgaze serve exited: " + self.process.stdout.read())
         raise RuntimeError("netgaze serve did not start in 120 s")
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU time the server process has used so far."""
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def close(self) -> None:
         self.process.terminate()             # SIGTERM: uvicorn shuts down cleanly, like Ctrl-C
         self.process.wait(30)
@@ -190,14 +195,20 @@ def main() -> int:
             single = {"cnn": one_user(client, cnn, args.rounds), "vae": one_user(client, vae, args.rounds)}
             single["resnet18"] = resnet_in_process(max(10, args.rounds // 2))
             n = args.clients * args.per_client
+            cpu = server.cpu_seconds()
             sequential = one_by_one(client, cnn, n)
+            sequential["server_cpu_ms_per_request"] = (server.cpu_seconds() - cpu) * 1000 / n
+            cpu = server.cpu_seconds()
             concurrent = asyncio.run(many_users(server.url, cnn, args.clients, args.per_client))
+            concurrent["server_cpu_ms_per_request"] = (server.cpu_seconds() - cpu) * 1000 / n
             batches = client.get("/api/health").json()
         finally:
             server.close()
         unbatched_server = Server(runs, free_port(), max_batch=1)
         try:
+            cpu = unbatched_server.cpu_seconds()
             unbatched = asyncio.run(many_users(unbatched_server.url, cnn, args.clients, args.per_client))
+            unbatched["server_cpu_ms_per_request"] = (unbatched_server.cpu_seconds() - cpu) * 1000 / n
         finally:
             unbatched_server.close()
     load_after = os.getloadavg()[0]
@@ -241,6 +252,9 @@ def main() -> int:
          f"{c['throughput_gain_vs_max_batch_1']:.1f}x ({unbatched['throughput_per_s']:.0f}/s unbatched)", "-", "-"],
     ]
     print_table(rows, ["measure", "result", "goal", "met"])
+    print("server CPU per request: one by one {:.1f} ms, {} users batched {:.1f} ms, {} users --max-batch 1 {:.1f} ms"
+          .format(sequential["server_cpu_ms_per_request"], args.clients, concurrent["server_cpu_ms_per_request"],
+                  args.clients, unbatched["server_cpu_ms_per_request"]))
     print(f"load average (1 min): {load_before:.2f} before, {load_after:.2f} after (shared CPU)")
     print(write_results("serve", results))
     return 0
