@@ -70,6 +70,7 @@ def test_gradcam_map_equals_the_library_call(client, serve_runs, layer):
     assert answer["prediction"]["top"][0]["p"] == pytest.approx(float(pred.max()), abs=1e-5)
     assert answer["target"]["classes"][0]["class"] == int(pred.argmax())
     assert answer["ms"] > 0 and answer["overlay"].startswith("iVBOR")   # a PNG
+    assert answer["label"] == {"class": run.dataset("test")[7][1], "name": run.classes[run.dataset("test")[7][1]]}
 
 
 def test_many_layers_class_and_top_k_targets(client, serve_runs):

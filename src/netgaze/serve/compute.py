@@ -52,6 +52,7 @@ class ExplainJob:
     x: torch.Tensor
     target: tuple
     include: frozenset = frozenset({"map", "overlay"})
+    label: int | None = None
 
     def key(self) -> tuple:
         kind = self.target[0]
@@ -170,6 +171,7 @@ def answer(job: ExplainJob, i: int, maps, output: torch.Tensor, shown: dict[Any,
                               "layers": list(job.layers) if job.layers else None}
     result["prediction"] = prediction(source, output[i])
     result["target"] = target_facts(job, output[i])
+    result["label"] = None if job.label is None else {"class": job.label, "name": class_name(source, job.label)}
     per_layer = maps if isinstance(maps, dict) else {None: maps}
     x = job.x[None]
     if "map" in job.include:

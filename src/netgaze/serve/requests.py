@@ -69,16 +69,22 @@ def check_keys(body: Any, allowed: tuple[str, ...], what: str) -> dict[str, Any]
 
 def picture_tensor(image: Any, source: Source, uploads: Uploads) -> torch.Tensor:
     """The picture an ``"image"`` field names: a split and index, or an upload ID."""
+    return labelled_picture(image, source, uploads)[0]
+
+
+def labelled_picture(image: Any, source: Source, uploads: Uploads) -> tuple[torch.Tensor, int | None]:
+    """``(picture, its label or None)`` of an ``"image"`` field."""
     if isinstance(image, dict) and "upload" in image:
         check_keys(image, ("upload",), "image")
-        return uploads.tensor(image["upload"], source)
+        return uploads.tensor(image["upload"], source), None
     check_keys(image, ("split", "index"), "image")
     if "index" not in image:
         raise ApiError('image is {"split": "test", "index": i} or {"upload": ID}')
     split = image.get("split", "test")
     if not isinstance(split, str):
         raise ApiError("image split is a name such as \"test\"")
-    return source.picture(split, image["index"]).x
+    found = source.picture(split, image["index"])
+    return found.x, found.label
 
 
 def check_method(method: Any) -> str:
@@ -157,7 +163,7 @@ def parse_explain(body: Any, sources: Sources, uploads: Uploads) -> ExplainJob:
     include = body.get("include", list(INCLUDE))
     if not isinstance(include, list) or not set(include) <= set(INCLUDE) or not all(isinstance(i, str) for i in include):
         raise ApiError(f"include is a list of: {', '.join(INCLUDE)}")
-    x = picture_tensor(body["image"], source, uploads)
+    x, label = labelled_picture(body["image"], source, uploads)
     target = check_target(source, body.get("target"), tuple(x.shape[-2:]))
     return ExplainJob(source=source, epoch=epoch, method=method, layers=layers, many=many, x=x, target=target,
-                      include=frozenset(include))
+                      include=frozenset(include), label=label)

@@ -56,7 +56,10 @@ def serve(sources: Sources, host: str = "127.0.0.1", port: int = 8765, settings:
         raise ApiError(f"cannot listen on {host}:{port}: {err.strerror or err}; pick another --port") from None
     print(f"netgaze serve: {len(list(sources))} source(s) at {url_of(host, port, settings.token)}  "
           "(Ctrl-C stops)", flush=True)
-    server.run()
+    try:
+        server.run()
+    except KeyboardInterrupt:   # uvicorn shut down cleanly, then re-raised the signal it caught
+        pass
     print("netgaze serve: stopped", flush=True)
 
 

@@ -214,7 +214,8 @@ function explainPage(params) {
     const { result, guide } = answer;
     const tiles = document.getElementById("tiles");
     if (!tiles) return;
-    tiles.replaceChildren(figure(pictureUrl(run.id, image), "picture"));
+    tiles.replaceChildren(figure(pictureUrl(run.id, image), image.upload ? "uploaded picture" :
+      "test picture #" + image.index + (result.label ? ", a " + result.label.name : "")));
     const overlays = body.layer ? result.overlay : { "": result.overlay };
     for (const [name, picture] of Object.entries(overlays)) {
       const list = Array.isArray(picture) ? picture : [picture];
