@@ -23,6 +23,17 @@ def wait_for_new(page, selector: str, before: str | None) -> str:
     return page.eval_on_selector(selector, "n => n.dataset.stamp")
 
 
+def _png_bytes() -> bytes:
+    import io
+
+    from PIL import Image, ImageDraw
+    image = Image.new("RGB", (64, 48), (20, 60, 20))
+    ImageDraw.Draw(image).ellipse((16, 8, 48, 40), fill=(240, 200, 40))
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
 def stamp(page, selector: str) -> str | None:
     return page.eval_on_selector(selector, "n => n.dataset.stamp || null") if page.query_selector(selector) else None
 
@@ -61,6 +72,11 @@ def tour(url: str, shots: Path | None = None, runs: dict[str, str] | None = None
             report["steps"].append(("explain: added a layer", second, third))
             report["options"] = page.eval_on_selector_all("aside select option", "os => os.map(o => o.textContent)")
             shot("explain")
+            page.set_input_files("#upload", files=[{"name": "upload.png", "mimeType": "image/png",
+                                                    "buffer": _png_bytes()}])
+            fourth = wait_for_new(page, "#tiles", third)
+            report["steps"].append(("explain: uploaded a picture", third, fourth))
+            report["upload_caption"] = page.text_content("#tiles figure figcaption")
 
             # Area: drag a box on the reconstruction / segmentation.
             dense = runs.get("dense")

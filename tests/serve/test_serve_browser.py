@@ -30,6 +30,7 @@ def test_every_page_in_headless_chromium(serve_runs, tmp_path):
     for step, before, after in report["steps"]:
         assert after and after != before, step                     # a new map arrived after each gesture
     assert report["explain_tiles"] == 4                            # picture, two layers, guided backprop
+    assert report["upload_caption"] == "uploaded picture"
     before, after = report["area_captions"]
     assert "inside the box" in after and before != after           # the dragged box changed the area map
     assert report["epoch_caption"].startswith("Grad-CAM features.conv4, epoch 0")
