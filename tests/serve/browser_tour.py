@@ -147,7 +147,7 @@ def main(argv=None) -> int:
 
     paths = args.runs
     if not paths:
-        from tiny_runs import make_runs
+        from serve_fixtures import make_runs
         made = make_runs(Path(tempfile.mkdtemp(prefix="netgaze-screens-")))
         paths = [str(made[k]) for k in ("cnn", "vae", "fcn")]
     sources = Sources.from_arguments(paths)

@@ -11,6 +11,6 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 @pytest.fixture(scope="session")
 def serve_runs(tmp_path_factory):
-    from tiny_runs import make_runs
+    from serve_fixtures import make_runs
 
     return make_runs(tmp_path_factory.mktemp("serve-runs"))

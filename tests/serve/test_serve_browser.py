@@ -6,7 +6,7 @@ import os
 import pytest
 
 from browser_tour import CHROMIUM, tour
-from tiny_runs import EVIL
+from serve_fixtures import EVIL
 
 
 def _skip_reason() -> str | None:
