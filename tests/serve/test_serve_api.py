@@ -442,3 +442,27 @@ def test_batch_queue_with_two_workers_answers_every_job_once():
         queue.close()
     assert [r[1] for r in results] == [2 * j for j in range(60)] and sorted(seen) == list(range(60))
     assert queue.stats.largest <= 4 and queue.stats.requests == 60
+
+
+def test_a_torchvision_segmenter_with_a_picture_folder(tmp_path, one_thread):
+    """--model torchvision:NAME of a segmentation model: dict output ("out"), area targets, folder pictures."""
+    for i, colour in enumerate([(200, 30, 30), (30, 30, 200)]):
+        image = Image.new("RGB", (80, 64), colour)
+        image.paste((250, 250, 250), (20, 16, 50, 40))
+        image.save(tmp_path / f"p{i}.png")
+    (tmp_path / "notes.txt").write_text("not a picture")
+    sources = Sources.from_arguments([], model="torchvision:lraspp_mobilenet_v3_large", images=str(tmp_path), size=64)
+    source = next(iter(sources))
+    assert source.task == "segment" and source.classes[0] == "__background__" and source.stages()
+    with TestClient(create_app(sources), raise_server_exceptions=False) as c:
+        facts = c.get("/api/runs").json()["runs"][0]
+        assert facts["splits"] == {"test": 2}
+        body = {"run": source.id, "image": {"split": "test", "index": 1}, "layer": -1,
+                "target": {"box": [8, 8, 40, 56], "channel": 0}}
+        answer = c.post("/api/explain", json=body).json()
+        x = to_tensor(Image.open(tmp_path / "p1.png"), (64, 64), 3)[None]
+        expected = ng.gradcam(source.model, x, source.stages()[-1], target=ng.Area(box=(8, 8, 40, 56), channel=0),
+                              output="out")[0]
+        assert torch.allclose(_map(answer), expected, atol=ATOL)
+        assert answer["prediction"]["output"].startswith("iVBOR") and answer["label"] is None
+        assert c.get(f"/api/runs/{source.id}/pictures/test/2.png").status_code == 404   # the .txt is not listed

@@ -88,7 +88,8 @@ def batch_target(jobs: Sequence[ExplainJob]):
     return Area(mask=mask, channel=jobs[0].target[2])
 
 
-def run_method(model: nn.Module, x: torch.Tensor, method: str, layers: tuple[str, ...] | None, many: bool, target):
+def run_method(model: nn.Module, x: torch.Tensor, method: str, layers: tuple[str, ...] | None, many: bool, target,
+               output: Any = None):
     """``(maps, model output)`` of one library call; the output comes from the same forward pass."""
     function = METHODS[method]
     captured: list[Any] = []
@@ -96,9 +97,9 @@ def run_method(model: nn.Module, x: torch.Tensor, method: str, layers: tuple[str
         if method in SAME_FORWARD else None
     try:
         if method in LAYER_METHODS:
-            maps = function(model, x, list(layers) if many else layers[0], target=target)
+            maps = function(model, x, list(layers) if many else layers[0], target=target, output=output)
         else:
-            maps = function(model, x, target=target)
+            maps = function(model, x, target=target, output=output)
     finally:
         if handle is not None:
             handle.remove()
@@ -135,7 +136,8 @@ def explain_batch(state: WorkerState, jobs: Sequence[ExplainJob]) -> list[dict[s
     first = jobs[0]
     model = state.model(first.source, first.epoch)
     x = torch.stack([j.x for j in jobs])
-    maps, output = run_method(model, x, first.method, first.layers, first.many, batch_target(jobs))
+    maps, output = run_method(model, x, first.method, first.layers, first.many, batch_target(jobs),
+                              first.source.output)
     output = dense_output(output).float()
     compute_ms = (time.perf_counter() - start) * 1000
     shown = batch_overlays(x, maps, first) if "overlay" in first.include or any("overlay" in j.include for j in jobs) \

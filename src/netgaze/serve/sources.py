@@ -17,7 +17,7 @@ from typing import Any, Sequence
 import torch
 import torch.nn as nn
 
-from netgaze.layers import conv_layer_names
+from netgaze.layers import LayerError, conv_layer_names
 from netgaze.serve.cache import MemoryLRU
 from netgaze.serve.errors import ApiError, NotFound
 
@@ -61,6 +61,7 @@ class Source:
     history: list[dict[str, Any]]
     model: nn.Module
     description: str = ""
+    output: Any = None          # which part of a tuple/dict output is explained (torchvision segmenters: "out")
     run: Any = field(default=None, repr=False)
     pictures_folder: Path | None = None
     _datasets: dict[str, Any] = field(default_factory=dict, repr=False)
@@ -109,7 +110,8 @@ class Source:
         """The model's stages whose output is one spatial tensor (checked with a probe forward pass)."""
         if self._stages is None:
             with self._lock:
-                self._stages = _usable(self.model, _stages(self.model, self.task), self.channels, self.size)
+                self._stages = _usable(self.model, _stages(self.model, self.task), self.channels, self.size,
+                                       self.output)
         return self._stages
 
     def resolve_layer(self, layer: Any) -> str:
@@ -190,31 +192,35 @@ def _stages(model: nn.Module, task: str) -> list[str]:
         names = encoder_stages(inner)
         if names:
             return [f"vae.{n}" if inner is not model else n for n in names]
-    stages = stage_names(model)
-    encoder = getattr(model, "encoder", None)
-    if task == "segment" and isinstance(encoder, nn.Module) and "encoder" in stages:
-        inner = [f"encoder.{n}" for n in stage_names(encoder)]
-        stages = inner + [n for n in stages if n != "encoder"]
-    return stages
+    return stage_names(model)
 
 
-def _usable(model: nn.Module, names: list[str], channels: int, size: tuple[int, int]) -> list[str]:
-    """The names among ``names`` whose output is a [B, C, h, w] tensor (a container returning a
-    list of taps, as an FCN encoder does, is left out); the last conv layer when none is."""
+def _usable(model: nn.Module, names: list[str], channels: int, size: tuple[int, int], output: Any = None,
+            depth: int = 0) -> list[str]:
+    """The names among ``names`` whose output is a [B, C, h, w] tensor. A container that returns
+    something else (an FCN encoder's list of taps, a torchvision backbone's dict) is replaced by
+    its own stages; the last conv layer is the answer when nothing else is."""
     from netgaze.recorder import Recorder, RecorderError
+    from netgaze.studies.layers import stage_names
 
     x = torch.zeros(1, channels, *size)
-    kept = []
+    kept: list[str] = []
     for name in names:
         try:
-            with Recorder(model, [name], grads=False) as rec:
+            with Recorder(model, [name], grads=False, output=output) as rec:
                 rec.forward(x)
                 if rec.activations[name].dim() == 4:
                     kept.append(name)
         except RecorderError:
-            continue
-    convs = conv_layer_names(model)
-    return kept or convs[-1:]
+            if depth < 2:
+                try:
+                    inner = [f"{name}.{n}" for n in stage_names(model.get_submodule(name))]
+                except (LayerError, AttributeError):
+                    inner = []
+                kept += _usable(model, inner, channels, size, output, depth + 1)
+    if depth == 0 and not kept:
+        kept = conv_layer_names(model)[-1:]
+    return kept
 
 
 # --- building sources ----------------------------------------------------------------
@@ -254,6 +260,15 @@ def model_source(spec: str, weights: str | None, images: str | None, size: int =
     """A source for ``torchvision:NAME`` or ``timm:NAME`` (random weights unless ``weights``)."""
     from netgaze.studies.files import imagenet_classes, load_torchvision, load_weights_file
 
+    if spec.startswith("torchvision:") and spec.split(":", 1)[1] in _segmenter_names():
+        model, classes = _torchvision_segmenter(spec.split(":", 1)[1], weights)
+        folder = Path(images) if images else None
+        if folder is not None and not folder.is_dir():
+            raise ApiError(f"no such picture folder: {images}")
+        description = spec + (f" with {Path(weights).name}" if weights else " (random weights)")
+        return Source(id=unique_id(spec.replace(":", "-"), taken), kind="model", task="segment", classes=classes,
+                      size=(size, size), channels=3, epochs=[], history=[], model=model.eval(),
+                      description=description, output="out", pictures_folder=folder)
     if spec.startswith("torchvision:"):
         loaded = load_torchvision(spec.split(":", 1)[1], weights, size)
         model, classes = loaded.model, loaded.classes
@@ -279,6 +294,37 @@ def model_source(spec: str, weights: str | None, images: str | None, size: int =
     return Source(id=unique_id(spec.replace(":", "-"), taken), kind="model", task="classify", classes=classes,
                   size=(size, size), channels=3, epochs=[], history=[], model=model, description=description,
                   pictures_folder=folder)
+
+
+def _segmenter_names() -> list[str]:
+    import torchvision.models
+
+    return list(torchvision.models.list_models(module=torchvision.models.segmentation))
+
+
+def _torchvision_segmenter(name: str, weights: str | None) -> tuple[nn.Module, list[str]]:
+    """A torchvision segmentation model (dict output, ``"out"`` explained) behind ImageNet
+    normalisation, with the 21 VOC classes its published weights use."""
+    import torchvision.models
+    from netgaze.lab.models.classifiers import Normalized
+    from netgaze.lab.models.normalize import IMAGENET_MEAN, IMAGENET_STD, Normalize
+    from netgaze.studies.files import load_weights_file
+
+    net = torchvision.models.get_model(name, weights=None, weights_backbone=None, num_classes=21, aux_loss=False)
+    model = Normalized(Normalize(IMAGENET_MEAN, IMAGENET_STD, out_channels=3), net)
+    if weights is not None:
+        state = {k: v for k, v in load_weights_file(weights).items() if not k.startswith("aux_classifier.")}
+        inner = model.net if not any(k.startswith("net.") for k in state) else model
+        try:
+            inner.load_state_dict(state)
+        except RuntimeError as err:
+            raise ApiError(f"{weights} does not fit torchvision {name}: {str(err).splitlines()[0][:200]}") from None
+    try:
+        from torchvision.models.segmentation import DeepLabV3_ResNet50_Weights
+        classes = list(DeepLabV3_ResNet50_Weights.COCO_WITH_VOC_LABELS_V1.meta["categories"])
+    except Exception:  # noqa: BLE001 - an older torchvision without metadata
+        classes = [str(i) for i in range(21)]
+    return model, classes
 
 
 class Sources:

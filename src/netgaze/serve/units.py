@@ -22,11 +22,11 @@ MAX_SCANNED = 1000
 
 
 def top_pictures(model: torch.nn.Module, dataset, layer: str, channels: Sequence[int], k: int = 6,
-                 limit: int = MAX_SCANNED, batch_size: int = 128) -> dict[int, list[tuple[int, float]]]:
+                 limit: int = MAX_SCANNED, batch_size: int = 128, output=None) -> dict[int, list[tuple[int, float]]]:
     """For each channel, the ``k`` dataset indices with the highest mean activation, with the values."""
     n = min(len(dataset), limit)
     scores = []
-    with Recorder(model, [layer], grads=False) as rec:
+    with Recorder(model, [layer], grads=False, output=output) as rec:
         for start in range(0, n, batch_size):
             x = torch.stack([dataset[i][0] for i in range(start, min(n, start + batch_size))])
             rec.forward(x)
@@ -55,9 +55,10 @@ def units(state: WorkerState, source: Source, layer: Any, channels: Any, steps: 
         raise ApiError(f"channels is a list of 1..{MAX_CHANNELS} integers in 0..{width - 1}")
     if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= MAX_STEPS:
         raise ApiError(f"steps is an integer in 1..{MAX_STEPS}")
-    images = visualize(model, name, channels=channels, steps=steps, size=source.size, random_state=0)
+    images = visualize(model, name, channels=channels, steps=steps, size=source.size, random_state=0,
+                       output=source.output)
     try:
-        tops = top_pictures(model, source.dataset(split), name, channels, k)
+        tops = top_pictures(model, source.dataset(split), name, channels, k, output=source.output)
     except ApiError:
         if source.run is None and source.pictures_folder is None:
             tops = {c: [] for c in channels}
@@ -71,7 +72,7 @@ def units(state: WorkerState, source: Source, layer: Any, channels: Any, steps: 
 
 def _channel_count(model: torch.nn.Module, source: Source, layer: str) -> int:
     x = torch.zeros(1, source.channels, *source.size)
-    with Recorder(model, [layer], grads=False) as rec:
+    with Recorder(model, [layer], grads=False, output=source.output) as rec:
         rec.forward(x)
         act = rec.activations[layer]
     if act.dim() != 4:

@@ -70,7 +70,7 @@ def epoch_curves(state: WorkerState, source: Source, x: torch.Tensor, mask: torc
     rows = []
     for epoch in source.epochs:
         model = state.model(source, epoch)
-        maps = METHODS[method](model, x[None], layer, target=batch_target([job])).detach().float()
+        maps = METHODS[method](model, x[None], layer, target=batch_target([job]), output=source.output).detach().float()
         if maps.dim() == 4:   # top-k: the best class's map
             maps = maps[:, 0]
         if mask is not None and mask.bool().any():
@@ -105,6 +105,7 @@ def embedding(state: WorkerState, source: Source, layer: Any, method: str, epoch
         layer = source.resolve_layer(layer)
     dataset = source.dataset(split)
     F = features(model, dataset, layer, limit=min(limit, MAX_EMBEDDED, len(dataset)), progress=False,
+                 output=source.output,
                  predict=source.task == "classify", batch_size=BATCH)
     if len(F) < 5:
         raise ApiError("an embedding needs at least 5 pictures")
