@@ -153,6 +153,11 @@ function picturePicker(run, params, onpick) {
   if (run.splits.test > 0) load(); else strip.appendChild(el("span", { class: "hint", text: "no test pictures: upload one" }));
   return box;
 }
+function needsUpload(run, params) { return !params.upload && !(run.splits.test > 0); }
+function uploadFirst(controls) {
+  return [controls, el("div", { class: "panel", id: "need-upload",
+                                text: "This model has no pictures of its own: upload one on the left." })];
+}
 function imageOf(params) {
   return params.upload ? { upload: params.upload } : { split: "test", index: Number(params.index || 0) };
 }
@@ -194,6 +199,7 @@ function explainPage(params) {
     el("label", { class: "check" }, el("input", { type: "checkbox", id: "guided", checked: guided,
       onchange: (e) => go({ guided: e.target.checked ? "1" : "0" }) }), " guided backprop beside"),
   ];
+  if (needsUpload(run, params)) return uploadFirst(controls);
   const view = el("div", {}, el("div", { class: "panel prediction", id: "prediction", text: "choose a picture" }),
                   el("div", { class: "tiles", id: "tiles" }));
   const image = imageOf(params);
@@ -256,6 +262,7 @@ function areaPage(params) {
     field("Output channel", select([["", "all channels"]].concat(channels), channel, (v) => go({ channel: v }))),
     el("p", { class: "hint", text: "Drag a rectangle on the output to explain that area." }),
   ];
+  if (needsUpload(run, params)) return uploadFirst(controls);
   const scale = DISPLAY / w;
   const boxNode = el("div", { class: "box" });
   const output = el("img", { id: "output", alt: "model output", draggable: "false" });
