@@ -4,7 +4,7 @@ STAMP   := .venv/.installed
 BENCH   := .venv/.bench-installed
 OUT     ?= runs/demo
 
-.PHONY: demo test bench quality chromium clean
+.PHONY: demo test bench quality chromium screenshots clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv .venv
@@ -26,6 +26,11 @@ chromium:
 
 demo: $(STAMP)
 	.venv/bin/netgaze demo --out $(OUT)
+
+# One PNG per page of `netgaze serve`, driven in headless Chromium: the demo's runs when they
+# exist (make demo first), else tiny runs trained on the spot.
+screenshots: $(STAMP) chromium
+	$(PY) tests/serve/browser_tour.py --out $(OUT)/screenshots $(patsubst %/run.json,%,$(wildcard $(OUT)/*/run.json))
 
 test: $(STAMP) chromium
 	$(PY) -m pytest

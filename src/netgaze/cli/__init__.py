@@ -15,7 +15,7 @@ from typing import Sequence
 
 from netgaze.errors import UserError
 
-ORDER = ["train", "explain", "embed", "visualize", "report", "demo"]
+ORDER = ["train", "explain", "embed", "visualize", "report", "serve", "demo"]
 
 
 def _subcommands() -> list[str]:

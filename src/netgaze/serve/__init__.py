@@ -1,0 +1,20 @@
+"""``netgaze serve``: a local web explorer over runs and models, with a documented HTTP API.
+
+- ``sources.py``: the served runs and models, named by ID (never by path), with pictures and layers.
+- ``requests.py``: checks of what clients send; ``compute.py``: one batched explanation pass.
+- ``batching.py``: the bounded queue that groups concurrent requests per (model, layer, method).
+- ``views.py`` / ``units.py``: picture lists, epoch curves, embeddings, units (cached).
+- ``app.py``: the Starlette routes; ``static/``: the front end (plain HTML, JS and CSS).
+- ``server.py``: run it with uvicorn (``serve(...)``), or in a background thread for tests.
+"""
+from netgaze.serve.app import Explorer, Settings, create_app
+from netgaze.serve.sources import Source, Sources
+
+__all__ = ["create_app", "Settings", "Explorer", "Source", "Sources", "serve", "BackgroundServer"]
+
+
+def __getattr__(name: str):
+    if name in ("serve", "BackgroundServer"):
+        from netgaze.serve import server
+        return getattr(server, name)
+    raise AttributeError(f"module 'netgaze.serve' has no attribute {name!r}")

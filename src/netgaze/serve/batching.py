@@ -1,0 +1,172 @@
+"""Dynamic batching: concurrent requests for the same model, layer and method share one pass.
+
+Requests wait in a bounded queue, grouped by a key (the model, epoch, layers, method and
+kind of target). Worker threads take the oldest group and up to ``max_batch`` of its
+requests at once, so while a worker is busy the requests that arrive meanwhile pile up
+and are served together by the next pass, as model servers do. The asyncio event loop only
+enqueues and awaits; PyTorch runs in the worker threads, each with its own model copies.
+"""
+from __future__ import annotations
+
+import asyncio
+import itertools
+import threading
+import time
+from collections import OrderedDict, deque
+from dataclasses import dataclass, field
+from typing import Any, Callable, Hashable, Sequence
+
+
+class QueueFull(Exception):
+    """The queue holds ``max_queue`` requests already: the client should retry later."""
+
+
+@dataclass
+class _Pending:
+    job: Any
+    future: asyncio.Future
+    loop: asyncio.AbstractEventLoop
+    seq: int
+
+
+@dataclass
+class BatchStats:
+    batches: int = 0
+    requests: int = 0
+    largest: int = 0
+    rejected: int = 0
+    sizes: dict[int, int] = field(default_factory=dict)
+
+
+class BatchQueue:
+    """A bounded queue served by worker threads in batches of requests with equal keys.
+
+    Args:
+        run_batch: ``(worker_state, jobs) -> results`` (one result per job, in order); runs in
+            a worker thread. An exception fails the batch; each job is then run alone, so one
+            bad request cannot fail the others.
+        key: ``job -> hashable``; only jobs with equal keys are batched together.
+        workers: worker threads.
+        max_batch: most jobs per pass.
+        max_queue: most jobs waiting; more raise ``QueueFull``.
+        make_state: ``worker index -> state`` passed to ``run_batch`` (one model cache per worker).
+        max_wait_ms: under concurrent load (the last batch held more than one request), a worker
+            waits up to this long for its group to grow to the last batch's size before it starts;
+            a lone user never waits.
+    """
+
+    def __init__(self, run_batch: Callable[[Any, Sequence[Any]], list[Any]], key: Callable[[Any], Hashable], *,
+                 workers: int = 1, max_batch: int = 16, max_queue: int = 64,
+                 make_state: Callable[[int], Any] = lambda i: None, max_wait_ms: float = 4.0):
+        if workers < 1 or max_batch < 1 or max_queue < 1:
+            raise ValueError("workers, max_batch and max_queue must be >= 1")
+        self.run_batch, self.key = run_batch, key
+        self.max_batch, self.max_queue = max_batch, max_queue
+        self.max_wait = max_wait_ms / 1000
+        self._last_size = 1
+        self.stats = BatchStats()
+        self._groups: OrderedDict[Hashable, deque[_Pending]] = OrderedDict()
+        self._pending = 0
+        self._seq = itertools.count()
+        self._cond = threading.Condition()
+        self._closed = False
+        self._threads = [threading.Thread(target=self._work, args=(make_state(i),), daemon=True,
+                                          name=f"netgaze-serve-worker-{i}") for i in range(workers)]
+        for thread in self._threads:
+            thread.start()
+
+    @property
+    def pending(self) -> int:
+        return self._pending
+
+    async def submit(self, job: Any) -> Any:
+        """Queue one job and wait for its result (raises what the job raised, or ``QueueFull``)."""
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        with self._cond:
+            if self._closed:
+                raise RuntimeError("the batch queue is closed")
+            if self._pending >= self.max_queue:
+                self.stats.rejected += 1
+                raise QueueFull(f"{self._pending} requests are waiting; retry shortly")
+            self._groups.setdefault(self.key(job), deque()).append(_Pending(job, future, loop, next(self._seq)))
+            self._pending += 1
+            self._cond.notify()
+        return await future
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop the workers after the batch in progress; fail what is still waiting."""
+        with self._cond:
+            self._closed = True
+            left = [p for group in self._groups.values() for p in group]
+            self._groups.clear()
+            self._pending = 0
+            self._cond.notify_all()
+        for p in left:
+            _resolve(p, error=RuntimeError("the server is shutting down"))
+        for thread in self._threads:
+            thread.join(timeout)
+
+    def _take(self) -> list[_Pending] | None:
+        with self._cond:
+            while True:
+                while not self._closed and self._pending == 0:
+                    self._cond.wait()
+                if self._closed:
+                    return None
+                key = min(self._groups, key=lambda k: self._groups[k][0].seq)   # the oldest request first
+                want = min(self.max_batch, self._last_size)
+                deadline = time.monotonic() + self.max_wait
+                while len(self._groups.get(key, ())) < want and not self._closed:   # let a batch fill a little
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        break
+                    self._cond.wait(left)
+                group = self._groups.get(key)
+                if self._closed:
+                    return None
+                if not group:              # another worker took this group meanwhile
+                    continue
+                batch = [group.popleft() for _ in range(min(self.max_batch, len(group)))]
+                if not group:
+                    del self._groups[key]
+                self._pending -= len(batch)
+                self._last_size = len(batch)
+                return batch
+
+    def _work(self, state: Any) -> None:
+        while True:
+            batch = self._take()
+            if batch is None:
+                return
+            self.stats.batches += 1
+            self.stats.requests += len(batch)
+            self.stats.largest = max(self.stats.largest, len(batch))
+            self.stats.sizes[len(batch)] = self.stats.sizes.get(len(batch), 0) + 1
+            try:
+                results = self.run_batch(state, [p.job for p in batch])
+                for p, result in zip(batch, results):
+                    _resolve(p, result=result)
+            except BaseException as err:  # noqa: BLE001 - re-raised in the awaiting request
+                if len(batch) == 1:
+                    _resolve(batch[0], error=err)
+                    continue
+                for p in batch:            # find out which request failed; the others succeed
+                    try:
+                        _resolve(p, result=self.run_batch(state, [p.job])[0])
+                    except BaseException as single:  # noqa: BLE001
+                        _resolve(p, error=single)
+
+
+def _resolve(p: _Pending, result: Any = None, error: BaseException | None = None) -> None:
+    def settle() -> None:
+        if p.future.done():
+            return
+        if error is not None:
+            p.future.set_exception(error)
+        else:
+            p.future.set_result(result)
+    try:
+        p.loop.call_soon_threadsafe(settle)
+    except RuntimeError:  # the loop is closed: nobody is waiting any more
+        pass

@@ -1,0 +1,238 @@
+"""One batched explanation pass for a group of requests (runs in a worker thread).
+
+Every request of a group shares the model, epoch, method, layers and kind of target, so
+the group is one call of the library method on the stacked pictures; each request then gets
+its own slice. Samples are independent in eval mode, so a request's map equals the library
+call on its picture alone. The model's output (prediction, reconstruction, segmentation) is
+taken from the same forward pass by a hook on the model, not from a second forward.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from netgaze import viz
+from netgaze.methods import CAM_METHODS, LAYER_METHODS, METHODS
+from netgaze.serve.cache import MemoryLRU
+from netgaze.serve.pictures import png_base64
+from netgaze.serve.sources import Source
+from netgaze.targets import Area, Class, TopClass
+
+# Methods whose first forward pass is the clean picture (so the hook sees the real output).
+SAME_FORWARD = {"gradcam", "gradcam_pp", "hirescam", "layercam", "xgradcam", "guided_backprop",
+                "guided_gradcam", "saliency"}
+TOP_PREDICTIONS = 5
+PALETTE = np.array([[0, 0, 0], [230, 25, 75], [60, 180, 75], [255, 225, 25], [0, 130, 200], [245, 130, 48],
+                    [145, 30, 180], [70, 240, 240], [240, 50, 230], [210, 245, 60], [250, 190, 190],
+                    [0, 128, 128], [170, 110, 40], [128, 0, 0], [170, 255, 195], [128, 128, 0],
+                    [0, 0, 128], [128, 128, 128], [255, 255, 255], [255, 215, 180], [220, 190, 255]], np.uint8)
+
+
+@dataclass
+class ExplainJob:
+    """One explanation request, checked and resolved (see ``requests.parse_explain``).
+
+    Attributes:
+        target: ``("class", c)``, ``("top", k)`` or ``("box", (y0, x0, y1, x1), channel)``.
+        layers: resolved layer names (None for methods without a layer).
+        many: the client gave a list of layers (the answer is a dict per layer).
+        include: parts of the answer: ``"map"`` (raw values), ``"overlay"`` (PNG).
+    """
+
+    source: Source
+    epoch: int | None
+    method: str
+    layers: tuple[str, ...] | None
+    many: bool
+    x: torch.Tensor
+    target: tuple
+    include: frozenset = frozenset({"map", "overlay"})
+    label: int | None = None
+
+    def key(self) -> tuple:
+        kind = self.target[0]
+        detail = self.target[1] if kind == "top" else (self.target[2] if kind == "box" else None)
+        return (self.source.id, self.epoch, self.method, self.layers, self.many, kind, detail)
+
+
+class WorkerState:
+    """A worker thread's own model copies (``models``) and the shared checkpoint cache (``weights``)."""
+
+    def __init__(self, weights: MemoryLRU, model_bytes: int):
+        self.weights = weights
+        self.models = MemoryLRU(model_bytes, "models")
+
+    def model(self, source: Source, epoch: int | None) -> nn.Module:
+        return self.models.get_or_make((source.id, epoch), lambda: source.new_model(epoch, self.weights))
+
+
+def batch_target(jobs: Sequence[ExplainJob]):
+    """The library target for a group: ``Class`` per sample, ``TopClass(k)`` or ``Area`` (a mask per sample)."""
+    kind = jobs[0].target[0]
+    if kind == "class":
+        return Class([int(j.target[1]) for j in jobs])
+    if kind == "top":
+        return TopClass(int(jobs[0].target[1]))
+    boxes = [j.target[1] for j in jobs]
+    if len(set(boxes)) == 1:
+        return Area(box=boxes[0], channel=jobs[0].target[2])
+    h, w = jobs[0].x.shape[-2:]
+    mask = torch.zeros(len(jobs), h, w)
+    for i, (y0, x0, y1, x1) in enumerate(boxes):
+        mask[i, y0:y1, x0:x1] = 1.0
+    return Area(mask=mask, channel=jobs[0].target[2])
+
+
+def run_method(model: nn.Module, x: torch.Tensor, method: str, layers: tuple[str, ...] | None, many: bool, target,
+               output: Any = None):
+    """``(maps, model output)`` of one library call; the output comes from the same forward pass."""
+    function = METHODS[method]
+    captured: list[Any] = []
+    handle = model.register_forward_hook(lambda m, a, out: captured.append(_detach(out)) if not captured else None) \
+        if method in SAME_FORWARD else None
+    try:
+        if method in LAYER_METHODS:
+            maps = function(model, x, list(layers) if many else layers[0], target=target, output=output)
+        else:
+            maps = function(model, x, target=target, output=output)
+    finally:
+        if handle is not None:
+            handle.remove()
+    if captured:
+        output = captured[0]
+    else:
+        with torch.no_grad():
+            output = _detach(model(x))
+    return maps, output
+
+
+def _detach(out: Any) -> Any:
+    if isinstance(out, torch.Tensor):
+        return out.detach()
+    if isinstance(out, (tuple, list)):
+        return type(out)(_detach(o) for o in out)
+    if isinstance(out, dict):
+        return {k: _detach(v) for k, v in out.items()}
+    return out
+
+
+def dense_output(output: Any) -> torch.Tensor:
+    """The tensor a prediction is read from: a tuple's first element, a dict's ``"out"``."""
+    if isinstance(output, (tuple, list)):
+        return output[0]
+    if isinstance(output, dict):
+        return output["out"] if "out" in output else next(iter(output.values()))
+    return output
+
+
+def explain_batch(state: WorkerState, jobs: Sequence[ExplainJob]) -> list[dict[str, Any]]:
+    """Explain a group of jobs with equal keys in one pass; one answer dict per job."""
+    start = time.perf_counter()
+    first = jobs[0]
+    model = state.model(first.source, first.epoch)
+    x = torch.stack([j.x for j in jobs])
+    maps, output = run_method(model, x, first.method, first.layers, first.many, batch_target(jobs),
+                              first.source.output)
+    output = dense_output(output).float()
+    compute_ms = (time.perf_counter() - start) * 1000
+    shown = batch_overlays(x, maps, first) if "overlay" in first.include or any("overlay" in j.include for j in jobs) \
+        else None
+    answers = [answer(job, i, maps, output, shown) for i, job in enumerate(jobs)]
+    for a in answers:
+        a["compute_ms"] = round(compute_ms, 3)
+        a["batch"] = len(jobs)
+    return answers
+
+
+def batch_overlays(x: torch.Tensor, maps, job: ExplainJob) -> dict[Any, np.ndarray]:
+    """uint8 pictures of every map of the batch, made in one vectorised call per layer (one
+    colour table, one normalisation pass): [B, H, W, 3], or [B, k, H, W, 3] for top-k CAMs."""
+    per_layer = maps if isinstance(maps, dict) else {None: maps}
+    out = {}
+    for name, m in per_layer.items():
+        m = m.detach().float().cpu()
+        if job.method not in CAM_METHODS:
+            out[name] = viz.attribution_image(m)
+        elif m.dim() == 3:
+            out[name] = viz.overlay(x, m)
+        else:
+            out[name] = np.stack([viz.overlay(x, m[:, k]) for k in range(m.shape[1])], 1)
+    return out
+
+
+def answer(job: ExplainJob, i: int, maps, output: torch.Tensor, shown: dict[Any, np.ndarray] | None = None
+           ) -> dict[str, Any]:
+    """The JSON-ready answer of sample ``i`` of a batch."""
+    source = job.source
+    result: dict[str, Any] = {"run": source.id, "epoch": job.epoch, "method": job.method,
+                              "layers": list(job.layers) if job.layers else None}
+    result["prediction"] = prediction(source, output[i])
+    result["target"] = target_facts(job, output[i])
+    result["label"] = None if job.label is None else {"class": job.label, "name": class_name(source, job.label)}
+    per_layer = maps if isinstance(maps, dict) else {None: maps}
+    x = job.x[None]
+    if "map" in job.include:
+        values = {name: m[i].detach().float().cpu().tolist() for name, m in per_layer.items()}
+        result["map"] = values if job.many else next(iter(values.values()))
+    if "overlay" in job.include:
+        if shown is None:
+            shown = batch_overlays(x, {n: m[i:i + 1] for n, m in per_layer.items()}, job)
+            index = 0
+        else:
+            index = i
+        pictures = {name: (png_base64(image[index]) if image.ndim == 4 else [png_base64(t) for t in image[index]])
+                    for name, image in shown.items()}
+        result["overlay"] = pictures if job.many else next(iter(pictures.values()))
+    if job.target[0] == "box":
+        shares = {name: box_share(m[i], job.target[1]) for name, m in per_layer.items()}
+        result["inside"] = shares if job.many else next(iter(shares.values()))
+    return result
+
+
+def box_share(m: torch.Tensor, box: tuple[int, int, int, int]) -> float:
+    """Share of a map's (absolute) mass inside the box; 0 for an all-zero map."""
+    mass = m.detach().abs().float()
+    if mass.dim() == 3:
+        mass = mass.sum(0)
+    y0, x0, y1, x1 = box
+    total = float(mass.sum())
+    return float(mass[y0:y1, x0:x1].sum()) / total if total > 0 else 0.0
+
+
+def prediction(source: Source, out: torch.Tensor) -> dict[str, Any]:
+    """Top classes with probabilities (classifiers) or the output as a PNG (dense outputs)."""
+    if source.task == "classify" or out.dim() == 1:
+        probs = out.flatten().softmax(0)
+        top = probs.topk(min(TOP_PREDICTIONS, probs.numel()))
+        return {"top": [{"class": int(c), "name": class_name(source, int(c)), "p": round(float(p), 6)}
+                        for p, c in zip(top.values, top.indices)]}
+    if source.task == "segment":
+        labels = out.argmax(0).cpu().numpy()
+        present = sorted(int(c) for c in np.unique(labels))
+        return {"output": png_base64(PALETTE[labels % len(PALETTE)]),
+                "present": [{"class": c, "name": class_name(source, c)} for c in present],
+                "palette": PALETTE[:max(len(source.classes), 1)].tolist()}
+    picture = out.clamp(0, 1)
+    rgb = (picture.expand(3, -1, -1) * 255).round().byte().permute(1, 2, 0).cpu().numpy()
+    return {"output": png_base64(rgb)}
+
+
+def target_facts(job: ExplainJob, out: torch.Tensor) -> dict[str, Any]:
+    kind = job.target[0]
+    if kind == "class":
+        c = int(job.target[1])
+        return {"class": c, "name": class_name(job.source, c)}
+    if kind == "top":
+        k = int(job.target[1])
+        classes = out.flatten().topk(k).indices.tolist()
+        return {"top": k, "classes": [{"class": c, "name": class_name(job.source, c)} for c in classes]}
+    return {"box": list(job.target[1]), "channel": job.target[2]}
+
+
+def class_name(source: Source, c: int) -> str:
+    return source.classes[c] if 0 <= c < len(source.classes) else str(c)

@@ -1,0 +1,169 @@
+"""Checking what clients send: an explanation request becomes an ``ExplainJob`` or an ``ApiError``.
+
+Request body of ``POST /api/explain`` (JSON)::
+
+    {"run": ID, "image": {"split": "test", "index": 3} | {"upload": ID},
+     "method": "gradcam", "layer": NAME | -1 | [NAME, -2, ...],
+     "target": {"class": 3 | NAME} | {"top": k} | {"box": [y0, x0, y1, x1], "channel": c | null},
+     "epoch": 7, "include": ["map", "overlay"]}
+
+Everything but ``run`` and ``image`` is optional: method ``gradcam``, layer ``-1`` (the last
+stage), target ``{"top": 1}`` (the predicted class), the last epoch, map and overlay.
+"""
+from __future__ import annotations
+
+import re
+import secrets
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from netgaze.methods import LAYER_METHODS, METHODS
+from netgaze.serve.cache import MemoryLRU
+from netgaze.serve.compute import ExplainJob
+from netgaze.serve.errors import ApiError, NotFound
+from netgaze.serve.pictures import to_tensor
+from netgaze.serve.sources import Source, Sources
+
+EXPLAIN_KEYS = ("run", "image", "method", "layer", "target", "epoch", "include")
+INCLUDE = ("map", "overlay")
+MAX_LAYERS_PER_REQUEST = 8
+MAX_TOP = 10
+UPLOAD_ID = re.compile(r"^[0-9a-f]{16}$")
+
+
+class Uploads:
+    """Uploaded pictures in memory (RGB arrays), by random ID, least recently used dropped first."""
+
+    def __init__(self, max_bytes: int = 256 * 1024 * 1024):
+        self.cache = MemoryLRU(max_bytes, "uploads")
+
+    def add(self, image: Image.Image) -> str:
+        upload_id = secrets.token_hex(8)
+        self.cache.put(upload_id, np.asarray(image.convert("RGB"), dtype=np.uint8).copy())
+        return upload_id
+
+    def get(self, upload_id: Any) -> np.ndarray:
+        if not isinstance(upload_id, str) or not UPLOAD_ID.match(upload_id):
+            raise ApiError("an upload ID is 16 hexadecimal digits, as POST /api/upload returned it")
+        array = self.cache.get(upload_id)
+        if array is None:
+            raise NotFound("unknown or expired upload ID; upload the picture again")
+        return array
+
+    def tensor(self, upload_id: Any, source: Source) -> torch.Tensor:
+        return to_tensor(Image.fromarray(self.get(upload_id)), source.size, source.channels)
+
+
+def check_keys(body: Any, allowed: tuple[str, ...], what: str) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise ApiError(f"{what} must be a JSON object")
+    unknown = sorted(set(body) - set(allowed))
+    if unknown:
+        raise ApiError(f"unknown field(s) {', '.join(repr(k[:40]) for k in unknown)} in {what}; "
+                       f"valid: {', '.join(allowed)}")
+    return body
+
+
+def picture_tensor(image: Any, source: Source, uploads: Uploads) -> torch.Tensor:
+    """The picture an ``"image"`` field names: a split and index, or an upload ID."""
+    return labelled_picture(image, source, uploads)[0]
+
+
+def labelled_picture(image: Any, source: Source, uploads: Uploads) -> tuple[torch.Tensor, int | None]:
+    """``(picture, its label or None)`` of an ``"image"`` field."""
+    if isinstance(image, dict) and "upload" in image:
+        check_keys(image, ("upload",), "image")
+        return uploads.tensor(image["upload"], source), None
+    check_keys(image, ("split", "index"), "image")
+    if "index" not in image:
+        raise ApiError('image is {"split": "test", "index": i} or {"upload": ID}')
+    split = image.get("split", "test")
+    if not isinstance(split, str):
+        raise ApiError("image split is a name such as \"test\"")
+    found = source.picture(split, image["index"])
+    return found.x, found.label
+
+
+def check_method(method: Any) -> str:
+    if not isinstance(method, str) or method not in METHODS:
+        shown = method[:40] if isinstance(method, str) else type(method).__name__
+        raise ApiError(f"unknown method {shown!r}; choose one of: {', '.join(METHODS)}")
+    return method
+
+
+def check_layers(source: Source, layer: Any) -> tuple[tuple[str, ...], bool]:
+    many = isinstance(layer, list)
+    refs = layer if many else [layer]
+    if not refs or len(refs) > MAX_LAYERS_PER_REQUEST:
+        raise ApiError(f"give 1 to {MAX_LAYERS_PER_REQUEST} layers")
+    names = tuple(source.resolve_layer(ref) for ref in refs)
+    if len(set(names)) != len(names):
+        raise ApiError(f"the same layer is requested twice: {list(names)}")
+    return names, many
+
+
+def check_target(source: Source, target: Any, size: tuple[int, int]) -> tuple:
+    if target is None:
+        target = {"top": 1}
+    if not isinstance(target, dict):
+        raise ApiError('target is {"class": c}, {"top": k} or {"box": [y0, x0, y1, x1], "channel": c}')
+    if "box" in target:
+        check_keys(target, ("box", "channel"), "target")
+        if source.task == "classify":
+            raise ApiError(f"{source.id} is a classifier; box targets need a dense output "
+                           "(a reconstruction or a segmentation run)")
+        box = target["box"]
+        if not (isinstance(box, list) and len(box) == 4 and all(isinstance(v, int) and not isinstance(v, bool)
+                                                                  for v in box)):
+            raise ApiError("box is [y0, x0, y1, x1]: four integers, end-exclusive")
+        y0, x0, y1, x1 = box
+        h, w = size
+        if not (0 <= y0 < y1 <= h and 0 <= x0 < x1 <= w):
+            raise ApiError(f"box {box} is empty or outside the {h}x{w} output (need 0 <= y0 < y1 <= {h}, "
+                           f"0 <= x0 < x1 <= {w})")
+        channel = target.get("channel")
+        channels = len(source.classes) if source.task == "segment" else source.channels
+        if channel is not None and (isinstance(channel, bool) or not isinstance(channel, int)
+                                    or not 0 <= channel < channels):
+            raise ApiError(f"channel is null or an integer in 0..{channels - 1}")
+        return ("box", (y0, x0, y1, x1), channel)
+    if source.task != "classify":
+        raise ApiError(f"{source.id} has a dense output ({source.task}): give a box target "
+                       '{"box": [y0, x0, y1, x1], "channel": c}')
+    if "class" in target:
+        check_keys(target, ("class",), "target")
+        c = target["class"]
+        if isinstance(c, str) and c in source.classes:
+            c = source.classes.index(c)
+        if isinstance(c, bool) or not isinstance(c, int) or not 0 <= c < len(source.classes):
+            raise ApiError(f"class is a class name or an index in 0..{len(source.classes) - 1}")
+        return ("class", c)
+    check_keys(target, ("top",), "target")
+    k = target.get("top", 1)
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= min(MAX_TOP, max(len(source.classes), 1)):
+        raise ApiError(f"top is an integer in 1..{min(MAX_TOP, max(len(source.classes), 1))}")
+    return ("top", k)
+
+
+def parse_explain(body: Any, sources: Sources, uploads: Uploads) -> ExplainJob:
+    """Check a ``POST /api/explain`` body (see the module docstring) and resolve it into a job."""
+    body = check_keys(body, EXPLAIN_KEYS, "the request")
+    if "run" not in body or "image" not in body:
+        raise ApiError('a request needs "run" and "image"')
+    source = sources.get(body["run"])
+    method = check_method(body.get("method", "gradcam"))
+    epoch = source.check_epoch(body.get("epoch"))
+    if method in LAYER_METHODS:
+        layers, many = check_layers(source, body.get("layer", -1))
+    else:
+        layers, many = None, False
+    include = body.get("include", list(INCLUDE))
+    if not isinstance(include, list) or not set(include) <= set(INCLUDE) or not all(isinstance(i, str) for i in include):
+        raise ApiError(f"include is a list of: {', '.join(INCLUDE)}")
+    x, label = labelled_picture(body["image"], source, uploads)
+    target = check_target(source, body.get("target"), tuple(x.shape[-2:]))
+    return ExplainJob(source=source, epoch=epoch, method=method, layers=layers, many=many, x=x, target=target,
+                      include=frozenset(include), label=label)

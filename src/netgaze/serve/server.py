@@ -1,0 +1,96 @@
+"""Running the explorer: in the foreground for ``netgaze serve``, or in a background thread."""
+from __future__ import annotations
+
+import secrets
+import socket
+import sys
+import threading
+import time
+
+import uvicorn
+
+from netgaze.serve.app import Settings, create_app
+from netgaze.serve.errors import ApiError
+from netgaze.serve.sources import Sources
+
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def check_host(host: str, token: str | None, out=sys.stderr) -> str | None:
+    """The token to require: none on a local host; on any other host the given one, or a new one
+    announced with a loud warning."""
+    if host in LOCAL_HOSTS:
+        return token
+    if token:
+        return token
+    token = secrets.token_urlsafe(18)
+    bar = "!" * 78
+    print(f"{bar}\nWARNING: netgaze serve listens on {host}, reachable from other machines, and no --token was\n"
+          f"given. It generated one; every request must carry it (the printed URL does).\n"
+          f"Anyone with the URL can see your runs and pictures.\n{bar}", file=out, flush=True)
+    return token
+
+
+def url_of(host: str, port: int, token: str | None) -> str:
+    shown = "127.0.0.1" if host in ("0.0.0.0", "") else (f"[{host}]" if ":" in host else host)
+    return f"http://{shown}:{port}/" + (f"?token={token}" if token else "")
+
+
+def serve(sources: Sources, host: str = "127.0.0.1", port: int = 8765, settings: Settings | None = None) -> None:
+    """Serve until Ctrl-C (uvicorn handles SIGINT and shuts the workers down cleanly)."""
+    settings = settings or Settings()
+    settings.token = check_host(host, settings.token)
+    app = create_app(sources, settings)
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, lifespan="on")
+    server = uvicorn.Server(config)
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+            probe.bind((host, port))
+    except OSError as err:
+        raise ApiError(f"cannot listen on {host}:{port}: {err.strerror or err}; pick another --port") from None
+    print(f"netgaze serve: {len(list(sources))} source(s) at {url_of(host, port, settings.token)}  "
+          "(Ctrl-C stops)", flush=True)
+    try:
+        server.run()
+    except KeyboardInterrupt:   # uvicorn shut down cleanly, then re-raised the signal it caught
+        pass
+    print("netgaze serve: stopped", flush=True)
+
+
+class BackgroundServer:
+    """The explorer in a uvicorn server on a daemon thread (tests, benchmarks, screenshots).
+
+    Use as a context manager: ``with BackgroundServer(sources) as server: server.url``.
+    """
+
+    def __init__(self, sources: Sources, settings: Settings | None = None, host: str = "127.0.0.1",
+                 port: int | None = None):
+        self.host, self.port = host, port or free_port(host)
+        self.app = create_app(sources, settings)
+        config = uvicorn.Config(self.app, host=host, port=self.port, log_level="warning", access_log=False,
+                                lifespan="on")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True, name="netgaze-serve")
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def __enter__(self) -> "BackgroundServer":
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("the explorer did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)

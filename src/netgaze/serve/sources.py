@@ -1,0 +1,357 @@
+"""What the explorer serves: runs and models, named by ID, with their pictures and layers.
+
+A *source* is a run folder (every checkpoint, its test and train pictures) or a model given
+as ``torchvision:NAME`` / ``timm:NAME`` with a weights file and a folder of pictures. Clients
+name a source by its ID (the run folder's name) and a picture by split and index: no request
+ever carries a file path, so none can reach a file outside the served runs.
+"""
+from __future__ import annotations
+
+import copy
+import re
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+import torch.nn as nn
+
+from netgaze.layers import LayerError, conv_layer_names
+from netgaze.serve.cache import MemoryLRU
+from netgaze.serve.errors import ApiError, NotFound
+
+SPLITS = ("test", "train")
+MAX_LAYERS = 40
+ID_RE = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+@dataclass
+class Picture:
+    """One picture of a source: the tensor, its label (or None) and its object mask (or None)."""
+
+    x: torch.Tensor
+    label: int | None
+    mask: torch.Tensor | None = None
+
+
+@dataclass
+class Source:
+    """A run or a model the explorer serves.
+
+    Attributes:
+        id: the name clients use (letters, digits, ``_.-``).
+        kind: ``"run"`` or ``"model"``.
+        task: ``"classify"``, ``"reconstruct"`` or ``"segment"``.
+        classes: class names (for segmentation: the classes of the map's channels).
+        size: picture (height, width) the model takes.
+        channels: colour channels of its pictures.
+        epochs: checkpoint epochs (empty for a model).
+        history: one record per trained epoch (loss, accuracy, ...).
+        model: the model of the last epoch (never used by two threads: workers copy it).
+    """
+
+    id: str
+    kind: str
+    task: str
+    classes: list[str]
+    size: tuple[int, int]
+    channels: int
+    epochs: list[int]
+    history: list[dict[str, Any]]
+    model: nn.Module
+    description: str = ""
+    output: Any = None          # which part of a tuple/dict output is explained (torchvision segmenters: "out")
+    run: Any = field(default=None, repr=False)
+    pictures_folder: Path | None = None
+    _datasets: dict[str, Any] = field(default_factory=dict, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _layers: list[str] | None = field(default=None, repr=False)
+    _stages: list[str] | None = field(default=None, repr=False)
+
+    @property
+    def last_epoch(self) -> int | None:
+        return self.epochs[-1] if self.epochs else None
+
+    def check_epoch(self, epoch: Any) -> int | None:
+        if epoch is None:
+            return self.last_epoch
+        if isinstance(epoch, bool) or not isinstance(epoch, int):
+            raise ApiError(f"epoch is an integer, got {type(epoch).__name__}")
+        if epoch not in self.epochs:
+            raise ApiError(f"{self.id} has no checkpoint of epoch {epoch}; it has {self.epochs or 'none'}")
+        return epoch
+
+    # --- models --------------------------------------------------------------
+    def new_model(self, epoch: int | None, weights: MemoryLRU | None = None) -> nn.Module:
+        """A private copy of the model at ``epoch`` (eval mode); weights come through ``weights``."""
+        epoch = self.check_epoch(epoch)
+        if self.run is None or epoch == self.last_epoch:
+            with self._lock:
+                return copy.deepcopy(self.model).eval()
+        from netgaze.lab.runs import rebuild_model
+
+        def load() -> dict[str, torch.Tensor]:
+            return self.run.folder.load_weights(epoch)
+        state = weights.get_or_make(("weights", self.id, epoch), load) if weights is not None else load()
+        model = rebuild_model(self.run.config["model"], self.run.config.get("model_args", {}))
+        model.load_state_dict(state)
+        return model.eval()
+
+    # --- layers ----------------------------------------------------------------
+    def layers(self) -> list[str]:
+        """Layer names, the model's stages first (the last stage is the default), then every conv layer."""
+        if self._layers is None:
+            stages = self.stages()
+            self._layers = (stages + [n for n in conv_layer_names(self.model) if n not in stages])[:MAX_LAYERS]
+        return self._layers
+
+    def stages(self) -> list[str]:
+        """The model's stages whose output is one spatial tensor (checked with a probe forward pass)."""
+        if self._stages is None:
+            with self._lock:
+                self._stages = _usable(self.model, _stages(self.model, self.task), self.channels, self.size,
+                                       self.output)
+        return self._stages
+
+    def resolve_layer(self, layer: Any) -> str:
+        """A layer name from a name or a negative stage index (-1 = the last stage)."""
+        if isinstance(layer, bool) or not isinstance(layer, (int, str)):
+            raise ApiError(f"a layer is a name or a negative stage index, not {type(layer).__name__}")
+        if isinstance(layer, int):
+            stages = self.stages()
+            if layer >= 0 or -layer > len(stages):
+                raise ApiError(f"stage index {layer} is out of range: {self.id} has stages -1..-{len(stages)} "
+                               f"({', '.join(stages)})")
+            return stages[layer]
+        if layer not in dict(self.model.named_modules()) or not layer:
+            from netgaze.layers import _unknown_layer_message, layer_names
+            raise ApiError(_unknown_layer_message(layer, layer_names(self.model)))
+        return layer
+
+    # --- pictures --------------------------------------------------------------
+    def splits(self) -> list[str]:
+        return ["test"] if self.run is None else list(SPLITS)
+
+    def dataset(self, split: str):
+        if split not in self.splits():
+            raise NotFound(f"{self.id} has no split {split!r}; it has {', '.join(self.splits())}")
+        with self._lock:
+            if split not in self._datasets:
+                if self.run is not None:
+                    self._datasets[split] = self.run.dataset(split)
+                elif self.pictures_folder is not None:
+                    from netgaze.serve.pictures import FolderPictures
+                    self._datasets[split] = FolderPictures(self.pictures_folder, self.size[0], self.channels)
+                else:
+                    raise NotFound(f"{self.id} has no pictures (start the server with --images DIR); upload one")
+            return self._datasets[split]
+
+    def picture(self, split: str, index: Any) -> Picture:
+        dataset = self.dataset(split)
+        if isinstance(index, bool) or not isinstance(index, int):
+            raise ApiError(f"a picture index is an integer, got {type(index).__name__}")
+        if not 0 <= index < len(dataset):
+            raise NotFound(f"{self.id} {split} has pictures 0..{len(dataset) - 1}, not {index}")
+        item = dataset[index]
+        x, second = item[0], item[1]
+        if self.task == "segment":
+            return Picture(x, None, torch.as_tensor(second))
+        label = int(second) if int(second) >= 0 else None
+        mask = torch.as_tensor(dataset.mask(index)) if callable(getattr(dataset, "mask", None)) else None
+        return Picture(x, label, mask)
+
+    def facts(self) -> dict[str, Any]:
+        """What ``GET /api/runs`` says about this source."""
+        return {"id": self.id, "kind": self.kind, "task": self.task, "description": self.description,
+                "classes": self.classes, "layers": self.layers(), "stages": self.stages(),
+                "epochs": self.epochs, "size": list(self.size), "channels": self.channels,
+                "splits": {s: _safe_len(self, s) for s in self.splits()},
+                "has_artifact_embedding": self.embedding_artifact() is not None}
+
+    def embedding_artifact(self) -> Path | None:
+        if self.run is None:
+            return None
+        path = Path(self.run.artifacts) / "embed" / "embedding.npz"
+        return path if path.is_file() else None
+
+
+def _safe_len(source: Source, split: str) -> int:
+    try:
+        return len(source.dataset(split))
+    except ApiError:
+        return 0
+
+
+def _stages(model: nn.Module, task: str) -> list[str]:
+    from netgaze.studies.layers import stage_names
+
+    if task == "reconstruct":
+        from netgaze.studies.area import encoder_stages
+        inner = getattr(model, "vae", model)
+        names = encoder_stages(inner)
+        if names:
+            return [f"vae.{n}" if inner is not model else n for n in names]
+    return stage_names(model)
+
+
+def _usable(model: nn.Module, names: list[str], channels: int, size: tuple[int, int], output: Any = None,
+            depth: int = 0) -> list[str]:
+    """The names among ``names`` whose output is a [B, C, h, w] tensor. A container that returns
+    something else (an FCN encoder's list of taps, a torchvision backbone's dict) is replaced by
+    its own stages; the last conv layer is the answer when nothing else is."""
+    from netgaze.recorder import Recorder, RecorderError
+    from netgaze.studies.layers import stage_names
+
+    x = torch.zeros(1, channels, *size)
+    kept: list[str] = []
+    for name in names:
+        try:
+            with Recorder(model, [name], grads=False, output=output) as rec:
+                rec.forward(x)
+                if rec.activations[name].dim() == 4:
+                    kept.append(name)
+        except RecorderError:
+            if depth < 2:
+                try:
+                    inner = [f"{name}.{n}" for n in stage_names(model.get_submodule(name))]
+                except (LayerError, AttributeError):
+                    inner = []
+                kept += _usable(model, inner, channels, size, output, depth + 1)
+    if depth == 0 and not kept:
+        kept = conv_layer_names(model)[-1:]
+    return kept
+
+
+# --- building sources ----------------------------------------------------------------
+def unique_id(name: str, taken: Sequence[str]) -> str:
+    base = ID_RE.sub("-", name).strip("-.") or "run"
+    candidate, n = base, 2
+    while candidate in taken:
+        candidate, n = f"{base}-{n}", n + 1
+    return candidate
+
+
+def run_source(path: str | Path, taken: Sequence[str] = ()) -> Source:
+    """A source for a run folder (its last checkpoint is the default epoch)."""
+    from netgaze.lab.runs import load_run
+    from netgaze.studies.files import load_run_model
+
+    path = Path(path)
+    if not path.is_dir():
+        raise ApiError(f"no such run folder: {path}")
+    run = load_run(path)
+    loaded = load_run_model(path)
+    size = (loaded.size, loaded.size)
+    try:
+        x = run.dataset("test")[0][0]
+        size, channels = (int(x.shape[-2]), int(x.shape[-1])), int(x.shape[0])
+    except Exception:  # noqa: BLE001 - a run whose data cannot be loaded is still served for uploads
+        channels = loaded.channels
+    config = run.config
+    description = f"{config.get('model', '?')} on {config.get('data', '?')}, {run.task}"
+    return Source(id=unique_id(path.name, taken), kind="run", task=run.task, classes=list(run.classes),
+                  size=size, channels=channels, epochs=[e for e, _ in run.checkpoints], history=run.history,
+                  model=run.model, description=description, run=run)
+
+
+def model_source(spec: str, weights: str | None, images: str | None, size: int = 224,
+                 taken: Sequence[str] = ()) -> Source:
+    """A source for ``torchvision:NAME`` or ``timm:NAME`` (random weights unless ``weights``)."""
+    from netgaze.studies.files import imagenet_classes, load_torchvision, load_weights_file
+
+    if spec.startswith("torchvision:") and spec.split(":", 1)[1] in _segmenter_names():
+        model, classes = _torchvision_segmenter(spec.split(":", 1)[1], weights)
+        folder = Path(images) if images else None
+        if folder is not None and not folder.is_dir():
+            raise ApiError(f"no such picture folder: {images}")
+        description = spec + (f" with {Path(weights).name}" if weights else " (random weights)")
+        return Source(id=unique_id(spec.replace(":", "-"), taken), kind="model", task="segment", classes=classes,
+                      size=(size, size), channels=3, epochs=[], history=[], model=model.eval(),
+                      description=description, output="out", pictures_folder=folder)
+    if spec.startswith("torchvision:"):
+        loaded = load_torchvision(spec.split(":", 1)[1], weights, size)
+        model, classes = loaded.model, loaded.classes
+    elif spec.startswith("timm:"):
+        from netgaze.lab.models import build_model
+        model = build_model(spec)
+        if weights is not None:
+            state = load_weights_file(weights)
+            inner = model.net if not any(k.startswith("net.") for k in state) else model
+            try:
+                inner.load_state_dict(state)
+            except RuntimeError as err:
+                raise ApiError(f"{weights} does not fit {spec}: {str(err).splitlines()[0][:200]}") from None
+        last = [m for m in model.modules() if isinstance(m, nn.Linear)]
+        classes = imagenet_classes(last[-1].out_features if last else 0)
+    else:
+        raise ApiError(f"--model takes torchvision:NAME or timm:NAME, got {spec!r}")
+    model.eval()
+    folder = Path(images) if images else None
+    if folder is not None and not folder.is_dir():
+        raise ApiError(f"no such picture folder: {images}")
+    description = f"{spec}" + (f" with {Path(weights).name}" if weights else " (random weights)")
+    return Source(id=unique_id(spec.replace(":", "-"), taken), kind="model", task="classify", classes=classes,
+                  size=(size, size), channels=3, epochs=[], history=[], model=model, description=description,
+                  pictures_folder=folder)
+
+
+def _segmenter_names() -> list[str]:
+    import torchvision.models
+
+    return list(torchvision.models.list_models(module=torchvision.models.segmentation))
+
+
+def _torchvision_segmenter(name: str, weights: str | None) -> tuple[nn.Module, list[str]]:
+    """A torchvision segmentation model (dict output, ``"out"`` explained) behind ImageNet
+    normalisation, with the 21 VOC classes its published weights use."""
+    import torchvision.models
+    from netgaze.lab.models.classifiers import Normalized
+    from netgaze.lab.models.normalize import IMAGENET_MEAN, IMAGENET_STD, Normalize
+    from netgaze.studies.files import load_weights_file
+
+    net = torchvision.models.get_model(name, weights=None, weights_backbone=None, num_classes=21, aux_loss=False)
+    model = Normalized(Normalize(IMAGENET_MEAN, IMAGENET_STD, out_channels=3), net)
+    if weights is not None:
+        state = {k: v for k, v in load_weights_file(weights).items() if not k.startswith("aux_classifier.")}
+        inner = model.net if not any(k.startswith("net.") for k in state) else model
+        try:
+            inner.load_state_dict(state)
+        except RuntimeError as err:
+            raise ApiError(f"{weights} does not fit torchvision {name}: {str(err).splitlines()[0][:200]}") from None
+    try:
+        from torchvision.models.segmentation import DeepLabV3_ResNet50_Weights
+        classes = list(DeepLabV3_ResNet50_Weights.COCO_WITH_VOC_LABELS_V1.meta["categories"])
+    except Exception:  # noqa: BLE001 - an older torchvision without metadata
+        classes = [str(i) for i in range(21)]
+    return model, classes
+
+
+class Sources:
+    """The served sources by ID."""
+
+    def __init__(self, sources: Sequence[Source]):
+        if not sources:
+            raise ApiError("nothing to serve: give run folders or --model")
+        self.by_id = {s.id: s for s in sources}
+
+    def get(self, source_id: Any) -> Source:
+        if not isinstance(source_id, str) or source_id not in self.by_id:
+            shown = source_id if isinstance(source_id, str) else type(source_id).__name__
+            raise NotFound(f"unknown run {shown[:80]!r}; served: {', '.join(self.by_id)}")
+        return self.by_id[source_id]
+
+    def __iter__(self):
+        return iter(self.by_id.values())
+
+    @classmethod
+    def from_arguments(cls, runs: Sequence[str], model: str | None = None, weights: str | None = None,
+                       images: str | None = None, size: int = 224) -> "Sources":
+        found: list[Source] = []
+        for path in runs:
+            found.append(run_source(path, [s.id for s in found]))
+        if model:
+            found.append(model_source(model, weights, images, size, [s.id for s in found]))
+        elif weights or images:
+            raise ApiError("--weights and --images go with --model")
+        return cls(found)

@@ -1,0 +1,80 @@
+"""The Units page: each channel of a layer by activation maximization and its top pictures.
+
+``top_pictures`` is a deliberately small, swappable pass: the pictures of a dataset whose
+spatially averaged activation of each channel is highest. (A dataset-wide
+``ng.top_examples`` may replace it; keep this signature.)
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import torch
+
+from netgaze.recorder import Recorder
+from netgaze.serve.compute import WorkerState
+from netgaze.serve.errors import ApiError
+from netgaze.serve.pictures import png_base64
+from netgaze.serve.sources import Source
+
+MAX_CHANNELS = 16
+MAX_STEPS = 256
+MAX_SCANNED = 1000
+
+
+def top_pictures(model: torch.nn.Module, dataset, layer: str, channels: Sequence[int], k: int = 6,
+                 limit: int = MAX_SCANNED, batch_size: int = 128, output=None) -> dict[int, list[tuple[int, float]]]:
+    """For each channel, the ``k`` dataset indices with the highest mean activation, with the values."""
+    n = min(len(dataset), limit)
+    scores = []
+    with Recorder(model, [layer], grads=False, output=output) as rec:
+        for start in range(0, n, batch_size):
+            x = torch.stack([dataset[i][0] for i in range(start, min(n, start + batch_size))])
+            rec.forward(x)
+            act = rec.activations[layer].detach().float()
+            if act.dim() != 4:
+                raise ApiError(f"layer {layer!r} has no channels [B, C, h, w] to rank pictures by")
+            scores.append(act.mean(dim=(2, 3))[:, list(channels)])
+    table = torch.cat(scores)                                # [N, len(channels)]
+    top = table.topk(min(k, n), dim=0)
+    return {c: [(int(i), round(float(v), 5)) for v, i in zip(top.values[:, j], top.indices[:, j])]
+            for j, c in enumerate(channels)}
+
+
+def units(state: WorkerState, source: Source, layer: Any, channels: Any, steps: int, k: int,
+          epoch: int | None, split: str = "test") -> dict[str, Any]:
+    """Activation maximization image and top pictures of each requested channel."""
+    from netgaze.featureviz import visualize
+
+    name = source.resolve_layer(layer)
+    model = state.model(source, epoch)
+    width = _channel_count(model, source, name)
+    if channels is None:
+        channels = list(range(min(8, width)))
+    if (not isinstance(channels, list) or not 1 <= len(channels) <= MAX_CHANNELS
+            or not all(isinstance(c, int) and not isinstance(c, bool) and 0 <= c < width for c in channels)):
+        raise ApiError(f"channels is a list of 1..{MAX_CHANNELS} integers in 0..{width - 1}")
+    if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= MAX_STEPS:
+        raise ApiError(f"steps is an integer in 1..{MAX_STEPS}")
+    images = visualize(model, name, channels=channels, steps=steps, size=source.size, random_state=0,
+                       output=source.output)
+    try:
+        tops = top_pictures(model, source.dataset(split), name, channels, k, output=source.output)
+    except ApiError:
+        if source.run is None and source.pictures_folder is None:
+            tops = {c: [] for c in channels}
+        else:
+            raise
+    rgb = (images.clamp(0, 1).expand(-1, 3, -1, -1) * 255).round().byte().permute(0, 2, 3, 1).numpy()
+    return {"layer": name, "channels": [{"channel": c, "image": png_base64(rgb[j]),
+                                         "top": [{"index": i, "value": v} for i, v in tops[c]]}
+                                        for j, c in enumerate(channels)]}
+
+
+def _channel_count(model: torch.nn.Module, source: Source, layer: str) -> int:
+    x = torch.zeros(1, source.channels, *source.size)
+    with Recorder(model, [layer], grads=False, output=source.output) as rec:
+        rec.forward(x)
+        act = rec.activations[layer]
+    if act.dim() != 4:
+        raise ApiError(f"layer {layer!r} outputs shape {tuple(act.shape)}; pick a conv layer or stage")
+    return int(act.shape[1])

@@ -1,0 +1,134 @@
+"""The slower, cached computations behind the pages: picture lists, epoch curves, embeddings.
+
+Each runs in the explorer's analysis thread on that thread's own model copies, and its
+result is kept in a memory-bounded cache, so a second visit costs nothing.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from netgaze.serve.compute import WorkerState, class_name, dense_output
+from netgaze.serve.errors import ApiError
+from netgaze.serve.sources import Source
+
+MAX_LISTED = 2000
+BATCH = 128
+MAX_EMBEDDED = 2000
+EMBED_METHODS = ("pca", "tsne", "umap")
+
+
+def picture_list(state: WorkerState, source: Source, split: str) -> list[dict[str, Any]]:
+    """Every picture of a split (at most ``MAX_LISTED``): label and, for classifiers, the
+    last epoch's prediction, confidence and whether it is right."""
+    dataset = source.dataset(split)
+    n = min(len(dataset), MAX_LISTED)
+    labels: list[int | None] = []
+    preds: list[torch.Tensor] = []
+    model = state.model(source, source.last_epoch) if source.task == "classify" else None
+    for start in range(0, n, BATCH):
+        items = [dataset[i] for i in range(start, min(n, start + BATCH))]
+        if source.task != "segment":
+            labels += [int(item[1]) if int(item[1]) >= 0 else None for item in items]
+        else:
+            labels += [None] * len(items)
+        if model is not None:
+            with torch.no_grad():
+                preds.append(dense_output(model(torch.stack([item[0] for item in items]))).float().softmax(1))
+    out = []
+    probs = torch.cat(preds) if preds else None
+    for i in range(n):
+        entry: dict[str, Any] = {"index": i, "label": labels[i],
+                                 "name": class_name(source, labels[i]) if labels[i] is not None else None}
+        if probs is not None:
+            p, c = probs[i].max(0)
+            entry.update(pred=int(c), pred_name=class_name(source, int(c)), p=round(float(p), 4),
+                         correct=None if labels[i] is None else int(c) == labels[i])
+        out.append(entry)
+    return out
+
+
+def epoch_curves(state: WorkerState, source: Source, x: torch.Tensor, mask: torch.Tensor | None,
+                 method: str, layer: str, target: tuple) -> dict[str, Any]:
+    """Per checkpoint: the test accuracy (history) and the attention of this picture's map —
+    the share of the map's mass on the object when its mask is known, else the share of pixels
+    above half the map's maximum (how spread it is)."""
+    from netgaze.methods import METHODS
+    from netgaze.metrics.pointing import energy_inside
+    from netgaze.serve.compute import batch_target
+    from netgaze.serve.compute import ExplainJob
+
+    if not source.epochs:
+        raise ApiError(f"{source.id} is not a run: it has no epochs")
+    history = {int(r.get("epoch", i + 1)): r for i, r in enumerate(source.history)}
+    metric = next((k for k in ("test_acc", "test_mean_iou", "test_pixel_mse", "test_loss")
+                   if any(k in r for r in source.history)), None)
+    job = ExplainJob(source=source, epoch=None, method=method, layers=(layer,), many=False, x=x, target=target)
+    rows = []
+    for epoch in source.epochs:
+        model = state.model(source, epoch)
+        maps = METHODS[method](model, x[None], layer, target=batch_target([job]), output=source.output).detach().float()
+        if maps.dim() == 4:   # top-k: the best class's map
+            maps = maps[:, 0]
+        if mask is not None and mask.bool().any():
+            attention = float(energy_inside(maps, mask.bool()[None])[0])
+        else:
+            peak = float(maps.max())
+            attention = float((maps > 0.5 * peak).float().mean()) if peak > 0 else 0.0
+        record = history.get(epoch, {})
+        rows.append({"epoch": epoch, "metric": record.get(metric) if metric else None, "attention": attention})
+    return {"metric": metric, "attention": "energy on the object" if mask is not None else "share above half max",
+            "epochs": rows}
+
+
+def embedding(state: WorkerState, source: Source, layer: Any, method: str, epoch: int | None, limit: int,
+              split: str = "test") -> dict[str, Any]:
+    """2-D points of a layer's pooled features (or of the run's ``artifacts/embed`` when layer is "artifact")."""
+    from netgaze.embed.features import features
+    from netgaze.embed.pipeline import model_for_task
+    from netgaze.embed.project import project
+
+    if method not in EMBED_METHODS:
+        raise ApiError(f"method is one of {', '.join(EMBED_METHODS)}")
+    if layer == "artifact":
+        path = source.embedding_artifact()
+        if path is None:
+            raise ApiError(f"{source.id} has no embedding artifact (run `netgaze embed` on it first)")
+        return _artifact_points(source, path)
+    model = state.model(source, epoch)
+    if source.task == "reconstruct" and layer == "prelogits":
+        model, layer = model_for_task(model, "reconstruct")[0], "output"
+    elif layer not in ("prelogits", "logits"):
+        layer = source.resolve_layer(layer)
+    dataset = source.dataset(split)
+    F = features(model, dataset, layer, limit=min(limit, MAX_EMBEDDED, len(dataset)), progress=False,
+                 output=source.output,
+                 predict=source.task == "classify", batch_size=BATCH)
+    if len(F) < 5:
+        raise ApiError("an embedding needs at least 5 pictures")
+    perplexity = float(min(30.0, (len(F) - 1) / 3))
+    Y = project(F.features, method, 2, random_state=0, **({"perplexity": perplexity} if method == "tsne" else {}))
+    return _points(source, Y, F.indices, F.labels, F.predictions, f"{F.layer}, {method}")
+
+
+def _artifact_points(source: Source, path: Path) -> dict[str, Any]:
+    with np.load(path, allow_pickle=False) as data:
+        Y, indices = data["embedding"][:, :2], data["indices"]
+        labels = data["labels"] if "labels" in data.files else None
+        preds = data["predictions"] if "predictions" in data.files else None
+    return _points(source, Y, indices, labels, preds, "the run's embedding artifact")
+
+
+def _points(source: Source, Y: np.ndarray, indices, labels, preds, title: str) -> dict[str, Any]:
+    Y = np.asarray(Y, dtype=np.float64)
+    lo, hi = Y.min(0), Y.max(0)
+    Y = (Y - lo) / np.where(hi > lo, hi - lo, 1.0)
+    points = []
+    for i in range(len(Y)):
+        points.append({"x": round(float(Y[i, 0]), 5), "y": round(float(Y[i, 1]), 5), "index": int(indices[i]),
+                       "label": None if labels is None else int(labels[i]),
+                       "pred": None if preds is None else int(preds[i])})
+    return {"title": title, "classes": source.classes, "points": points}
