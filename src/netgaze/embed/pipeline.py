@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import torch.nn as nn
 
+from netgaze.errors import ArgumentError
 from netgaze.files import atomic_write
 from netgaze.embed.features import OUTPUT_LAYERS, PRELOGIT_LAYER, Features, features
 from netgaze.embed.knn import knn_report
@@ -46,7 +47,7 @@ def model_for_task(model: nn.Module, task: str) -> tuple[nn.Module, bool]:
     """
     if task == "reconstruct":
         if not hasattr(model, "mean_encoder"):
-            raise ValueError(f"{type(model).__name__} has no mean_encoder(); pass a layer of the encoder")
+            raise ArgumentError(f"{type(model).__name__} has no mean_encoder(); pass a layer of the encoder")
         return model.mean_encoder(), False
     return model, task == "classify"
 

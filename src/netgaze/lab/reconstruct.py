@@ -34,6 +34,7 @@ from typing import Any, Sequence
 
 import torch
 
+from netgaze.errors import ArgumentError
 from netgaze.lab.distributed import DistributedContext, distributed_context, seed_everything
 from netgaze.lab.loop import EpochTrainer, Stats
 from netgaze.lab.models import build_model
@@ -63,7 +64,7 @@ def model_arguments(model: str, dataset, latent: int, extra: dict[str, Any] | No
     channels = int(getattr(dataset, "channels", picture.shape[0]))
     size = tuple(getattr(dataset, "size", picture.shape[-2:]))
     if size[0] != size[1]:
-        raise ValueError(f"reconstruction models take square pictures; the data are {size[0]}x{size[1]}")
+        raise ArgumentError(f"reconstruction models take square pictures; the data are {size[0]}x{size[1]}")
     args: dict[str, Any] = {"in_channels": channels, "image_size": int(size[0]), "latent": int(latent)}
     if model == "cvae":
         args["num_classes"] = len(dataset.classes)
@@ -88,7 +89,7 @@ class ReconstructionTrainer(EpochTrainer):
                          metadata=metadata)
         self.loss = loss
         if isinstance(self.module, VAEGAN) and self.ctx.distributed:
-            raise ValueError("vaegan trains in one process; run it without torchrun")
+            raise ArgumentError("vaegan trains in one process; run it without torchrun")
 
     def compute(self, batch: Sequence[torch.Tensor], train: bool) -> tuple[torch.Tensor, Stats]:
         x, y = batch[0], batch[1]
@@ -150,9 +151,9 @@ def train_reconstruction(data: str = "digits", model: str = "vae-linear", *, los
         RunError: ``out`` holds another run, or a resume with a different configuration.
     """
     if model not in RECONSTRUCTION_MODELS:
-        raise ValueError(f"unknown reconstruction model {model!r}; choose one of {', '.join(RECONSTRUCTION_MODELS)}")
+        raise ArgumentError(f"unknown reconstruction model {model!r}; choose one of {', '.join(RECONSTRUCTION_MODELS)}")
     if loss not in RECON_LOSSES:
-        raise ValueError(f"unknown loss {loss!r}; choose one of {', '.join(RECON_LOSSES)}")
+        raise ArgumentError(f"unknown loss {loss!r}; choose one of {', '.join(RECON_LOSSES)}")
     train_set = load_reconstruction_data(data, "train", data_options)
     test_set = load_reconstruction_data(data, "test", data_options)
     args = model_arguments(model, train_set, latent, model_args)

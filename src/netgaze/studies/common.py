@@ -16,7 +16,26 @@ from typing import Any, Sequence
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from netgaze.errors import UserError
 from netgaze.files import atomic_write_bytes  # noqa: F401  (re-exported for the studies)
+
+TASK_HINTS = {"reconstruct": "for a VAE run use `netgaze study latent` or `netgaze study area`",
+              "segment": "for a segmentation run use `netgaze study area`",
+              "classify": "`netgaze explain` and `netgaze study layers|models|epochs` take classifier runs"}
+
+
+class WrongTaskError(UserError):
+    """A run of another task than the command needs (``study layers`` on a VAE run)."""
+
+
+def require_task(run, tasks: Sequence[str], what: str):
+    """``run`` itself if its task (``run.json``'s ``task``, default classify) is one of ``tasks``."""
+    task = str((getattr(run, "config", None) or {}).get("task", "classify"))
+    if task not in tasks:
+        hint = TASK_HINTS.get(task, "")
+        raise WrongTaskError(f"{what} needs a {' or '.join(tasks)} run; {run.path} is a {task} run"
+                             + (f" ({hint})" if hint else ""))
+    return run
 
 
 def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
@@ -42,15 +61,19 @@ def _clean(obj: Any) -> Any:
     return obj
 
 
-def open_run(run, epoch: int | None = None):
-    """A ``netgaze.lab.runs.Run`` from a Run or a run folder path (``epoch`` None = last)."""
-    if hasattr(run, "model") and hasattr(run, "path"):
-        if epoch is None:
-            return run
-        run = run.path
-    from netgaze.lab.runs import load_run
+def open_run(run, epoch: int | None = None, tasks: Sequence[str] | None = None, what: str = "this study"):
+    """A ``netgaze.lab.runs.Run`` from a Run or a run folder path (``epoch`` None = last).
 
-    return load_run(run, epoch=epoch)
+    ``tasks``: the tasks the caller handles; another task raises ``WrongTaskError``.
+    """
+    if hasattr(run, "model") and hasattr(run, "path"):
+        if epoch is not None:
+            return open_run(run.path, epoch, tasks, what)
+    else:
+        from netgaze.lab.runs import load_run
+
+        run = load_run(run, epoch=epoch)
+    return require_task(run, tasks, what) if tasks else run
 
 
 def run_facts(run) -> dict[str, Any]:

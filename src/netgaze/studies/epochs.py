@@ -107,12 +107,12 @@ def epochs_study(run, examples: Examples | None = None, n_images: int = 4, seed:
         layer: Grad-CAM layer; each checkpoint's last stage when None.
         out: folder for the files; the run's ``artifacts/`` when None.
     """
-    run = open_run(run)
+    run = open_run(run, tasks=("classify",), what="`study epochs`")
     available = [e for e, _ in run.checkpoints]
     chosen = sorted(set(available if epochs is None else epochs))
     missing = sorted(set(chosen) - set(available))
     if missing or not chosen:
-        raise ValueError(f"no checkpoint for epoch(s) {missing or chosen}; the run has {available}")
+        raise ArgumentError(f"no checkpoint for epoch(s) {missing or chosen}; the run has {available}")
     test = run.dataset("test")
     if examples is None:
         examples = pick_examples(test, n_images, seed)

@@ -167,7 +167,7 @@ def layers_study(run, examples: Examples | None = None, n_images: int = 6, seed:
         layers: layer names; the model's stages when None.
         out: folder for the files; the run's ``artifacts/`` when None.
     """
-    run = open_run(run)
+    run = open_run(run, tasks=("classify",), what="`study layers`")
     if examples is None:
         examples = pick_examples(run.dataset("test"), n_images, seed)
     result = compare_layers(run.model, examples.images, layers)

@@ -105,9 +105,9 @@ def models_study(runs: Sequence, examples: Examples | None = None, n_images: int
         names: column names; the runs' folder names when None.
         out: folder for the files; the first run's ``artifacts/`` when None.
     """
-    runs = [open_run(r) for r in runs]
+    runs = [open_run(r, tasks=("classify",), what="`study models`") for r in runs]
     if not runs:
-        raise ValueError("models_study needs at least one run")
+        raise ArgumentError("models_study needs at least one run")
     facts = [run_facts(r) for r in runs]
     names = list(names) if names is not None else [f["run"] for f in facts]
     test = runs[0].dataset("test")
