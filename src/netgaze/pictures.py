@@ -118,7 +118,7 @@ def read_picture(path: str | Path, mode: str = "RGB", size: int | tuple[int, int
         raise PictureError(f"{path} is larger than the {MAX_PIXELS:,} pixels netgaze reads "
                            "(a possible decompression bomb)") from None
     except UnidentifiedImageError:
-        raise PictureError(f"{path} is not a picture Pillow can read") from None
+        raise PictureError(f"cannot read picture {path}: not a picture format Pillow knows") from None
     except (OSError, SyntaxError, ValueError, EOFError) as err:
         raise PictureError(f"cannot read picture {path}: {one_line(err)[:160]}") from None
     return pixels[..., None] if pixels.ndim == 2 else pixels

@@ -57,7 +57,7 @@ def test_torchvision_model_with_weights_writes_overlays(files, capsys, tmp_path)
     (["--images", "{a}", "--method", "gradcom"], "unknown method 'gradcom'; did you mean gradcam"),
     (["--images", "{a}", "--target", "not-a-class"], "unknown class 'not-a-class'"),
     (["--images", "{a}", "--weights", "{junk}"], "cannot read weights from"),
-    (["--images", "{a}", "--weights", "missing.pth"], "no such weights file: missing.pth"),
+    (["--images", "{a}", "--weights", "missing.pth"], "argument --weights: no such file: missing.pth"),
 ])
 def test_user_mistakes_are_one_line_exit_2(files, capsys, tmp_path, args, message):
     args = [a.format(a=files / "a.jpg", bad=files / "bad.jpg", junk=files / "junk.pth") for a in args]

@@ -51,7 +51,11 @@ def _one_line_warnings(command: str):
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """Run one command; returns its exit status (2 for a user mistake, 0 after --help)."""
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exit_:  # --help, --version, or a bad option already printed as one line
+        return exit_.code if isinstance(exit_.code, int) else 2
     command = " ".join(str(part) for part in (args.command, getattr(args, "task", None)) if part)
     show = warnings.showwarning
     warnings.showwarning = _one_line_warnings(command)

@@ -19,7 +19,7 @@ from typing import NoReturn
 from netgaze.errors import UserError, one_line
 
 __all__ = ["OneLineParser", "UserError", "positive_int", "nonnegative_int", "positive_float",
-           "nonnegative_float", "finite_float", "fraction", "device", "existing_file", "existing_dir",
+           "nonnegative_float", "finite_float", "fraction", "device", "existing_file", "existing_dir", "run_folder",
            "out_dir", "out_file", "load_model_argument"]
 
 _INT = re.compile(r"[+-]?[0-9]+")
@@ -114,6 +114,15 @@ def existing_dir(text: str) -> Path:
     path = Path(text)
     if not path.is_dir():
         raise argparse.ArgumentTypeError(f"{'is a file, not a folder' if path.exists() else 'no such folder'}: {text}")
+    return path
+
+
+def run_folder(text: str) -> Path:
+    """A path to an existing folder: a run folder (or, for ``report``, a folder of run folders)."""
+    path = Path(text)
+    if not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{'is a file, not a run folder' if path.exists() else 'no such run folder'}: "
+                                         f"{text}")
     return path
 
 

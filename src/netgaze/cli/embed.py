@@ -4,8 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from netgaze.cli.common import (UserError, existing_dir, nonnegative_int, out_dir, positive_float,
-                                positive_int)
+from netgaze.cli.common import UserError, nonnegative_int, out_dir, positive_float, positive_int, run_folder
 
 HELP = "embed a run's images by one layer's pooled features: PCA / t-SNE / UMAP, HTML view, TensorBoard projector"
 EXAMPLES = """examples:
@@ -22,7 +21,7 @@ from the end (-1 = last), "prelogits" (default: the input of the last linear lay
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--run", required=True, type=existing_dir, help="run folder (runs/NAME)")
+    parser.add_argument("--run", required=True, type=run_folder, help="run folder (runs/NAME)")
     parser.add_argument("--epoch", type=nonnegative_int, default=None, help="checkpoint epoch (default: the last)")
     parser.add_argument("--layer", default="prelogits",
                         help="layer name, negative conv index, 'prelogits' (default) or 'logits'")

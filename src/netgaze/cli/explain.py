@@ -4,8 +4,7 @@ from __future__ import annotations
 import argparse
 import re
 
-from netgaze.cli.common import (UserError, existing_dir, existing_file, load_model_argument, out_dir,
-                                positive_int)
+from netgaze.cli.common import UserError, existing_file, load_model_argument, out_dir, positive_int, run_folder
 
 HELP = "explain pictures with Grad-CAM (or another method) and write overlay PNGs"
 EXAMPLES = """examples:
@@ -24,7 +23,7 @@ methods: gradcam gradcam_pp hirescam layercam xgradcam scorecam guided_gradcam
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--run", type=existing_dir, help="a run folder made by `netgaze train` (its last checkpoint)")
+    source.add_argument("--run", type=run_folder, help="a run folder made by `netgaze train` (its last checkpoint)")
     source.add_argument("--model", help="torchvision:NAME, e.g. torchvision:resnet18 (use with --weights)")
     parser.add_argument("--weights", type=existing_file, help="weights for --model: .pth/.pt (read with weights_only=True) or .safetensors")
     pictures = parser.add_mutually_exclusive_group(required=True)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from netgaze.cli.common import existing_dir, out_file
+from netgaze.cli.common import out_file, run_folder
 
 HELP = "write one self-contained report.html from run folders (reads them only)"
 EXAMPLES = """examples:
@@ -14,7 +14,7 @@ EXAMPLES = """examples:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("runs", nargs="+", metavar="RUN", type=existing_dir, help="run folders, or a folder holding run folders")
+    parser.add_argument("runs", nargs="+", metavar="RUN", type=run_folder, help="run folders, or a folder holding run folders")
     parser.add_argument("--out", type=out_file, help="the HTML file (default: FIRST_RUN/report.html)")
     parser.add_argument("--title", help="the report's title (default: the runs' names)")
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from netgaze.cli.common import UserError, existing_dir, nonnegative_int, out_dir, positive_int
+from netgaze.cli.common import UserError, nonnegative_int, out_dir, positive_int, run_folder
 
 HELP = ("run a study on run folders: layers (S1), models (S2), epochs (S3), latent (S8, VAE runs), "
         "area (area explanations of a VAE or FCN run)")
@@ -21,7 +21,7 @@ The figures and a JSON of the numbers go to the (first) run's artifacts/ folder,
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("study", choices=["layers", "models", "epochs", "latent", "area"], help="which comparison")
-    parser.add_argument("runs", nargs="+", metavar="RUN", type=existing_dir, help="run folder(s); several for `models`")
+    parser.add_argument("runs", nargs="+", metavar="RUN", type=run_folder, help="run folder(s); several for `models`")
     parser.add_argument("--images", type=positive_int, default=6, help="pictures in the figures (default 6)")
     parser.add_argument("--eval", type=nonnegative_int, default=128,
                         help="test pictures behind the numbers (models, epochs; 0 = the figure's)")

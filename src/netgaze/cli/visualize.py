@@ -4,8 +4,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from netgaze.cli.common import (UserError, device, existing_dir, existing_file, load_model_argument, nonnegative_float,
-                                nonnegative_int, out_dir, positive_int)
+from netgaze.cli.common import (UserError, device, existing_file, load_model_argument, nonnegative_float,
+                                nonnegative_int, out_dir, positive_int, run_folder)
 
 HELP = "render what channels or classes respond to, first-layer filters, or one picture's activation maps"
 EXAMPLES = """examples:
@@ -25,7 +25,7 @@ EXAMPLES = """examples:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--run", type=existing_dir, help="a run folder made by `netgaze train` (its last checkpoint)")
+    source.add_argument("--run", type=run_folder, help="a run folder made by `netgaze train` (its last checkpoint)")
     source.add_argument("--model", help="torchvision:NAME, e.g. torchvision:vgg16 (random weights without --weights)")
     parser.add_argument("--weights", type=existing_file, help="weights for --model: .pth/.pt or .safetensors")
     mode = parser.add_mutually_exclusive_group()
