@@ -156,8 +156,10 @@ class Recorder:
                 self.activations[name] = out.detach().clone()
                 self._stop_if_done()
                 return None
-            if not out.requires_grad:
-                # First recorded layer on this path: autograd starts here.
+            if not out.requires_grad or not torch.is_grad_enabled():
+                # First recorded layer on this path: autograd starts here. A pass-through layer
+                # (nn.Identity, Dropout in eval, a no-op Flatten) returns its input itself, which may
+                # already require grad while the forward pass runs under no_grad: detach it too.
                 out = out.detach().requires_grad_(True)
                 torch.set_grad_enabled(True)
             self.activations[name] = out

@@ -124,6 +124,13 @@ class Area(Target):
             mask = torch.as_tensor(mask)
             if mask.dim() not in (2, 3):
                 raise ArgumentError(f"mask must be [H, W] or [B, H, W], got shape {tuple(mask.shape)}")
+            if mask.is_floating_point() and not bool(torch.isfinite(mask).all()):
+                raise ArgumentError("mask holds NaN or infinite weights")
+            empty = (mask != 0).flatten(-2).any(-1).logical_not()
+            if bool(empty.any()):
+                which = "the mask" if mask.dim() == 2 else f"the mask of sample {int(empty.nonzero()[0])}"
+                raise ArgumentError(f"{which} selects no pixel (all False / 0): an empty area has no score "
+                                    "to explain")
         self.box, self.mask, self.channel = box, mask, channel
 
     def __call__(self, output: torch.Tensor) -> torch.Tensor:

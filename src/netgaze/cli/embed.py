@@ -53,8 +53,8 @@ def run(args: argparse.Namespace) -> int:
     from netgaze.embed.pipeline import embed_run
     from netgaze.lab.runs import load_run
 
-    if args.limit is not None and args.limit < 5:
-        raise UserError("--limit must be at least 5 (k = 5 neighbours)")
+    if args.limit is not None and args.limit < 6:
+        raise UserError("--limit must be at least 6 (each point's k = 5 nearest neighbours)")
     layer = parse_layer(args.layer)
     loaded = load_run(args.run, args.epoch)
     out = Path(args.out) if args.out else Path(loaded.artifacts) / f"embed-{args.layer}-{args.method}-{args.dims}d"

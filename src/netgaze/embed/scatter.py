@@ -13,6 +13,7 @@ from typing import Sequence
 import numpy as np
 
 from netgaze.errors import ArgumentError
+from netgaze.plots import plain_text
 from netgaze.viz import save_png
 
 
@@ -33,6 +34,7 @@ def scatter_png(path: str | os.PathLike, embedding: np.ndarray, labels: Sequence
     return save_png(image, path)
 
 
+@plain_text
 def scatter_image(embedding: np.ndarray, labels: Sequence[int] | None = None, *,
                   classes: Sequence[str] | None = None, thumbnails: np.ndarray | None = None,
                   grid: int = 10, title: str = "", size_inches: float = 7.0, dpi: int = 110) -> np.ndarray:

@@ -19,6 +19,7 @@ import torch.nn as nn
 from netgaze import viz
 from netgaze.errors import ArgumentError
 from netgaze.layers import LayerRef, conv_layer_names
+from netgaze.plots import plain_text
 from netgaze.recorder import Recorder
 
 
@@ -59,6 +60,7 @@ class ActivationMaps:
         tiles = viz.colormap(viz.normalize(maps), cmap)
         return viz.grid(list(tiles), ncols=ncols, scale=scale or max(1, 48 // h))
 
+    @plain_text
     def plot(self, path: str | os.PathLike) -> None:
         """Blank-channel share and mean activation against depth, written as a PNG."""
         import matplotlib

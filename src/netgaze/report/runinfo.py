@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from netgaze.lab.runs import RunError
+
 PICTURE_SUFFIXES = (".png", ".gif", ".jpg", ".jpeg", ".svg")
 
 # Pictures the trainers write without a manifest: (task, file name) -> (study, title, caption).
@@ -83,13 +85,13 @@ def find_runs(paths: list[str | Path]) -> list[Path]:
     for given in paths:
         path = Path(given)
         if not path.is_dir():
-            raise FileNotFoundError(f"no such run folder: {given}")
+            raise RunError(f"no such run folder: {given}")
         if is_run_folder(path):
             found.append(path)
             continue
         inner = sorted(p for p in path.iterdir() if p.is_dir() and is_run_folder(p))
         if not inner:
-            raise FileNotFoundError(f"{given} is not a run folder (no run.json) and holds none")
+            raise RunError(f"{given} is not a run folder (no run.json) and holds none")
         found.extend(inner)
     unique: list[Path] = []
     for path in found:

@@ -18,6 +18,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from netgaze.errors import UserError
 from netgaze.files import atomic_write_bytes  # noqa: F401  (re-exported for the studies)
+from netgaze.plots import plain_text
 
 TASK_HINTS = {"reconstruct": "for a VAE run use `netgaze study latent` or `netgaze study area`",
               "segment": "for a segmentation run use `netgaze study area`",
@@ -118,6 +119,7 @@ def label_tiles(tiles: Sequence[np.ndarray], texts: Sequence[str], height: int =
     return out
 
 
+@plain_text
 def figure_to_array(figure) -> np.ndarray:
     """A matplotlib figure rendered to uint8 RGB [H, W, 3] (then closed)."""
     import matplotlib.pyplot as plt

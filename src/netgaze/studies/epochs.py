@@ -15,6 +15,7 @@ import torch
 from PIL import Image
 
 from netgaze import viz
+from netgaze.plots import plain_text
 from netgaze.studies.common import (artifacts_dir, atomic_write_bytes, figure_to_array, open_run, run_facts,
                                     write_manifest)
 from netgaze.studies.images import Examples, mask_area, pick_examples
@@ -66,6 +67,7 @@ def gif_bytes(frames: Sequence[np.ndarray], ms_per_frame: int = 700) -> bytes:
     return buffer.getvalue()
 
 
+@plain_text
 def epochs_curve(rows: list[dict[str, Any]], baseline: float | None, title: str) -> np.ndarray:
     """Energy inside the mask and test accuracy against epoch, one axis in [0, 1]."""
     import matplotlib

@@ -15,6 +15,7 @@ import torch
 
 from netgaze import viz
 from netgaze.errors import ArgumentError
+from netgaze.plots import plain_text
 from netgaze.studies.common import figure_to_array
 from netgaze.studies.latent_common import VAERun, tile_scale, tiles
 from netgaze.studies.layers import StudyResult
@@ -158,6 +159,7 @@ def _silhouette(z: np.ndarray, labels: np.ndarray) -> float | None:
     return float(silhouette_score(z, labels, random_state=0, sample_size=min(len(z), 2000)))
 
 
+@plain_text
 def _scatter(points: np.ndarray, labels: np.ndarray, classes: list[str], title: str) -> np.ndarray:
     import matplotlib
     matplotlib.use("Agg", force=False)
