@@ -17,7 +17,7 @@ import torch.nn as nn
 
 from netgaze import viz
 from netgaze.errors import UserError, state_dict_mismatch
-from netgaze.layers import LayerError, resolve_layer
+from netgaze.layers import LayerError, display_name, resolve_layer
 from netgaze.methods import LAYER_METHODS, METHODS
 from netgaze.pictures import read_picture
 from netgaze.studies.common import label_tiles, require_task
@@ -188,7 +188,8 @@ def explain_files(loaded: LoadedModel, paths: Sequence[str | Path], method: str 
         explained_name = classes[explained] if explained < len(classes) else str(explained)
         tiles = label_tiles([pictures[i], shown[i]], [f"{label} {float(conf[i]):.0%}", f"{method} {explained_name}"],
                             scale=tile_scale(loaded.size, 192))
-        png = viz.save_png(viz.grid(tiles, ncols=2, col_labels=["picture", f"{method} {name or ''}".strip()]),
+        title = f"{method} {display_name(model, name) if name else ''}".strip()
+        png = viz.save_png(viz.grid(tiles, ncols=2, col_labels=["picture", title]),
                            Path(out) / f"{Path(path).stem}-{method}.png")
         written.append((png, label, float(conf[i])))
     return written
