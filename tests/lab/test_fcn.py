@@ -166,3 +166,9 @@ def test_alexnet_weights_and_missing_file_message(tmp_path, monkeypatch):
         build_model("fcn32", encoder="vgg16", num_classes=3, weights=str(path), fc_channels=8)
     with pytest.raises(ModelError, match="simple, vgg16, alexnet"):
         build_model("fcn8", encoder="resnet", num_classes=3)
+
+
+@pytest.mark.parametrize("bad", [0, -4, 2.5])
+def test_fc_channels_must_be_positive(bad):
+    with pytest.raises(ModelError, match="fc_channels must be a whole number"):
+        _fcn("fcn8", "alexnet", fc_channels=bad)

@@ -6,11 +6,10 @@ and seed give the same output (t-SNE and UMAP: on the same machine and thread co
 from __future__ import annotations
 
 import os
-import warnings
 
 import numpy as np
 
-from netgaze.errors import ArgumentError
+from netgaze.errors import ArgumentError, warn_user
 
 METHODS = ("pca", "tsne", "umap")
 FFT_FROM = 10_000   # 2-D t-SNE: FFT gradients from this many points on, Barnes-Hut below
@@ -70,7 +69,7 @@ def tsne(X: np.ndarray, dims: int = 2, perplexity: float = 30.0, random_state: i
         X = pca(X, pca_dims, random_state=random_state)
     limit = (n - 1) / 3
     if perplexity > limit:
-        warnings.warn(f"perplexity {perplexity} is too large for {n} points; using {limit:.1f}", stacklevel=2)
+        warn_user(f"perplexity {perplexity} is too large for {n} points; using {limit:.1f}")
         perplexity = limit
     if gradient == "auto":
         gradient = "fft" if dims <= 2 and n >= FFT_FROM else "bh"

@@ -17,13 +17,12 @@ import io
 import json
 import os
 import re
-import warnings
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
-from netgaze.errors import ArgumentError
+from netgaze.errors import ArgumentError, warn_user
 from netgaze.files import atomic_write
 from netgaze.embed.projector import max_sprite_points, sprite_image, sprite_layout
 from netgaze.embed.view_template import TEMPLATE
@@ -94,8 +93,7 @@ def _sprite(thumbnails: np.ndarray, n: int) -> dict | None:
     if len(thumbnails) != n:
         raise ArgumentError(f"{len(thumbnails)} thumbnails for {n} points")
     if n > max_sprite_points(MIN_THUMBNAIL):
-        warnings.warn(f"{n} points are too many for one thumbnail sprite; the view shows no thumbnails",
-                      stacklevel=3)
+        warn_user(f"{n} points are too many for one thumbnail sprite; the view shows no thumbnails")
         return None
     from PIL import Image
 

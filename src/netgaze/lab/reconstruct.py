@@ -29,12 +29,11 @@ from __future__ import annotations
 
 import math
 import os
-import warnings
 from typing import Any, Sequence
 
 import torch
 
-from netgaze.errors import ArgumentError
+from netgaze.errors import ArgumentError, warn_user
 from netgaze.lab.distributed import DistributedContext, distributed_context, seed_everything
 from netgaze.lab.loop import EpochTrainer, Stats
 from netgaze.lab.models import build_model
@@ -159,9 +158,9 @@ def train_reconstruction(data: str = "digits", model: str = "vae-linear", *, los
     args = model_arguments(model, train_set, latent, model_args)
     updates = math.ceil(len(train_set) / batch_size)
     if model == "vaegan" and updates < GAN_MIN_UPDATES:
-        warnings.warn(f"vaegan: {len(train_set)} training pictures at batch size {batch_size} make only {updates} "
-                      f"updates per epoch; a VAE-GAN learns from updates (try a batch size of "
-                      f"{max(1, len(train_set) // GAN_MIN_UPDATES)} or less)", stacklevel=2)
+        warn_user(f"vaegan: {len(train_set)} training pictures at batch size {batch_size} make only {updates} "
+                  f"updates per epoch; a VAE-GAN learns from updates (try a batch size of "
+                  f"{max(1, len(train_set) // GAN_MIN_UPDATES)} or less)")
     classes = list(getattr(train_set, "classes", []))
     config = {"task": "reconstruct", "data": data, "data_options": dict(data_options or {}), "model": model,
               "model_args": args, "loss": loss, "epochs": epochs, "batch_size": batch_size, "lr": lr,

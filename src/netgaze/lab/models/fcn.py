@@ -127,6 +127,9 @@ def build_fcn(decoder: str, encoder: str = "simple", num_classes: int = 21, weig
         raise ModelError(f"unknown FCN encoder {encoder!r}; choose one of {', '.join(ENCODERS)}")
     if num_classes < 2:
         raise ModelError(f"a segmentation model needs at least 2 classes (background and one), got {num_classes}")
+    if fc_channels is not None and (isinstance(fc_channels, bool) or not isinstance(fc_channels, int)
+                                    or fc_channels < 1):
+        raise ModelError(f"fc_channels must be a whole number >= 1 (or None for the default), got {fc_channels!r}")
     net = build_encoder(encoder)
     head = classifier_head(net, fc_channels or (128 if encoder == "simple" else 4096))
     fc_init(head)
