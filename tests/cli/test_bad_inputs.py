@@ -47,6 +47,9 @@ CASES: list[tuple[list[str], str]] = [
     (["train", "classify", *TINY, "--seed", "-3", "--out", "o"], "argument --seed"),
     (["train", "classify", *TINY, "--epochs", "²", "--out", "o"], "argument --epochs: expected a whole number"),
     (["train", "classify", *TINY, "--model", "nope", "--out", "o"], "unknown model 'nope'"),
+    (["train", "classify", *TINY, "--model-option", "channels=[0,0,0,0]", "--out", "o"],
+     "channels must be whole numbers >= 1"),
+    (["train", "classify", *TINY, "--model-option", "bogus=1", "--out", "o"], "takes no argument 'bogus'"),
     (["train", "classify", "--quiet", "--epochs", "1", "--data", "{F}/oneper", "--out", "o"],
      "one picture per class cannot be split"),
     (["train", "classify", "--quiet", "--epochs", "1", "--data", "{F}/nope", "--out", "o"], "{F}/nope"),
@@ -64,6 +67,8 @@ CASES: list[tuple[list[str], str]] = [
      "argument --width"),
     (["train", "reconstruct", "--quiet", "--epochs", "1", "--device", NO_GPU_DEVICE, "--out", "o"], "argument --device"),
     (["train", "reconstruct", "--quiet", "--epochs", "1", "--batch-size", "0", "--out", "o"], "argument --batch-size"),
+    (["train", "reconstruct", "--quiet", "--epochs", "1", "--model", "vaegan", "--feature-stage", "9", "--out", "o"],
+     "feature_stage must lie in 0..1"),
     # train segment
     (["train", "segment", "--quiet", "--epochs", "1", "--fc-channels", "0", "--encoder", "alexnet",
       "--allow-random-init", "--out", "o"], "argument --fc-channels"),

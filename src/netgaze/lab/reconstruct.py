@@ -156,17 +156,17 @@ def train_reconstruction(data: str = "digits", model: str = "vae-linear", *, los
     train_set = load_reconstruction_data(data, "train", data_options)
     test_set = load_reconstruction_data(data, "test", data_options)
     args = model_arguments(model, train_set, latent, model_args)
-    updates = math.ceil(len(train_set) / batch_size)
-    if model == "vaegan" and updates < GAN_MIN_UPDATES:
-        warn_user(f"vaegan: {len(train_set)} training pictures at batch size {batch_size} make only {updates} "
-                  f"updates per epoch; a VAE-GAN learns from updates (try a batch size of "
-                  f"{max(1, len(train_set) // GAN_MIN_UPDATES)} or less)")
     classes = list(getattr(train_set, "classes", []))
     config = {"task": "reconstruct", "data": data, "data_options": dict(data_options or {}), "model": model,
               "model_args": args, "loss": loss, "epochs": epochs, "batch_size": batch_size, "lr": lr,
               "seed": seed, "classes": classes}
     seed_everything(seed)
     net = build_model(model, **args)
+    updates = math.ceil(len(train_set) / batch_size)
+    if model == "vaegan" and updates < GAN_MIN_UPDATES:  # warned once the options are known to be valid
+        warn_user(f"vaegan: {len(train_set)} training pictures at batch size {batch_size} make only {updates} "
+                  f"updates per epoch; a VAE-GAN learns from updates (try a batch size of "
+                  f"{max(1, len(train_set) // GAN_MIN_UPDATES)} or less)")
     optimizers = net.optimizers(lr) if isinstance(net, VAEGAN) else {"adam": torch.optim.Adam(net.parameters(), lr=lr)}
     with distributed_context(device) as ctx:
         trainer = ReconstructionTrainer(net, optimizers, train_set, test_set, loss=loss, folder=RunFolder(out),

@@ -15,6 +15,7 @@ import torch
 from PIL import Image
 
 from netgaze import viz
+from netgaze.errors import ArgumentError
 from netgaze.plots import plain_text
 from netgaze.studies.common import (artifacts_dir, atomic_write_bytes, figure_to_array, open_run, run_facts,
                                     write_manifest)

@@ -14,6 +14,7 @@ import torch
 import torch.nn as nn
 
 from netgaze import viz
+from netgaze.errors import ArgumentError
 from netgaze.methods import gradcam, guided_backprop
 from netgaze.studies.common import artifacts_dir, label_tiles, open_run, run_facts, write_manifest
 from netgaze.metrics.pointing import energy_inside
