@@ -110,3 +110,13 @@ def test_unreadable_pictures_are_user_errors_naming_the_file(tmp_path):
         with pytest.raises(PictureError, match=message) as caught:
             read_picture(tmp_path / name)
         assert str(tmp_path / name) in str(caught.value) and isinstance(caught.value, UserError)
+
+
+@pytest.mark.parametrize("size", [0, -3, 2.5])
+def test_an_image_folder_refuses_a_size_below_one_pixel(size, tmp_path):
+    from netgaze.lab.datasets.base import DatasetError
+
+    (tmp_path / "a").mkdir()
+    Image.new("RGB", (4, 4)).save(tmp_path / "a" / "x.png")
+    with pytest.raises(DatasetError, match="size must be a whole number"):
+        image_folder(tmp_path, "all", size=size)

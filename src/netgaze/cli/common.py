@@ -101,29 +101,29 @@ def device(text: str) -> str:
     return text
 
 
-def existing_file(text: str) -> Path:
-    """A path to an existing file."""
+def existing_file(text: str) -> str:
+    """A path to an existing file (returned as typed)."""
     path = Path(text)
     if not path.is_file():
         raise argparse.ArgumentTypeError(f"{'is a folder, not a file' if path.is_dir() else 'no such file'}: {text}")
-    return path
+    return text
 
 
-def existing_dir(text: str) -> Path:
-    """A path to an existing folder."""
+def existing_dir(text: str) -> str:
+    """A path to an existing folder (returned as typed)."""
     path = Path(text)
     if not path.is_dir():
         raise argparse.ArgumentTypeError(f"{'is a file, not a folder' if path.exists() else 'no such folder'}: {text}")
-    return path
+    return text
 
 
-def run_folder(text: str) -> Path:
+def run_folder(text: str) -> str:
     """A path to an existing folder: a run folder (or, for ``report``, a folder of run folders)."""
     path = Path(text)
     if not path.is_dir():
         raise argparse.ArgumentTypeError(f"{'is a file, not a run folder' if path.exists() else 'no such run folder'}: "
                                          f"{text}")
-    return path
+    return text
 
 
 def _file_on_the_way(path: Path) -> Path | None:

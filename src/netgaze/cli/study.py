@@ -49,7 +49,6 @@ def run(args: argparse.Namespace) -> int:
 
 def _run_reconstruction_or_segment_study(args: argparse.Namespace) -> int:
     from netgaze.lab.runs import load_run
-
     from netgaze.studies.common import require_task
 
     run = load_run(args.runs[0])

@@ -30,7 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--weights", type=existing_file, help="weights for --model: .pth/.pt or .safetensors")
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--filters", action="store_true", help="draw a conv layer's kernels (default: the first)")
-    mode.add_argument("--activations", metavar="PICTURE", type=existing_file, help="draw every channel of every conv layer for a picture")
+    mode.add_argument("--activations", metavar="PICTURE", type=existing_file,
+                      help="draw every channel of every conv layer for a picture")
     parser.add_argument("--layer", help="layer to render (dotted name, or 'logits' for class units); with "
                                         "--filters the conv layer; with --activations a comma list (default: all conv)")
     parser.add_argument("--channels", help="units to render: '0-15', '0,3,7' or '0-3,10' (default: all)")

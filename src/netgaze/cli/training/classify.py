@@ -4,7 +4,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from netgaze.cli.common import UserError, device, nonnegative_int, out_dir, positive_float, positive_int
+from netgaze.cli.common import (UserError, device, existing_file, nonnegative_int, out_dir, positive_float,
+                                positive_int)
 
 HELP = "train a classifier on shapes, digits, MNIST files or an image folder"
 EXAMPLES = """examples:
@@ -41,7 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="a builder argument of the model, VALUE in JSON (repeatable), "
                              "e.g. --model-option channels=[16,32,64,64] --model-option dropout=0.2")
     transfer = parser.add_argument_group("transfer-resnet18")
-    transfer.add_argument("--weights", default=None, help="ImageNet resnet18-f37072fd.pth file "
+    transfer.add_argument("--weights", default=None, type=existing_file, help="ImageNet resnet18-f37072fd.pth file "
                           "(default: the torch hub cache)")
     transfer.add_argument("--unfreeze", action="store_true", help="train the backbone too")
     transfer.add_argument("--allow-random-init", action="store_true",

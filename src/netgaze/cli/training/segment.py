@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import argparse
 
-from netgaze.cli.common import UserError, device, nonnegative_int, out_dir, positive_float, positive_int
+from netgaze.cli.common import (UserError, device, existing_file, nonnegative_int, out_dir, positive_float,
+                                positive_int)
 
 HELP = "train an FCN-32s/16s/8s segmentation model on shapes masks or a VOC-style folder"
 EXAMPLES = """examples:
@@ -35,7 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=nonnegative_int, default=0, help="data loader processes (default: 0)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     pretrained = parser.add_argument_group("vgg16 / alexnet encoders")
-    pretrained.add_argument("--weights", default=None, help="torchvision ImageNet weights file "
+    pretrained.add_argument("--weights", default=None, type=existing_file, help="torchvision ImageNet weights file "
                             "(default: vgg16-397923af.pth / alexnet-owt-7be5be79.pth in the torch hub cache)")
     pretrained.add_argument("--allow-random-init", action="store_true",
                             help="train from random weights when no ImageNet weights file is found")

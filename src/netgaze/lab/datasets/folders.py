@@ -70,6 +70,8 @@ class ImageFolderDataset(Dataset):
             raise DatasetError(f"image folder: resize must be 'crop' or 'stretch', got {resize!r}")
         if not 0 < test_fraction < 1:
             raise DatasetError(f"image folder: test_fraction must be in (0, 1), got {test_fraction}")
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            raise DatasetError(f"image folder: size must be a whole number of pixels >= 1, got {size!r}")
         if not root.is_dir():
             raise DatasetError(f"no such image folder: {root}")
         self.root, self.split, self.name = root, split, root.name
