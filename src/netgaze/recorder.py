@@ -23,6 +23,7 @@ from typing import Any, Callable, Sequence, Union
 import torch
 import torch.nn as nn
 
+from netgaze.errors import UserError
 from netgaze.layers import LayerError, LayerRef, resolve_layers
 
 OutputSelector = Union[None, int, str, Callable[[Any], torch.Tensor]]
@@ -31,8 +32,11 @@ OutputSelector = Union[None, int, str, Callable[[Any], torch.Tensor]]
 GUIDED_ACTIVATIONS = (nn.ReLU, nn.ReLU6, nn.LeakyReLU)
 
 
-class RecorderError(RuntimeError):
-    """The model cannot be explained as asked (a layer ran twice, a target is unconnected...)."""
+class RecorderError(UserError, RuntimeError):
+    """The model cannot be explained as asked (a layer ran twice, a target is unconnected...).
+
+    A ``UserError`` (the command line prints it as one line), and a ``RuntimeError`` as before.
+    """
 
 
 class _StopForward(BaseException):

@@ -95,6 +95,8 @@ CASES: list[tuple[list[str], str]] = [
     (["explain", "--run", "{R}/cls", "--images", "{F}/ok.png", "--method", "gradcom", "--out", "o"],
      "unknown method 'gradcom'"),
     (["explain", "--run", "{R}/cls", "--images", "{F}/ok.png", "--layer", "nope", "--out", "o"], "unknown layer 'nope'"),
+    (["explain", "--run", "{R}/cls", "--images", "{F}/ok.png", "--layer", "classifier", "--out", "o"],
+     "CAM methods need a spatial layer"),
     (["explain", "--run", "{R}/cls", "--images", "{F}/ok.png", "--out", "{F}/afile.txt"], "is a file"),
     (["explain", "--model", "torchvision:resnet18", "--size", "0", "--images", "{F}/ok.png", "--out", "o"],
      "argument --size"),
