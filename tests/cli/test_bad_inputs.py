@@ -47,6 +47,7 @@ CASES: list[tuple[list[str], str]] = [
     (["train", "classify", *TINY, "--seed", "-3", "--out", "o"], "argument --seed"),
     (["train", "classify", *TINY, "--epochs", "²", "--out", "o"], "argument --epochs: expected a whole number"),
     (["train", "classify", *TINY, "--model", "nope", "--out", "o"], "unknown model 'nope'"),
+    (["train", "classify", *TINY, "--lr=0.1", "--bogus", "--out", "o"], "unrecognized arguments: --bogus"),
     (["train", "classify", *TINY, "--model-option", "channels=[0,0,0,0]", "--out", "o"],
      "channels must be whole numbers >= 1"),
     (["train", "classify", *TINY, "--model-option", "bogus=1", "--out", "o"], "takes no argument 'bogus'"),
@@ -111,6 +112,7 @@ CASES: list[tuple[list[str], str]] = [
     (["explain", "--run", "{R}/seg", "--all", "--out", "o"], "{R}/seg is a segment run"),
     # embed
     (["embed", "--run", "{R}/cls", "--limit", "0", "--out", "o"], "argument --limit"),
+    (["embed", "--run", "{R}/cls", "--dims", "4", "--out", "o"], "argument --dims: invalid choice"),
     (["embed", "--run", "{R}/cls", "--limit", "3", "--out", "o"], "--limit must be at least 6"),
     (["embed", "--run", "{R}/cls", "--perplexity", "nan", "--out", "o"], "argument --perplexity"),
     (["embed", "--run", "{R}/cls", "--batch-size", "0", "--out", "o"], "argument --batch-size"),

@@ -53,10 +53,14 @@ def _one_line_warnings(command: str):
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; returns its exit status (2 for a user mistake, 0 after --help)."""
     try:
-        args = build_parser().parse_args(argv)
+        args, extras = build_parser().parse_known_args(argv)
     except SystemExit as exit_:  # --help, --version, or a bad option already printed as one line
         return exit_.code if isinstance(exit_.code, int) else 2
     command = " ".join(str(part) for part in (args.command, getattr(args, "task", None)) if part)
+    if extras:  # named by the subcommand that does not know them, not by the top-level parser
+        print(f"netgaze {command}: error: unrecognized arguments: {' '.join(extras)} "
+              f"(see `netgaze {command} --help`)", file=sys.stderr)
+        return 2
     show = warnings.showwarning
     warnings.showwarning = _one_line_warnings(command)
     try:
