@@ -25,14 +25,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--run", type=run_folder, help="a run folder made by `netgaze train` (its last checkpoint)")
     source.add_argument("--model", help="torchvision:NAME, e.g. torchvision:resnet18 (use with --weights)")
-    parser.add_argument("--weights", type=existing_file, help="weights for --model: .pth/.pt (read with weights_only=True) or .safetensors")
+    parser.add_argument("--weights", type=existing_file,
+                        help="weights for --model: .pth/.pt (read with weights_only=True) or .safetensors")
     pictures = parser.add_mutually_exclusive_group(required=True)
     pictures.add_argument("--images", nargs="+", metavar="PICTURE", help="picture files to explain")
     pictures.add_argument("--all", action="store_true", help="explain a whole dataset (with --run) into shards")
     parser.add_argument("--data", help="with --all: dataset spec (default: the run's own dataset)")
     parser.add_argument("--split", default="test", help="with --all: train or test (default test)")
-    parser.add_argument("--shard-size", type=positive_int, default=256, help="with --all: pictures per shard (default 256)")
-    parser.add_argument("--batch-size", type=positive_int, default=32, help="with --all: pictures per pass (default 32)")
+    parser.add_argument("--shard-size", type=positive_int, default=256,
+                        help="with --all: pictures per shard (default 256)")
+    parser.add_argument("--batch-size", type=positive_int, default=32,
+                        help="with --all: pictures per pass (default 32)")
     parser.add_argument("--method", default="gradcam", help="explanation method (default gradcam)")
     parser.add_argument("--layer", help="dotted layer name (or -1 = last conv layer); default: the last conv stage")
     parser.add_argument("--target", help="class name or index to explain; default: each picture's top class")

@@ -14,7 +14,8 @@ EXAMPLES = """examples:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("runs", nargs="+", metavar="RUN", type=run_folder, help="run folders, or a folder holding run folders")
+    parser.add_argument("runs", nargs="+", metavar="RUN", type=run_folder,
+                        help="run folders, or a folder holding run folders")
     parser.add_argument("--out", type=out_file, help="the HTML file (default: FIRST_RUN/report.html)")
     parser.add_argument("--title", help="the report's title (default: the runs' names)")
 

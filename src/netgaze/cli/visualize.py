@@ -36,17 +36,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                         "--filters the conv layer; with --activations a comma list (default: all conv)")
     parser.add_argument("--channels", help="units to render: '0-15', '0,3,7' or '0-3,10' (default: all)")
     parser.add_argument("--steps", type=nonnegative_int, default=256, help="optimisation steps (default 256)")
-    parser.add_argument("--size", type=positive_int, help="image size (default: the run's picture size; 128 for --model)")
+    parser.add_argument("--size", type=positive_int,
+                        help="image size (default: the run's picture size; 128 for --model)")
     parser.add_argument("--objective", choices=["channel", "neuron"], default="channel",
                         help="maximise a channel's mean or its centre neuron (default channel)")
     parser.add_argument("--param", choices=["fourier", "pixel"], default="fourier",
                         help="image parameterization (default fourier, decorrelated colour)")
-    parser.add_argument("--tv", type=nonnegative_float, default=0.0, help="weight of the total-variation penalty (default 0)")
-    parser.add_argument("--l1", type=nonnegative_float, default=0.0, help="weight of an L1 pull towards black (default 0)")
+    parser.add_argument("--tv", type=nonnegative_float, default=0.0,
+                        help="weight of the total-variation penalty (default 0)")
+    parser.add_argument("--l1", type=nonnegative_float, default=0.0,
+                        help="weight of an L1 pull towards black (default 0)")
     parser.add_argument("--batch-size", type=positive_int, help="render at most this many units at once (memory)")
     parser.add_argument("--seed", type=nonnegative_int, default=0, help="random seed (default 0)")
     parser.add_argument("--device", default="cpu", type=device, help="torch device (default cpu)")
-    parser.add_argument("--out", default="visualizations", type=out_dir, help="output folder (default ./visualizations)")
+    parser.add_argument("--out", default="visualizations", type=out_dir,
+                        help="output folder (default ./visualizations)")
 
 
 def parse_units(text: str) -> list[int]:

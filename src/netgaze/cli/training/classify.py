@@ -23,7 +23,8 @@ The run folder gets run.json, history.jsonl, checkpoints/epoch-NNNN.*, curves.pn
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data", default="shapes", help="shapes | digits | mnist:PATH | image folder (default: shapes)")
+    parser.add_argument("--data", default="shapes",
+                        help="shapes | digits | mnist:PATH | image folder (default: shapes)")
     parser.add_argument("--model", default="simple-cnn", help="registered model name (default: simple-cnn)")
     parser.add_argument("--augment", default="none", choices=["none", "robust"], help="augmentation preset")
     parser.add_argument("--epochs", type=positive_int, default=10, help="train up to this epoch (default: 10)")
@@ -33,7 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lr", type=positive_float, default=None, help="learning rate (default: 1e-3 Adam, 0.01 SGD)")
     parser.add_argument("--optimizer", default="adam", choices=["adam", "sgd"])
     parser.add_argument("--seed", type=nonnegative_int, default=0)
-    parser.add_argument("--device", default=None, type=device, help="cpu | cuda | cuda:N | mps (default: best available)")
+    parser.add_argument("--device", default=None, type=device,
+                        help="cpu | cuda | cuda:N | mps (default: best available)")
     parser.add_argument("--workers", type=nonnegative_int, default=0, help="data loader processes (default: 0)")
     parser.add_argument("--tensorboard", action="store_true", help="also write TensorBoard scalars")
     parser.add_argument("--no-amp", action="store_true", help="no mixed precision on CUDA")

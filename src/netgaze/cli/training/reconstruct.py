@@ -42,12 +42,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=positive_int, default=128, help="(default: 128)")
     parser.add_argument("--lr", type=positive_float, default=1e-3, help="Adam learning rate (default: 1e-3)")
     parser.add_argument("--seed", type=nonnegative_int, default=0)
-    parser.add_argument("--device", default=None, type=device, help="cpu | cuda | cuda:N | mps (default: best available)")
+    parser.add_argument("--device", default=None, type=device,
+                        help="cpu | cuda | cuda:N | mps (default: best available)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
-    parser.add_argument("--size", type=positive_int, default=None, help="resize an image folder's pictures to SIZE x SIZE")
+    parser.add_argument("--size", type=positive_int, default=None,
+                        help="resize an image folder's pictures to SIZE x SIZE")
     arch = parser.add_argument_group("model options")
     arch.add_argument("--arch", default=None, choices=["linear", "conv"], help="cvae / dvae body (default: linear)")
-    arch.add_argument("--width", type=positive_int, default=None, help="conv models: channels of the first stage (default: 32)")
+    arch.add_argument("--width", type=positive_int, default=None,
+                      help="conv models: channels of the first stage (default: 32)")
     arch.add_argument("--hidden", type=positive_int, default=None, help="linear models: hidden units (default: 400)")
     arch.add_argument("--noise", type=nonnegative_float, default=None, help="dvae: Gaussian noise std (default: 0.3)")
     arch.add_argument("--erase", type=fraction, default=None, help="dvae: random-erasing probability (default: 0.5)")

@@ -30,9 +30,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default=None, type=out_dir, help="run folder (default: runs/DECODER-ENCODER-DATA)")
     parser.add_argument("--resume", action="store_true", help="continue from the last complete checkpoint")
     parser.add_argument("--batch-size", type=positive_int, default=32, help="per process (default: 32)")
-    parser.add_argument("--lr", type=positive_float, default=None, help="Adam learning rate (default: 3e-3 simple, 1e-4 vgg16/alexnet)")
+    parser.add_argument("--lr", type=positive_float, default=None,
+                        help="Adam learning rate (default: 3e-3 simple, 1e-4 vgg16/alexnet)")
     parser.add_argument("--seed", type=nonnegative_int, default=0)
-    parser.add_argument("--device", default=None, type=device, help="cpu | cuda | cuda:N | mps (default: best available)")
+    parser.add_argument("--device", default=None, type=device,
+                        help="cpu | cuda | cuda:N | mps (default: best available)")
     parser.add_argument("--workers", type=nonnegative_int, default=0, help="data loader processes (default: 0)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     pretrained = parser.add_argument_group("vgg16 / alexnet encoders")
@@ -44,7 +46,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                             help="width of fc6/fc7 (default 4096, the only width that takes ImageNet fc weights)")
     data = parser.add_argument_group("data")
     data.add_argument("--n", type=positive_int, default=None, help="shapes: training pictures (default: 2000)")
-    data.add_argument("--size", type=positive_int, default=None, help="picture size in pixels (shapes default 64, VOC 256)")
+    data.add_argument("--size", type=positive_int, default=None,
+                      help="picture size in pixels (shapes default 64, VOC 256)")
 
 
 def run(args: argparse.Namespace) -> int:
