@@ -31,3 +31,20 @@ def test_bad_references(ref, message):
 def test_duplicates_refused():
     with pytest.raises(ng.LayerError, match="twice"):
         ng.layers.resolve_layers(torchvision.models.alexnet(), ["features.3", -4])
+
+
+def test_wrapped_network_names_as_users_type_them():
+    from netgaze.lab.models.classifiers import Normalized
+    from netgaze.lab.models.normalize import Normalize
+    from netgaze.layers import display_name
+
+    inner = nn.Sequential()
+    inner.add_module("stem", nn.Conv2d(3, 4, 3))
+    inner.add_module("head", nn.Conv2d(4, 2, 1))
+    model = Normalized(Normalize([0.5] * 3, [0.5] * 3), inner)
+    assert ng.resolve_layer(model, "head") == ("net.head", inner.head)
+    assert ng.resolve_layer(model, "net.head") == ("net.head", inner.head)
+    assert display_name(model, "net.head") == "head" and display_name(model, "normalize") == "normalize"
+    with pytest.raises(ng.LayerError) as caught:
+        ng.resolve_layer(model, "haed")
+    assert "closest valid names: 'head'" in str(caught.value) and "net." not in str(caught.value)

@@ -127,3 +127,32 @@ def test_recorder_outside_context_refuses():
     rec = ng.Recorder(gap_classifier(), ["0"])
     with pytest.raises(ng.RecorderError, match="inside"):
         rec.forward(torch.rand(1, 1, 2, 2))
+
+
+@pytest.mark.parametrize("passthrough", [nn.Identity(), nn.Dropout(0.5), nn.Flatten(1, 1)],
+                         ids=["identity", "dropout-eval", "noop-flatten"])
+def test_pass_through_layer_with_an_input_that_requires_grad(passthrough, snapshot):
+    """Captum's pass-through case: the layer returns the (grad-requiring) input tensor itself.
+
+    Model: pass -> 1x1 conv W -> global average pool -> linear V. Grad-CAM at ``pass``
+    weights input channel k by alpha_k = sum_j V[c, j] W[j, k] / (H W).
+    """
+    torch.manual_seed(0)
+    model = nn.Sequential()
+    model.add_module("pass", passthrough)
+    model.add_module("conv", nn.Conv2d(3, 4, 1))
+    model.add_module("pool", nn.AdaptiveAvgPool2d(1))
+    model.add_module("flat", nn.Flatten())
+    model.add_module("fc", nn.Linear(4, 2))
+    model.eval()
+    x = torch.randn(2, 3, 5, 5, requires_grad=True)
+    snap = snapshot(model)
+    maps = ng.gradcam(model, x, "pass", target=ng.Class([1, 0]))
+    W, V = model.conv.weight[:, :, 0, 0], model.fc.weight
+    for i, c in enumerate([1, 0]):
+        alpha = (V[c] @ W) / 25
+        expected = torch.relu((alpha[:, None, None] * x[i]).sum(0))
+        assert torch.allclose(maps[i], expected.detach(), atol=1e-6)
+    assert torch.equal(maps, ng.gradcam(model, x.detach(), "pass", target=ng.Class([1, 0])))
+    assert x.grad is None
+    snap.assert_unchanged()

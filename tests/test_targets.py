@@ -41,3 +41,15 @@ def test_repeat_and_sample():
     assert torch.equal(ng.Area(mask=masks).repeat(3).mask[4], masks[0])
     with pytest.raises(ValueError, match="Class"):
         ng.Class(1)(torch.zeros(2, 3, 4, 4))
+
+
+@pytest.mark.parametrize("mask", [torch.zeros(4, 4, dtype=torch.bool), torch.zeros(4, 4),
+                                  torch.stack([torch.ones(4, 4), torch.zeros(4, 4)])],
+                         ids=["bool", "float", "second-sample"])
+def test_empty_area_mask_is_an_error(mask):
+    from netgaze.errors import UserError
+
+    with pytest.raises(UserError, match="selects no pixel"):
+        ng.Area(mask=mask)
+    with pytest.raises(UserError, match="NaN"):
+        ng.Area(mask=torch.full((4, 4), float("nan")))

@@ -7,6 +7,8 @@ stays quick.
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 from typing import Any
 
 from netgaze import viz
@@ -35,10 +37,30 @@ _LAZY_NAMES = {
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY_MODULES:
-        return importlib.import_module(_LAZY_MODULES[name])
-    if name in _LAZY_NAMES:
-        return getattr(importlib.import_module(_LAZY_NAMES[name]), name)
-    raise AttributeError(f"module 'netgaze' has no attribute {name!r}")
+        value = importlib.import_module(_LAZY_MODULES[name])
+    elif name in _LAZY_NAMES:
+        value = getattr(importlib.import_module(_LAZY_NAMES[name]), name)
+    else:
+        raise AttributeError(f"module 'netgaze' has no attribute {name!r}")
+    globals()[name] = value  # cached: later lookups never reach __getattr__ again
+    return value
+
+
+class _Package(types.ModuleType):
+    """The package itself: importing a submodule never replaces a public name.
+
+    Python sets ``netgaze.explain_dataset = <module>`` when ``netgaze.explain_dataset`` (the
+    module) is first imported, which would shadow the function ``ng.explain_dataset``. The
+    submodule stays importable (``from netgaze.explain_dataset import load_explanations``).
+    """
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _LAZY_NAMES and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
 
 
 __all__ = [

@@ -25,7 +25,7 @@ import torch.distributed as dist
 import torch.nn as nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from netgaze.errors import UserError
+from netgaze.errors import ArgumentError, UserError
 from netgaze.files import TMP_MARK, atomic_write_bytes
 from netgaze.layers import LayerRef, resolve_layer
 from netgaze.metrics.maps import MethodLike, explain, resolve_method
@@ -74,7 +74,7 @@ def explain_dataset(model: nn.Module, data: Dataset | DataLoader, method: Method
         The path of ``index.json``.
     """
     if shard_size < 1 or batch_size < 1:
-        raise ValueError("shard_size and batch_size must be >= 1")
+        raise ArgumentError("shard_size and batch_size must be >= 1")
     dataset, collate = (data.dataset, data.collate_fn) if isinstance(data, DataLoader) else (data, None)
     total = len(dataset)
     if device is None:
@@ -84,9 +84,9 @@ def explain_dataset(model: nn.Module, data: Dataset | DataLoader, method: Method
     name, _, takes_layer = resolve_method(method)
     layer_name = resolve_layer(model, layer)[0] if takes_layer and layer is not None else None
     if isinstance(target, str) and target != "label":
-        raise ValueError(f"target {target!r}: use None, 'label', a class index or a netgaze target")
+        raise ArgumentError(f"target {target!r}: use None, 'label', a class index or a netgaze target")
     if isinstance(target, (list, tuple)):
-        raise ValueError("a dataset-wide target cannot be a per-sample list; use 'label' or one class")
+        raise ArgumentError("a dataset-wide target cannot be a per-sample list; use 'label' or one class")
     config = {"method": name, "layer": layer_name, "target": repr(target), "output": repr(output),
               "shard_size": shard_size, "num_images": total}
     folder = Path(out)
@@ -150,7 +150,7 @@ def _explain_batch(model: nn.Module, batch: Any, method: MethodLike, layer: str 
         explained = predictions
     elif target == "label":
         if labels is None:
-            raise ValueError("target='label' needs a dataset of (image, label) pairs")
+            raise ArgumentError("target='label' needs a dataset of (image, label) pairs")
         chosen, explained = Class(label_tensor.tolist()), label_tensor
     else:
         chosen = as_target(target)

@@ -3,6 +3,10 @@
 A layer is named by its dotted ``named_modules()`` name (``"layer4.1.conv2"``,
 ``"features.28"``), given as the module object itself, or as a negative integer that
 indexes the model's convolution layers in definition order (``-1`` = last conv layer).
+
+A third-party network wrapped by the training lab (``Normalized``: ``normalize`` then
+``net``) keeps its own layer names: ``"layer4"`` finds ``net.layer4``, and suggestions and
+figure titles show names without the internal ``net.`` prefix (``display_name``).
 """
 from __future__ import annotations
 
@@ -36,6 +40,21 @@ def layer_names(model: nn.Module) -> list[str]:
     return [name for name, _ in model.named_modules() if name]
 
 
+def _wrapped(model: nn.Module) -> bool:
+    return isinstance(getattr(model, "net", None), nn.Module)
+
+
+def display_name(model: nn.Module, name: str) -> str:
+    """``name`` as users type it: ``net.layer4`` of a wrapped network is ``layer4``."""
+    if name.startswith("net.") and _wrapped(model):
+        short = name[len("net."):]
+        try:
+            model.get_submodule(short)
+        except AttributeError:
+            return short
+    return name
+
+
 def resolve_layer(model: nn.Module, layer: LayerRef) -> tuple[str, nn.Module]:
     """Return ``(name, module)`` for one layer reference; raise LayerError otherwise."""
     if isinstance(layer, nn.Module):
@@ -55,11 +74,13 @@ def resolve_layer(model: nn.Module, layer: LayerRef) -> tuple[str, nn.Module]:
             raise LayerError(f"layer {layer} is out of range: the model has {len(convs)} conv layers")
         layer = convs[layer]
     if layer:
-        try:  # walks the dotted path: no traversal of the whole model on every call
-            return layer, model.get_submodule(layer)
-        except AttributeError:
-            pass
-    raise LayerError(_unknown_layer_message(layer, layer_names(model)))
+        candidates = [layer, f"net.{layer}"] if _wrapped(model) and not layer.startswith("net.") else [layer]
+        for candidate in candidates:
+            try:  # walks the dotted path: no traversal of the whole model on every call
+                return candidate, model.get_submodule(candidate)
+            except AttributeError:
+                pass
+    raise LayerError(_unknown_layer_message(layer, [display_name(model, n) for n in layer_names(model)]))
 
 
 def resolve_layers(model: nn.Module, layers: LayerRef | Sequence[LayerRef]) -> list[tuple[str, nn.Module]]:

@@ -23,6 +23,7 @@ from typing import Any, Callable, Sequence, Union
 import torch
 import torch.nn as nn
 
+from netgaze.errors import UserError
 from netgaze.layers import LayerError, LayerRef, resolve_layers
 
 OutputSelector = Union[None, int, str, Callable[[Any], torch.Tensor]]
@@ -31,8 +32,11 @@ OutputSelector = Union[None, int, str, Callable[[Any], torch.Tensor]]
 GUIDED_ACTIVATIONS = (nn.ReLU, nn.ReLU6, nn.LeakyReLU)
 
 
-class RecorderError(RuntimeError):
-    """The model cannot be explained as asked (a layer ran twice, a target is unconnected...)."""
+class RecorderError(UserError, RuntimeError):
+    """The model cannot be explained as asked (a layer ran twice, a target is unconnected...).
+
+    A ``UserError`` (the command line prints it as one line), and a ``RuntimeError`` as before.
+    """
 
 
 class _StopForward(BaseException):
@@ -156,8 +160,10 @@ class Recorder:
                 self.activations[name] = out.detach().clone()
                 self._stop_if_done()
                 return None
-            if not out.requires_grad:
-                # First recorded layer on this path: autograd starts here.
+            if not out.requires_grad or not torch.is_grad_enabled():
+                # First recorded layer on this path: autograd starts here. A pass-through layer
+                # (nn.Identity, Dropout in eval, a no-op Flatten) returns its input itself, which may
+                # already require grad while the forward pass runs under no_grad: detach it too.
                 out = out.detach().requires_grad_(True)
                 torch.set_grad_enabled(True)
             self.activations[name] = out

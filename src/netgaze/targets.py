@@ -10,6 +10,8 @@ from typing import Sequence, Union
 
 import torch
 
+from netgaze.errors import ArgumentError, ArgumentTypeError
+
 Box = tuple[int, int, int, int]
 
 
@@ -34,7 +36,7 @@ class Target:
 
 def _check_batch(count: int, batch: int, what: str) -> None:
     if count != batch:
-        raise ValueError(f"{what}: {count} targets given for a batch of {batch}; give one per sample or a single one")
+        raise ArgumentError(f"{what}: {count} targets given for a batch of {batch}; give one per sample or a single one")
 
 
 class Class(Target):
@@ -72,13 +74,13 @@ class TopClass(Target):
 
     def __init__(self, k: int = 1):
         if k < 1:
-            raise ValueError(f"TopClass needs k >= 1, got {k}")
+            raise ArgumentError(f"TopClass needs k >= 1, got {k}")
         self.k = k
 
     def __call__(self, output: torch.Tensor) -> torch.Tensor:
         logits = _as_logits(output, "TopClass")
         if self.k > logits.shape[1]:
-            raise ValueError(f"TopClass({self.k}) asks for more classes than the model's {logits.shape[1]}")
+            raise ArgumentError(f"TopClass({self.k}) asks for more classes than the model's {logits.shape[1]}")
         top = logits.topk(self.k, dim=1).values
         return top[:, 0] if self.k == 1 else top
 
@@ -88,11 +90,11 @@ class TopClass(Target):
         return top[:, 0] if self.k == 1 else top
 
     def repeat(self, n: int) -> "TopClass":
-        raise ValueError("resolve() a TopClass target before repeating it")
+        raise ArgumentError("resolve() a TopClass target before repeating it")
 
     def resolve(self, output: torch.Tensor) -> Target:
         if self.k != 1:
-            raise ValueError("this method explains one class per sample; use TopClass(1) or Class(...)")
+            raise ArgumentError("this method explains one class per sample; use TopClass(1) or Class(...)")
         return Class(self.classes(output).tolist())
 
     def __repr__(self) -> str:
@@ -110,37 +112,44 @@ class Area(Target):
 
     def __init__(self, box: Box | None = None, mask: torch.Tensor | None = None, channel: int | None = None):
         if (box is None) == (mask is None):
-            raise ValueError("Area needs exactly one of box=(y0, x0, y1, x1) or mask=")
+            raise ArgumentError("Area needs exactly one of box=(y0, x0, y1, x1) or mask=")
         if box is not None:
             if len(box) != 4:
-                raise ValueError(f"box is (y0, x0, y1, x1), got {box!r}")
+                raise ArgumentError(f"box is (y0, x0, y1, x1), got {box!r}")
             y0, x0, y1, x1 = (int(v) for v in box)
             if y1 <= y0 or x1 <= x0 or min(y0, x0) < 0:
-                raise ValueError(f"empty or negative box {box!r}: need 0 <= y0 < y1 and 0 <= x0 < x1")
+                raise ArgumentError(f"empty or negative box {box!r}: need 0 <= y0 < y1 and 0 <= x0 < x1")
             box = (y0, x0, y1, x1)
         if mask is not None:
             mask = torch.as_tensor(mask)
             if mask.dim() not in (2, 3):
-                raise ValueError(f"mask must be [H, W] or [B, H, W], got shape {tuple(mask.shape)}")
+                raise ArgumentError(f"mask must be [H, W] or [B, H, W], got shape {tuple(mask.shape)}")
+            if mask.is_floating_point() and not bool(torch.isfinite(mask).all()):
+                raise ArgumentError("mask holds NaN or infinite weights")
+            empty = (mask != 0).flatten(-2).any(-1).logical_not()
+            if bool(empty.any()):
+                which = "the mask" if mask.dim() == 2 else f"the mask of sample {int(empty.nonzero()[0])}"
+                raise ArgumentError(f"{which} selects no pixel (all False / 0): an empty area has no score "
+                                    "to explain")
         self.box, self.mask, self.channel = box, mask, channel
 
     def __call__(self, output: torch.Tensor) -> torch.Tensor:
         if output.dim() != 4:
-            raise ValueError(f"Area targets a dense output [B, C, H, W]; the model returned shape {tuple(output.shape)}")
+            raise ArgumentError(f"Area targets a dense output [B, C, H, W]; the model returned shape {tuple(output.shape)}")
         dense = output
         if self.channel is not None:
             if not 0 <= self.channel < output.shape[1]:
-                raise ValueError(f"channel {self.channel} out of range for {output.shape[1]} output channels")
+                raise ArgumentError(f"channel {self.channel} out of range for {output.shape[1]} output channels")
             dense = output[:, self.channel:self.channel + 1]
         if self.box is not None:
             y0, x0, y1, x1 = self.box
             h, w = output.shape[-2:]
             if y1 > h or x1 > w:
-                raise ValueError(f"box {self.box} lies outside the {h}x{w} output")
+                raise ArgumentError(f"box {self.box} lies outside the {h}x{w} output")
             return dense[:, :, y0:y1, x0:x1].sum(dim=(1, 2, 3))
         mask = self.mask.to(device=output.device, dtype=output.dtype)
         if mask.shape[-2:] != output.shape[-2:]:
-            raise ValueError(f"mask size {tuple(mask.shape[-2:])} differs from the output's {tuple(output.shape[-2:])}")
+            raise ArgumentError(f"mask size {tuple(mask.shape[-2:])} differs from the output's {tuple(output.shape[-2:])}")
         if mask.dim() == 3:
             _check_batch(mask.shape[0], output.shape[0], "Area mask")
             mask = mask[:, None]
@@ -169,9 +178,9 @@ class Latent(Target):
 
     def __call__(self, output: torch.Tensor) -> torch.Tensor:
         if output.dim() != 2:
-            raise ValueError(f"Latent targets a vector output [B, D]; got shape {tuple(output.shape)}")
+            raise ArgumentError(f"Latent targets a vector output [B, D]; got shape {tuple(output.shape)}")
         if not 0 <= self.index < output.shape[1]:
-            raise ValueError(f"latent index {self.index} out of range for {output.shape[1]} units")
+            raise ArgumentError(f"latent index {self.index} out of range for {output.shape[1]} units")
         return output[:, self.index]
 
     def __repr__(self) -> str:
@@ -189,16 +198,16 @@ def as_target(target: TargetLike) -> Target:
         return target
     if isinstance(target, (int, list, tuple, torch.Tensor)) and not isinstance(target, bool):
         return Class(target)
-    raise TypeError(f"unsupported target {target!r}: use ng.Class, ng.TopClass, ng.Area, ng.Latent or None")
+    raise ArgumentTypeError(f"unsupported target {target!r}: use ng.Class, ng.TopClass, ng.Area, ng.Latent or None")
 
 
 def _as_logits(output: torch.Tensor, name: str) -> torch.Tensor:
     if output.dim() != 2:
-        raise ValueError(f"{name} needs class scores [B, N]; the model returned shape {tuple(output.shape)}"
-                         " (use ng.Area for a dense output, or output= to pick one of several outputs)")
+        raise ArgumentError(f"{name} needs class scores [B, N]; the model returned shape {tuple(output.shape)}"
+                            " (use ng.Area for a dense output, or output= to pick one of several outputs)")
     return output
 
 
 def _check_class(c: int, n: int) -> None:
     if not 0 <= c < n:
-        raise ValueError(f"class {c} out of range: the model has {n} classes")
+        raise ArgumentError(f"class {c} out of range: the model has {n} classes")

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
+from netgaze.errors import ArgumentError
 from netgaze.files import atomic_write_bytes
 
 
@@ -45,7 +46,7 @@ def colormap(maps: torch.Tensor, name: str = "jet") -> np.ndarray:
 def to_uint8(images: torch.Tensor) -> np.ndarray:
     """Images [B, C, H, W] in [0, 1] (C = 1 or 3) -> uint8 [B, H, W, 3]."""
     if images.dim() != 4 or images.shape[1] not in (1, 3):
-        raise ValueError(f"images must be [B, 1|3, H, W] in [0, 1], got {tuple(images.shape)}")
+        raise ArgumentError(f"images must be [B, 1|3, H, W] in [0, 1], got {tuple(images.shape)}")
     rgb = images.detach().float().clamp(0, 1).expand(-1, 3, -1, -1)
     return (rgb * 255).round().byte().permute(0, 2, 3, 1).cpu().numpy()
 
@@ -54,7 +55,7 @@ def overlay(images: torch.Tensor, maps: torch.Tensor, alpha: float = 0.5, cmap: 
             normalise: bool = True) -> np.ndarray:
     """Heat maps [B, H, W] blended over images [B, C, H, W] in [0, 1] -> uint8 [B, H, W, 3]."""
     if maps.shape[-2:] != images.shape[-2:]:
-        raise ValueError(f"map size {tuple(maps.shape[-2:])} differs from image size {tuple(images.shape[-2:])}")
+        raise ArgumentError(f"map size {tuple(maps.shape[-2:])} differs from image size {tuple(images.shape[-2:])}")
     heat = colormap(normalize(maps) if normalise else maps, cmap).astype(np.float32)
     base = to_uint8(images).astype(np.float32)
     return np.clip((1 - alpha) * base + alpha * heat, 0, 255).round().astype(np.uint8)
@@ -71,7 +72,7 @@ def grid(tiles: Sequence[np.ndarray] | np.ndarray, ncols: int, row_labels: Seque
     """Arrange uint8 tiles [H, W, 3] (all one size) in a grid with optional labels -> uint8 image."""
     tiles = [np.asarray(t) for t in tiles]
     if not tiles:
-        raise ValueError("grid needs at least one tile")
+        raise ArgumentError("grid needs at least one tile")
     tiles = [np.repeat(t[..., None], 3, -1) if t.ndim == 2 else t for t in tiles]
     if scale > 1:
         tiles = [t.repeat(scale, 0).repeat(scale, 1) for t in tiles]

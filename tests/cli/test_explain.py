@@ -53,11 +53,11 @@ def test_torchvision_model_with_weights_writes_overlays(files, capsys, tmp_path)
 @pytest.mark.parametrize("args, message", [
     (["--images", "nope.jpg"], "no such picture: nope.jpg"),
     (["--images", "{bad}"], "cannot read picture"),
-    (["--images", "{a}", "--layer", "layer5"], "unknown layer 'layer5'; closest valid names: 'net.layer4'"),
+    (["--images", "{a}", "--layer", "layer5"], "unknown layer 'layer5'; closest valid names: 'layer4'"),
     (["--images", "{a}", "--method", "gradcom"], "unknown method 'gradcom'; did you mean gradcam"),
     (["--images", "{a}", "--target", "not-a-class"], "unknown class 'not-a-class'"),
     (["--images", "{a}", "--weights", "{junk}"], "cannot read weights from"),
-    (["--images", "{a}", "--weights", "missing.pth"], "no such weights file: missing.pth"),
+    (["--images", "{a}", "--weights", "missing.pth"], "argument --weights: no such file: missing.pth"),
 ])
 def test_user_mistakes_are_one_line_exit_2(files, capsys, tmp_path, args, message):
     args = [a.format(a=files / "a.jpg", bad=files / "bad.jpg", junk=files / "junk.pth") for a in args]

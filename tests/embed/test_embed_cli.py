@@ -51,6 +51,7 @@ def tiny_cnn():
 def test_embed_command_writes_every_artifact(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(runs, "load_run", lambda path, epoch=None, data=None: FakeRun(tiny_cnn(), "classify", path))
     out, board = tmp_path / "out", tmp_path / "board"
+    (tmp_path / "run").mkdir()
     code = main(["embed", "--run", str(tmp_path / "run"), "--layer", "-1", "--method", "pca", "--dims", "2",
                  "--tensorboard", str(board), "--out", str(out), "--no-progress"])
     assert code == 0
@@ -76,15 +77,15 @@ def test_embed_command_vae_means_and_user_errors(tmp_path, monkeypatch, capsys):
     vae = build_model("vae-linear", in_channels=1, image_size=8, latent=3, hidden=16)
     monkeypatch.setattr(runs, "load_run", lambda path, epoch=None, data=None: FakeRun(vae, "reconstruct", path))
     out = tmp_path / "vae"
-    assert main(["embed", "--run", "r", "--method", "pca", "--out", str(out), "--no-progress"]) == 0
+    assert main(["embed", "--run", str(tmp_path), "--method", "pca", "--out", str(out), "--no-progress"]) == 0
     saved = np.load(out / "embedding.npz")
     with torch.no_grad():
         mu = vae.encode(Bright().x)[0].numpy()
     np.testing.assert_allclose(saved["features"], mu, rtol=1e-5, atol=1e-6)
     assert "predictions" not in saved.files
-    assert main(["embed", "--run", "r", "--layer", "encoder.0", "--method", "pca", "--out", str(out),
+    assert main(["embed", "--run", str(tmp_path), "--layer", "encoder.0", "--method", "pca", "--out", str(out),
                  "--no-progress"]) == 0                   # a layer named as in the run's model
     assert np.load(out / "embedding.npz")["features"].shape == (60, 16)
-    assert main(["embed", "--run", "r", "--layer", "encodr", "--out", str(out)]) == 2
+    assert main(["embed", "--run", str(tmp_path), "--layer", "encodr", "--out", str(out)]) == 2
     assert "unknown layer 'encodr'" in capsys.readouterr().err
-    assert main(["embed", "--run", "r", "--layer", "3", "--out", str(out)]) == 2
+    assert main(["embed", "--run", str(tmp_path), "--layer", "3", "--out", str(out)]) == 2

@@ -45,9 +45,17 @@ def test_stats_by_hand(snapshot):
 
 
 def test_grid_and_plot(tmp_path):
+    from netgaze import viz
+
     result = activation_maps(_toy(), torch.rand(1, 1, 8, 8) + 0.1)
     tiles = result.grid("0", ncols=4)
-    assert tiles.dtype == np.uint8 and tiles.shape[1] > 4 * 8
+    assert tiles.dtype == np.uint8 and tiles.shape == (2 + 48 + 2, 2 + 4 * (48 + 2), 3)  # 8 px maps at scale 6
+    tile = [tiles[2:50, 2 + 50 * c:50 + 50 * c] for c in range(4)]
+    # channels x, 0, 0, 2x: each map is min-max normalised on its own, so x and 2x look the same
+    assert np.array_equal(tile[0], tile[3]) and not np.array_equal(tile[0], tile[1])
+    assert (tile[1] == tile[1][0, 0]).all() and np.array_equal(tile[1], tile[2])  # blank: one uniform colour
+    expected = viz.colormap(viz.normalize(result.maps["0"][:1]), "viridis")[0].repeat(6, 0).repeat(6, 1)
+    assert np.array_equal(tile[0], expected)
     result.plot(tmp_path / "sparsity.png")
     assert (tmp_path / "sparsity.png").stat().st_size > 1000
 

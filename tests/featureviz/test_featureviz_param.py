@@ -78,3 +78,20 @@ def test_standard_transforms_scale_with_size():
 def pad_width(transforms):
     x = torch.zeros(1, 1, 10, 10)
     return (transforms[0](x, torch.Generator()).shape[-1] - 10) // 2
+
+
+def test_transforms_move_pixels_as_stated():
+    """Numbers, not shapes: a 90-degree rotation is rot90, a jitter is a shifted crop, scale 1 is the identity."""
+    import torch.nn.functional as F
+
+    gen = torch.Generator().manual_seed(0)
+    x = torch.rand(2, 3, 12, 12, generator=gen)
+    turned = random_rotate([90.0])(x, gen)
+    assert min(float((turned - torch.rot90(x, k, dims=(-2, -1))).abs().max()) for k in (1, -1)) < 1e-5
+    assert torch.equal(random_scale([1.0])(x, gen), x) and torch.equal(jitter(1)(x, gen), x)
+    padded = F.pad(x, [3, 3, 3, 3], mode="replicate")
+    for _ in range(5):
+        moved = jitter(4)(x, gen)
+        shifts = [(dy, dx) for dy in range(-3, 4) for dx in range(-3, 4)
+                  if torch.equal(moved, padded[..., 3 + dy:15 + dy, 3 + dx:15 + dx])]
+        assert len(shifts) == 1

@@ -143,7 +143,7 @@ def test_empty_class_folder_and_empty_root_are_errors(tmp_path):
         image_folder(tmp_path / "absent")
     (tmp_path / "bad" / "cls").mkdir(parents=True)
     (tmp_path / "bad" / "cls" / "x.jpg").write_bytes(b"broken")
-    with pytest.warns(CorruptImageWarning), pytest.raises(DatasetError, match="no readable images"):
+    with pytest.warns(CorruptImageWarning), pytest.raises(DatasetError, match="none of the 1 image file"):
         image_folder(tmp_path / "bad", "all")
 
 

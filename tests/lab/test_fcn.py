@@ -70,15 +70,44 @@ def test_initialisation_follows_the_paper():
     assert model.stride == 8 and _fcn("fcn32", "vgg16").stride == 32 and _fcn("fcn8", "simple").stride == 2
 
 
+def _output_channels_and_sizes(model, names, size=64):
+    shapes, handles = {}, []
+    for name in names:
+        module = resolve_layer(model, name)[1]
+        handles.append(module.register_forward_hook(lambda m, i, o, name=name: shapes.__setitem__(name, o.shape)))
+    try:
+        with torch.no_grad():
+            model.eval()(torch.rand(1, 3, size, size))
+    finally:
+        for handle in handles:
+            handle.remove()
+    return {name: (shapes[name][1], shapes[name][-1]) for name in names}
+
+
 def test_layer_names_for_explanations():
+    """Each documented name resolves to the layer it says: its channel count and its stride."""
     vgg, alex, simple = _fcn("fcn8", "vgg16"), _fcn("fcn16", "alexnet"), _fcn("fcn8", "simple")
-    for name in ["encoder.pool3", "encoder.pool4", "encoder.pool5", "encoder.conv5_3", "head.fc7",
-                 "score_fr", "score_pool4", "score_pool3", "upscore2", "upscore_pool4", "upscore"]:
-        resolve_layer(vgg, name)
-    for name in ["encoder.pool1", "encoder.pool2", "encoder.pool5", "score_pool2", "upscore2"]:
-        resolve_layer(alex, name)
-    for name in ["encoder.pool1", "encoder.pool2", "encoder.pool3", "score_pool2", "score_pool1"]:
-        resolve_layer(simple, name)
+    found = _output_channels_and_sizes(vgg, ["encoder.pool3", "encoder.pool4", "encoder.pool5", "encoder.conv5_3",
+                                             "head.fc7", "score_fr", "score_pool4", "score_pool3", "upscore2",
+                                             "upscore_pool4", "upscore"])
+    channels = {name: c for name, (c, _) in found.items()}
+    assert channels == {"encoder.pool3": 256, "encoder.pool4": 512, "encoder.pool5": 512, "encoder.conv5_3": 512,
+                        "head.fc7": 16, "score_fr": 3, "score_pool4": 3, "score_pool3": 3, "upscore2": 3,
+                        "upscore_pool4": 3, "upscore": 3}
+    widths = {name: w for name, (_, w) in found.items()}
+    # each pool halves the map (FCN pads the input by 100, so compare pools with each other)
+    assert abs(widths["encoder.pool3"] - 2 * widths["encoder.pool4"]) <= 1
+    assert abs(widths["encoder.pool4"] - 2 * widths["encoder.pool5"]) <= 1
+    assert widths["encoder.conv5_3"] == 2 * widths["encoder.pool5"] or widths["encoder.conv5_3"] == 2 * widths[
+        "encoder.pool5"] - 1
+    found = _output_channels_and_sizes(alex, ["encoder.pool1", "encoder.pool2", "encoder.pool5", "score_pool2",
+                                              "upscore2"])
+    assert {n: c for n, (c, _) in found.items()} == {"encoder.pool1": 64, "encoder.pool2": 192, "encoder.pool5": 256,
+                                                      "score_pool2": 3, "upscore2": 3}
+    found = _output_channels_and_sizes(simple, ["encoder.pool1", "encoder.pool2", "encoder.pool3", "score_pool2",
+                                                "score_pool1"])
+    assert [found[n][1] for n in ("encoder.pool1", "encoder.pool2", "encoder.pool3")] == [32, 16, 8]
+    assert found["score_pool2"][0] == found["score_pool1"][0] == 3
 
 
 def test_vgg16_weights_map_onto_torchvision_numerically(tmp_path):
@@ -137,3 +166,9 @@ def test_alexnet_weights_and_missing_file_message(tmp_path, monkeypatch):
         build_model("fcn32", encoder="vgg16", num_classes=3, weights=str(path), fc_channels=8)
     with pytest.raises(ModelError, match="simple, vgg16, alexnet"):
         build_model("fcn8", encoder="resnet", num_classes=3)
+
+
+@pytest.mark.parametrize("bad", [0, -4, 2.5])
+def test_fc_channels_must_be_positive(bad):
+    with pytest.raises(ModelError, match="fc_channels must be a whole number"):
+        _fcn("fcn8", "alexnet", fc_channels=bad)

@@ -7,10 +7,14 @@ import torchvision
 
 import netgaze as ng
 
+# family: (builder, explained layer, several layers, a narrow layer that keeps Score-CAM quick)
 FAMILIES = {
-    "resnet18": (lambda: torchvision.models.resnet18(num_classes=7), "layer4", ["layer1", "layer2", "layer3", "layer4"]),
-    "vgg16": (lambda: torchvision.models.vgg16(num_classes=7), "features.28", ["features.14", "features.21", "features.28"]),
-    "alexnet": (lambda: torchvision.models.alexnet(num_classes=7), "features.10", ["features.3", "features.8", "features.10"]),
+    "resnet18": (lambda: torchvision.models.resnet18(num_classes=7), "layer4", ["layer1", "layer2", "layer3", "layer4"],
+                 "layer1"),
+    "vgg16": (lambda: torchvision.models.vgg16(num_classes=7), "features.28", ["features.14", "features.21", "features.28"],
+              "features.2"),
+    "alexnet": (lambda: torchvision.models.alexnet(num_classes=7), "features.10", ["features.3", "features.8", "features.10"],
+                "features.0"),
 }
 
 LAYER_METHODS = ["gradcam", "gradcam_pp", "hirescam", "layercam", "xgradcam", "guided_gradcam"]
@@ -49,6 +53,30 @@ def test_method_runs_and_leaves_model_untouched(family, name, mode, snapshot):
     assert torch.isfinite(result).all()
     if name in LAYER_METHODS[:-1]:
         assert (result >= 0).all()
+
+
+@pytest.mark.parametrize("family", list(FAMILIES))
+def test_scorecam_leaves_train_mode_model_untouched(family, snapshot):
+    model = _model(family).train()
+    side = 64 if family == "alexnet" else 32  # alexnet's pools need 63 pixels
+    x = torch.rand(1, 3, side, side)
+    snap = snapshot(model)
+    cam = ng.scorecam(model, x, FAMILIES[family][3], batch_size=64)
+    snap.assert_unchanged()
+    assert cam.shape == (1, side, side) and torch.isfinite(cam).all() and (cam >= 0).all() and cam.max() > 0
+
+
+@pytest.mark.parametrize("name", LAYER_METHODS + INPUT_METHODS + ["scorecam"])
+def test_every_method_leaves_model_untouched_even_when_it_raises(name, snapshot):
+    """A target that fails after the forward pass (class 99 of 7): hooks, modes and grads restored."""
+    from netgaze.errors import UserError
+
+    model = _model("resnet18").train()
+    x = torch.rand(2, 3, 32, 32)
+    snap = snapshot(model)
+    with pytest.raises(UserError, match="out of range"):
+        _call(name, model, x, FAMILIES["resnet18"][3], target=ng.Class([99, 99]))
+    snap.assert_unchanged()
 
 
 @pytest.mark.parametrize("family", ["resnet18", "alexnet"])

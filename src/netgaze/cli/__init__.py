@@ -1,9 +1,11 @@
 """The ``netgaze`` command: one entry point, one module per subcommand in this package.
 
 Each subcommand module defines ``HELP`` (one line), ``EXAMPLES`` (epilog text),
-``add_arguments(parser)`` and ``run(args) -> int | None``. User mistakes raise
-``UserError`` (or a ``LayerError`` / ``FileNotFoundError``) and end as one line on
-stderr with exit status 2, never a traceback.
+``add_arguments(parser)`` and ``run(args) -> int | None``. Options are checked by the
+``type=`` functions of ``netgaze.cli.common`` as they are parsed; mistakes found later are a
+``netgaze.errors.UserError`` (exactly that class, subclasses included). Both end as one line
+on stderr and exit status 2, never a traceback; anything else is a bug. Warnings print as one
+line ``netgaze COMMAND: warning: ...``.
 """
 from __future__ import annotations
 
@@ -11,9 +13,11 @@ import argparse
 import importlib
 import pkgutil
 import sys
+import warnings
 from typing import Sequence
 
-from netgaze.errors import UserError
+from netgaze.cli.common import OneLineParser, print_error
+from netgaze.errors import UserError, one_line
 
 ORDER = ["train", "explain", "embed", "visualize", "report", "serve", "demo"]
 
@@ -25,7 +29,7 @@ def _subcommands() -> list[str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="netgaze", description="See where and how a convolutional network looks at pictures.",
         epilog="Run `netgaze COMMAND --help` for examples.")
     from netgaze import __version__
@@ -40,16 +44,35 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line_warnings(command: str):
+    def show(message, category, filename, lineno, file=None, line=None):
+        print(f"netgaze {command}: warning: {one_line(message)}", file=file or sys.stderr)
+    return show
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """Run one command; returns its exit status (2 for a user mistake, 0 after --help)."""
+    try:
+        args, extras = build_parser().parse_known_args(argv)
+    except SystemExit as exit_:  # --help, --version, or a bad option already printed as one line
+        return exit_.code if isinstance(exit_.code, int) else 2
+    command = " ".join(str(part) for part in (args.command, getattr(args, "task", None)) if part)
+    if extras:  # named by the subcommand that does not know them, not by the top-level parser
+        print(f"netgaze {command}: error: unrecognized arguments: {' '.join(extras)} "
+              f"(see `netgaze {command} --help`)", file=sys.stderr)
+        return 2
+    show = warnings.showwarning
+    warnings.showwarning = _one_line_warnings(command)
     try:
         return int(args._run(args) or 0)
-    except (UserError, FileNotFoundError) as err:
-        print(f"netgaze {args.command}: error: {err}", file=sys.stderr)
+    except UserError as err:
+        print_error(command, str(err))
         return 2
     except KeyboardInterrupt:
-        print(f"netgaze {args.command}: interrupted", file=sys.stderr)
+        print(f"netgaze {command}: interrupted", file=sys.stderr)
         return 130
+    finally:
+        warnings.showwarning = show
 
 
 if __name__ == "__main__":  # pragma: no cover

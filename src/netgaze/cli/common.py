@@ -1,51 +1,174 @@
-"""Helpers shared by the subcommands."""
+"""What every subcommand shares: a parser whose errors are one line, and the argument checks.
+
+Every option is checked where it is parsed, by the ``type=`` functions below
+(``positive_int``, ``positive_float``, ``device``, ``out_dir`` ...): a bad value ends as one
+line ``netgaze CMD: error: argument --epochs: ...`` and exit status 2 before any work starts
+or anything is written. Mistakes found later (a corrupt run folder, a picture that cannot be
+read) are ``netgaze.errors.UserError`` raised by the library; ``netgaze.cli.main`` prints them
+as one line with the same exit status.
+"""
 from __future__ import annotations
 
-from contextlib import contextmanager
+import argparse
+import math
+import re
+import sys
 from pathlib import Path
+from typing import NoReturn
 
-from netgaze.errors import UserError
+from netgaze.errors import UserError, one_line
 
+__all__ = ["OneLineParser", "UserError", "positive_int", "nonnegative_int", "positive_float",
+           "nonnegative_float", "finite_float", "fraction", "device", "existing_file", "existing_dir", "run_folder",
+           "out_dir", "out_file", "load_model_argument"]
 
-def existing_file(path: str) -> Path:
-    p = Path(path)
-    if not p.is_file():
-        raise UserError(f"no such file: {path}")
-    return p
-
-
-def existing_dir(path: str) -> Path:
-    p = Path(path)
-    if not p.is_dir():
-        raise UserError(f"no such folder: {path}")
-    return p
+_INT = re.compile(r"[+-]?[0-9]+")
 
 
-@contextmanager
-def user_errors():
-    """Turn the library's input errors (bad pictures, runs, models, data) into ``UserError``."""
-    from netgaze.studies.files import ExplainInputError
+class OneLineParser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose errors are one line on stderr (exit status 2), no usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        message = " ".join(message.split())
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
+def _integer(text: str) -> int:
+    if not _INT.fullmatch(text.strip()):
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}")
+    return int(text)
+
+
+def positive_int(text: str) -> int:
+    """A whole number >= 1 (ASCII digits only)."""
+    value = _integer(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {text}")
+    return value
+
+
+def nonnegative_int(text: str) -> int:
+    """A whole number >= 0."""
+    value = _integer(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    return value
+
+
+def finite_float(text: str) -> float:
+    """A finite number (no nan, no inf)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """A finite number > 0."""
+    value = finite_float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
+def nonnegative_float(text: str) -> float:
+    """A finite number >= 0."""
+    value = finite_float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    return value
+
+
+def fraction(text: str) -> float:
+    """A number in [0, 1]."""
+    value = finite_float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must lie between 0 and 1, got {text}")
+    return value
+
+
+def device(text: str) -> str:
+    """A device this machine has: cpu, cuda, cuda:N (N < the GPU count) or mps."""
+    from netgaze.devices import check_device
 
     try:
-        yield
-    except ExplainInputError as err:
-        raise UserError(str(err)) from None
-    except ValueError as err:
-        if type(err).__name__ in ("ModelError", "RunError", "DatasetError"):
-            raise UserError(str(err).splitlines()[0]) from None
-        raise
+        check_device(text)
+    except UserError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+    return text
+
+
+def existing_file(text: str) -> str:
+    """A path to an existing file (returned as typed)."""
+    path = Path(text)
+    if not path.is_file():
+        raise argparse.ArgumentTypeError(f"{'is a folder, not a file' if path.is_dir() else 'no such file'}: {text}")
+    return text
+
+
+def existing_dir(text: str) -> str:
+    """A path to an existing folder (returned as typed)."""
+    path = Path(text)
+    if not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{'is a file, not a folder' if path.exists() else 'no such folder'}: {text}")
+    return text
+
+
+def run_folder(text: str) -> str:
+    """A path to an existing folder: a run folder (or, for ``report``, a folder of run folders)."""
+    path = Path(text)
+    if not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{'is a file, not a run folder' if path.exists() else 'no such run folder'}: "
+                                         f"{text}")
+    return text
+
+
+def _file_on_the_way(path: Path) -> Path | None:
+    """The first existing non-folder among ``path`` and its parents, if any."""
+    for candidate in [path, *path.parents]:
+        if candidate.exists() or candidate.is_symlink():
+            return None if candidate.is_dir() else candidate
+    return None
+
+
+def out_dir(text: str) -> str:
+    """An output folder: existing or creatable (no file in its place or on its way)."""
+    blocking = _file_on_the_way(Path(text))
+    if blocking is not None:
+        what = "is a file" if blocking == Path(text) else f"cannot be created: {blocking} is a file"
+        raise argparse.ArgumentTypeError(f"output folder {text} {what}")
+    return text
+
+
+def out_file(text: str) -> str:
+    """An output file: not an existing folder, its folder existing or creatable."""
+    path = Path(text)
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is a folder; give a file name (e.g. {path / 'report.html'})")
+    blocking = _file_on_the_way(path.parent)
+    if blocking is not None:
+        raise argparse.ArgumentTypeError(f"cannot write {text}: {blocking} is a file, not a folder")
+    return text
 
 
 def load_model_argument(run: str | None, model: str | None, weights: str | None, size: int,
+                        tasks: tuple[str, ...] = ("classify",), command: str = "this command",
                         epoch: int | None = None):
     """The model of ``--run FOLDER [--epoch N]`` or ``--model torchvision:NAME [--weights FILE]``."""
     from netgaze.studies.files import load_run_model, load_torchvision
 
-    with user_errors():
-        if run:
-            if weights:
-                raise UserError("--weights goes with --model; a run folder has its own checkpoints")
-            return load_run_model(run, epoch)
-        if not model.startswith("torchvision:"):
-            raise UserError(f"--model takes torchvision:NAME (e.g. torchvision:resnet18), got {model!r}")
-        return load_torchvision(model.split(":", 1)[1], weights, size)
+    if run:
+        if weights:
+            raise UserError("--weights goes with --model; a run folder has its own checkpoints")
+        return load_run_model(run, epoch, tasks=tasks, command=command)
+    if not model.startswith("torchvision:"):
+        raise UserError(f"--model takes torchvision:NAME (e.g. torchvision:resnet18), got {model!r}")
+    return load_torchvision(model.split(":", 1)[1], weights, size)
+
+
+def print_error(command: str, message: str) -> None:
+    """One line on stderr: ``netgaze COMMAND: error: MESSAGE``."""
+    print(f"netgaze {command}: error: {one_line(message)}", file=sys.stderr)

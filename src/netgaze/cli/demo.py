@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 
+from netgaze.cli.common import out_dir
+
 HELP = "train the reports' models on embedded data, run every study, write OUT/report.html"
 EXAMPLES = """examples:
   netgaze demo --out runs/demo           # about 10 minutes on 2 CPU cores
@@ -12,7 +14,7 @@ Run it again on the same folder to resume: finished trainings are kept.
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", default="runs/demo", help="the demo folder (default runs/demo)")
+    parser.add_argument("--out", default="runs/demo", type=out_dir, help="the demo folder (default runs/demo)")
     parser.add_argument("--quick", action="store_true", help="tiny data and few epochs: a smoke test of the pipeline")
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
 

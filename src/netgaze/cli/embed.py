@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from netgaze.cli.common import UserError
+from netgaze.cli.common import UserError, nonnegative_int, out_dir, positive_float, positive_int, run_folder
 
 HELP = "embed a run's images by one layer's pooled features: PCA / t-SNE / UMAP, HTML view, TensorBoard projector"
 EXAMPLES = """examples:
@@ -22,8 +22,8 @@ from the end (-1 = last), "prelogits" (default: the input of the last linear lay
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--run", required=True, help="run folder (runs/NAME)")
-    parser.add_argument("--epoch", type=int, default=None, help="checkpoint epoch (default: the last)")
+    parser.add_argument("--run", required=True, type=run_folder, help="run folder (runs/NAME)")
+    parser.add_argument("--epoch", type=nonnegative_int, default=None, help="checkpoint epoch (default: the last)")
     parser.add_argument("--layer", default="prelogits",
                         help="layer name, negative conv index, 'prelogits' (default) or 'logits'")
     parser.add_argument("--method", choices=("pca", "tsne", "umap"), default="tsne")
@@ -31,12 +31,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split", default="test", help="dataset split (default: test)")
     parser.add_argument("--data", default=None, metavar="SPEC",
                         help="where the run's data is now, when it moved (default: from run.json)")
-    parser.add_argument("--perplexity", type=float, default=30.0, help="t-SNE perplexity (default 30)")
-    parser.add_argument("--seed", type=int, default=0, help="random_state of the projection and subsamples")
-    parser.add_argument("--limit", type=int, default=None, help="embed only the first N images")
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--out", default=None, help="output folder (default: RUN/artifacts/embed-...)")
-    parser.add_argument("--tensorboard", default=None, metavar="DIR",
+    parser.add_argument("--perplexity", type=positive_float, default=30.0, help="t-SNE perplexity (default 30)")
+    parser.add_argument("--seed", type=nonnegative_int, default=0, help="random_state of the projection and subsamples")
+    parser.add_argument("--limit", type=positive_int, default=None, help="embed only the first N images")
+    parser.add_argument("--batch-size", type=positive_int, default=64)
+    parser.add_argument("--out", default=None, type=out_dir, help="output folder (default: RUN/artifacts/embed-...)")
+    parser.add_argument("--tensorboard", default=None, type=out_dir, metavar="DIR",
                         help="also write a TensorBoard Embedding Projector folder here")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -56,15 +56,10 @@ def run(args: argparse.Namespace) -> int:
     from netgaze.embed.pipeline import embed_run
     from netgaze.lab.runs import load_run
 
-    if args.limit is not None and args.limit < 5:
-        raise UserError("--limit must be at least 5 (k = 5 neighbours)")
-    if args.perplexity <= 0:
-        raise UserError("--perplexity must be positive")
+    if args.limit is not None and args.limit < 6:
+        raise UserError("--limit must be at least 6 (each point's k = 5 nearest neighbours)")
     layer = parse_layer(args.layer)
-    try:
-        loaded = load_run(args.run, args.epoch, data=args.data)
-    except ValueError as err:  # RunError: not a run folder, missing epoch
-        raise UserError(str(err)) from err
+    loaded = load_run(args.run, args.epoch, data=args.data)
     out = Path(args.out) if args.out else Path(loaded.artifacts) / f"embed-{args.layer}-{args.method}-{args.dims}d"
     try:
         result = embed_run(loaded, out, layer=layer, method=args.method, dims=args.dims, split=args.split,

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import argparse
+import re
 
-from netgaze.cli.common import UserError, load_model_argument, user_errors
+from netgaze.cli.common import (UserError, existing_file, load_model_argument, nonnegative_int, out_dir, positive_int,
+                                run_folder)
 
 HELP = "explain pictures with Grad-CAM (or another method) and write overlay PNGs"
 EXAMPLES = """examples:
@@ -22,34 +24,36 @@ methods: gradcam gradcam_pp hirescam layercam xgradcam scorecam guided_gradcam
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--run", help="a run folder made by `netgaze train` (its last checkpoint)")
+    source.add_argument("--run", type=run_folder, help="a run folder made by `netgaze train` (its last checkpoint)")
     source.add_argument("--model", help="torchvision:NAME, e.g. torchvision:resnet18 (use with --weights)")
-    parser.add_argument("--epoch", type=int, help="with --run: the checkpoint's epoch (default: the last)")
-    parser.add_argument("--weights", help="weights for --model: .pth/.pt (read with weights_only=True) or .safetensors")
+    parser.add_argument("--epoch", type=nonnegative_int, help="with --run: the checkpoint's epoch (default: the last)")
+    parser.add_argument("--weights", type=existing_file,
+                        help="weights for --model: .pth/.pt (read with weights_only=True) or .safetensors")
     pictures = parser.add_mutually_exclusive_group(required=True)
     pictures.add_argument("--images", nargs="+", metavar="PICTURE", help="picture files to explain")
     pictures.add_argument("--all", action="store_true", help="explain a whole dataset (with --run) into shards")
     parser.add_argument("--data", help="with --all: dataset spec, e.g. where the run's data is now when it "
                         "moved (default: the run's own dataset, found from run.json)")
     parser.add_argument("--split", default="test", help="with --all: train or test (default test)")
-    parser.add_argument("--shard-size", type=int, default=256, help="with --all: pictures per shard (default 256)")
-    parser.add_argument("--batch-size", type=int, default=32, help="with --all: pictures per pass (default 32)")
+    parser.add_argument("--shard-size", type=positive_int, default=256,
+                        help="with --all: pictures per shard (default 256)")
+    parser.add_argument("--batch-size", type=positive_int, default=32,
+                        help="with --all: pictures per pass (default 32)")
     parser.add_argument("--method", default="gradcam", help="explanation method (default gradcam)")
     parser.add_argument("--layer", help="dotted layer name (or -1 = last conv layer); default: the last conv stage")
     parser.add_argument("--target", help="class name or index to explain; default: each picture's top class")
-    parser.add_argument("--size", type=int, default=224, help="picture size for --model (default 224)")
-    parser.add_argument("--out", default="explanations", help="output folder (default ./explanations)")
+    parser.add_argument("--size", type=positive_int, default=224, help="picture size for --model (default 224)")
+    parser.add_argument("--out", default="explanations", type=out_dir, help="output folder (default ./explanations)")
 
 
 def run(args: argparse.Namespace) -> int:
     from netgaze.studies.files import check_method, explain_files
 
-    with user_errors():
-        check_method(args.method)
-        if args.all:
-            return _explain_all(args)
-        loaded = load_model_argument(args.run, args.model, args.weights, args.size, args.epoch)
-        written = explain_files(loaded, args.images, args.method, args.layer, args.target, args.out)
+    check_method(args.method)
+    if args.all:
+        return _explain_all(args)
+    loaded = load_model_argument(args.run, args.model, args.weights, args.size, command="explain", epoch=args.epoch)
+    written = explain_files(loaded, args.images, args.method, args.layer, args.target, args.out)
     for path, label, confidence in written:
         print(f"{path}  predicted {label} ({confidence:.0%})")
     return 0
@@ -59,16 +63,18 @@ def _explain_all(args: argparse.Namespace) -> int:
     """``--all``: every picture of a dataset, sharded; torchrun-aware (see ``explain_dataset``)."""
     from netgaze.explain_dataset import explain_dataset
     from netgaze.lab.runs import load_run
+    from netgaze.studies.common import require_task
 
     if not args.run:
         raise UserError("--all explains a run's dataset: give --run (and optionally --data)")
-    run = load_run(args.run, args.epoch, data=args.data)
+    run = require_task(load_run(args.run, args.epoch, data=args.data), ("classify",), "`explain --all`")
     dataset = run.dataset(args.split)
-    target = int(args.target) if args.target is not None and args.target.isdigit() else \
-        ("label" if args.target == "label" else None)
-    if args.target is not None and target is None:
-        raise UserError(f"--all takes --target INDEX or --target label, got {args.target!r}")
-    layer = int(args.layer) if args.layer is not None and args.layer.lstrip("-").isdigit() else (args.layer or -1)
+    target = None
+    if args.target is not None:
+        if args.target != "label" and not re.fullmatch(r"[0-9]+", args.target):
+            raise UserError(f"--all takes --target INDEX or --target label, got {args.target!r}")
+        target = "label" if args.target == "label" else int(args.target)
+    layer = int(args.layer) if args.layer is not None and re.fullmatch(r"-?[0-9]+", args.layer) else (args.layer or -1)
     index = explain_dataset(run.model, dataset, args.method, layer, target, args.out,
                             shard_size=args.shard_size, batch_size=args.batch_size)
     print(index)

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 
+from netgaze.cli.common import out_file, run_folder
+
 HELP = "write one self-contained report.html from run folders (reads them only)"
 EXAMPLES = """examples:
   netgaze report runs/shapes-cnn
@@ -12,8 +14,9 @@ EXAMPLES = """examples:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("runs", nargs="+", metavar="RUN", help="run folders, or a folder holding run folders")
-    parser.add_argument("--out", help="the HTML file (default: FIRST_RUN/report.html)")
+    parser.add_argument("runs", nargs="+", metavar="RUN", type=run_folder,
+                        help="run folders, or a folder holding run folders")
+    parser.add_argument("--out", type=out_file, help="the HTML file (default: FIRST_RUN/report.html)")
     parser.add_argument("--title", help="the report's title (default: the runs' names)")
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from netgaze.cli.common import UserError, existing_dir
+from netgaze.cli.common import UserError, nonnegative_int, out_dir, positive_int, run_folder
 
 HELP = ("run a study on run folders: layers (S1), models (S2), epochs (S3), latent (S8, VAE runs), "
         "area (area explanations of a VAE or FCN run)")
@@ -22,13 +22,15 @@ The figures and a JSON of the numbers go to the (first) run's artifacts/ folder,
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("study", choices=["layers", "models", "epochs", "latent", "area"], help="which comparison")
-    parser.add_argument("runs", nargs="+", metavar="RUN", help="run folder(s); several for `models`")
-    parser.add_argument("--images", type=int, default=6, help="pictures in the figures (default 6)")
-    parser.add_argument("--eval", type=int, default=128, help="test pictures behind the numbers (models, epochs)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the picture pick")
-    parser.add_argument("--out", help="output folder (default: the run's artifacts/)")
+    parser.add_argument("runs", nargs="+", metavar="RUN", type=run_folder, help="run folder(s); several for `models`")
+    parser.add_argument("--images", type=positive_int, default=6, help="pictures in the figures (default 6)")
+    parser.add_argument("--eval", type=nonnegative_int, default=128,
+                        help="test pictures behind the numbers (models, epochs; 0 = the figure's)")
+    parser.add_argument("--seed", type=nonnegative_int, default=0, help="seed of the picture pick")
+    parser.add_argument("--out", type=out_dir, help="output folder (default: the run's artifacts/)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    parser.add_argument("--epoch", type=int, help="the checkpoint to study (default: the last; not for `epochs`)")
+    parser.add_argument("--epoch", type=nonnegative_int,
+                        help="the checkpoint to study (default: the last; not for `epochs`)")
     parser.add_argument("--data", metavar="SPEC",
                         help="where the runs' data is now, when it moved (default: from run.json)")
 
@@ -37,8 +39,6 @@ def run(args: argparse.Namespace) -> int:
     from netgaze import studies
     from netgaze.lab.runs import load_run
 
-    for path in args.runs:
-        existing_dir(path)
     if args.study != "models" and len(args.runs) != 1:
         raise UserError(f"`study {args.study}` takes one run folder, got {len(args.runs)}")
     if args.study in ("latent", "area"):
@@ -61,11 +61,11 @@ def run(args: argparse.Namespace) -> int:
 
 def _run_reconstruction_or_segment_study(args: argparse.Namespace) -> int:
     from netgaze.lab.runs import load_run
+    from netgaze.studies.common import require_task
 
     run = load_run(args.runs[0], args.epoch, data=args.data)
     if args.study == "latent":
-        if run.task != "reconstruct":
-            raise UserError(f"`study latent` needs a VAE run (task reconstruct), {args.runs[0]} is a {run.task} run")
+        require_task(run, ("reconstruct",), "`study latent`")
         from netgaze.studies.latent import latent_study
         results = list(latent_study(run).values())
     elif run.task == "reconstruct":
@@ -75,7 +75,7 @@ def _run_reconstruction_or_segment_study(args: argparse.Namespace) -> int:
         from netgaze.studies.area_segments import area_segments_study
         results = [area_segments_study(run, n_show=args.images, seed=args.seed)]
     else:
-        raise UserError(f"`study area` needs a VAE or segmentation run, {args.runs[0]} is a {run.task} run")
+        require_task(run, ("reconstruct", "segment"), "`study area`")
     for result in results:
         for path in [*result.figures, result.path]:
             print(path)

@@ -4,7 +4,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from netgaze.cli.common import UserError, load_model_argument
+from netgaze.cli.common import (UserError, device, existing_file, load_model_argument, nonnegative_float,
+                                nonnegative_int, out_dir, positive_int, run_folder)
 
 HELP = "render what channels or classes respond to, first-layer filters, or one picture's activation maps"
 EXAMPLES = """examples:
@@ -24,27 +25,32 @@ EXAMPLES = """examples:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--run", help="a run folder made by `netgaze train` (its last checkpoint)")
+    source.add_argument("--run", type=run_folder, help="a run folder made by `netgaze train` (its last checkpoint)")
     source.add_argument("--model", help="torchvision:NAME, e.g. torchvision:vgg16 (random weights without --weights)")
-    parser.add_argument("--weights", help="weights for --model: .pth/.pt or .safetensors")
+    parser.add_argument("--weights", type=existing_file, help="weights for --model: .pth/.pt or .safetensors")
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--filters", action="store_true", help="draw a conv layer's kernels (default: the first)")
-    mode.add_argument("--activations", metavar="PICTURE", help="draw every channel of every conv layer for a picture")
+    mode.add_argument("--activations", metavar="PICTURE", type=existing_file,
+                      help="draw every channel of every conv layer for a picture")
     parser.add_argument("--layer", help="layer to render (dotted name, or 'logits' for class units); with "
                                         "--filters the conv layer; with --activations a comma list (default: all conv)")
     parser.add_argument("--channels", help="units to render: '0-15', '0,3,7' or '0-3,10' (default: all)")
-    parser.add_argument("--steps", type=int, default=256, help="optimisation steps (default 256)")
-    parser.add_argument("--size", type=int, help="image size (default: the run's picture size; 128 for --model)")
+    parser.add_argument("--steps", type=nonnegative_int, default=256, help="optimisation steps (default 256)")
+    parser.add_argument("--size", type=positive_int,
+                        help="image size (default: the run's picture size; 128 for --model)")
     parser.add_argument("--objective", choices=["channel", "neuron"], default="channel",
                         help="maximise a channel's mean or its centre neuron (default channel)")
     parser.add_argument("--param", choices=["fourier", "pixel"], default="fourier",
                         help="image parameterization (default fourier, decorrelated colour)")
-    parser.add_argument("--tv", type=float, default=0.0, help="weight of the total-variation penalty (default 0)")
-    parser.add_argument("--l1", type=float, default=0.0, help="weight of an L1 pull towards black (default 0)")
-    parser.add_argument("--batch-size", type=int, help="render at most this many units at once (memory)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
-    parser.add_argument("--out", default="visualizations", help="output folder (default ./visualizations)")
+    parser.add_argument("--tv", type=nonnegative_float, default=0.0,
+                        help="weight of the total-variation penalty (default 0)")
+    parser.add_argument("--l1", type=nonnegative_float, default=0.0,
+                        help="weight of an L1 pull towards black (default 0)")
+    parser.add_argument("--batch-size", type=positive_int, help="render at most this many units at once (memory)")
+    parser.add_argument("--seed", type=nonnegative_int, default=0, help="random seed (default 0)")
+    parser.add_argument("--device", default="cpu", type=device, help="torch device (default cpu)")
+    parser.add_argument("--out", default="visualizations", type=out_dir,
+                        help="output folder (default ./visualizations)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -69,7 +75,8 @@ def parse_units(text: str) -> list[int]:
 
 
 def _load(args: argparse.Namespace):
-    return load_model_argument(args.run, args.model, args.weights, args.size or 128)
+    return load_model_argument(args.run, args.model, args.weights, args.size or 128, tasks=("classify", "segment"),
+                               command="visualize")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -79,8 +86,6 @@ def run(args: argparse.Namespace) -> int:
     from netgaze.featureviz import activation_maps, filter_grid, l1, total_variation, visualize
 
     out = Path(args.out)
-    if args.steps < 0:
-        raise UserError("--steps must be 0 or more")
     loaded = _load(args)
     model = loaded.model.to(args.device)
     if args.filters:
@@ -88,11 +93,8 @@ def run(args: argparse.Namespace) -> int:
         print(path)
         return 0
     if args.activations:
-        from netgaze.studies.files import ExplainInputError, read_pictures
-        try:
-            picture = read_pictures([args.activations], args.size or loaded.size, loaded.channels)[0]
-        except ExplainInputError as err:
-            raise UserError(str(err)) from None
+        from netgaze.studies.files import read_pictures
+        picture = read_pictures([args.activations], args.size or loaded.size, loaded.channels)[0]
         layers = [name.strip() for name in args.layer.split(",")] if args.layer else None
         result = activation_maps(model, picture, layers, device=args.device)
         for stat in result.stats:

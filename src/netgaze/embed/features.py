@@ -28,6 +28,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset, RandomSampler, Subset
 
+from netgaze.errors import ArgumentError
 from netgaze.layers import LayerError, LayerRef, resolve_layer
 from netgaze.recorder import OutputSelector, Recorder
 
@@ -132,8 +133,8 @@ def features(model: nn.Module, data: Dataset | DataLoader, layer: LayerRef = PRE
                 has_labels = True
             if preds is not None:
                 if out.dim() != 2:
-                    raise ValueError(f"predictions need a [B, classes] model output, got {tuple(out.shape)}; "
-                                     "pass predict=False (or output=) for this model")
+                    raise ArgumentError(f"predictions need a [B, classes] model output, got {tuple(out.shape)}; "
+                                        "pass predict=False (or output=) for this model")
                 preds[filled:filled + take] = out.argmax(1).cpu().numpy()
             if thumbnail_size:
                 if thumbs is None:   # never enlarge: 8-px images keep 8-px thumbnails
@@ -145,7 +146,7 @@ def features(model: nn.Module, data: Dataset | DataLoader, layer: LayerRef = PRE
             del x, out, act
     bar.close()
     if rows is None:
-        raise ValueError("the dataset is empty")
+        raise ArgumentError("the dataset is empty")
     return Features(features=rows[:filled], labels=labels[:filled] if has_labels else None,
                     predictions=preds[:filled] if preds is not None else None,
                     indices=np.arange(filled, dtype=np.int64), paths=_paths(dataset, filled),
@@ -156,7 +157,7 @@ def features(model: nn.Module, data: Dataset | DataLoader, layer: LayerRef = PRE
 def pool(activation: torch.Tensor) -> torch.Tensor:
     """Global average pool [B, C, *spatial] -> [B, C]; [B, D] is returned unchanged."""
     if activation.dim() < 2:
-        raise ValueError(f"cannot pool an activation of shape {tuple(activation.shape)}: need [B, C, ...]")
+        raise ArgumentError(f"cannot pool an activation of shape {tuple(activation.shape)}: need [B, C, ...]")
     return activation if activation.dim() == 2 else activation.flatten(2).mean(2)
 
 
@@ -192,11 +193,11 @@ def _resolve(model: nn.Module, layer: LayerRef) -> tuple[str, str | None]:
 def _as_loader(data: Dataset | DataLoader, batch_size: int, num_workers: int) -> DataLoader:
     if isinstance(data, DataLoader):
         if isinstance(data.sampler, RandomSampler):
-            raise ValueError("the DataLoader shuffles; rows could not be matched to images. "
-                             "Pass the dataset or a DataLoader with shuffle=False")
+            raise ArgumentError("the DataLoader shuffles; rows could not be matched to images. "
+                                "Pass the dataset or a DataLoader with shuffle=False")
         return data
     if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        raise ArgumentError(f"batch_size must be >= 1, got {batch_size}")
     return DataLoader(data, batch_size=batch_size, shuffle=False, num_workers=num_workers)
 
 
@@ -208,7 +209,7 @@ def _split_batch(batch: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
         if y is not None and (y.is_floating_point() or y.dim() > 1 and y[0].numel() != 1):
             y = None  # not class labels (a mask, a target image)
         return batch[0], y
-    raise ValueError(f"a batch must be a tensor or an (images, labels, ...) tuple, got {type(batch).__name__}")
+    raise ArgumentError(f"a batch must be a tensor or an (images, labels, ...) tuple, got {type(batch).__name__}")
 
 
 def _classes(dataset: Any) -> list[str] | None:

@@ -9,6 +9,8 @@ from typing import Sequence
 
 import numpy as np
 
+from netgaze.errors import ArgumentError
+
 
 def knn_accuracy(X: np.ndarray, labels: Sequence | np.ndarray, k: int = 5, *, folds: int | None = None,
                  random_state: int = 0) -> float:
@@ -29,9 +31,9 @@ def knn_accuracy(X: np.ndarray, labels: Sequence | np.ndarray, k: int = 5, *, fo
     X = np.asarray(X, dtype=np.float32)
     codes, n_labels = _encode(labels)
     if X.ndim != 2 or len(X) != len(codes):
-        raise ValueError(f"X must be [N, D] with N = len(labels) = {len(codes)}, got {X.shape}")
+        raise ArgumentError(f"X must be [N, D] with N = len(labels) = {len(codes)}, got {X.shape}")
     if k < 1 or k >= len(X):
-        raise ValueError(f"k must be between 1 and N - 1 = {len(X) - 1}, got {k}")
+        raise ArgumentError(f"k must be between 1 and N - 1 = {len(X) - 1}, got {k}")
     if folds is None:
         return _leave_one_out(X, codes, n_labels, k)
     from sklearn.model_selection import StratifiedKFold, cross_val_score
@@ -65,7 +67,7 @@ def knn_report(features: np.ndarray, embedding: np.ndarray | None, labels: Seque
 def _encode(labels: Sequence | np.ndarray) -> tuple[np.ndarray, int]:
     values = np.asarray(labels)
     if values.ndim != 1:
-        raise ValueError(f"labels must be one value per point, got shape {values.shape}")
+        raise ArgumentError(f"labels must be one value per point, got shape {values.shape}")
     uniques, codes = np.unique(values, return_inverse=True)
     return codes.astype(np.int64), len(uniques)
 

@@ -15,8 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 import torch.nn as nn
 
+from netgaze.errors import ArgumentError
 from netgaze.files import atomic_write
 from netgaze.embed.features import OUTPUT_LAYERS, PRELOGIT_LAYER, Features, features
 from netgaze.embed.knn import knn_report
@@ -46,7 +48,7 @@ def model_for_task(model: nn.Module, task: str) -> tuple[nn.Module, bool]:
     """
     if task == "reconstruct":
         if not hasattr(model, "mean_encoder"):
-            raise ValueError(f"{type(model).__name__} has no mean_encoder(); pass a layer of the encoder")
+            raise ArgumentError(f"{type(model).__name__} has no mean_encoder(); pass a layer of the encoder")
         return model.mean_encoder(), False
     return model, task == "classify"
 
@@ -57,6 +59,30 @@ def nuisance_values(dataset: Any, indices: np.ndarray) -> np.ndarray | None:
     if not callable(attribute):
         return None
     return np.asarray([attribute(int(i)) for i in indices])
+
+
+K = 5
+
+
+class EmbedError(ArgumentError):
+    """A split that cannot be embedded: too few pictures for k = 5 neighbours, or a single class."""
+
+
+def check_split(dataset: Any, split: str, run_path: Any, limit: int | None = None,
+                classes: Any = None) -> None:
+    """Refuse, before any work, a split of fewer than ``K + 1`` pictures or of a single class."""
+    n = len(dataset) if limit is None else min(limit, len(dataset))
+    if n < K + 1:
+        raise EmbedError(f"split {split!r} of {run_path} holds {n} picture(s); embed needs at least {K + 1} "
+                         f"(each point's k = {K} nearest neighbours)")
+    labels = getattr(dataset, "labels", None)
+    if isinstance(labels, (torch.Tensor, np.ndarray)) and labels.ndim == 1:
+        present = np.unique(np.asarray(labels[:n]))
+        if len(present) < 2:
+            name = classes[int(present[0])] if classes and len(present) and int(present[0]) < len(classes) \
+                else (str(int(present[0])) if len(present) else "?")
+            raise EmbedError(f"split {split!r} of {run_path} holds pictures of one class only ({name!r}); "
+                             "embed compares classes, so it needs at least two")
 
 
 def embed_run(run: Any, out: str | os.PathLike, *, layer: LayerRef = PRELOGIT_LAYER, method: str = "tsne",
@@ -78,6 +104,7 @@ def embed_run(run: Any, out: str | os.PathLike, *, layer: LayerRef = PRELOGIT_LA
     elif model is not run.model and not (isinstance(layer, str) and layer in OUTPUT_LAYERS):
         layer = resolve_layer(run.model, layer)[1]   # names of the run's model, found in the wrapper
     dataset = run.dataset(split)
+    check_split(dataset, split, getattr(run, "path", "the run"), limit, getattr(run, "classes", None))
     F = features(model, dataset, layer, batch_size=batch_size, limit=limit, predict=predicts,
                  thumbnail_size=THUMBNAIL, progress=progress)
     if not F.classes and getattr(run, "classes", None):

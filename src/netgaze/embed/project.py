@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import os
 import sys
-import warnings
 
 import numpy as np
+
+from netgaze.errors import ArgumentError, warn_user
 
 METHODS = ("pca", "tsne", "umap")
 PROGRESS_EVERY = 10  # t-SNE iterations between progress-bar updates
@@ -67,17 +68,17 @@ def tsne(X: np.ndarray, dims: int = 2, perplexity: float = 30.0, random_state: i
     dims = _check_dims(dims, X, "tsne", max_dims=3)
     n = len(X)
     if n < 4:
-        raise ValueError(f"t-SNE needs at least 4 points, got {n}")
+        raise ArgumentError(f"t-SNE needs at least 4 points, got {n}")
     if pca_dims is not None and X.shape[1] > pca_dims and n > pca_dims:
         X = pca(X, pca_dims, random_state=random_state)
     limit = (n - 1) / 3
     if perplexity > limit:
-        warnings.warn(f"perplexity {perplexity} is too large for {n} points; using {limit:.1f}", stacklevel=2)
+        warn_user(f"perplexity {perplexity} is too large for {n} points; using {limit:.1f}")
         perplexity = limit
     if gradient == "auto":
         gradient = "fft" if dims <= 2 and n >= FFT_FROM else "bh"
     if gradient not in ("fft", "bh") or (gradient == "fft" and dims > 2):
-        raise ValueError(f"gradient must be 'auto', 'bh' or (for 1-D/2-D) 'fft', got {gradient!r} for {dims}-D")
+        raise ArgumentError(f"gradient must be 'auto', 'bh' or (for 1-D/2-D) 'fft', got {gradient!r} for {dims}-D")
     large = n >= FFT_FROM
     n_iter = (250 if large else 500) if n_iter is None else n_iter
     early_exaggeration_iter = (125 if large else 250) if early_exaggeration_iter is None else early_exaggeration_iter
@@ -135,24 +136,24 @@ def project(X: np.ndarray, method: str = "tsne", dims: int = 2, random_state: in
         return tsne(X, dims, perplexity=perplexity, random_state=random_state, progress=progress)
     if method == "umap":
         return umap(X, dims, random_state=random_state)
-    raise ValueError(f"unknown projection {method!r}; valid: {', '.join(METHODS)}")
+    raise ArgumentError(f"unknown projection {method!r}; valid: {', '.join(METHODS)}")
 
 
 def _as_matrix(X: np.ndarray) -> np.ndarray:
     X = np.asarray(X, dtype=np.float32)
     if X.ndim != 2:
-        raise ValueError(f"expected a feature matrix [N, D], got shape {X.shape}")
+        raise ArgumentError(f"expected a feature matrix [N, D], got shape {X.shape}")
     if not np.isfinite(X).all():
-        raise ValueError("the features contain NaN or infinite values")
+        raise ArgumentError("the features contain NaN or infinite values")
     return X
 
 
 def _check_dims(dims: int, X: np.ndarray, method: str, max_dims: int | None = None) -> int:
     if dims < 1 or (max_dims is not None and dims > max_dims):
-        raise ValueError(f"{method}: dims must be between 1 and {max_dims or 'D'}, got {dims}")
+        raise ArgumentError(f"{method}: dims must be between 1 and {max_dims or 'D'}, got {dims}")
     if dims > min(X.shape):
-        raise ValueError(f"{method}: cannot project {X.shape[0]} points of {X.shape[1]} dimensions "
-                         f"to {dims} dimensions")
+        raise ArgumentError(f"{method}: cannot project {X.shape[0]} points of {X.shape[1]} dimensions "
+                            f"to {dims} dimensions")
     return dims
 
 

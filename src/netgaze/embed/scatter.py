@@ -12,6 +12,8 @@ from typing import Sequence
 
 import numpy as np
 
+from netgaze.errors import ArgumentError
+from netgaze.plots import plain_text
 from netgaze.viz import save_png
 
 
@@ -32,6 +34,7 @@ def scatter_png(path: str | os.PathLike, embedding: np.ndarray, labels: Sequence
     return save_png(image, path)
 
 
+@plain_text
 def scatter_image(embedding: np.ndarray, labels: Sequence[int] | None = None, *,
                   classes: Sequence[str] | None = None, thumbnails: np.ndarray | None = None,
                   grid: int = 10, title: str = "", size_inches: float = 7.0, dpi: int = 110) -> np.ndarray:
@@ -42,7 +45,7 @@ def scatter_image(embedding: np.ndarray, labels: Sequence[int] | None = None, *,
 
     Y = np.asarray(embedding, dtype=np.float64)
     if Y.ndim != 2 or Y.shape[1] < 2:
-        raise ValueError(f"the embedding must be [N, 2] (or wider), got {Y.shape}")
+        raise ArgumentError(f"the embedding must be [N, 2] (or wider), got {Y.shape}")
     Y = Y[:, :2]
     n = len(Y)
     fig = Figure(figsize=(size_inches + (2.2 if labels is not None else 0), size_inches), dpi=dpi)
@@ -54,7 +57,7 @@ def scatter_image(embedding: np.ndarray, labels: Sequence[int] | None = None, *,
     else:
         labels = np.asarray(labels).astype(np.int64)
         if len(labels) != n:
-            raise ValueError(f"{len(labels)} labels for {n} points")
+            raise ArgumentError(f"{len(labels)} labels for {n} points")
         cmap = _colours(int(labels.max()) + 1)
         for k in np.unique(labels):
             pick = labels == k
@@ -66,7 +69,7 @@ def scatter_image(embedding: np.ndarray, labels: Sequence[int] | None = None, *,
     if thumbnails is not None:
         thumbnails = np.asarray(thumbnails)
         if len(thumbnails) != n:
-            raise ValueError(f"{len(thumbnails)} thumbnails for {n} points")
+            raise ArgumentError(f"{len(thumbnails)} thumbnails for {n} points")
         # OffsetImage sizes are in points (1/72 inch): a thumbnail covers about half a cell.
         zoom = (size_inches * 72 / grid * 0.5) / max(thumbnails.shape[1:3])
         for i in spread(Y, grid):

@@ -17,12 +17,12 @@ import io
 import json
 import os
 import re
-import warnings
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
+from netgaze.errors import ArgumentError, warn_user
 from netgaze.files import atomic_write
 from netgaze.embed.projector import max_sprite_points, sprite_image, sprite_layout
 from netgaze.embed.view_template import TEMPLATE
@@ -57,14 +57,14 @@ def render_html(embedding: np.ndarray, *, labels: Sequence[int] | None = None,
     """The page as a string (see ``interactive_html``)."""
     Y = np.asarray(embedding, dtype=np.float64)
     if Y.ndim != 2 or Y.shape[1] not in (2, 3):
-        raise ValueError(f"the embedding must be [N, 2] or [N, 3], got {Y.shape}")
+        raise ArgumentError(f"the embedding must be [N, 2] or [N, 3], got {Y.shape}")
     n = len(Y)
     data: dict = {"dims": int(Y.shape[1]), "points": np.round(_centre(Y), 5).ravel().tolist()}
     for key, values in (("labels", labels), ("predictions", predictions)):
         if values is not None:
             values = np.asarray(values).astype(np.int64)
             if len(values) != n:
-                raise ValueError(f"{key} has {len(values)} values for {n} points")
+                raise ArgumentError(f"{key} has {len(values)} values for {n} points")
             data[key] = values.tolist()
     if classes is None:
         ids = [int(v) for key in ("labels", "predictions") for v in data.get(key, [])]
@@ -72,7 +72,7 @@ def render_html(embedding: np.ndarray, *, labels: Sequence[int] | None = None,
     data["classes"] = [str(c) for c in classes]
     if paths is not None:
         if len(paths) != n:
-            raise ValueError(f"{len(paths)} paths for {n} points")
+            raise ArgumentError(f"{len(paths)} paths for {n} points")
         data["paths"] = [str(p) for p in paths]
     if thumbnails is not None:
         data["sprite"] = _sprite(np.asarray(thumbnails), n)
@@ -91,10 +91,9 @@ def _centre(Y: np.ndarray) -> np.ndarray:
 
 def _sprite(thumbnails: np.ndarray, n: int) -> dict | None:
     if len(thumbnails) != n:
-        raise ValueError(f"{len(thumbnails)} thumbnails for {n} points")
+        raise ArgumentError(f"{len(thumbnails)} thumbnails for {n} points")
     if n > max_sprite_points(MIN_THUMBNAIL):
-        warnings.warn(f"{n} points are too many for one thumbnail sprite; the view shows no thumbnails",
-                      stacklevel=3)
+        warn_user(f"{n} points are too many for one thumbnail sprite; the view shows no thumbnails")
         return None
     from PIL import Image
 

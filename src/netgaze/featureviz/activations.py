@@ -17,7 +17,9 @@ import torch
 import torch.nn as nn
 
 from netgaze import viz
+from netgaze.errors import ArgumentError
 from netgaze.layers import LayerRef, conv_layer_names
+from netgaze.plots import plain_text
 from netgaze.recorder import Recorder
 
 
@@ -58,6 +60,7 @@ class ActivationMaps:
         tiles = viz.colormap(viz.normalize(maps), cmap)
         return viz.grid(list(tiles), ncols=ncols, scale=scale or max(1, 48 // h))
 
+    @plain_text
     def plot(self, path: str | os.PathLike) -> None:
         """Blank-channel share and mean activation against depth, written as a PNG."""
         import matplotlib
@@ -100,11 +103,11 @@ def activation_maps(model: nn.Module, image: torch.Tensor, layers: LayerRef | Se
     if image.dim() == 3:
         image = image.unsqueeze(0)
     if image.dim() != 4 or image.shape[0] != 1:
-        raise ValueError(f"activation_maps takes one picture [C, H, W], got {tuple(image.shape)}")
+        raise ArgumentError(f"activation_maps takes one picture [C, H, W], got {tuple(image.shape)}")
     if layers is None:
         layers = conv_layer_names(model)
         if not layers:
-            raise ValueError("the model has no convolution layer; pass layers=")
+            raise ArgumentError("the model has no convolution layer; pass layers=")
     if device is None:
         device = next(iter(list(model.parameters()) + list(model.buffers())), image).device
     with Recorder(model, layers, grads=False) as rec:
@@ -115,7 +118,7 @@ def activation_maps(model: nn.Module, image: torch.Tensor, layers: LayerRef | Se
         if acts.dim() == 1:
             acts = acts[:, None, None]
         if acts.dim() != 3:
-            raise ValueError(f"layer {name!r} gives {tuple(acts.shape)} per picture, not channel maps [C, h, w]")
+            raise ArgumentError(f"layer {name!r} gives {tuple(acts.shape)} per picture, not channel maps [C, h, w]")
         if rectify:
             acts = acts.clamp(min=0)
         maps[name] = acts

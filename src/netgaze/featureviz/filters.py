@@ -12,6 +12,7 @@ import torch
 import torch.nn as nn
 
 from netgaze import viz
+from netgaze.errors import ArgumentError
 from netgaze.layers import LayerRef, conv_layer_names, resolve_layer
 
 
@@ -29,12 +30,12 @@ def filters(model: nn.Module, layer: LayerRef | None = None) -> torch.Tensor:
     if layer is None:
         names = conv_layer_names(model)
         if not names:
-            raise ValueError("the model has no convolution layer")
+            raise ArgumentError("the model has no convolution layer")
         layer = names[0]
     name, module = resolve_layer(model, layer)
     weight = getattr(module, "weight", None)
     if not isinstance(weight, torch.Tensor) or weight.dim() != 4:
-        raise ValueError(f"layer {name!r} has no 2-D convolution kernels (weight [out, in, kh, kw])")
+        raise ArgumentError(f"layer {name!r} has no 2-D convolution kernels (weight [out, in, kh, kw])")
     w = weight.detach().float().cpu()
     return viz.normalize(w.reshape(w.shape[0], -1)).view_as(w)
 

@@ -25,6 +25,8 @@ from typing import Callable, Sequence, Union
 import torch
 import torch.nn.functional as F
 
+from netgaze.errors import ArgumentError, ArgumentTypeError
+
 LOGITS = "logits"
 Units = Union[int, Sequence[int]]
 
@@ -117,7 +119,7 @@ def _units(units: Units, batch: int, device: torch.device) -> torch.Tensor:
         return torch.full((batch,), units, dtype=torch.long, device=device)
     units = torch.as_tensor(list(units), dtype=torch.long, device=device)
     if len(units) != batch:
-        raise ValueError(f"{len(units)} units given for a batch of {batch} images; give one per image or one int")
+        raise ArgumentError(f"{len(units)} units given for a batch of {batch} images; give one per image or one int")
     return units
 
 
@@ -230,17 +232,17 @@ def as_objective(spec: "Objective | str", units: Units | None = None) -> Objecti
     if isinstance(spec, Objective):
         return spec
     if not isinstance(spec, str):
-        raise TypeError(f"an objective is an Objective or a 'layer:channel' string, not {type(spec).__name__}")
+        raise ArgumentTypeError(f"an objective is an Objective or a 'layer:channel' string, not {type(spec).__name__}")
     layer, sep, unit = spec.rpartition(":")
     if sep:
         try:
             units = int(unit)
         except ValueError as err:
-            raise ValueError(f"{spec!r}: the part after ':' must be a channel number") from err
+            raise ArgumentError(f"{spec!r}: the part after ':' must be a channel number") from err
     else:
         layer = spec
     if units is None:
-        raise ValueError(f"{spec!r} names no channel: write 'layer:channel' (e.g. 'features.28:5')")
+        raise ArgumentError(f"{spec!r} names no channel: write 'layer:channel' (e.g. 'features.28:5')")
     return class_logit(units) if layer == LOGITS else channel(layer, units)
 
 

@@ -19,6 +19,8 @@ from typing import Sequence
 
 import torch
 
+from netgaze.errors import ArgumentError
+
 # Square root of ImageNet's colour correlation (lucid's color_correlation_svd_sqrt).
 _COLOR_SVD_SQRT = torch.tensor([[0.26, 0.09, 0.02],
                                 [0.27, 0.00, -0.05],
@@ -136,9 +138,9 @@ def make_image(kind: str, keys: Sequence[int], channels: int, size: tuple[int, i
                random_state: int = 0, device: torch.device | str = "cpu") -> PixelImage | FourierImage:
     """Build a parameterization by name (``"fourier"`` or ``"pixel"``)."""
     if kind not in PARAMETERIZATIONS:
-        raise ValueError(f"unknown parameterization {kind!r}; valid: {sorted(PARAMETERIZATIONS)}")
+        raise ArgumentError(f"unknown parameterization {kind!r}; valid: {sorted(PARAMETERIZATIONS)}")
     if channels not in (1, 3):
-        raise ValueError(f"images have 1 or 3 channels, not {channels}")
+        raise ArgumentError(f"images have 1 or 3 channels, not {channels}")
     return PARAMETERIZATIONS[kind](keys, channels, size, random_state=random_state, device=device)
 
 

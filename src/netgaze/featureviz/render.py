@@ -23,6 +23,7 @@ import torch.nn as nn
 from tqdm.auto import tqdm
 
 from netgaze import viz
+from netgaze.errors import ArgumentError
 from netgaze.featureviz.objectives import LOGITS, Context, Objective, channel, class_logit
 from netgaze.featureviz.param import make_image
 from netgaze.featureviz.transforms import Transform, compose, standard_transforms
@@ -72,7 +73,7 @@ def render(model: nn.Module, objective: Objective, n: int, size: int | tuple[int
     device = torch.device(device) if device is not None else _model_device(model)
     keys = list(range(n)) if keys is None else list(keys)
     if len(keys) != n:
-        raise ValueError(f"{len(keys)} keys for {n} images")
+        raise ArgumentError(f"{len(keys)} keys for {n} images")
     channels = channels or image_channels(model)
     image = make_image(param, keys, channels, (h, w), random_state=random_state, device=device)
     transform = compose(standard_transforms((h, w)) if transforms is None else list(transforms))
@@ -198,7 +199,7 @@ def visualize(model: nn.Module, layer: str, channels: int | Sequence[int] | None
     from netgaze.featureviz.objectives import neuron
 
     if objective not in ("channel", "neuron"):
-        raise ValueError(f"objective must be 'channel' or 'neuron', not {objective!r}")
+        raise ArgumentError(f"objective must be 'channel' or 'neuron', not {objective!r}")
     if layer != LOGITS:
         from netgaze.layers import resolve_layer
         layer = resolve_layer(model, layer)[0]
@@ -248,7 +249,7 @@ def _unit_list(model: nn.Module, layer: str, channels: int | Sequence[int] | Non
     if channels is not None:
         units = [int(c) for c in channels]
         if not units:
-            raise ValueError("channels is empty")
+            raise ArgumentError("channels is empty")
         return units
     h, w = (size, size) if isinstance(size, int) else size
     probe = torch.zeros(1, image_channels(model), h, w,

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from netgaze.lab.runs import atomic_write_bytes
+from netgaze.plots import plain_text
 
 SPLITS = ("train", "test")
 # Panels shown first when present; other metrics follow in the order they first appear.
@@ -28,6 +29,7 @@ def metric_names(history: Sequence[dict[str, Any]]) -> list[str]:
     return [n for n in PREFERRED if n in names] + [n for n in names if n not in PREFERRED]
 
 
+@plain_text
 def plot_curves(history: Sequence[dict[str, Any]], path: str | os.PathLike,
                 title: str | None = None) -> Path | None:
     """Write a PNG of every metric vs epoch (train solid, test dashed); None if nothing to plot.

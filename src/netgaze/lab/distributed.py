@@ -19,11 +19,14 @@ import torch.distributed as dist
 import torch.nn as nn
 from torch.utils.data import Dataset, DistributedSampler, Subset
 
+from netgaze.devices import check_device
+
 
 def pick_device(device: str | torch.device | None = None, local_rank: int = 0) -> torch.device:
-    """``device`` if given, else CUDA (``cuda:LOCAL_RANK``), else Apple MPS, else the CPU."""
+    """``device`` if given (``DeviceError`` if this machine lacks it), else CUDA (``cuda:LOCAL_RANK``),
+    else Apple MPS, else the CPU."""
     if device is not None:
-        return torch.device(device)
+        return check_device(device)
     if torch.cuda.is_available():
         return torch.device("cuda", local_rank % torch.cuda.device_count())
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():

@@ -29,11 +29,11 @@ from __future__ import annotations
 
 import math
 import os
-import warnings
 from typing import Any, Sequence
 
 import torch
 
+from netgaze.errors import ArgumentError, warn_user
 from netgaze.lab.distributed import DistributedContext, distributed_context, seed_everything
 from netgaze.lab.loop import EpochTrainer, Stats
 from netgaze.lab.models import build_model
@@ -63,7 +63,7 @@ def model_arguments(model: str, dataset, latent: int, extra: dict[str, Any] | No
     channels = int(getattr(dataset, "channels", picture.shape[0]))
     size = tuple(getattr(dataset, "size", picture.shape[-2:]))
     if size[0] != size[1]:
-        raise ValueError(f"reconstruction models take square pictures; the data are {size[0]}x{size[1]}")
+        raise ArgumentError(f"reconstruction models take square pictures; the data are {size[0]}x{size[1]}")
     args: dict[str, Any] = {"in_channels": channels, "image_size": int(size[0]), "latent": int(latent)}
     if model == "cvae":
         args["num_classes"] = len(dataset.classes)
@@ -88,7 +88,7 @@ class ReconstructionTrainer(EpochTrainer):
                          metadata=metadata)
         self.loss = loss
         if isinstance(self.module, VAEGAN) and self.ctx.distributed:
-            raise ValueError("vaegan trains in one process; run it without torchrun")
+            raise ArgumentError("vaegan trains in one process; run it without torchrun")
 
     def compute(self, batch: Sequence[torch.Tensor], train: bool) -> tuple[torch.Tensor, Stats]:
         x, y = batch[0], batch[1]
@@ -150,23 +150,23 @@ def train_reconstruction(data: str = "digits", model: str = "vae-linear", *, los
         RunError: ``out`` holds another run, or a resume with a different configuration.
     """
     if model not in RECONSTRUCTION_MODELS:
-        raise ValueError(f"unknown reconstruction model {model!r}; choose one of {', '.join(RECONSTRUCTION_MODELS)}")
+        raise ArgumentError(f"unknown reconstruction model {model!r}; choose one of {', '.join(RECONSTRUCTION_MODELS)}")
     if loss not in RECON_LOSSES:
-        raise ValueError(f"unknown loss {loss!r}; choose one of {', '.join(RECON_LOSSES)}")
+        raise ArgumentError(f"unknown loss {loss!r}; choose one of {', '.join(RECON_LOSSES)}")
     train_set = load_reconstruction_data(data, "train", data_options)
     test_set = load_reconstruction_data(data, "test", data_options)
     args = model_arguments(model, train_set, latent, model_args)
-    updates = math.ceil(len(train_set) / batch_size)
-    if model == "vaegan" and updates < GAN_MIN_UPDATES:
-        warnings.warn(f"vaegan: {len(train_set)} training pictures at batch size {batch_size} make only {updates} "
-                      f"updates per epoch; a VAE-GAN learns from updates (try a batch size of "
-                      f"{max(1, len(train_set) // GAN_MIN_UPDATES)} or less)", stacklevel=2)
     classes = list(getattr(train_set, "classes", []))
     config = {"task": "reconstruct", "data": data, "data_options": dict(data_options or {}), "model": model,
               "model_args": args, "loss": loss, "epochs": epochs, "batch_size": batch_size, "lr": lr,
               "seed": seed, "classes": classes}
     seed_everything(seed)
     net = build_model(model, **args)
+    updates = math.ceil(len(train_set) / batch_size)
+    if model == "vaegan" and updates < GAN_MIN_UPDATES:  # warned once the options are known to be valid
+        warn_user(f"vaegan: {len(train_set)} training pictures at batch size {batch_size} make only {updates} "
+                  f"updates per epoch; a VAE-GAN learns from updates (try a batch size of "
+                  f"{max(1, len(train_set) // GAN_MIN_UPDATES)} or less)")
     optimizers = net.optimizers(lr) if isinstance(net, VAEGAN) else {"adam": torch.optim.Adam(net.parameters(), lr=lr)}
     with distributed_context(device) as ctx:
         trainer = ReconstructionTrainer(net, optimizers, train_set, test_set, loss=loss, folder=RunFolder(out),

@@ -37,7 +37,7 @@ import torch.nn as nn
 from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
-from netgaze.errors import UserError
+from netgaze.errors import UserError, one_line, state_dict_mismatch
 from netgaze.files import TMP_MARK, atomic_write_bytes, atomic_write_json, atomic_write_text  # noqa: F401
 from netgaze.lab.models import build_model, builder_parameters
 
@@ -128,7 +128,10 @@ class RunFolder:
     def read_config(self) -> dict[str, Any]:
         if not self.config_path.is_file():
             raise RunError(f"{self.path} is not a run folder: no run.json")
-        return json.loads(self.config_path.read_text())
+        config = _read_json(self.config_path)
+        if not isinstance(config, dict) or not isinstance(config.get("model"), str):
+            raise RunError(f"{self.config_path} is not a netgaze run configuration (no model name)")
+        return config
 
     # checkpoints ------------------------------------------------------------
     def checkpoint_paths(self, epoch: int) -> tuple[Path, Path, Path]:
@@ -177,7 +180,10 @@ class RunFolder:
         return meta_path
 
     def read_metadata(self, epoch: int) -> dict[str, Any]:
-        return json.loads(self.checkpoint_paths(epoch)[2].read_text())
+        meta = _read_json(self.checkpoint_paths(epoch)[2])
+        if not isinstance(meta, dict):
+            raise RunError(f"{self.checkpoint_paths(epoch)[2]} is not checkpoint metadata (a JSON object)")
+        return meta
 
     def load_weights(self, epoch: int, verify: bool = True) -> dict[str, torch.Tensor]:
         """The model state dict of one epoch (CPU tensors), checked against its SHA-256.
@@ -328,9 +334,28 @@ class Run:
         return self.config.get("task", "classify")
 
 
+def _read_json(path: Path) -> Any:
+    """A JSON file's value; ``RunError`` naming the file when it is not JSON."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise RunError(f"{path} is damaged: not JSON ({one_line(err)[:80]})") from None
+
+
 def _load_model(folder: RunFolder, config: dict[str, Any], epoch: int) -> nn.Module:
-    model = rebuild_model(config["model"], config.get("model_args", {}))
-    model.load_state_dict(folder.load_weights(epoch))
+    args = config.get("model_args", {})
+    if not isinstance(args, dict):
+        raise RunError(f"{folder.config_path}: model_args must be a JSON object")
+    try:
+        model = rebuild_model(config["model"], args)
+    except TypeError as err:  # run.json names an argument the builder does not take
+        raise RunError(f"{folder.config_path}: cannot rebuild {config['model']} ({one_line(err)[:160]})") from None
+    weights_path = folder.checkpoint_paths(epoch)[0]
+    try:
+        model.load_state_dict(folder.load_weights(epoch))
+    except RuntimeError as err:  # missing, unexpected or differently shaped tensors
+        raise RunError(f"checkpoint {weights_path} does not fit the model of run.json "
+                       f"({state_dict_mismatch(err)})") from None
     return model.eval()
 
 

@@ -25,6 +25,7 @@ from torch.utils.data import Dataset
 from netgaze.lab.datasets.base import DatasetError
 from netgaze.lab.datasets.shapes import Shapes
 from netgaze.metrics.segmentation import IGNORE_INDEX
+from netgaze.pictures import read_picture
 
 VOC_CLASSES = ["background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair",
                "cow", "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa",
@@ -131,8 +132,7 @@ class VOCSegmentation(Dataset):
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         h, w = self.size
-        with Image.open(self.images[index]) as image:
-            pixels = np.asarray(image.convert("RGB").resize((w, h), Image.BILINEAR), dtype=np.float32) / 255
+        pixels = read_picture(self.images[index], "RGB", (h, w), "stretch").astype(np.float32) / 255
         mask = read_mask(self.mask_paths[index], (h, w))
         bad = (mask >= self.num_classes) & (mask != IGNORE_INDEX)
         if bad.any():

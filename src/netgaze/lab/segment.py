@@ -23,6 +23,7 @@ from typing import Any, Sequence
 import torch
 import torch.nn.functional as F
 
+from netgaze.errors import ArgumentError
 from netgaze.lab.distributed import distributed_context, seed_everything
 from netgaze.lab.loop import EpochTrainer, Stats
 from netgaze.lab.models import build_model
@@ -113,11 +114,11 @@ def train_segmentation(data: str = "shapes", encoder: str = "simple", decoder: s
             exists without ``resume`` or was made with a different configuration.
     """
     if decoder not in DECODERS:
-        raise ValueError(f"unknown decoder {decoder!r}; choose one of {', '.join(DECODERS)}")
+        raise ArgumentError(f"unknown decoder {decoder!r}; choose one of {', '.join(DECODERS)}")
     if encoder not in ENCODERS:
-        raise ValueError(f"unknown encoder {encoder!r}; choose one of {', '.join(ENCODERS)}")
+        raise ArgumentError(f"unknown encoder {encoder!r}; choose one of {', '.join(ENCODERS)}")
     if epochs < 1 or batch_size < 1:
-        raise ValueError(f"epochs and batch_size must be positive, got {epochs} and {batch_size}")
+        raise ArgumentError(f"epochs and batch_size must be positive, got {epochs} and {batch_size}")
     lr = DEFAULT_LR[encoder] if lr is None else float(lr)
     data_options = dict(data_options or {})
     out = out or os.path.join("runs", f"{decoder}-{encoder}-{os.path.basename(str(data).rstrip('/')) or 'data'}")

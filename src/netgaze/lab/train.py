@@ -56,6 +56,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
+from netgaze.errors import ArgumentError
 from netgaze.lab.distributed import distributed_context, seed_everything
 from netgaze.lab.loop import EpochTrainer, Stats
 from netgaze.lab.models import build_model, builder_parameters
@@ -90,7 +91,7 @@ def classifier_datasets(data: str, augment: str, data_options: dict[str, Any]) -
     """(train, test) datasets of a spec, the training split augmented by a preset."""
     from netgaze.lab import data as lab_data
     if augment not in AUGMENT_PRESETS:
-        raise ValueError(f"augment must be one of {', '.join(AUGMENT_PRESETS)}, got {augment!r}")
+        raise ArgumentError(f"augment must be one of {', '.join(AUGMENT_PRESETS)}, got {augment!r}")
     train_set = lab_data.load_dataset(data, "train", **data_options)
     test_set = lab_data.load_dataset(data, "test", **data_options)
     if augment != "none":
@@ -166,9 +167,9 @@ def train_classifier(data: str = "shapes", model: str = "simple-cnn", augment: s
             without ``resume`` or was made with a different configuration.
     """
     if optimizer not in OPTIMIZERS:
-        raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {optimizer!r}")
+        raise ArgumentError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {optimizer!r}")
     if epochs < 1 or batch_size < 1:
-        raise ValueError(f"epochs and batch_size must be positive, got {epochs} and {batch_size}")
+        raise ArgumentError(f"epochs and batch_size must be positive, got {epochs} and {batch_size}")
     lr = DEFAULT_LR[optimizer] if lr is None else float(lr)
     data_options, model_options = dict(data_options or {}), dict(model_options or {})
     if "size" not in data_options and default_image_size(model) is not None:

@@ -7,6 +7,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from netgaze.errors import ArgumentError
 from netgaze.layers import LayerRef
 from netgaze.recorder import OutputSelector, Recorder, RecorderError
 from netgaze.targets import TargetLike, TopClass, as_target
@@ -36,7 +37,7 @@ def upsample(maps: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
 def check_image_batch(x: torch.Tensor) -> None:
     if not isinstance(x, torch.Tensor) or x.dim() != 4:
         shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-        raise ValueError(f"x must be an image batch [B, C, H, W], got {shape}")
+        raise ArgumentError(f"x must be an image batch [B, C, H, W], got {shape}")
 
 
 def layer_cams(model: nn.Module, x: torch.Tensor, layer: LayerRef | Sequence[LayerRef],

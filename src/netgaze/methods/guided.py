@@ -4,6 +4,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from netgaze.errors import ArgumentError
 from netgaze.layers import LayerRef
 from netgaze.methods.base import check_image_batch, target_scores, upsample
 from netgaze.methods.gradcam import gradcam_formula
@@ -33,7 +34,7 @@ def guided_gradcam(model: nn.Module, x: torch.Tensor, layer: LayerRef = -1,
     check_image_batch(x)
     target = as_target(target)
     if isinstance(layer, (list, tuple)):
-        raise ValueError("guided_gradcam explains one layer; call it once per layer")
+        raise ArgumentError("guided_gradcam explains one layer; call it once per layer")
     with Recorder(model, [layer], output=output, input_grad=True, guided=True) as rec:
         out = rec.forward(x)
         scores = target_scores(target.resolve(out), out, x.shape[0])

@@ -4,6 +4,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from netgaze.errors import ArgumentError
 from netgaze.methods.base import check_image_batch, fixed_target
 from netgaze.methods.saliency import input_gradient
 from netgaze.recorder import OutputSelector
@@ -20,7 +21,7 @@ def integrated_gradients(model: nn.Module, x: torch.Tensor, target: TargetLike =
     """
     check_image_batch(x)
     if steps < 1:
-        raise ValueError(f"steps must be >= 1, got {steps}")
+        raise ArgumentError(f"steps must be >= 1, got {steps}")
     target = fixed_target(model, x, target, output)
     base = torch.as_tensor(baseline, dtype=x.dtype, device=x.device).expand_as(x)
     delta = x - base

@@ -4,6 +4,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from netgaze.errors import ArgumentError
 from netgaze.methods.base import check_image_batch, target_scores
 from netgaze.recorder import OutputSelector, Recorder
 from netgaze.targets import TargetLike, as_target
@@ -22,7 +23,7 @@ def input_gradient(model: nn.Module, x: torch.Tensor, target: TargetLike = None,
         out = rec.forward(x)
         scores = target_scores(target.resolve(out), out, x.shape[0])
         if scores.dim() != 1:
-            raise ValueError("gradient methods explain one score per sample; use TopClass(1) or Class(...)")
+            raise ArgumentError("gradient methods explain one score per sample; use TopClass(1) or Class(...)")
         rec.guided(guided)
         return rec.gradients(scores)["input"]
 

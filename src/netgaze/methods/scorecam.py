@@ -4,6 +4,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from netgaze.errors import ArgumentError
 from netgaze.layers import LayerRef
 from netgaze.methods.base import check_image_batch, target_scores, upsample
 from netgaze.recorder import OutputSelector, Recorder, RecorderError
@@ -21,7 +22,7 @@ def scorecam(model: nn.Module, x: torch.Tensor, layer: LayerRef = -1, target: Ta
     """
     check_image_batch(x)
     if isinstance(layer, (list, tuple)):
-        raise ValueError("scorecam explains one layer; call it once per layer")
+        raise ArgumentError("scorecam explains one layer; call it once per layer")
     target = as_target(target)
     with Recorder(model, [layer], output=output, grads=False) as rec:
         out = rec.forward(x)

@@ -6,6 +6,7 @@ from typing import Callable
 import torch
 import torch.nn as nn
 
+from netgaze.errors import ArgumentError
 from netgaze.methods.base import check_image_batch, fixed_target
 from netgaze.methods.saliency import saliency
 from netgaze.recorder import OutputSelector
@@ -31,7 +32,7 @@ def smoothgrad(model: nn.Module, x: torch.Tensor, target: TargetLike = None, *,
     """
     check_image_batch(x)
     if n < 1:
-        raise ValueError(f"n must be >= 1, got {n}")
+        raise ArgumentError(f"n must be >= 1, got {n}")
     target = fixed_target(model, x, target, output)
     generator = None if random_state is None else torch.Generator(device=x.device).manual_seed(random_state)
     low = x.flatten(1).amin(1).view(-1, 1, 1, 1)

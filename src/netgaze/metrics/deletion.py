@@ -17,6 +17,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from netgaze.errors import ArgumentError
 from netgaze.methods.base import check_image_batch, fixed_target
 from netgaze.recorder import OutputSelector, Recorder
 from netgaze.targets import TargetLike
@@ -82,7 +83,7 @@ def make_baseline(x: torch.Tensor, baseline: BaselineLike = "blur", *, value: fl
         high = x.flatten(1).amax(1).view(-1, 1, 1, 1)
         u = torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype)
         return low + u * (high - low)
-    raise ValueError(f"unknown baseline {baseline!r}; valid: {', '.join(BASELINES)}, a number or a tensor")
+    raise ArgumentError(f"unknown baseline {baseline!r}; valid: {', '.join(BASELINES)}, a number or a tensor")
 
 
 def pixel_order(maps: torch.Tensor) -> torch.Tensor:
@@ -97,7 +98,7 @@ def pixel_order(maps: torch.Tensor) -> torch.Tensor:
 def step_counts(pixels: int, steps: int) -> torch.Tensor:
     """Pixels changed after each of ``steps`` equal steps: ``round(k * pixels / steps)``, k = 0..steps."""
     if steps < 1:
-        raise ValueError(f"steps must be >= 1, got {steps}")
+        raise ArgumentError(f"steps must be >= 1, got {steps}")
     k = torch.arange(steps + 1, dtype=torch.float64)
     return torch.round(k * pixels / steps).long()
 
@@ -126,13 +127,13 @@ def perturbation_curve(model: nn.Module, x: torch.Tensor, maps: torch.Tensor, mo
     """
     check_image_batch(x)
     if mode not in ("deletion", "insertion"):
-        raise ValueError(f"mode must be 'deletion' or 'insertion', got {mode!r}")
+        raise ArgumentError(f"mode must be 'deletion' or 'insertion', got {mode!r}")
     if score not in SCORES:
-        raise ValueError(f"score must be one of {SCORES}, got {score!r}")
+        raise ArgumentError(f"score must be one of {SCORES}, got {score!r}")
     maps = torch.as_tensor(maps).to(x.device)
     n, _, h, w = x.shape
     if tuple(maps.shape) != (n, h, w):
-        raise ValueError(f"maps of shape {tuple(maps.shape)} do not match images {tuple(x.shape)}: need [N, H, W]")
+        raise ArgumentError(f"maps of shape {tuple(maps.shape)} do not match images {tuple(x.shape)}: need [N, H, W]")
     target = fixed_target(model, x, target, output)
     base = make_baseline(x, baseline, value=value, blur_sigma=blur_sigma, random_state=random_state)
     start, end = (x, base) if mode == "deletion" else (base, x)
@@ -150,8 +151,8 @@ def perturbation_curve(model: nn.Module, x: torch.Tensor, maps: torch.Tensor, mo
             out = rec.forward(batch)
             if score == "probability":
                 if out.dim() != 2:
-                    raise ValueError(f"score='probability' needs class scores [B, K]; the output has shape "
-                                     f"{tuple(out.shape)}: use score='raw'")
+                    raise ArgumentError(f"score='probability' needs class scores [B, K]; the output has shape "
+                                        f"{tuple(out.shape)}: use score='raw'")
                 out = out.float().softmax(dim=1)
             scores[lo:lo + len(idx)] = _row_scores(target, out, idx).float().cpu()
     scores = scores.view(n, steps + 1)

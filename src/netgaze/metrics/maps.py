@@ -7,6 +7,7 @@ from typing import Callable, Union
 import torch
 import torch.nn as nn
 
+from netgaze.errors import ArgumentError, ArgumentTypeError
 from netgaze.layers import LayerRef
 from netgaze.recorder import OutputSelector
 from netgaze.targets import TargetLike
@@ -23,14 +24,14 @@ def resolve_method(method: MethodLike) -> tuple[str, Callable[..., torch.Tensor]
 
     if isinstance(method, str):
         if method not in METHODS:
-            raise ValueError(f"unknown method {method!r}; valid: {', '.join(METHODS)}")
+            raise ArgumentError(f"unknown method {method!r}; valid: {', '.join(METHODS)}")
         fn = METHODS[method]
         name = method
     elif callable(method):
         fn = method
         name = getattr(method, "__name__", None) or getattr(getattr(method, "func", None), "__name__", "method")
     else:
-        raise TypeError(f"a method is a name or a callable, not {type(method).__name__}")
+        raise ArgumentTypeError(f"a method is a name or a callable, not {type(method).__name__}")
     try:
         takes_layer = "layer" in inspect.signature(fn).parameters
     except (TypeError, ValueError):
@@ -48,7 +49,7 @@ def as_map(attributions: torch.Tensor) -> torch.Tensor:
         return attributions.abs().amax(dim=1)
     if attributions.dim() == 3:
         return attributions
-    raise ValueError(f"expected maps [B, H, W] or attributions [B, C, H, W], got shape {tuple(attributions.shape)}")
+    raise ArgumentError(f"expected maps [B, H, W] or attributions [B, C, H, W], got shape {tuple(attributions.shape)}")
 
 
 def explain(method: MethodLike, model: nn.Module, x: torch.Tensor, layer: LayerRef | None = -1,
@@ -60,5 +61,5 @@ def explain(method: MethodLike, model: nn.Module, x: torch.Tensor, layer: LayerR
     else:
         result = fn(model, x, target=target, output=output)
     if isinstance(result, dict):
-        raise ValueError("explain() takes one layer; the method returned maps of several layers")
+        raise ArgumentError("explain() takes one layer; the method returned maps of several layers")
     return as_map(result.detach())

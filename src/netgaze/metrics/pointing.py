@@ -12,6 +12,8 @@ from typing import Sequence, Union
 import numpy as np
 import torch
 
+from netgaze.errors import ArgumentError
+
 Box = tuple[int, int, int, int]
 Regions = Union[torch.Tensor, np.ndarray, Sequence[Box]]
 
@@ -42,16 +44,16 @@ def as_masks(regions: Regions, maps: torch.Tensor) -> torch.Tensor:
     if masks.dim() == 2:
         masks = masks.expand(n, h, w)
     if tuple(masks.shape) != (n, h, w):
-        raise ValueError(f"ground truth of shape {tuple(masks.shape)} does not match maps of shape {(n, h, w)}; "
-                         "give masks [N, H, W] or boxes [N, 4] as (y0, x0, y1, x1)")
+        raise ArgumentError(f"ground truth of shape {tuple(masks.shape)} does not match maps of shape {(n, h, w)}; "
+                            "give masks [N, H, W] or boxes [N, 4] as (y0, x0, y1, x1)")
     return masks.to(maps.device)
 
 
 def _check_maps(maps: torch.Tensor) -> torch.Tensor:
     maps = torch.as_tensor(maps)
     if maps.dim() != 3:
-        raise ValueError(f"maps must be [N, H, W], got shape {tuple(maps.shape)} "
-                         "(reduce per-channel attributions first, e.g. netgaze.metrics.as_map)")
+        raise ArgumentError(f"maps must be [N, H, W], got shape {tuple(maps.shape)} "
+                            "(reduce per-channel attributions first, e.g. netgaze.metrics.as_map)")
     return maps.detach().float()
 
 

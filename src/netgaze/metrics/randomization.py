@@ -16,6 +16,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from netgaze.errors import ArgumentError
 from netgaze.layers import LayerRef, resolve_layer
 from netgaze.methods.base import check_image_batch, fixed_target
 from netgaze.metrics.maps import MethodLike, explain, resolve_method
@@ -154,7 +155,7 @@ def model_randomization(model: nn.Module, x: torch.Tensor, method: MethodLike, l
     modules = dict(work.named_modules())
     unknown = [n for n in order if n not in modules]
     if unknown:
-        raise ValueError(f"unknown layer(s) to randomize: {unknown}")
+        raise ArgumentError(f"unknown layer(s) to randomize: {unknown}")
     generator = torch.Generator().manual_seed(random_state)
     rho, sims = [], []
     for step_name in order:

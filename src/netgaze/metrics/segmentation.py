@@ -21,6 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from netgaze.errors import ArgumentError
+
 IGNORE_INDEX = 255
 
 
@@ -36,16 +38,16 @@ def confusion_matrix(target: torch.Tensor, prediction: torch.Tensor, num_classes
             in ``target`` raises).
     """
     if target.shape != prediction.shape:
-        raise ValueError(f"target shape {tuple(target.shape)} differs from prediction shape {tuple(prediction.shape)}")
+        raise ArgumentError(f"target shape {tuple(target.shape)} differs from prediction shape {tuple(prediction.shape)}")
     target = target.reshape(-1).long()
     prediction = prediction.reshape(-1).long().to(target.device)
     keep = target != ignore_index
     target, prediction = target[keep], prediction[keep]
     if target.numel() and (target.min() < 0 or target.max() >= num_classes):
         bad = target[(target < 0) | (target >= num_classes)][0].item()
-        raise ValueError(f"label {bad} in the target is outside [0, {num_classes}) and is not the ignore label {ignore_index}")
+        raise ArgumentError(f"label {bad} in the target is outside [0, {num_classes}) and is not the ignore label {ignore_index}")
     if prediction.numel() and (prediction.min() < 0 or prediction.max() >= num_classes):
-        raise ValueError(f"predicted labels must lie in [0, {num_classes})")
+        raise ArgumentError(f"predicted labels must lie in [0, {num_classes})")
     counts = torch.bincount(target * num_classes + prediction, minlength=num_classes * num_classes)
     return counts.view(num_classes, num_classes).cpu()
 
@@ -74,7 +76,7 @@ def scores(confusion: torch.Tensor | np.ndarray) -> SegmentationScores:
     """Pixel accuracy, mean accuracy, mean IoU, frequency-weighted IoU, per-class accuracy and IoU."""
     n = np.asarray(confusion.cpu() if isinstance(confusion, torch.Tensor) else confusion, dtype=np.float64)
     if n.ndim != 2 or n.shape[0] != n.shape[1]:
-        raise ValueError(f"a confusion matrix is square, got shape {n.shape}")
+        raise ArgumentError(f"a confusion matrix is square, got shape {n.shape}")
     diag = np.diag(n)
     truth = n.sum(1)
     union = truth + n.sum(0) - diag

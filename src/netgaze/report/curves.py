@@ -4,6 +4,8 @@ from __future__ import annotations
 import io
 from typing import Any
 
+from netgaze.plots import plain_text
+
 SCORE_KEYS = ("train_acc", "test_acc", "pixel_acc", "mean_acc", "mean_iou", "fw_iou")
 
 
@@ -18,6 +20,7 @@ def loss_keys(history: list[dict[str, Any]]) -> list[str]:
     return sorted(k for k in keys if "loss" in k)
 
 
+@plain_text
 def curves_png(history: list[dict[str, Any]], title: str) -> bytes | None:
     """Two panels: accuracies/IoU (in [0, 1]) and losses, against epoch; None without history."""
     rows = [r for r in history if isinstance(r.get("epoch"), (int, float))]

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from netgaze.lab.runs import RunError
+
 PICTURE_SUFFIXES = (".png", ".gif", ".jpg", ".jpeg", ".svg")
 
 # Pictures the trainers write without a manifest: (task, file name) -> (study, title, caption).
@@ -107,7 +109,7 @@ def find_runs(paths: list[str | Path]) -> list[Path]:
     for given in paths:
         path = Path(given)
         if not path.is_dir():
-            raise FileNotFoundError(f"no such run folder: {given}")
+            raise RunError(f"no such run folder: {given}")
         if is_run_folder(path):
             found.append(path)
             continue
@@ -119,7 +121,7 @@ def find_runs(paths: list[str | Path]) -> list[Path]:
                           stacklevel=2)
         inner = [p for p in inner if p not in outside]
         if not inner:
-            raise FileNotFoundError(f"{given} is not a run folder (no run.json) and holds none")
+            raise RunError(f"{given} is not a run folder (no run.json) and holds none")
         found.extend(inner)
     unique: list[Path] = []
     for path in found:

@@ -20,6 +20,7 @@ import torch
 import torch.nn as nn
 
 from netgaze import viz
+from netgaze.errors import ArgumentError
 from netgaze.lab.segment_pictures import colour_masks, predict_masks
 from netgaze.methods import gradcam, guided_backprop
 from netgaze.studies.area import area_mass_share, draw_box
@@ -35,8 +36,8 @@ def encoder_pools(model: nn.Module) -> list[str]:
     """The FCN's encoder pools (``encoder.pool1`` ...), the ends of its conv stages, in order."""
     encoder = getattr(model, "encoder", None)
     if encoder is None:
-        raise ValueError("area_segments explains an FCN (a model with an .encoder); got "
-                         f"{type(model).__name__}")
+        raise ArgumentError("area_segments explains an FCN (a model with an .encoder); got "
+                            f"{type(model).__name__}")
     return [f"encoder.{name}" for name, _ in encoder.named_children() if name.startswith("pool")]
 
 
@@ -96,7 +97,7 @@ def area_segments_study(run: Any, *, dataset: Any = None, n_show: int = 4, n_mea
         if len(examples) >= max(n_show, n_measure):
             break
     if not examples:
-        raise ValueError("no test picture has a non-background segment to explain")
+        raise ArgumentError("no test picture has a non-background segment to explain")
     guided_inside, cam_inside, box_share, shown = [], {name: [] for name in layers}, [], []
     for k, (index, image, mask, c, region, box) in enumerate(examples[:max(n_show, n_measure)]):
         x = image[None]

@@ -16,7 +16,27 @@ from typing import Any, Sequence
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from netgaze.errors import UserError
 from netgaze.files import atomic_write_bytes  # noqa: F401  (re-exported for the studies)
+from netgaze.plots import plain_text
+
+TASK_HINTS = {"reconstruct": "for a VAE run use `netgaze study latent` or `netgaze study area`",
+              "segment": "for a segmentation run use `netgaze study area`",
+              "classify": "`netgaze explain` and `netgaze study layers|models|epochs` take classifier runs"}
+
+
+class WrongTaskError(UserError):
+    """A run of another task than the command needs (``study layers`` on a VAE run)."""
+
+
+def require_task(run, tasks: Sequence[str], what: str):
+    """``run`` itself if its task (``run.json``'s ``task``, default classify) is one of ``tasks``."""
+    task = str((getattr(run, "config", None) or {}).get("task", "classify"))
+    if task not in tasks:
+        hint = TASK_HINTS.get(task, "")
+        raise WrongTaskError(f"{what} needs a {' or '.join(tasks)} run; {run.path} is a {task} run"
+                             + (f" ({hint})" if hint else ""))
+    return run
 
 
 def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
@@ -42,16 +62,18 @@ def _clean(obj: Any) -> Any:
     return obj
 
 
-def open_run(run, epoch: int | None = None):
-    """A ``netgaze.lab.runs.Run`` from a Run or a run folder path (``epoch`` None = last)."""
-    data = None
-    if hasattr(run, "model") and hasattr(run, "path"):
-        if epoch is None:
-            return run
-        run, data = run.path, getattr(run, "data", None)  # keep a --data override
-    from netgaze.lab.runs import load_run
+def open_run(run, epoch: int | None = None, tasks: Sequence[str] | None = None, what: str = "this study"):
+    """A ``netgaze.lab.runs.Run`` from a Run or a run folder path (``epoch`` None = last).
 
-    return load_run(run, epoch=epoch, data=data)
+    ``tasks``: the tasks the caller handles; another task raises ``WrongTaskError``.
+    A Run reopened at another epoch keeps its ``--data`` override.
+    """
+    if not (hasattr(run, "model") and hasattr(run, "path")) or epoch is not None:
+        from netgaze.lab.runs import load_run
+
+        data = getattr(run, "data", None) if hasattr(run, "path") else None
+        run = load_run(getattr(run, "path", run), epoch=epoch, data=data)
+    return require_task(run, tasks, what) if tasks else run
 
 
 def progress_bar(items, desc: str, show: bool, unit: str = "it"):
@@ -104,6 +126,7 @@ def label_tiles(tiles: Sequence[np.ndarray], texts: Sequence[str], height: int =
     return out
 
 
+@plain_text
 def figure_to_array(figure) -> np.ndarray:
     """A matplotlib figure rendered to uint8 RGB [H, W, 3] (then closed)."""
     import matplotlib.pyplot as plt

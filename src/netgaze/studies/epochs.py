@@ -15,6 +15,8 @@ import torch
 from PIL import Image
 
 from netgaze import viz
+from netgaze.errors import ArgumentError
+from netgaze.plots import plain_text
 from netgaze.studies.common import (artifacts_dir, atomic_write_bytes, figure_to_array, open_run, progress_bar,
                                     run_facts, write_manifest)
 from netgaze.studies.images import Examples, mask_area, pick_examples
@@ -66,6 +68,7 @@ def gif_bytes(frames: Sequence[np.ndarray], ms_per_frame: int = 700) -> bytes:
     return buffer.getvalue()
 
 
+@plain_text
 def epochs_curve(rows: list[dict[str, Any]], baseline: float | None, title: str) -> np.ndarray:
     """Energy inside the mask and test accuracy against epoch, one axis in [0, 1]."""
     import matplotlib
@@ -108,12 +111,12 @@ def epochs_study(run, examples: Examples | None = None, n_images: int = 4, seed:
         out: folder for the files; the run's ``artifacts/`` when None.
         progress: a progress bar over the epochs on stderr.
     """
-    run = open_run(run)
+    run = open_run(run, tasks=("classify",), what="`study epochs`")
     available = [e for e, _ in run.checkpoints]
     chosen = sorted(set(available if epochs is None else epochs))
     missing = sorted(set(chosen) - set(available))
     if missing or not chosen:
-        raise ValueError(f"no checkpoint for epoch(s) {missing or chosen}; the run has {available}")
+        raise ArgumentError(f"no checkpoint for epoch(s) {missing or chosen}; the run has {available}")
     test = run.dataset("test")
     if examples is None:
         examples = pick_examples(test, n_images, seed)

@@ -8,19 +8,20 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 import torch
 import torch.nn as nn
-from PIL import Image, UnidentifiedImageError
 
 from netgaze import viz
-from netgaze.errors import UserError
-from netgaze.layers import LayerError, resolve_layer
+from netgaze.errors import UserError, state_dict_mismatch
+from netgaze.layers import LayerError, display_name, resolve_layer
 from netgaze.methods import LAYER_METHODS, METHODS
-from netgaze.studies.common import label_tiles
+from netgaze.pictures import read_picture
+from netgaze.studies.common import label_tiles, require_task
 from netgaze.studies.layers import predict, stage_names, tile_scale
 from netgaze.targets import Class
 
@@ -88,8 +89,7 @@ def load_torchvision(name: str, weights: str | Path | None, size: int = 224) -> 
         try:
             inner.load_state_dict(state)
         except RuntimeError as err:
-            first = str(err).splitlines()[1].strip() if len(str(err).splitlines()) > 1 else str(err)
-            raise ExplainInputError(f"{weights} does not fit torchvision {name}: {first[:200]}") from None
+            raise ExplainInputError(f"{weights} does not fit torchvision {name}: {state_dict_mismatch(err)}") from None
     model.eval()
     return LoadedModel(model, imagenet_classes(_num_outputs(model)), size, 3, f"torchvision:{name}")
 
@@ -109,13 +109,19 @@ def imagenet_classes(n: int) -> list[str]:
         return [str(i) for i in range(n)]
 
 
-def load_run_model(path: str | Path, epoch: int | None = None) -> LoadedModel:
-    """A checkpoint of a run folder (the last when ``epoch`` is None), with its classes and picture size."""
+def load_run_model(path: str | Path, epoch: int | None = None, tasks: Sequence[str] | None = ("classify",),
+                   command: str = "explain") -> LoadedModel:
+    """A checkpoint of a run folder (the last when ``epoch`` is None), with its classes and picture size.
+
+    ``tasks``: the run tasks the caller handles (None: any); another raises ``WrongTaskError``.
+    """
     from netgaze.lab.runs import load_run
 
     if not Path(path).is_dir():
         raise ExplainInputError(f"no such run folder: {path}")
     run = load_run(path, epoch)
+    if tasks:
+        require_task(run, tasks, f"`{command}`")
     args = run.config.get("model_args", {})
     options = run.config.get("data_options", {}) or {}
     data = str(run.config.get("data", ""))
@@ -125,24 +131,9 @@ def load_run_model(path: str | Path, epoch: int | None = None) -> LoadedModel:
 
 def read_pictures(paths: Sequence[str | Path], size: int, channels: int) -> torch.Tensor:
     """Pictures as float [B, C, size, size] in [0, 1]: shorter side resized to ``size``, centre crop."""
-    tensors = []
-    for given in paths:
-        path = Path(given)
-        if not path.is_file():
-            raise ExplainInputError(f"no such picture: {given}")
-        try:
-            with Image.open(path) as image:
-                image = image.convert("L" if channels == 1 else "RGB")
-                scale = size / min(image.size)
-                w, h = max(size, round(image.width * scale)), max(size, round(image.height * scale))
-                image = image.resize((w, h), Image.BILINEAR)
-                left, top = (w - size) // 2, (h - size) // 2
-                image = image.crop((left, top, left + size, top + size))
-                data = torch.frombuffer(bytearray(image.tobytes()), dtype=torch.uint8)
-        except (UnidentifiedImageError, OSError, SyntaxError) as err:
-            raise ExplainInputError(f"cannot read picture {given}: {str(err).splitlines()[0][:160]}") from None
-        tensors.append(data.view(size, size, channels).permute(2, 0, 1).float() / 255)
-    return torch.stack(tensors)
+    tensors = [torch.from_numpy(read_picture(path, "L" if channels == 1 else "RGB", size, "crop"))
+               for path in paths]
+    return torch.stack(tensors).permute(0, 3, 1, 2).float() / 255
 
 
 def resolve_user_layer(model: nn.Module, layer: str | None) -> str:
@@ -150,7 +141,7 @@ def resolve_user_layer(model: nn.Module, layer: str | None) -> str:
     if layer is None:
         return stage_names(model)[-1]
     try:
-        return resolve_layer(model, int(layer) if layer.lstrip("-").isdigit() else layer)[0]
+        return resolve_layer(model, int(layer) if re.fullmatch(r"-?[0-9]+", layer) else layer)[0]
     except LayerError:
         try:
             return resolve_layer(model, f"net.{layer}")[0]
@@ -165,7 +156,7 @@ def resolve_class(target: str | None, classes: Sequence[str], batch: int) -> Cla
         return None
     if target in classes:
         return Class([list(classes).index(target)] * batch)
-    if target.isdigit() and (not classes or int(target) < len(classes)):
+    if re.fullmatch(r"[0-9]+", target) and (not classes or int(target) < len(classes)):
         return Class([int(target)] * batch)
     close = difflib.get_close_matches(target, list(classes), n=3)
     hint = f"; did you mean {', '.join(close)}?" if close else ""
@@ -232,7 +223,7 @@ def explain_files(loaded: LoadedModel, paths: Sequence[str | Path], method: str 
         explained_name = classes[explained] if explained < len(classes) else str(explained)
         tiles = label_tiles([pictures[i], shown[i]], [f"{label} {float(conf[i]):.0%}", f"{method} {explained_name}"],
                             scale=tile_scale(loaded.size, 192))
-        png = viz.save_png(viz.grid(tiles, ncols=2, col_labels=["picture", f"{method} {name or ''}".strip()]),
-                           Path(out) / names[i])
+        title = f"{method} {display_name(model, name) if name else ''}".strip()
+        png = viz.save_png(viz.grid(tiles, ncols=2, col_labels=["picture", title]), Path(out) / names[i])
         written.append((png, label, float(conf[i])))
     return written

@@ -11,6 +11,7 @@ from typing import Any
 import torch
 
 from netgaze import viz
+from netgaze.errors import ArgumentError
 from netgaze.lab.models.vae import VAE
 from netgaze.studies.latent_common import VAERun, tile_scale, tiles
 from netgaze.studies.layers import StudyResult
@@ -26,11 +27,11 @@ def hidden_mask(shape: tuple[int, ...], box: Box | None = None, mask: torch.Tens
         if mask.dim() == 2:
             mask = mask[None]
         if mask.shape[-2:] != (h, w):
-            raise ValueError(f"mask size {tuple(mask.shape[-2:])} differs from the pictures' {(h, w)}")
+            raise ArgumentError(f"mask size {tuple(mask.shape[-2:])} differs from the pictures' {(h, w)}")
         return mask.expand(n, h, w)[:, None].clone()
     y0, x0, y1, x1 = box if box is not None else centre_box((h, w))
     if not (0 <= y0 < y1 <= h and 0 <= x0 < x1 <= w):
-        raise ValueError(f"box {box} is empty or outside the {h}x{w} picture")
+        raise ArgumentError(f"box {box} is empty or outside the {h}x{w} picture")
     hidden = torch.zeros(n, 1, h, w, dtype=torch.bool)
     hidden[:, :, y0:y1, x0:x1] = True
     return hidden

@@ -14,6 +14,8 @@ import numpy as np
 import torch
 
 from netgaze import viz
+from netgaze.errors import ArgumentError
+from netgaze.plots import plain_text
 from netgaze.studies.common import figure_to_array
 from netgaze.studies.latent_common import VAERun, tile_scale, tiles
 from netgaze.studies.layers import StudyResult
@@ -84,7 +86,7 @@ def interpolate(run: Any, a: int = 0, b: int = 1, *, dataset: Any = None, steps:
     means = vr.class_means()
     ca, cb = means[classes[0]], means[classes[1]]
     if torch.isnan(ca).any() or torch.isnan(cb).any():
-        raise ValueError(f"classes {classes} do not both occur in the test pictures")
+        raise ArgumentError(f"classes {classes} do not both occur in the test pictures")
     class_line = (1 - weights[:, None]) * ca + weights[:, None] * cb
     class_labels = torch.where(weights < 0.5, classes[0], classes[1])
     class_pictures = vr.decode(class_line, class_labels)
@@ -110,7 +112,7 @@ def style_mixing(run: Any, *, dataset: Any = None, n: int = 8) -> StudyResult:
     """
     vr = VAERun(run, dataset)
     if not vr.model.conditional:
-        raise ValueError("style mixing needs a conditional VAE (model cvae)")
+        raise ArgumentError("style mixing needs a conditional VAE (model cvae)")
     k = vr.model.num_classes
     index = torch.arange(min(n, len(vr.images)))
     z = vr.encode(vr.images[index], vr.labels[index])
@@ -157,6 +159,7 @@ def _silhouette(z: np.ndarray, labels: np.ndarray) -> float | None:
     return float(silhouette_score(z, labels, random_state=0, sample_size=min(len(z), 2000)))
 
 
+@plain_text
 def _scatter(points: np.ndarray, labels: np.ndarray, classes: list[str], title: str) -> np.ndarray:
     import matplotlib
     matplotlib.use("Agg", force=False)

@@ -7,6 +7,7 @@ import numpy as np
 import torch
 
 from netgaze import viz
+from netgaze.errors import ArgumentError
 from netgaze.lab.models.vae import VAE
 from netgaze.studies.common import artifacts_dir, open_run, run_facts, write_manifest
 from netgaze.studies.layers import StudyResult
@@ -25,7 +26,7 @@ class VAERun:
         self.run = open_run(run, epoch)
         self.model: VAE = self.run.model.eval()
         if not isinstance(self.model, VAE):
-            raise ValueError(f"latent studies need a VAE run; {self.run.path} holds a {type(self.model).__name__}")
+            raise ArgumentError(f"latent studies need a VAE run; {self.run.path} holds a {type(self.model).__name__}")
         self.dataset = dataset if dataset is not None else self.run.dataset("test")
         if hasattr(self.dataset, "tensors"):
             self.images, self.labels = self.dataset.tensors()
@@ -49,7 +50,7 @@ class VAERun:
     def decode(self, z: torch.Tensor, labels: torch.Tensor | int | None = None) -> torch.Tensor:
         """Pictures from latent codes; a conditional VAE needs ``labels`` (one, or one per code)."""
         if self.model.conditional and labels is None:
-            raise ValueError("a conditional VAE decodes with labels")
+            raise ArgumentError("a conditional VAE decodes with labels")
         return self.model.decode(z, labels if self.model.conditional else None)
 
     @torch.no_grad()

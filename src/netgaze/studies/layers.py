@@ -15,7 +15,7 @@ import torch
 import torch.nn as nn
 
 from netgaze import viz
-from netgaze.layers import CONV_TYPES, LayerError, conv_layer_names, resolve_layer
+from netgaze.layers import CONV_TYPES, LayerError, conv_layer_names, display_name, resolve_layer
 from netgaze.methods import gradcam, guided_backprop
 from netgaze.recorder import Recorder
 from netgaze.studies.common import artifacts_dir, open_run, run_facts, write_manifest
@@ -121,7 +121,7 @@ def compare_layers(model: nn.Module, x: torch.Tensor, layers: Sequence[str] | No
         classes = torch.as_tensor(target).long().reshape(-1).expand(x.shape[0]).clone()
     cams = gradcam(model, x, layer=names, target=Class(classes.tolist()))
     guided = guided_backprop(model, x, target=Class(classes.tolist()))
-    return {"layers": names, "target": classes, "gradcam": cams,
+    return {"layers": names, "labels": [display_name(model, n) for n in names], "target": classes, "gradcam": cams,
             "guided_gradcam": {n: guided * cams[n][:, None] for n in names}}
 
 
@@ -138,7 +138,8 @@ def layers_figure(images: torch.Tensor, result: dict[str, Any], row_labels: Sequ
                             for arr in (viz.overlay(images, result["gradcam"][n]),
                                         viz.attribution_image(result["guided_gradcam"][n]))]
     tiles = [col[i] for i in range(images.shape[0]) for col in columns]
-    labels = ["picture"] + [label for n in names for label in (n, "guided")]
+    shown = result.get("labels", names)
+    labels = ["picture"] + [label for n in shown for label in (n, "guided")]
     return viz.grid(tiles, ncols=len(columns), row_labels=list(row_labels), col_labels=labels,
                     scale=tile_scale(images.shape[-1]))
 
@@ -167,7 +168,7 @@ def layers_study(run, examples: Examples | None = None, n_images: int = 6, seed:
         layers: layer names; the model's stages when None.
         out: folder for the files; the run's ``artifacts/`` when None.
     """
-    run = open_run(run)
+    run = open_run(run, tasks=("classify",), what="`study layers`")
     if examples is None:
         examples = pick_examples(run.dataset("test"), n_images, seed)
     result = compare_layers(run.model, examples.images, layers)
@@ -177,7 +178,7 @@ def layers_study(run, examples: Examples | None = None, n_images: int = 6, seed:
     numbers = layers_numbers(result, examples.masks)
     caption = (f"Grad-CAM of every conv stage of {facts['model']} (run {facts['run']}, epoch {facts['epoch']}) "
                f"on {len(examples.indices)} {facts['dataset']} test pictures, explaining each model's predicted "
-               f"class; beside each stage its guided Grad-CAM. Columns: {', '.join(result['layers'])}.")
+               f"class; beside each stage its guided Grad-CAM. Columns: {', '.join(result['labels'])}.")
     manifest = {"study": "layers", "title": "Grad-CAM on different layers", **facts,
                 "method": "gradcam + guided_gradcam", "layers": result["layers"], "images": examples.indices,
                 "figures": [{"file": png.name, "caption": caption}],

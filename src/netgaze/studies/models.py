@@ -14,6 +14,7 @@ import torch
 import torch.nn as nn
 
 from netgaze import viz
+from netgaze.errors import ArgumentError
 from netgaze.methods import gradcam, guided_backprop
 from netgaze.studies.common import artifacts_dir, label_tiles, open_run, progress_bar, run_facts, write_manifest
 from netgaze.metrics.pointing import energy_inside
@@ -106,9 +107,9 @@ def models_study(runs: Sequence, examples: Examples | None = None, n_images: int
         out: folder for the files; the first run's ``artifacts/`` when None.
         progress: a progress bar over the models on stderr.
     """
-    runs = [open_run(r) for r in runs]
+    runs = [open_run(r, tasks=("classify",), what="`study models`") for r in runs]
     if not runs:
-        raise ValueError("models_study needs at least one run")
+        raise ArgumentError("models_study needs at least one run")
     facts = [run_facts(r) for r in runs]
     names = list(names) if names is not None else [f["run"] for f in facts]
     test = runs[0].dataset("test")

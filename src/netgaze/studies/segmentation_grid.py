@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from netgaze.errors import ArgumentError
 from netgaze.lab.models.fcn_encoders import weights_path
 from netgaze.lab.runs import atomic_write_json, atomic_write_text
 from netgaze.lab.segment import train_segmentation
@@ -94,7 +95,7 @@ def segmentation_grid(encoders: Sequence[str] = ("simple",), decoders: Sequence[
     per_encoder = dict(epochs) if isinstance(epochs, Mapping) else {e: int(epochs) for e in encoders}
     missing = [e for e in encoders if e not in per_encoder]
     if missing:
-        raise ValueError(f"epochs: no number of epochs for encoder(s) {', '.join(missing)}")
+        raise ArgumentError(f"epochs: no number of epochs for encoder(s) {', '.join(missing)}")
     rates = dict(lr) if isinstance(lr, Mapping) else {e: lr for e in encoders}
     rows = []
     for encoder in encoders:

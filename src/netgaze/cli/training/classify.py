@@ -4,7 +4,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from netgaze.cli.common import UserError
+from netgaze.cli.common import (UserError, device, existing_file, nonnegative_int, out_dir, positive_float,
+                                positive_int)
 
 HELP = "train a classifier on shapes, digits, MNIST files or an image folder"
 EXAMPLES = """examples:
@@ -23,18 +24,20 @@ The run folder gets run.json, history.jsonl, checkpoints/epoch-NNNN.*, curves.pn
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data", default="shapes", help="shapes | digits | mnist:PATH | image folder (default: shapes)")
+    parser.add_argument("--data", default="shapes",
+                        help="shapes | digits | mnist:PATH | image folder (default: shapes)")
     parser.add_argument("--model", default="simple-cnn", help="registered model name (default: simple-cnn)")
     parser.add_argument("--augment", default="none", choices=["none", "robust"], help="augmentation preset")
-    parser.add_argument("--epochs", type=int, default=10, help="train up to this epoch (default: 10)")
-    parser.add_argument("--out", default=None, help="run folder (default: runs/MODEL-DATA)")
+    parser.add_argument("--epochs", type=positive_int, default=10, help="train up to this epoch (default: 10)")
+    parser.add_argument("--out", default=None, type=out_dir, help="run folder (default: runs/MODEL-DATA)")
     parser.add_argument("--resume", action="store_true", help="continue from the last complete checkpoint")
-    parser.add_argument("--batch-size", type=int, default=64, help="per process (default: 64)")
-    parser.add_argument("--lr", type=float, default=None, help="learning rate (default: 1e-3 Adam, 0.01 SGD)")
+    parser.add_argument("--batch-size", type=positive_int, default=64, help="per process (default: 64)")
+    parser.add_argument("--lr", type=positive_float, default=None, help="learning rate (default: 1e-3 Adam, 0.01 SGD)")
     parser.add_argument("--optimizer", default="adam", choices=["adam", "sgd"])
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--device", default=None, help="cpu | cuda | cuda:N | mps (default: best available)")
-    parser.add_argument("--workers", type=int, default=0, help="data loader processes (default: 0)")
+    parser.add_argument("--seed", type=nonnegative_int, default=0)
+    parser.add_argument("--device", default=None, type=device,
+                        help="cpu | cuda | cuda:N | mps (default: best available)")
+    parser.add_argument("--workers", type=nonnegative_int, default=0, help="data loader processes (default: 0)")
     parser.add_argument("--tensorboard", action="store_true", help="also write TensorBoard scalars")
     parser.add_argument("--no-amp", action="store_true", help="no mixed precision on CUDA")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -42,48 +45,43 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="a builder argument of the model, VALUE in JSON (repeatable), "
                              "e.g. --model-option channels=[16,32,64,64] --model-option dropout=0.2")
     transfer = parser.add_argument_group("transfer-resnet18")
-    transfer.add_argument("--weights", default=None, help="ImageNet resnet18-f37072fd.pth file "
+    transfer.add_argument("--weights", default=None, type=existing_file, help="ImageNet resnet18-f37072fd.pth file "
                           "(default: the torch hub cache)")
     transfer.add_argument("--unfreeze", action="store_true", help="train the backbone too")
     transfer.add_argument("--allow-random-init", action="store_true",
                           help="train from random weights when no ImageNet weights file is found")
-    parser.add_argument("--size", type=int, default=None,
+    parser.add_argument("--size", type=positive_int, default=None,
                         help="picture size in pixels, any dataset (default: 224 for torchvision:, timm: and "
                              "transfer models; else the data's own: 64 for shapes and image folders, "
                              "28 for digits/MNIST)")
     shapes = parser.add_argument_group("shapes data")
-    shapes.add_argument("--n", type=int, default=None, help="training pictures (default: 2000)")
+    shapes.add_argument("--n", type=positive_int, default=None, help="training pictures (default: 2000)")
     shapes.add_argument("--spurious", action="store_true", help="background colour follows the class (train split)")
 
 
 def run(args: argparse.Namespace) -> int:
-    from netgaze.lab.datasets.base import DatasetError
-    from netgaze.lab.models import ModelError, builder_parameters
-    from netgaze.lab.runs import RunError
+    from netgaze.lab.models import builder_parameters
     from netgaze.lab.train import train_classifier
 
-    try:
-        accepted = builder_parameters(args.model)
-        model_options = _key_values(args.model_option, "--model-option")
-        for flag, key, value in [("--weights", "weights", args.weights), ("--unfreeze", "unfreeze", args.unfreeze),
-                                 ("--allow-random-init", "allow_random_init", args.allow_random_init)]:
-            if value:
-                if key not in accepted:
-                    raise UserError(f"{flag} applies to transfer models, not to {args.model}")
-                model_options[key] = value
-        data_options = {k: v for k, v in [("n", args.n), ("spurious", args.spurious)] if v}
-        if data_options and args.data != "shapes":
-            raise UserError(f"--n and --spurious apply to --data shapes, not {args.data}")
-        if args.size is not None:
-            data_options["size"] = args.size
-        run_ = train_classifier(data=args.data, model=args.model, augment=args.augment, epochs=args.epochs,
-                                batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer, out=args.out,
-                                seed=args.seed, resume=args.resume, device=args.device,
-                                tensorboard=args.tensorboard, amp=False if args.no_amp else None,
-                                workers=args.workers, data_options=data_options, model_options=model_options,
-                                progress=not args.quiet)
-    except (ModelError, DatasetError, RunError) as err:
-        raise UserError(str(err)) from None
+    accepted = builder_parameters(args.model)
+    model_options = _key_values(args.model_option, "--model-option")
+    for flag, key, value in [("--weights", "weights", args.weights), ("--unfreeze", "unfreeze", args.unfreeze),
+                             ("--allow-random-init", "allow_random_init", args.allow_random_init)]:
+        if value:
+            if key not in accepted:
+                raise UserError(f"{flag} applies to transfer models, not to {args.model}")
+            model_options[key] = value
+    data_options = {k: v for k, v in [("n", args.n), ("spurious", args.spurious or None)] if v is not None}
+    if data_options and args.data != "shapes":
+        raise UserError(f"--n and --spurious apply to --data shapes, not {args.data}")
+    if args.size is not None:
+        data_options["size"] = args.size
+    run_ = train_classifier(data=args.data, model=args.model, augment=args.augment, epochs=args.epochs,
+                            batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer, out=args.out,
+                            seed=args.seed, resume=args.resume, device=args.device,
+                            tensorboard=args.tensorboard, amp=False if args.no_amp else None,
+                            workers=args.workers, data_options=data_options, model_options=model_options,
+                            progress=not args.quiet)
     last = run_.history[-1] if run_.history else {}
     summary = "  ".join(f"{k} {last[k]:.4f}" for k in ("test_acc", "test_loss") if k in last)
     print(f"{run_.path}: epoch {run_.epoch}  {summary}")

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import argparse
 
-from netgaze.cli.common import UserError
+from netgaze.cli.common import (UserError, device, fraction, nonnegative_float, nonnegative_int, out_dir,
+                                positive_float, positive_int)
 
 HELP = "train a reconstruction model (VAE, conditional, denoising, VAE-GAN) on digits, MNIST files or an image folder"
 EXAMPLES = """examples:
@@ -34,27 +35,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default="vae-linear", choices=MODELS, help="(default: vae-linear)")
     parser.add_argument("--loss", default="bce", choices=["bce", "mse"],
                         help="pixel reconstruction loss, summed per image (default: bce; vaegan ignores it)")
-    parser.add_argument("--latent", type=int, default=20, help="size of z (default: 20)")
-    parser.add_argument("--epochs", type=int, default=10, help="train up to this epoch (default: 10)")
-    parser.add_argument("--out", default=None, help="run folder (default: runs/MODEL-DATA)")
+    parser.add_argument("--latent", type=positive_int, default=20, help="size of z (default: 20)")
+    parser.add_argument("--epochs", type=positive_int, default=10, help="train up to this epoch (default: 10)")
+    parser.add_argument("--out", default=None, type=out_dir, help="run folder (default: runs/MODEL-DATA)")
     parser.add_argument("--resume", action="store_true", help="continue from the last complete checkpoint")
-    parser.add_argument("--batch-size", type=int, default=128, help="(default: 128)")
-    parser.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default: 1e-3)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--device", default=None, help="cpu | cuda | cuda:N | mps (default: best available)")
+    parser.add_argument("--batch-size", type=positive_int, default=128, help="(default: 128)")
+    parser.add_argument("--lr", type=positive_float, default=1e-3, help="Adam learning rate (default: 1e-3)")
+    parser.add_argument("--seed", type=nonnegative_int, default=0)
+    parser.add_argument("--device", default=None, type=device,
+                        help="cpu | cuda | cuda:N | mps (default: best available)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
-    parser.add_argument("--size", type=int, default=None, help="resize an image folder's pictures to SIZE x SIZE")
+    parser.add_argument("--size", type=positive_int, default=None,
+                        help="resize an image folder's pictures to SIZE x SIZE")
     arch = parser.add_argument_group("model options")
     arch.add_argument("--arch", default=None, choices=["linear", "conv"], help="cvae / dvae body (default: linear)")
-    arch.add_argument("--width", type=int, default=None, help="conv models: channels of the first stage (default: 32)")
-    arch.add_argument("--hidden", type=int, default=None, help="linear models: hidden units (default: 400)")
-    arch.add_argument("--noise", type=float, default=None, help="dvae: Gaussian noise std (default: 0.3)")
-    arch.add_argument("--erase", type=float, default=None, help="dvae: random-erasing probability (default: 0.5)")
-    arch.add_argument("--pixel", type=float, default=None,
+    arch.add_argument("--width", type=positive_int, default=None,
+                      help="conv models: channels of the first stage (default: 32)")
+    arch.add_argument("--hidden", type=positive_int, default=None, help="linear models: hidden units (default: 400)")
+    arch.add_argument("--noise", type=nonnegative_float, default=None, help="dvae: Gaussian noise std (default: 0.3)")
+    arch.add_argument("--erase", type=fraction, default=None, help="dvae: random-erasing probability (default: 0.5)")
+    arch.add_argument("--pixel", type=nonnegative_float, default=None,
                       help="vaegan: weight of a pixel squared error beside the feature loss (default: 0, the paper)")
-    arch.add_argument("--feature-stage", type=int, default=None,
+    arch.add_argument("--feature-stage", type=nonnegative_int, default=None,
                       help="vaegan: discriminator conv stage of the feature loss (default: the last)")
-    arch.add_argument("--real-label", type=float, default=None,
+    arch.add_argument("--real-label", type=fraction, default=None,
                       help="vaegan: discriminator target for real pictures, < 1 = one-sided label smoothing "
                            "(default: 1, the paper)")
     arch.add_argument("--gate-prior", action="store_const", const=True, default=None,
@@ -81,17 +85,12 @@ def _model_args(args: argparse.Namespace) -> dict:
 def run(args: argparse.Namespace) -> int:
     from netgaze.lab.reconstruct import train_reconstruction
 
-    if args.latent < 1 or args.epochs < 1:
-        raise UserError("--latent and --epochs must be at least 1")
     out = args.out or f"runs/{args.model}-{args.data.replace(':', '-').strip('/').replace('/', '-')}"
-    data_options = {"size": args.size} if args.size else {}
-    try:
-        run_ = train_reconstruction(data=args.data, model=args.model, loss=args.loss, latent=args.latent,
-                                    epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, out=out,
-                                    seed=args.seed, resume=args.resume, model_args=_model_args(args),
-                                    data_options=data_options, device=args.device, progress=not args.quiet)
-    except ValueError as err:  # ModelError, DatasetError, RunError and bad options
-        raise UserError(str(err)) from None
+    data_options = {"size": args.size} if args.size is not None else {}
+    run_ = train_reconstruction(data=args.data, model=args.model, loss=args.loss, latent=args.latent,
+                                epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, out=out,
+                                seed=args.seed, resume=args.resume, model_args=_model_args(args),
+                                data_options=data_options, device=args.device, progress=not args.quiet)
     last = run_.history[-1] if run_.history else {}
     summary = "  ".join(f"{k} {last[k]:.4f}" for k in ("test_loss", "test_recon", "test_kl", "test_pixel_mse")
                         if k in last)

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import argparse
 
-from netgaze.cli.common import UserError
+from netgaze.cli.common import (UserError, device, existing_file, nonnegative_int, out_dir, positive_float,
+                                positive_int)
 
 HELP = "train an FCN-32s/16s/8s segmentation model on shapes masks or a VOC-style folder"
 EXAMPLES = """examples:
@@ -25,31 +26,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--encoder", default="simple", choices=["simple", "vgg16", "alexnet"],
                         help="encoder (default: simple)")
     parser.add_argument("--decoder", default="fcn8", choices=["fcn32", "fcn16", "fcn8"], help="decoder (default: fcn8)")
-    parser.add_argument("--epochs", type=int, default=8, help="train up to this epoch (default: 8)")
-    parser.add_argument("--out", default=None, help="run folder (default: runs/DECODER-ENCODER-DATA)")
+    parser.add_argument("--epochs", type=positive_int, default=8, help="train up to this epoch (default: 8)")
+    parser.add_argument("--out", default=None, type=out_dir, help="run folder (default: runs/DECODER-ENCODER-DATA)")
     parser.add_argument("--resume", action="store_true", help="continue from the last complete checkpoint")
-    parser.add_argument("--batch-size", type=int, default=32, help="per process (default: 32)")
-    parser.add_argument("--lr", type=float, default=None, help="Adam learning rate (default: 3e-3 simple, 1e-4 vgg16/alexnet)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--device", default=None, help="cpu | cuda | cuda:N | mps (default: best available)")
-    parser.add_argument("--workers", type=int, default=0, help="data loader processes (default: 0)")
+    parser.add_argument("--batch-size", type=positive_int, default=32, help="per process (default: 32)")
+    parser.add_argument("--lr", type=positive_float, default=None,
+                        help="Adam learning rate (default: 3e-3 simple, 1e-4 vgg16/alexnet)")
+    parser.add_argument("--seed", type=nonnegative_int, default=0)
+    parser.add_argument("--device", default=None, type=device,
+                        help="cpu | cuda | cuda:N | mps (default: best available)")
+    parser.add_argument("--workers", type=nonnegative_int, default=0, help="data loader processes (default: 0)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     pretrained = parser.add_argument_group("vgg16 / alexnet encoders")
-    pretrained.add_argument("--weights", default=None, help="torchvision ImageNet weights file "
+    pretrained.add_argument("--weights", default=None, type=existing_file, help="torchvision ImageNet weights file "
                             "(default: vgg16-397923af.pth / alexnet-owt-7be5be79.pth in the torch hub cache)")
     pretrained.add_argument("--allow-random-init", action="store_true",
                             help="train from random weights when no ImageNet weights file is found")
-    pretrained.add_argument("--fc-channels", type=int, default=None,
+    pretrained.add_argument("--fc-channels", type=positive_int, default=None,
                             help="width of fc6/fc7 (default 4096, the only width that takes ImageNet fc weights)")
     data = parser.add_argument_group("data")
-    data.add_argument("--n", type=int, default=None, help="shapes: training pictures (default: 2000)")
-    data.add_argument("--size", type=int, default=None, help="picture size in pixels (shapes default 64, VOC 256)")
+    data.add_argument("--n", type=positive_int, default=None, help="shapes: training pictures (default: 2000)")
+    data.add_argument("--size", type=positive_int, default=None,
+                      help="picture size in pixels (shapes default 64, VOC 256)")
 
 
 def run(args: argparse.Namespace) -> int:
-    from netgaze.lab.datasets.base import DatasetError
-    from netgaze.lab.models import ModelError
-    from netgaze.lab.runs import RunError
     from netgaze.lab.segment import train_segmentation
 
     if args.encoder == "simple" and (args.weights or args.allow_random_init):
@@ -57,14 +58,11 @@ def run(args: argparse.Namespace) -> int:
     if args.n is not None and args.data != "shapes":
         raise UserError(f"--n applies to --data shapes, not {args.data}")
     data_options = {k: v for k, v in [("n", args.n), ("size", args.size)] if v is not None}
-    try:
-        run_ = train_segmentation(data=args.data, encoder=args.encoder, decoder=args.decoder, epochs=args.epochs,
-                                  batch_size=args.batch_size, lr=args.lr, out=args.out, seed=args.seed,
-                                  resume=args.resume, weights=args.weights, allow_random_init=args.allow_random_init,
-                                  fc_channels=args.fc_channels, data_options=data_options, device=args.device,
-                                  workers=args.workers, progress=not args.quiet)
-    except (ModelError, DatasetError, RunError) as err:
-        raise UserError(str(err)) from None
+    run_ = train_segmentation(data=args.data, encoder=args.encoder, decoder=args.decoder, epochs=args.epochs,
+                              batch_size=args.batch_size, lr=args.lr, out=args.out, seed=args.seed,
+                              resume=args.resume, weights=args.weights, allow_random_init=args.allow_random_init,
+                              fc_channels=args.fc_channels, data_options=data_options, device=args.device,
+                              workers=args.workers, progress=not args.quiet)
     last = run_.history[-1] if run_.history else {}
     summary = "  ".join(f"{k} {last[k]:.4f}" for k in ("pixel_acc", "mean_acc", "mean_iou", "test_loss") if k in last)
     print(f"{run_.path}: epoch {run_.epoch}  {summary}")

@@ -11,6 +11,8 @@ import torch
 from torch.utils.data import Dataset
 from torchvision.transforms import v2
 
+from netgaze.errors import ArgumentError
+
 AUGMENT_PRESETS = ("none", "robust")
 
 
@@ -38,7 +40,7 @@ def augmentation(preset: str, size: int | tuple[int, int], channels: int = 3) ->
     if preset == "none":
         return v2.Identity()
     if preset != "robust":
-        raise ValueError(f"unknown augmentation preset {preset!r}; valid: {', '.join(AUGMENT_PRESETS)}")
+        raise ArgumentError(f"unknown augmentation preset {preset!r}; valid: {', '.join(AUGMENT_PRESETS)}")
     size = (size, size) if isinstance(size, int) else tuple(size)
     colour = dict(saturation=0.5, hue=0.5) if channels == 3 else {}
     return v2.Compose([

@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import functools
 import re
-import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
 
+from netgaze.errors import warn_user
 from netgaze.lab.datasets.base import DatasetError, channel_stats
+from netgaze.pictures import PictureError, read_picture
 from netgaze.lab.datasets.split_lists import find_split_list, read_split_list
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
@@ -39,23 +39,8 @@ def _is_image(path: Path) -> bool:
 
 
 def decode_image(path: Path, size: int, mode: str, resize: str) -> np.ndarray:
-    """Open, verify and decode one file -> uint8 [size, size, C]. Raises OSError/ValueError if broken."""
-    with Image.open(path) as probe:
-        probe.verify()
-    with Image.open(path) as image:
-        image.draft(mode, (size, size))  # JPEG: decode at a reduced scale that is still >= size
-        image = image.convert(mode)
-        if resize == "crop":
-            w, h = image.size
-            scale = size / min(w, h)
-            nw, nh = max(size, round(w * scale)), max(size, round(h * scale))
-            image = image.resize((nw, nh), Image.BILINEAR, reducing_gap=3.0)
-            left, top = (nw - size) // 2, (nh - size) // 2
-            image = image.crop((left, top, left + size, top + size))
-        else:
-            image = image.resize((size, size), Image.BILINEAR, reducing_gap=3.0)
-        pixels = np.array(image, dtype=np.uint8)
-    return pixels[..., None] if pixels.ndim == 2 else pixels
+    """One file -> uint8 [size, size, C] (``netgaze.pictures.read_picture``); ``PictureError`` if broken."""
+    return read_picture(path, mode, size, resize)
 
 
 class ImageFolderDataset(Dataset):
@@ -85,6 +70,8 @@ class ImageFolderDataset(Dataset):
             raise DatasetError(f"image folder: resize must be 'crop' or 'stretch', got {resize!r}")
         if not 0 < test_fraction < 1:
             raise DatasetError(f"image folder: test_fraction must be in (0, 1), got {test_fraction}")
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            raise DatasetError(f"image folder: size must be a whole number of pixels >= 1, got {size!r}")
         if not root.is_dir():
             raise DatasetError(f"no such image folder: {root}")
         self.root, self.split, self.name = root, split, root.name
@@ -102,6 +89,7 @@ class ImageFolderDataset(Dataset):
         self.classes = [readable_class_name(f) for f in self.folders]
         if len(set(self.classes)) < len(self.classes):
             self.classes = list(self.folders)
+        self._by_class = by_class
         chosen, missing = self._select(by_class, split, train_list, test_list, test_fraction, seed)
         self._check(chosen, missing, preload)
 
@@ -148,6 +136,16 @@ class ImageFolderDataset(Dataset):
             chosen.extend((paths[i], label_of[folder]) for i in sorted(pick))
         return chosen, []
 
+    def _empty_split_reason(self) -> str:
+        """Why the split selected no picture at all, in words."""
+        if self.split_source.startswith("seeded ratio split"):
+            counts = {folder: len(files) for folder, files in self._by_class.items()}
+            single = [folder for folder, n in counts.items() if n < 2]
+            if self.split == "test" and len(single) == len(counts):
+                return (f"{self.root}: every class folder holds a single picture, and one picture per class cannot "
+                        f"be split into train and test; put at least 2 pictures in a class folder")
+        return f"{self.root}: split {self.split!r} holds no picture ({self.split_source})"
+
     def _check(self, chosen: list[tuple[Path, int]], missing: list[Path], preload: bool | None) -> None:
         size = self.size[0]
         if preload is None:
@@ -156,7 +154,7 @@ class ImageFolderDataset(Dataset):
         for path, label in chosen:
             try:
                 decoded = decode_image(path, size, self._mode, self._resize)
-            except (OSError, ValueError, UnidentifiedImageError, Image.DecompressionBombError, SyntaxError):
+            except PictureError:
                 skipped.append(str(path))
                 continue
             files.append(path)
@@ -164,11 +162,13 @@ class ImageFolderDataset(Dataset):
             if preload:
                 pixels.append(decoded)
         if skipped:
-            warnings.warn(f"{self.root}: skipped {len(skipped)} unreadable or missing image file(s): "
-                          + ", ".join(skipped), CorruptImageWarning, stacklevel=4)
+            warn_user(f"{self.root}: skipped {len(skipped)} unreadable or missing image file(s): "
+                      + ", ".join(skipped), CorruptImageWarning)
+        if not chosen:
+            raise DatasetError(self._empty_split_reason())
         if not files:
-            raise DatasetError(f"{self.root}: no readable images in split {self.split!r} "
-                               f"({len(skipped)} skipped)")
+            raise DatasetError(f"{self.root}: none of the {len(skipped)} image file(s) of split {self.split!r} "
+                               f"can be read (first: {skipped[0]})")
         self.files, self.skipped = files, skipped
         self.labels = torch.tensor(labels, dtype=torch.int64)
         self._pixels = (torch.from_numpy(np.stack(pixels)).permute(0, 3, 1, 2).contiguous()
@@ -182,7 +182,7 @@ class ImageFolderDataset(Dataset):
             return self._pixels[index]
         try:
             decoded = decode_image(self.files[index], self.size[0], self._mode, self._resize)
-        except (OSError, ValueError, SyntaxError) as error:
+        except PictureError as error:
             raise DatasetError(f"{self.files[index]} became unreadable after the dataset was built: {error}") from None
         return torch.from_numpy(decoded).permute(2, 0, 1)
 

@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 import gzip
+import zlib
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import torch
 
+from netgaze.errors import one_line
 from netgaze.lab.datasets.base import DatasetError, TensorImageDataset, channel_stats
 
 # IDX type byte -> big-endian numpy dtype
@@ -14,15 +17,32 @@ IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x
 MNIST_PREFIXES = {"train": "train", "test": "t10k"}
 
 
-def _read_bytes(path: Path) -> bytes:
-    with open(path, "rb") as handle:
-        raw = handle.read()
-    if raw[:2] == b"\x1f\x8b":  # gzip magic, whatever the file is called
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError) as error:
-            raise DatasetError(f"{path}: broken gzip stream ({error})") from None
-    return raw
+# A gzip whose header claims more than this many bytes must not claim more than MAX_RATIO
+# times its own size: real pictures compress about 5:1, a decompression bomb 1000:1.
+RATIO_FLOOR_BYTES = 64 * 2 ** 20
+MAX_RATIO = 100
+
+
+def _open(path: Path) -> tuple[BinaryIO, bool]:
+    """The file as a byte stream, decompressed on the fly when it starts with the gzip magic."""
+    handle = open(path, "rb")
+    gzipped = handle.read(2) == b"\x1f\x8b"
+    handle.seek(0)
+    return (gzip.GzipFile(fileobj=handle, mode="rb") if gzipped else handle), gzipped
+
+
+def _check_claim(path: Path, claimed: int) -> None:
+    """Refuse a gzip whose header claims an implausible size, before decompressing it."""
+    compressed = path.stat().st_size
+    with open(path, "rb") as raw:
+        raw.seek(-4, 2)
+        trailer = int.from_bytes(raw.read(4), "little")  # uncompressed size mod 2**32 (RFC 1952)
+    if trailer != claimed % 2 ** 32:
+        raise DatasetError(f"{path}: the IDX header claims {claimed:,} bytes but the gzip stream unpacks to "
+                           f"{trailer:,} (mod 2**32); the file is damaged")
+    if claimed > RATIO_FLOOR_BYTES and claimed > MAX_RATIO * compressed:
+        raise DatasetError(f"{path}: a {compressed:,}-byte gzip that unpacks to {claimed:,} bytes "
+                           f"(more than {MAX_RATIO}:1) is not picture data; refusing a possible decompression bomb")
 
 
 def read_idx(path: str | Path) -> np.ndarray:
@@ -30,28 +50,39 @@ def read_idx(path: str | Path) -> np.ndarray:
 
     The header is two zero bytes, a type byte (0x08 ubyte ... 0x0E double), the number of
     dimensions, then one big-endian uint32 per dimension; the data follows, big-endian.
+    A gzipped file is read as a stream: its header's sizes are checked against the gzip's
+    own size and trailer before anything past the header is decompressed.
 
     Raises:
-        DatasetError: the file is missing, the magic number is wrong, or its length does not
-            match the header.
+        DatasetError: the file is missing, the magic number is wrong, its length does not
+            match the header, or a gzip claims an implausible size.
     """
     path = Path(path)
     if not path.is_file():
         raise DatasetError(f"no such IDX file: {path}")
-    raw = _read_bytes(path)
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in IDX_TYPES or raw[3] == 0:
-        raise DatasetError(f"{path}: not an IDX file (magic bytes {raw[:4].hex() or 'missing'}; "
-                           "expected 00 00, a type byte 08/09/0b/0c/0d/0e and a dimension count)")
-    dtype, ndim = np.dtype(IDX_TYPES[raw[2]]), raw[3]
-    header = 4 + 4 * ndim
-    if len(raw) < header:
-        raise DatasetError(f"{path}: IDX header cut short ({len(raw)} bytes, need {header})")
-    shape = tuple(int(d) for d in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
-    expected = header + int(np.prod(shape)) * dtype.itemsize
-    if len(raw) != expected:
-        raise DatasetError(f"{path}: IDX header says shape {shape} ({expected} bytes) "
-                           f"but the file holds {len(raw)} bytes")
-    data = np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape)
+    stream, gzipped = _open(path)
+    try:
+        with stream:
+            magic = stream.read(4)
+            if len(magic) < 4 or magic[0] != 0 or magic[1] != 0 or magic[2] not in IDX_TYPES or magic[3] == 0:
+                raise DatasetError(f"{path}: not an IDX file (magic bytes {magic.hex() or 'missing'}; "
+                                   "expected 00 00, a type byte 08/09/0b/0c/0d/0e and a dimension count)")
+            dtype, ndim = np.dtype(IDX_TYPES[magic[2]]), magic[3]
+            header = 4 + 4 * ndim
+            dims = stream.read(4 * ndim)
+            if len(dims) < 4 * ndim:
+                raise DatasetError(f"{path}: IDX header cut short ({4 + len(dims)} bytes, need {header})")
+            shape = tuple(int(d) for d in np.frombuffer(dims, dtype=">u4"))
+            size = int(np.prod(shape)) * dtype.itemsize
+            if gzipped:
+                _check_claim(path, header + size)
+            raw = stream.read(size + 1)
+    except (OSError, EOFError, zlib.error) as error:
+        raise DatasetError(f"{path}: broken gzip stream ({one_line(error)})") from None
+    if len(raw) != size:
+        held = f"{header + len(raw)} bytes" if len(raw) < size else "more"
+        raise DatasetError(f"{path}: IDX header says shape {shape} ({header + size} bytes) but the file holds {held}")
+    data = np.frombuffer(raw, dtype=dtype).reshape(shape)
     return data.astype(dtype.newbyteorder("="))
 
 

@@ -46,6 +46,8 @@ class SimpleCNN(nn.Module):
         super().__init__()
         if len(channels) != 4:
             raise ModelError(f"simple-cnn has 4 conv layers, so channels needs 4 numbers, got {list(channels)}")
+        if not all(isinstance(c, int) and not isinstance(c, bool) and c >= 1 for c in channels):
+            raise ModelError(f"simple-cnn channels must be whole numbers >= 1, got {list(channels)}")
         self.normalize = Normalize(mean, std)
         layers: "OrderedDict[str, nn.Module]" = OrderedDict()
         previous = in_channels

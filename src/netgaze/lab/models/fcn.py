@@ -25,6 +25,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from netgaze.errors import ArgumentError
 from netgaze.lab.models.fcn_encoders import (ENCODERS, Encoder, build_encoder, classifier_head, fc_init,
                                              load_imagenet)
 from netgaze.lab.models.normalize import IMAGENET_MEAN, IMAGENET_STD, Normalize
@@ -53,7 +54,7 @@ def bilinear_kernel(channels: int, factor: int) -> torch.Tensor:
 def upsampler(channels: int, factor: int, learn: bool = True) -> nn.ConvTranspose2d:
     """A transposed conv initialised to x``factor`` bilinear upsampling (output size = factor x input)."""
     if factor < 2 or factor % 2:
-        raise ValueError(f"bilinear upsampling here needs an even factor >= 2, got {factor}")
+        raise ArgumentError(f"bilinear upsampling here needs an even factor >= 2, got {factor}")
     layer = nn.ConvTranspose2d(channels, channels, 2 * factor, stride=factor, padding=factor // 2, bias=False)
     with torch.no_grad():
         layer.weight.copy_(bilinear_kernel(channels, factor))
@@ -126,6 +127,9 @@ def build_fcn(decoder: str, encoder: str = "simple", num_classes: int = 21, weig
         raise ModelError(f"unknown FCN encoder {encoder!r}; choose one of {', '.join(ENCODERS)}")
     if num_classes < 2:
         raise ModelError(f"a segmentation model needs at least 2 classes (background and one), got {num_classes}")
+    if fc_channels is not None and (isinstance(fc_channels, bool) or not isinstance(fc_channels, int)
+                                    or fc_channels < 1):
+        raise ModelError(f"fc_channels must be a whole number >= 1 (or None for the default), got {fc_channels!r}")
     net = build_encoder(encoder)
     head = classifier_head(net, fc_channels or (128 if encoder == "simple" else 4096))
     fc_init(head)

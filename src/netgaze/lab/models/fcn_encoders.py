@@ -28,6 +28,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from netgaze.errors import ArgumentError
 from netgaze.lab.models.registry import ModelError
 
 WEIGHT_FILES = {"vgg16": "vgg16-397923af.pth", "alexnet": "alexnet-owt-7be5be79.pth"}
@@ -198,7 +199,7 @@ def _copy_torchvision(state: dict, encoder: Encoder, head: nn.Sequential) -> Non
     convs = [m for m in encoder.children() if isinstance(m, nn.Conv2d)]
     keys = sorted({k.rsplit(".", 1)[0] for k in state if k.startswith("features.")}, key=lambda k: int(k.split(".")[1]))
     if len(keys) != len(convs):
-        raise ValueError(f"expected {len(convs)} conv layers in features.*, found {len(keys)}")
+        raise ArgumentError(f"expected {len(convs)} conv layers in features.*, found {len(keys)}")
     with torch.no_grad():
         for conv, key in zip(convs, keys):
             conv.weight.copy_(state[f"{key}.weight"])

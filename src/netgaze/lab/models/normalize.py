@@ -6,6 +6,8 @@ from typing import Sequence
 import torch
 import torch.nn as nn
 
+from netgaze.errors import ArgumentError
+
 
 class Normalize(nn.Module):
     """``(x - mean) / std`` per channel, with mean and std stored as buffers.
@@ -23,19 +25,19 @@ class Normalize(nn.Module):
     def __init__(self, mean: Sequence[float], std: Sequence[float], out_channels: int | None = None):
         super().__init__()
         if len(mean) != len(std):
-            raise ValueError(f"mean has {len(mean)} channels but std has {len(std)}")
+            raise ArgumentError(f"mean has {len(mean)} channels but std has {len(std)}")
         if any(s <= 0 for s in std):
-            raise ValueError(f"std must be positive, got {list(std)}")
+            raise ArgumentError(f"std must be positive, got {list(std)}")
         self.register_buffer("mean", torch.tensor(list(mean), dtype=torch.float32).view(1, -1, 1, 1))
         self.register_buffer("std", torch.tensor(list(std), dtype=torch.float32).view(1, -1, 1, 1))
         self.in_channels = len(mean)
         self.out_channels = out_channels or len(mean)
         if self.out_channels != self.in_channels and self.in_channels != 1:
-            raise ValueError(f"cannot map {self.in_channels} input channels to {self.out_channels}")
+            raise ArgumentError(f"cannot map {self.in_channels} input channels to {self.out_channels}")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[1] != self.in_channels:
-            raise ValueError(f"the model expects pictures with {self.in_channels} channel(s), got {x.shape[1]}")
+            raise ArgumentError(f"the model expects pictures with {self.in_channels} channel(s), got {x.shape[1]}")
         x = (x - self.mean) / self.std
         if self.out_channels != self.in_channels:
             x = x.expand(-1, self.out_channels, -1, -1)

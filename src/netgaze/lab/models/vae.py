@@ -26,6 +26,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from netgaze.errors import ArgumentError
 from netgaze.lab.models.registry import register_model
 from netgaze.lab.models.vae_loss import corrupt
 
@@ -41,7 +42,7 @@ class VAE(nn.Module):
                  noise: float = 0.0, erase: float = 0.0):
         super().__init__()
         if latent < 1:
-            raise ValueError(f"latent must be >= 1, got {latent}")
+            raise ArgumentError(f"latent must be >= 1, got {latent}")
         self.in_channels, self.image_size, self.latent = in_channels, image_size, latent
         self.num_classes, self.noise, self.erase = num_classes, noise, erase
 
@@ -56,17 +57,17 @@ class VAE(nn.Module):
     def _onehot(self, y: torch.Tensor | None, batch: int, device: torch.device) -> torch.Tensor | None:
         if not self.conditional:
             if y is not None:
-                raise ValueError("this VAE is not conditional: call it without labels")
+                raise ArgumentError("this VAE is not conditional: call it without labels")
             return None
         if y is None:
-            raise ValueError("a conditional VAE needs labels: vae(x, y), or vae.conditioned(y) for explanations")
+            raise ArgumentError("a conditional VAE needs labels: vae(x, y), or vae.conditioned(y) for explanations")
         y = torch.as_tensor(y, device=device).long().reshape(-1)
         if y.numel() == 1 and batch > 1:
             y = y.expand(batch)
         if y.numel() != batch:
-            raise ValueError(f"{y.numel()} labels for a batch of {batch}")
+            raise ArgumentError(f"{y.numel()} labels for a batch of {batch}")
         if int(y.min()) < 0 or int(y.max()) >= self.num_classes:
-            raise ValueError(f"labels must lie in 0..{self.num_classes - 1}")
+            raise ArgumentError(f"labels must lie in 0..{self.num_classes - 1}")
         return F.one_hot(y, self.num_classes).float()
 
     def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -106,8 +107,8 @@ class VAE(nn.Module):
     def _check_input(self, x: torch.Tensor) -> None:
         want = (self.in_channels, self.image_size, self.image_size)
         if x.dim() != 4 or tuple(x.shape[1:]) != want:
-            raise ValueError(f"this VAE takes pictures [B, {want[0]}, {want[1]}, {want[2]}], "
-                             f"got {tuple(x.shape)}")
+            raise ArgumentError(f"this VAE takes pictures [B, {want[0]}, {want[1]}, {want[2]}], "
+                                f"got {tuple(x.shape)}")
 
 
 class EncoderMean(nn.Module):
@@ -170,7 +171,7 @@ def conv_stages(image_size: int) -> int:
         size //= 2
         stages += 1
     if stages == 0:
-        raise ValueError(f"a conv VAE needs an even image size of at least 8, got {image_size}")
+        raise ArgumentError(f"a conv VAE needs an even image size of at least 8, got {image_size}")
     return stages
 
 
@@ -179,7 +180,7 @@ def _activation(name: str) -> nn.Module:
         return nn.LeakyReLU(0.2)
     if name == "relu":
         return nn.ReLU()
-    raise ValueError(f"unknown activation {name!r}; choose 'leaky' or 'relu'")
+    raise ArgumentError(f"unknown activation {name!r}; choose 'leaky' or 'relu'")
 
 
 def conv_encoder(in_channels: int, image_size: int, width: int, activation: str = "leaky"
@@ -247,7 +248,7 @@ def _vae(arch: str, **args) -> VAE:
     if arch == "conv":
         args.pop("hidden")
         return ConvVAE(**args)
-    raise ValueError(f"unknown VAE architecture {arch!r}; choose 'linear' or 'conv'")
+    raise ArgumentError(f"unknown VAE architecture {arch!r}; choose 'linear' or 'conv'")
 
 
 @register_model("vae-linear")
@@ -268,7 +269,7 @@ def cvae(num_classes: int = 10, in_channels: int = 1, image_size: int = 28, late
          arch: str = "linear", hidden: int = 400, width: int = 32, activation: str = "leaky") -> VAE:
     """Conditional VAE: the label's one-hot enters the encoder and the decoder."""
     if num_classes < 1:
-        raise ValueError(f"a conditional VAE needs num_classes >= 1, got {num_classes}")
+        raise ArgumentError(f"a conditional VAE needs num_classes >= 1, got {num_classes}")
     return _vae(arch, in_channels=in_channels, image_size=image_size, latent=latent, hidden=hidden,
                 width=width, activation=activation, num_classes=num_classes)
 
@@ -279,7 +280,7 @@ def dvae(in_channels: int = 1, image_size: int = 28, latent: int = 20, arch: str
          activation: str = "leaky") -> VAE:
     """Denoising VAE: trained on noisy, partly erased input against the clean picture."""
     if noise <= 0 and erase <= 0:
-        raise ValueError("a denoising VAE needs noise > 0 or erase > 0")
+        raise ArgumentError("a denoising VAE needs noise > 0 or erase > 0")
     return _vae(arch, in_channels=in_channels, image_size=image_size, latent=latent, hidden=hidden,
                 width=width, activation=activation, noise=noise, erase=erase)
 

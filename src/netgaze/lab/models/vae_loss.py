@@ -12,6 +12,8 @@ import math
 import torch
 import torch.nn.functional as F
 
+from netgaze.errors import ArgumentError
+
 RECON_LOSSES = ("bce", "mse")
 
 
@@ -37,7 +39,7 @@ def reconstruction_error(recon: torch.Tensor, target: torch.Tensor, loss: str = 
     elif loss == "mse":
         error = (recon - target).pow(2)
     else:
-        raise ValueError(f"unknown reconstruction loss {loss!r}; choose one of {', '.join(RECON_LOSSES)}")
+        raise ArgumentError(f"unknown reconstruction loss {loss!r}; choose one of {', '.join(RECON_LOSSES)}")
     return error.flatten(1).sum(1)
 
 

@@ -55,6 +55,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from netgaze.errors import ArgumentError
 from netgaze.lab.models.registry import register_model
 from netgaze.lab.models.vae import VAE, conv_decoder, conv_encoder, conv_stages
 from netgaze.lab.models.vae_loss import kl_divergence
@@ -110,8 +111,8 @@ class Discriminator(nn.Module):
         if feature_stage is None:
             feature_stage = len(sizes) - 1
         if not 0 <= feature_stage < len(sizes):
-            raise ValueError(f"feature_stage must lie in 0..{len(sizes) - 1} for {image_size}-pixel pictures, "
-                             f"got {feature_stage}")
+            raise ArgumentError(f"feature_stage must lie in 0..{len(sizes) - 1} for {image_size}-pixel pictures, "
+                                f"got {feature_stage}")
         self.feature_stage = feature_stage
         self._feature_index = stage_ends[feature_stage]
         self.features = nn.Sequential(*layers)
@@ -154,9 +155,9 @@ class VAEGAN(VAE):
         super().__init__(in_channels, image_size, latent)
         self.gate_prior = gate_prior
         if not 0.5 < real_label <= 1.0:
-            raise ValueError(f"real_label must lie in (0.5, 1], got {real_label}")
+            raise ArgumentError(f"real_label must lie in (0.5, 1], got {real_label}")
         if upsample not in UPSAMPLING:
-            raise ValueError(f"upsample must be one of {', '.join(UPSAMPLING)}, got {upsample!r}")
+            raise ArgumentError(f"upsample must be one of {', '.join(UPSAMPLING)}, got {upsample!r}")
         self.discriminator = Discriminator(in_channels, image_size, width, feature_stage)
         self.real_label = real_label
         self.encoder, features = conv_encoder(in_channels, image_size, width)

@@ -1,0 +1,309 @@
+"""Every subcommand against a table of bad inputs, through the real ``netgaze`` command.
+
+Each case must end with exit status 2, exactly one line on stderr that starts with
+``netgaze COMMAND: error:`` and names the problem, no traceback, and nothing written: its
+working folder stays empty and the shared run folders and files are left exactly as they
+were. A representative subset runs as separate ``python -m netgaze`` processes (at least
+one per subcommand); the whole table also runs through one process that calls
+``netgaze.cli.main`` once per case (``bad_input_runner.py``), so the table stays fast.
+"""
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import shutil
+import struct
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+SRC = Path(__file__).resolve().parents[2] / "src"
+RUNNER = Path(__file__).with_name("bad_input_runner.py")
+TINY = ["--n", "16", "--size", "16", "--quiet", "--epochs", "1"]
+NO_GPU_DEVICE = "cuda:99" if torch.cuda.is_available() else "cuda"
+
+# (argv with {R} = runs root and {F} = files root, text the error line must contain)
+CASES: list[tuple[list[str], str]] = [
+    # train classify
+    (["train", "classify", *TINY, "--epochs", "0", "--out", "o"], "argument --epochs: must be at least 1, got 0"),
+    (["train", "classify", *TINY, "--lr", "-1", "--out", "o"], "argument --lr: must be positive"),
+    (["train", "classify", *TINY, "--lr", "nan", "--out", "o"], "argument --lr: must be a finite number"),
+    (["train", "classify", *TINY, "--lr", "inf", "--out", "o"], "argument --lr: must be a finite number"),
+    (["train", "classify", *TINY, "--batch-size", "0", "--out", "o"], "argument --batch-size"),
+    (["train", "classify", *TINY, "--device", "gpu", "--out", "o"], "unknown device 'gpu'"),
+    (["train", "classify", *TINY, "--device", NO_GPU_DEVICE, "--out", "o"], f"device '{NO_GPU_DEVICE}'"),
+    (["train", "classify", *TINY, "--out", "{F}/afile.txt"], "output folder {F}/afile.txt is a file"),
+    (["train", "classify", *TINY, "--out", "{F}/afile.txt/run"], "{F}/afile.txt is a file"),
+    (["train", "classify", "--n", "0", "--size", "16", "--quiet", "--out", "o"], "argument --n"),
+    (["train", "classify", "--n", "16", "--size", "0", "--quiet", "--out", "o"], "argument --size"),
+    (["train", "classify", *TINY, "--workers", "-1", "--out", "o"], "argument --workers"),
+    (["train", "classify", *TINY, "--seed", "-3", "--out", "o"], "argument --seed"),
+    (["train", "classify", *TINY, "--epochs", "²", "--out", "o"], "argument --epochs: expected a whole number"),
+    (["train", "classify", *TINY, "--model", "nope", "--out", "o"], "unknown model 'nope'"),
+    (["train", "classify", *TINY, "--lr=0.1", "--bogus", "--out", "o"], "unrecognized arguments: --bogus"),
+    (["train", "classify", *TINY, "--model-option", "channels=[0,0,0,0]", "--out", "o"],
+     "channels must be whole numbers >= 1"),
+    (["train", "classify", *TINY, "--model-option", "bogus=1", "--out", "o"], "takes no argument 'bogus'"),
+    (["train", "classify", "--quiet", "--epochs", "1", "--data", "{F}/oneper", "--out", "o"],
+     "one picture per class cannot be split"),
+    (["train", "classify", "--quiet", "--epochs", "1", "--data", "{F}/nope", "--out", "o"], "{F}/nope"),
+    (["train", "classify", "--quiet", "--epochs", "1", "--data", "mnist:{F}/mnistbomb", "--out", "o"],
+     "decompression bomb"),
+    (["train", "classify", "--quiet", "--epochs", "3", "--resume", "--out", "{R}/bad-runjson"],
+     "{R}/bad-runjson/run.json is damaged"),
+    # train reconstruct
+    (["train", "reconstruct", "--quiet", "--epochs", "1", "--latent", "0", "--out", "o"], "argument --latent"),
+    (["train", "reconstruct", "--quiet", "--epochs", "0", "--out", "o"], "argument --epochs"),
+    (["train", "reconstruct", "--quiet", "--epochs", "1", "--lr", "nan", "--out", "o"], "argument --lr"),
+    (["train", "reconstruct", "--quiet", "--epochs", "1", "--erase", "2", "--model", "dvae", "--out", "o"],
+     "argument --erase: must lie between 0 and 1"),
+    (["train", "reconstruct", "--quiet", "--epochs", "1", "--width", "0", "--model", "vae-conv", "--out", "o"],
+     "argument --width"),
+    (["train", "reconstruct", "--quiet", "--epochs", "1", "--device", NO_GPU_DEVICE, "--out", "o"], "argument --device"),
+    (["train", "reconstruct", "--quiet", "--epochs", "1", "--batch-size", "0", "--out", "o"], "argument --batch-size"),
+    (["train", "reconstruct", "--quiet", "--epochs", "1", "--model", "vaegan", "--feature-stage", "9", "--out", "o"],
+     "feature_stage must lie in 0..1"),
+    # train segment
+    (["train", "segment", "--quiet", "--epochs", "1", "--fc-channels", "0", "--encoder", "alexnet",
+      "--allow-random-init", "--out", "o"], "argument --fc-channels"),
+    (["train", "segment", "--quiet", "--epochs", "1", "--n", "0", "--out", "o"], "argument --n"),
+    (["train", "segment", "--quiet", "--epochs", "1", "--size", "0", "--out", "o"], "argument --size"),
+    (["train", "segment", "--quiet", "--epochs", "0", "--out", "o"], "argument --epochs"),
+    (["train", "segment", "--quiet", "--epochs", "1", "--lr", "-1", "--out", "o"], "argument --lr"),
+    (["train", "segment", "--quiet", "--epochs", "1", "--data", "{F}/nope", "--out", "o"], "{F}/nope"),
+    # explain
+    (["explain", "--run", "{R}/seg", "--images", "{F}/ok.png", "--out", "o"], "{R}/seg is a segment run"),
+    (["explain", "--run", "{R}/vae", "--images", "{F}/ok.png", "--out", "o"], "{R}/vae is a reconstruct run"),
+    (["explain", "--run", "{R}/nope", "--images", "{F}/ok.png", "--out", "o"], "no such run folder: {R}/nope"),
+    (["explain", "--run", "{R}/bad-runjson", "--images", "{F}/ok.png", "--out", "o"], "run.json is damaged"),
+    (["explain", "--run", "{R}/bad-ckpt", "--images", "{F}/ok.png", "--out", "o"],
+     "cannot read checkpoint {R}/bad-ckpt/checkpoints/epoch-0001.safetensors"),
+    (["explain", "--run", "{R}/bad-meta", "--images", "{F}/ok.png", "--out", "o"], "epoch-0001.json is damaged"),
+    (["explain", "--run", "{R}/bad-hist", "--images", "{F}/ok.png", "--out", "o"], "history.jsonl: line 1 is not JSON"),
+    (["explain", "--run", "{R}/bad-weights", "--images", "{F}/ok.png", "--out", "o"], "does not fit the model"),
+    (["explain", "--run", "{R}/cls", "--images", "{F}/missing.png", "--out", "o"], "no such picture: {F}/missing.png"),
+    (["explain", "--run", "{R}/cls", "--images", "{F}/bomb.png", "--out", "o"], "{F}/bomb.png"),
+    (["explain", "--run", "{R}/cls", "--images", "{F}/notpic.png", "--out", "o"], "cannot read picture {F}/notpic.png"),
+    (["explain", "--run", "{R}/cls", "--images", "{F}/ok.png", "--target", "²", "--out", "o"], "unknown class '²'"),
+    (["explain", "--run", "{R}/cls", "--images", "{F}/ok.png", "--target", "99", "--out", "o"], "unknown class '99'"),
+    (["explain", "--run", "{R}/cls", "--images", "{F}/ok.png", "--method", "gradcom", "--out", "o"],
+     "unknown method 'gradcom'"),
+    (["explain", "--run", "{R}/cls", "--images", "{F}/ok.png", "--layer", "nope", "--out", "o"], "unknown layer 'nope'"),
+    (["explain", "--run", "{R}/cls", "--images", "{F}/ok.png", "--layer", "classifier", "--out", "o"],
+     "CAM methods need a spatial layer"),
+    (["explain", "--run", "{R}/cls", "--images", "{F}/ok.png", "--out", "{F}/afile.txt"], "is a file"),
+    (["explain", "--model", "torchvision:resnet18", "--size", "0", "--images", "{F}/ok.png", "--out", "o"],
+     "argument --size"),
+    (["explain", "--model", "torchvision:resnet18", "--weights", "{F}/afile.txt", "--images", "{F}/ok.png",
+      "--out", "o"], "cannot read weights from {F}/afile.txt"),
+    (["explain", "--model", "torchvision:resnet18", "--weights", "{F}/wrong.pth", "--images", "{F}/ok.png",
+      "--out", "o"], "{F}/wrong.pth does not fit torchvision resnet18"),
+    (["explain", "--run", "{R}/cls", "--all", "--shard-size", "0", "--out", "o"], "argument --shard-size"),
+    (["explain", "--run", "{R}/cls", "--all", "--batch-size", "0", "--out", "o"], "argument --batch-size"),
+    (["explain", "--run", "{R}/cls", "--all", "--split", "nope", "--out", "o"], "split"),
+    (["explain", "--run", "{R}/cls", "--all", "--target", "²", "--out", "o"], "--target INDEX or --target label"),
+    (["explain", "--run", "{R}/seg", "--all", "--out", "o"], "{R}/seg is a segment run"),
+    # embed
+    (["embed", "--run", "{R}/cls", "--limit", "0", "--out", "o"], "argument --limit"),
+    (["embed", "--run", "{R}/cls", "--dims", "4", "--out", "o"], "argument --dims: invalid choice"),
+    (["embed", "--run", "{R}/cls", "--limit", "3", "--out", "o"], "--limit must be at least 6"),
+    (["embed", "--run", "{R}/cls", "--perplexity", "nan", "--out", "o"], "argument --perplexity"),
+    (["embed", "--run", "{R}/cls", "--batch-size", "0", "--out", "o"], "argument --batch-size"),
+    (["embed", "--run", "{R}/cls", "--split", "nope", "--out", "o"], "split"),
+    (["embed", "--run", "{R}/cls", "--epoch", "99", "--out", "o"], "no checkpoint of epoch 99"),
+    (["embed", "--run", "{R}/cls", "--out", "{F}/afile.txt"], "is a file"),
+    (["embed", "--run", "{R}/cls", "--tensorboard", "{F}/afile.txt", "--out", "o"], "is a file"),
+    (["embed", "--run", "{R}/bad-ckpt", "--out", "o"], "cannot read checkpoint"),
+    (["embed", "--run", "{R}/tiny", "--method", "pca", "--out", "o"], "holds 2 picture(s); embed needs at least 6"),
+    (["embed", "--run", "{R}/one", "--split", "train", "--method", "pca", "--out", "o"], "one class only ('a')"),
+    # visualize
+    (["visualize", "--run", "{R}/cls", "--layer", "logits", "--steps", "-1", "--out", "o"], "argument --steps"),
+    (["visualize", "--run", "{R}/cls", "--layer", "logits", "--size", "0", "--out", "o"], "argument --size"),
+    (["visualize", "--run", "{R}/cls", "--layer", "logits", "--tv", "nan", "--out", "o"], "argument --tv"),
+    (["visualize", "--run", "{R}/cls", "--layer", "logits", "--batch-size", "0", "--out", "o"], "argument --batch-size"),
+    (["visualize", "--run", "{R}/cls", "--layer", "logits", "--device", NO_GPU_DEVICE, "--out", "o"],
+     "argument --device"),
+    (["visualize", "--run", "{R}/cls", "--activations", "{F}/bomb.png", "--out", "o"], "{F}/bomb.png"),
+    (["visualize", "--run", "{R}/cls", "--activations", "{F}/missing.png", "--out", "o"], "no such file"),
+    (["visualize", "--run", "{R}/cls", "--layer", "logits", "--out", "{F}/afile.txt"], "is a file"),
+    (["visualize", "--run", "{R}/vae", "--layer", "logits", "--steps", "1", "--out", "o"], "is a reconstruct run"),
+    (["visualize", "--run", "{R}/cls", "--layer", "logits", "--channels", "x", "--out", "o"], "--channels"),
+    # study
+    (["study", "layers", "{R}/vae", "--out", "o"], "`study layers` needs a classify run; {R}/vae is a reconstruct run"),
+    (["study", "layers", "{R}/seg", "--out", "o"], "{R}/seg is a segment run"),
+    (["study", "epochs", "{R}/vae", "--out", "o"], "{R}/vae is a reconstruct run"),
+    (["study", "models", "{R}/cls", "{R}/vae", "--out", "o"], "{R}/vae is a reconstruct run"),
+    (["study", "latent", "{R}/cls", "--out", "o"], "{R}/cls is a classify run"),
+    (["study", "area", "{R}/cls", "--out", "o"], "{R}/cls is a classify run"),
+    (["study", "layers", "{R}/cls", "--images", "0", "--out", "o"], "argument --images"),
+    (["study", "epochs", "{R}/cls", "--eval", "-1", "--out", "o"], "argument --eval"),
+    (["study", "epochs", "{R}/bad-hist", "--out", "o"], "history.jsonl: line 1 is not JSON"),
+    (["study", "layers", "{R}/bad-runjson", "--out", "o"], "run.json is damaged"),
+    (["study", "layers", "{R}/bad-ckpt", "--out", "o"], "cannot read checkpoint"),
+    (["study", "layers", "{R}/cls", "--out", "{F}/afile.txt"], "is a file"),
+    (["study", "layers", "{R}/nope", "--out", "o"], "no such run folder"),
+    # report
+    (["report", "{R}/nope", "--out", "o.html"], "no such run folder: {R}/nope"),
+    (["report", "{R}/cls", "--out", "{F}"], "{F} is a folder"),
+    (["report", "{R}/cls", "--out", "{F}/afile.txt/report.html"], "{F}/afile.txt is a file"),
+    (["report", "{F}/oneper", "--out", "o.html"], "{F}/oneper is not a run folder"),
+    # demo
+    (["demo", "--out", "{F}/afile.txt", "--quick", "--quiet"], "output folder {F}/afile.txt is a file"),
+]
+
+
+
+def _command(argv: list[str]) -> str:
+    return " ".join(argv[:2]) if argv[0] == "train" else argv[0]
+
+
+def _real_cases() -> list[int]:
+    """The first case of every subcommand, and for train and explain the GPU, picture and
+    damaged-checkpoint cases."""
+    seen: set[str] = set()
+    picked = []
+    for i, (argv, _) in enumerate(CASES):
+        special = any(s in argv for s in ("gpu", "{F}/bomb.png", "{R}/bad-ckpt"))
+        if _command(argv) not in seen or (special and argv[0] in ("train", "explain")):
+            seen.add(_command(argv))
+            picked.append(i)
+    return picked
+
+
+REAL = _real_cases()  # one real `python -m netgaze` process each
+
+
+def _write_files(root: Path) -> None:
+    root.mkdir()
+    Image.fromarray(np.full((32, 32, 3), 128, np.uint8)).save(root / "ok.png")
+    Image.new("1", (20000, 20000)).save(root / "bomb.png")  # 400 M pixels in a 48 KB file
+    (root / "afile.txt").write_text("x")
+    (root / "notpic.png").write_text("not a picture")
+    torch.save({"fc.weight": torch.zeros(3, 3)}, root / "wrong.pth")
+    rng = np.random.default_rng(0)
+    for name, classes, n in (("oneper", "ab", 1), ("tinyset", "ab", 3), ("oneclass", "a", 12)):
+        for c in classes:
+            (root / name / c).mkdir(parents=True)
+            for i in range(n):
+                Image.fromarray(rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)).save(root / name / c / f"{i}.png")
+    # a 1 GB claim in a small gzip: the trailer agrees with the header, the ratio gives it away
+    bomb = root / "mnistbomb"
+    bomb.mkdir()
+    header = struct.pack(">I", 0x803) + struct.pack(">III", 1_000_000, 100, 10)
+    packed = bytearray(gzip.compress(header + bytes(1 << 16)))
+    packed[-4:] = ((len(header) + 1_000_000_000) % 2 ** 32).to_bytes(4, "little")
+    (bomb / "train-images-idx3-ubyte.gz").write_bytes(bytes(packed))
+    (bomb / "train-labels-idx1-ubyte").write_bytes(struct.pack(">II", 0x801, 1) + b"\0")
+
+
+def _train_runs(root: Path, files: Path) -> None:
+    from netgaze.lab.reconstruct import train_reconstruction
+    from netgaze.lab.segment import train_segmentation
+    from netgaze.lab.train import train_classifier
+
+    train_classifier(data="shapes", epochs=1, out=str(root / "cls"), data_options={"n": 64, "size": 32},
+                     model_options={"channels": [4, 4, 4, 4]}, progress=False)
+    train_reconstruction("digits", "vae-linear", latent=2, epochs=1, batch_size=256, out=root / "vae",
+                         model_args={"hidden": 16}, progress=False)
+    train_segmentation("shapes", "simple", "fcn8", epochs=1, batch_size=16, out=str(root / "seg"),
+                       data_options={"n": 32, "size": 32}, progress=False, examples=0)
+    for name, folder in (("tiny", "tinyset"), ("one", "oneclass")):
+        train_classifier(data=str(files / folder), epochs=1, out=str(root / name),
+                         model_options={"channels": [4, 4, 4, 4]}, progress=False)
+    for name in ("runjson", "ckpt", "meta", "hist", "weights"):
+        shutil.copytree(root / "cls", root / f"bad-{name}")
+    (root / "bad-runjson" / "run.json").write_text("{broken")
+    weights = root / "bad-ckpt" / "checkpoints" / "epoch-0001.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])
+    (root / "bad-meta" / "checkpoints" / "epoch-0001.json").write_text("{not json")
+    history = root / "bad-hist" / "history.jsonl"
+    history.write_text("garbage{\n" + history.read_text())
+    seg_weights = root / "seg" / "checkpoints" / "epoch-0001.safetensors"
+    shutil.copyfile(seg_weights, root / "bad-weights" / "checkpoints" / "epoch-0001.safetensors")
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    base = tmp_path_factory.mktemp("bad-inputs")
+    files, runs = base / "files", base / "runs"
+    _write_files(files)
+    runs.mkdir()
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        _train_runs(runs, files)
+    finally:
+        torch.set_num_threads(before)
+    return base, runs, files
+
+
+def _expand(items: list[str], runs: Path, files: Path) -> list[str]:
+    return [item.format(R=runs, F=files) for item in items]
+
+
+def _tree(root: Path) -> dict[str, tuple[int, int]]:
+    return {str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns)
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ, PYTHONPATH=str(SRC) + os.pathsep + os.environ.get("PYTHONPATH", ""), MPLBACKEND="Agg",
+               OMP_NUM_THREADS="1")
+    return env
+
+
+def _real(argv: list[str], cwd: Path) -> dict:
+    done = subprocess.run([sys.executable, "-m", "netgaze", *argv], cwd=cwd, env=_env(), capture_output=True,
+                          text=True, timeout=300)
+    return {"code": done.returncode, "stderr": done.stderr, "written": sorted(os.listdir(cwd)), "stdout": done.stdout}
+
+
+def _check(argv: list[str], expected: str, result: dict) -> None:
+    command = _command(argv)
+    lines = result["stderr"].splitlines()
+    where = f"netgaze {' '.join(argv)}"
+    assert "Traceback" not in result["stderr"], f"{where}: traceback\n{result['stderr']}"
+    assert result["code"] == 2, f"{where}: exit {result['code']}\n{result['stderr']}"
+    assert len(lines) == 1, f"{where}: {len(lines)} stderr lines\n{result['stderr']}"
+    assert lines[0].startswith(f"netgaze {command}: error: "), f"{where}: {lines[0]}"
+    assert expected in lines[0], f"{where}: {expected!r} not in {lines[0]!r}"
+    assert result["written"] == [], f"{where}: wrote {result['written']}"
+
+
+def test_every_bad_input_is_one_line_exit_2_nothing_written(world, tmp_path):
+    base, runs, files = world
+    cases = [(_expand(argv, runs, files), expected.format(R=runs, F=files)) for argv, expected in CASES]
+    before = _tree(base)
+    (tmp_path / "cases.json").write_text(json.dumps([argv for argv, _ in cases]))
+    real_dirs = [tmp_path / f"real-{i}" for i in REAL]
+    for folder in real_dirs:
+        folder.mkdir()
+    batch = subprocess.Popen([sys.executable, str(RUNNER), str(tmp_path / "cases.json"), str(tmp_path / "out.json")],
+                             cwd=tmp_path, env=_env())
+    with ThreadPoolExecutor(max_workers=max(1, min(3, (os.cpu_count() or 2) - 1))) as pool:
+        real = list(pool.map(lambda pair: _real(cases[pair[0]][0], pair[1]), zip(REAL, real_dirs)))
+    assert batch.wait(timeout=600) == 0
+    results = json.loads((tmp_path / "out.json").read_text())
+    failures = []
+    for (argv, expected), result in zip(cases, results):
+        try:
+            _check(argv, expected, result)
+        except AssertionError as err:
+            failures.append(str(err))
+    for i, result in zip(REAL, real):
+        try:
+            _check(cases[i][0], cases[i][1], result)
+        except AssertionError as err:
+            failures.append("real process: " + str(err))
+        assert result["stdout"] == ""
+    assert not failures, "\n\n".join(failures)
+    assert _tree(base) == before, "a failed command changed the shared run folders or files"
+    assert {_command(CASES[i][0]) for i in REAL} == {"train classify", "train reconstruct", "train segment",
+                                                     "explain", "embed", "visualize", "study", "report", "demo"}
