@@ -10,6 +10,7 @@ one per subcommand); the whole table also runs through one process that calls
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import os
 import shutil
@@ -84,7 +85,7 @@ CASES: list[tuple[list[str], str]] = [
     (["explain", "--run", "{R}/nope", "--images", "{F}/ok.png", "--out", "o"], "no such run folder: {R}/nope"),
     (["explain", "--run", "{R}/bad-runjson", "--images", "{F}/ok.png", "--out", "o"], "run.json is damaged"),
     (["explain", "--run", "{R}/bad-ckpt", "--images", "{F}/ok.png", "--out", "o"],
-     "cannot read checkpoint {R}/bad-ckpt/checkpoints/epoch-0001.safetensors"),
+     "{R}/bad-ckpt/checkpoints/epoch-0001.safetensors does not match its metadata's checksum: the checkpoint is damaged"),
     (["explain", "--run", "{R}/bad-meta", "--images", "{F}/ok.png", "--out", "o"], "epoch-0001.json is damaged"),
     (["explain", "--run", "{R}/bad-hist", "--images", "{F}/ok.png", "--out", "o"], "history.jsonl: line 1 is not JSON"),
     (["explain", "--run", "{R}/bad-weights", "--images", "{F}/ok.png", "--out", "o"], "does not fit the model"),
@@ -120,7 +121,7 @@ CASES: list[tuple[list[str], str]] = [
     (["embed", "--run", "{R}/cls", "--epoch", "99", "--out", "o"], "no checkpoint of epoch 99"),
     (["embed", "--run", "{R}/cls", "--out", "{F}/afile.txt"], "is a file"),
     (["embed", "--run", "{R}/cls", "--tensorboard", "{F}/afile.txt", "--out", "o"], "is a file"),
-    (["embed", "--run", "{R}/bad-ckpt", "--out", "o"], "cannot read checkpoint"),
+    (["embed", "--run", "{R}/bad-ckpt", "--out", "o"], "the checkpoint is damaged"),
     (["embed", "--run", "{R}/tiny", "--method", "pca", "--out", "o"], "holds 2 picture(s); embed needs at least 6"),
     (["embed", "--run", "{R}/one", "--split", "train", "--method", "pca", "--out", "o"], "one class only ('a')"),
     # visualize
@@ -146,7 +147,7 @@ CASES: list[tuple[list[str], str]] = [
     (["study", "epochs", "{R}/cls", "--eval", "-1", "--out", "o"], "argument --eval"),
     (["study", "epochs", "{R}/bad-hist", "--out", "o"], "history.jsonl: line 1 is not JSON"),
     (["study", "layers", "{R}/bad-runjson", "--out", "o"], "run.json is damaged"),
-    (["study", "layers", "{R}/bad-ckpt", "--out", "o"], "cannot read checkpoint"),
+    (["study", "layers", "{R}/bad-ckpt", "--out", "o"], "the checkpoint is damaged"),
     (["study", "layers", "{R}/cls", "--out", "{F}/afile.txt"], "is a file"),
     (["study", "layers", "{R}/nope", "--out", "o"], "no such run folder"),
     # report
@@ -227,6 +228,10 @@ def _train_runs(root: Path, files: Path) -> None:
     history.write_text("garbage{\n" + history.read_text())
     seg_weights = root / "seg" / "checkpoints" / "epoch-0001.safetensors"
     shutil.copyfile(seg_weights, root / "bad-weights" / "checkpoints" / "epoch-0001.safetensors")
+    meta_path = root / "bad-weights" / "checkpoints" / "epoch-0001.json"  # intact file, wrong model
+    meta = json.loads(meta_path.read_text())
+    meta["weights_sha256"] = hashlib.sha256(seg_weights.read_bytes()).hexdigest()
+    meta_path.write_text(json.dumps(meta))
 
 
 @pytest.fixture(scope="module")
@@ -249,8 +254,9 @@ def _expand(items: list[str], runs: Path, files: Path) -> list[str]:
 
 
 def _tree(root: Path) -> dict[str, tuple[int, int]]:
+    """Every file's size and time, except the run folders' lock files (a start records its PID there)."""
     return {str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns)
-            for p in sorted(root.rglob("*")) if p.is_file()}
+            for p in sorted(root.rglob("*")) if p.is_file() and p.name != ".netgaze.lock"}
 
 
 def _env() -> dict[str, str]:

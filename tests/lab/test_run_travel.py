@@ -62,7 +62,7 @@ def test_every_command_after_moving_the_project_and_from_elsewhere(project, tmp_
     test = run.dataset("test")
     assert len(test) == 4 and test.size == (24, 24) and str(moved / "data" / "pics") in str(test.root)
     run_dir = str(moved / "runs" / "r")
-    assert main(["embed", "--run", run_dir, "--method", "pca", "--limit", "6", "--split", "all",
+    assert main(["embed", "--run", run_dir, "--method", "pca", "--split", "all",
                  "--no-progress"]) == 0
     assert main(["study", "layers", run_dir, "--images", "2"]) == 0
     assert main(["explain", "--run", run_dir, "--all", "--split", "test", "--out", "expl"]) == 0
@@ -95,7 +95,7 @@ def test_a_run_moved_away_from_its_data_asks_for_data(project, tmp_path, monkeyp
     assert err.count("\n") == 1 and "--data" in err
     new = str(tmp_path / "data-now" / "pics")
     assert main(["study", "layers", str(lonely), "--images", "2", "--data", new]) == 0
-    assert main(["embed", "--run", str(lonely), "--method", "pca", "--limit", "6", "--split", "all",
+    assert main(["embed", "--run", str(lonely), "--method", "pca", "--split", "all",
                  "--no-progress", "--data", new]) == 0
     assert main(["explain", "--run", str(lonely), "--all", "--out", "expl", "--data", new]) == 0
     dataset = load_run(lonely, data=new).dataset("test")

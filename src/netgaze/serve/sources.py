@@ -241,7 +241,7 @@ def run_source(path: str | Path, taken: Sequence[str] = ()) -> Source:
     if not path.is_dir():
         raise ApiError(f"no such run folder: {path}")
     run = load_run(path)
-    loaded = load_run_model(path)
+    loaded = load_run_model(path, tasks=None)
     size = (loaded.size, loaded.size)
     try:
         x = run.dataset("test")[0][0]
