@@ -40,6 +40,7 @@ class Detection(Target):
         box: ``(x0, y0, x1, y1)`` in input pixels (torchvision's box order), one for
             every image or one row per image ([B, 4]).
         label: the class the detection must have (an int or one per image); None: any.
+            Given alone (no box, no index): the highest-scoring detection of that label.
         index: instead of ``box``, the ``index``-th detection of each image (0 = the
             highest score).
         include_box: add the matched box's IoU with ``box`` to the score, which makes the
@@ -52,8 +53,10 @@ class Detection(Target):
 
     def __init__(self, box: Sequence[float] | torch.Tensor | None = None, label: Any = None, *,
                  index: int | None = None, include_box: bool = False, min_iou: float = 0.0):
-        if (box is None) == (index is None):
-            raise ValueError("Detection needs exactly one of box=(x0, y0, x1, y1) or index=")
+        if box is not None and index is not None:
+            raise ValueError("Detection takes box=(x0, y0, x1, y1) or index=, not both")
+        if box is None and index is None and label is None:
+            raise ValueError("Detection needs box=(x0, y0, x1, y1), index= or label=")
         if include_box and box is None:
             raise ValueError("include_box=True adds the IoU with a given box; give box=")
         if box is not None:
@@ -90,6 +93,10 @@ class Detection(Target):
             if self.index >= len(det["scores"]) or not bool(allowed[self.index]):
                 return Match(None)
             j, iou = self.index, None
+        elif self.box is None:  # label alone: its best-scoring detection
+            if not bool(allowed.any()):
+                return Match(None)
+            j, iou = int(torch.where(allowed, det["scores"].detach(), torch.full_like(det["scores"], -1e9)).argmax()), None
         else:
             if not bool(allowed.any()):
                 return Match(None)
@@ -129,7 +136,8 @@ class Detection(Target):
         return Detection(box, label, index=self.index, include_box=self.include_box, min_iou=self.min_iou)
 
     def __repr__(self) -> str:
-        what = f"box={self.box.tolist()}" if self.box is not None else f"index={self.index}"
+        what = (f"box={self.box.tolist()}" if self.box is not None else
+                f"index={self.index}" if self.index is not None else "best")
         return f"Detection({what}, label={self.label}, include_box={self.include_box})"
 
 

@@ -58,7 +58,9 @@ def test_detection_score_and_gradcam_by_hand(snapshot):
     # the other detection (label 2) by index and by box
     by_box = ng.gradcam(model, x, "features", target=ng.Detection(box=np.array([2, 2, 4, 4]), label=np.int64(2)))
     by_index = ng.gradcam(model, x, "features", target=ng.Detection(index=1))
-    assert torch.allclose(by_box, by_index) and torch.allclose(by_box, 2 * x[:, 0] / 32)
+    by_label = ng.gradcam(model, x, "features", target=ng.Detection(label=2))  # label 2's best detection
+    assert torch.allclose(by_box, by_index) and torch.allclose(by_box, by_label)
+    assert torch.allclose(by_box, 2 * x[:, 0] / 32)
     snap.assert_unchanged()
 
 
@@ -86,8 +88,10 @@ def test_no_match_is_zero_for_that_image_and_an_error_for_all():
     assert cam[1].abs().sum() == 0 and cam[0].abs().sum() > 0
     with pytest.raises(ng.DetectionMatchError, match="no detection matches"):
         ng.gradcam(model, x, "features", target=ng.Detection(box=(0, 0, 2, 2), label=9))
-    with pytest.raises(ValueError, match="exactly one of"):
+    with pytest.raises(ValueError, match="needs box"):
         ng.Detection()
+    with pytest.raises(ValueError, match="not both"):
+        ng.Detection(box=(0, 0, 1, 1), index=0)
     with pytest.raises(ValueError, match="empty box"):
         ng.Detection(box=(3, 0, 1, 2))
     with pytest.raises(ValueError, match="needs class scores|detector's output"):
