@@ -139,7 +139,7 @@ def _detector_classes(model: nn.Module) -> int:
         return heads.box_predictor.cls_score.out_features
     head = getattr(model, "head", None)
     classifier = getattr(head, "classification_head", None)
-    return int(getattr(classifier, "num_classes", 0))
+    return int(getattr(classifier, "num_classes", getattr(classifier, "num_columns", 0)))
 
 
 def class_names(family: str, name: str, n: int, weights, labels, weights_enum: str | None) -> list[str]:
