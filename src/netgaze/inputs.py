@@ -42,7 +42,8 @@ def check_inputs(x: Inputs) -> None:
         return
     if not isinstance(x, torch.Tensor) or x.dim() != 4:
         shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-        hint = " (several inputs go in a tuple)" if isinstance(x, list) else ""
+        hint = (" (stack pictures into one batch, which torchvision's detectors also take; several model "
+                "inputs go in a tuple)" if isinstance(x, list) else "")
         raise ValueError(f"x must be an image batch [B, C, H, W], got {shape}{hint}")
 
 

@@ -124,5 +124,5 @@ def test_bad_inputs_are_clear_errors():
     x1, x2 = _pictures()
     with pytest.raises(ValueError, match="different batch sizes"):
         ng.saliency(model, (x1, x2[:1]))
-    with pytest.raises(ValueError, match="several inputs go in a tuple"):
+    with pytest.raises(ValueError, match="several model inputs go in a tuple"):
         ng.gradcam(model, [x1, x2], "a")

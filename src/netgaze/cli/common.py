@@ -70,7 +70,6 @@ def load_model_argument(run: str | None, model: str | None, weights: str | None,
             return load_run_model(run)
         loaded = load_named_model(model, weights, labels=labels, weights_enum=weights_enum, size=size)
     if loaded.random_weights:
-        names = "classes from --labels" if labels else "classes shown as indices"
-        print(f"netgaze {command}: warning: {model} has random weights (no --weights); {names}",
-              file=sys.stderr)
+        names = "" if command == "embed" else "; classes from --labels" if labels else "; classes shown as indices"
+        print(f"netgaze {command}: warning: {model} has random weights (no --weights){names}", file=sys.stderr)
     return loaded

@@ -4,13 +4,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from netgaze.cli.common import UserError
+from netgaze.cli.common import UserError, add_model_arguments, load_model_argument
 
 HELP = "embed a run's images by one layer's pooled features: PCA / t-SNE / UMAP, HTML view, TensorBoard projector"
 EXAMPLES = """examples:
   netgaze embed --run runs/digits --layer -1 --method tsne --dims 2 --out runs/digits/artifacts/embed
   netgaze embed --run runs/shapes --layer prelogits --method tsne --dims 3 --tensorboard runs/shapes/projector
   netgaze embed --run runs/vae --method pca --split test --limit 2000     (a VAE: posterior means)
+  netgaze embed --model torchvision:resnet18 --weights resnet18-f37072fd.pth --data folder:dogs/Images \
+      --split all --size 224 --method umap --out embed-dogs      (a named model on any picture dataset)
 
 --layer takes a dotted module name (layer4.1.conv2), a negative int counting conv layers
 from the end (-1 = last), "prelogits" (default: the input of the last linear layer) or
@@ -21,7 +23,11 @@ from the end (-1 = last), "prelogits" (default: the input of the last linear lay
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--run", required=True, help="run folder (runs/NAME)")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--run", help="run folder (runs/NAME)")
+    add_model_arguments(parser, source)
+    parser.add_argument("--data", help="with --model: the pictures (digits, shapes, mnist:PATH, folder:PATH)")
+    parser.add_argument("--size", type=int, default=224, help="with --model: picture size (default 224)")
     parser.add_argument("--epoch", type=int, default=None, help="checkpoint epoch (default: the last)")
     parser.add_argument("--layer", default="prelogits",
                         help="layer name, negative conv index, 'prelogits' (default) or 'logits'")
@@ -58,11 +64,16 @@ def run(args: argparse.Namespace) -> int:
     if args.perplexity <= 0:
         raise UserError("--perplexity must be positive")
     layer = parse_layer(args.layer)
-    try:
-        loaded = load_run(args.run, args.epoch)
-    except ValueError as err:  # RunError: not a run folder, missing epoch
-        raise UserError(str(err)) from err
-    out = Path(args.out) if args.out else Path(loaded.artifacts) / f"embed-{args.layer}-{args.method}-{args.dims}d"
+    if args.model:
+        loaded, out = _model_on_data(args)
+    else:
+        if args.data or args.weights or args.labels or args.weights_enum:
+            raise UserError("--data, --weights, --weights-enum and --labels go with --model; a run has its own")
+        try:
+            loaded = load_run(args.run, args.epoch)
+        except ValueError as err:  # RunError: not a run folder, missing epoch
+            raise UserError(str(err)) from err
+        out = Path(args.out) if args.out else Path(loaded.artifacts) / f"embed-{args.layer}-{args.method}-{args.dims}d"
     try:
         result = embed_run(loaded, out, layer=layer, method=args.method, dims=args.dims, split=args.split,
                            perplexity=args.perplexity, random_state=args.seed, limit=args.limit,
@@ -77,3 +88,19 @@ def run(args: argparse.Namespace) -> int:
     for kind, path in result.files.items():
         print(f"  {kind}: {path}")
     return 0
+
+
+def _model_on_data(args: argparse.Namespace):
+    """``--model`` with ``--data``: a run-like pairing for ``embed_run`` and the output folder."""
+    from netgaze.embed.named import ModelOnData
+
+    if not args.data:
+        raise UserError("--model needs --data: the pictures to embed (digits, shapes, folder:PATH)")
+    if args.epoch is not None:
+        raise UserError("--epoch goes with --run")
+    loaded = load_model_argument(None, args.model, args.weights, args.size, labels=args.labels,
+                                 weights_enum=args.weights_enum, command="embed")
+    if loaded.task != "classify":
+        raise UserError(f"embed takes a classifier's features; {args.model} is a {loaded.task} model")
+    name = args.model.replace(":", "-")
+    return ModelOnData(loaded, args.data, args.size), Path(args.out or f"embed-{name}-{args.layer}-{args.method}-{args.dims}d")
