@@ -49,7 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=32, help="with --all: pictures per pass (default 32)")
     parser.add_argument("--method", default="gradcam", help="explanation method (default gradcam)")
     parser.add_argument("--layer", help="dotted layer name (or -1 = last conv layer); default: the last conv stage "
-                        "(a segmenter's or detector's backbone output)")
+                        "(a segmenter's backbone output; a detector's last backbone stage, before the feature pyramid)")
     parser.add_argument("--target", help="class name or index to explain (default: each picture's top class); "
                         "segmenters and detectors: see below")
     parser.add_argument("--score-threshold", type=float, metavar="T",
