@@ -90,7 +90,11 @@ def main(names: list[str]) -> int:
     torch.set_num_threads(max(1, min(4, torch.get_num_threads())))
     models = [(n, "segment") for n in M.list_models(module=M.segmentation)] + \
              [(n, "detect") for n in M.list_models(module=M.detection)]
-    rows = [check(n, t) for n, t in models if not names or n in names]
+    rows = []
+    for n, t in models:
+        if not names or n in names:
+            rows.append(check(n, t))
+            print(f"  {n}: {len(rows[-1]['works'])}/3 in {rows[-1]['seconds']} s", flush=True)
     print(f"{'model':40s} {'task':8s} {'default layer':28s} works  unchanged  seconds")
     for r in rows:
         print(f"{r['model']:40s} {r['task']:8s} {r['default_layer']:28s} {len(r['works'])}/3   "

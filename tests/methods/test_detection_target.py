@@ -18,9 +18,10 @@ class TinyDetector(nn.Module):
     labels [1, 2]. Returned like torchvision: one dict per image, highest score first.
     """
 
-    def __init__(self):
+    def __init__(self, threshold: float = 0.0):
         super().__init__()
         self.features = set_conv1x1(nn.Conv2d(1, 1, 1, bias=False), [[2.0]])
+        self.threshold = threshold  # detections scoring less are dropped
 
     def forward(self, x):
         a = self.features(x)[:, 0]
@@ -31,6 +32,7 @@ class TinyDetector(nn.Module):
             box1 = torch.tensor([2.0, 2.0, 4.0, 4.0])
             scores, boxes, labels = torch.stack([s0, s1]), torch.stack([box0, box1]), torch.tensor([1, 2])
             order = scores.argsort(descending=True)
+            order = order[scores[order] >= self.threshold]
             out.append({"boxes": boxes[order], "scores": scores[order], "labels": labels[order]})
         return out
 
@@ -96,3 +98,13 @@ def test_no_match_is_zero_for_that_image_and_an_error_for_all():
         ng.Detection(box=(3, 0, 1, 2))
     with pytest.raises(ValueError, match="needs class scores|detector's output"):
         ng.gradcam(nn.Sequential(nn.Conv2d(1, 2, 1), nn.Flatten()), x, "0", target=ng.Detection(index=0))
+
+
+def test_scorecam_on_a_detector_counts_a_vanished_detection_as_zero():
+    model, x = TinyDetector(threshold=0.3), _picture()
+    target = ng.Detection(box=(2, 2, 4, 4), label=2)
+    # the one mask is A scaled to [0, 1] = x / 4: detection 1 then scores 0.0625 < 0.3 and vanishes
+    masked = model(x * (x / 4))
+    assert target.match(masked)[0].index is None
+    # one channel: the softmax weight is 1 whatever the score, so the map is relu(A) = 2x
+    assert torch.allclose(ng.scorecam(model, x, "features", target=target), 2 * x[:, 0])

@@ -4,6 +4,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from netgaze.detection import DetectionMatchError
 from netgaze.inputs import Inputs, as_tuple, check_inputs, from_tuple, is_multi
 from netgaze.layers import LayerRef
 from netgaze.methods.base import map_size, needs_sources, source_picture, target_scores, upsample
@@ -43,11 +44,20 @@ def scorecam(model: nn.Module, x: Inputs, layer: LayerRef = -1, target: TargetLi
     with Recorder(model, [], output=output, grads=False) as plain:
         for i in range(rows):
             masks = _channel_masks(activations[i], size)
-            scores = torch.cat([target.sample(i)(plain.forward(_masked(parts, i, source, chunk, is_multi(x))))
+            scores = torch.cat([_masked_scores(target.sample(i), plain, _masked(parts, i, source, chunk, is_multi(x)))
                                 for chunk in masks.split(chunk_size)])
             weights = scores.softmax(dim=0)
             maps.append((weights[:, None, None] * activations[i]).sum(0).clamp(min=0))
     return upsample(torch.stack(maps), size)
+
+
+def _masked_scores(target, plain: Recorder, masked: Inputs) -> torch.Tensor:
+    """The target's score on masked inputs; a detection that vanished under its mask scores 0."""
+    out = plain.forward(masked)
+    try:
+        return target(out)
+    except DetectionMatchError:
+        return torch.zeros(len(out), device=out[0]["scores"].device)
 
 
 def _masked(parts: tuple[torch.Tensor, ...], i: int, source: int, masks: torch.Tensor, multi: bool) -> Inputs:
