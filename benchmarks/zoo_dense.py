@@ -12,6 +12,7 @@ benchmarks/results/zoo_dense.json and prints a table.
 """
 from __future__ import annotations
 
+import json
 import sys
 import time
 from pathlib import Path
@@ -52,6 +53,13 @@ def entry_layer(model: torch.nn.Module, task: str) -> str:
     return "backbone[0]"
 
 
+def layer_gradient_flows(model: torch.nn.Module, x: torch.Tensor, layer: str, target) -> bool:
+    """True when the target's gradient at ``layer`` is finite and not all zero."""
+    with ng.Recorder(model, [layer]) as rec:
+        grad = rec.gradients(target(rec.forward(x)))[rec.names[0]]
+    return bool(torch.isfinite(grad).all()) and float(grad.abs().sum()) > 0
+
+
 def check(name: str, task: str) -> dict:
     torch.manual_seed(0)
     model = build(name, task)
@@ -75,7 +83,11 @@ def check(name: str, task: str) -> dict:
             size_ok = tuple(result.shape[-2:]) == (SIZE, SIZE)
             finite = bool(torch.isfinite(result).all())
             varied = float(result.max() - result.min()) > 0
-            if size_ok and finite and (varied or method == "gradcam entry"):
+            if not varied and method.startswith("gradcam"):  # a zero map is honest if the gradient is not
+                varied = layer_gradient_flows(model, x, row[method.split()[1] + "_layer"], target)
+                row.setdefault("notes", []).append(f"{method}: zero map (ReLU of a negative weighted sum); "
+                                                   f"gradient flows: {varied}")
+            if size_ok and finite and varied:
                 works.append(method)
             else:
                 errors[method] = f"size_ok={size_ok} finite={finite} varied={varied}"
@@ -101,6 +113,12 @@ def main(names: list[str]) -> int:
               f"{str(r['unchanged']):9s}  {r['seconds']:.1f}")
         for method, error in r["errors"].items():
             print(f"    {method}: {error}")
+        for note in r.get("notes", []):
+            print(f"    note: {note}")
+    if names and RESULTS.is_file():  # a partial rerun updates its rows of the full table
+        done = {r["model"] for r in rows}
+        rows = [r for r in json.loads(RESULTS.read_text())["models"] if r["model"] not in done] + rows
+        rows.sort(key=lambda r: ([n for n, _ in models].index(r["model"])))
     atomic_write_json(RESULTS, {"size": SIZE, "batch": 2, "torch_threads": torch.get_num_threads(), "models": rows})
     return 0 if all(len(r["works"]) == 3 and r["unchanged"] for r in rows) else 1
 

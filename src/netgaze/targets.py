@@ -71,7 +71,8 @@ class TopClass(Target):
     """The k highest logits of each sample: scores [B] for k=1, [B, k] otherwise."""
 
     def __init__(self, k: int = 1):
-        if k < 1:
+        k = as_classes(k)
+        if isinstance(k, list) or k < 1:
             raise ValueError(f"TopClass needs k >= 1, got {k}")
         self.k = k
 

@@ -103,7 +103,8 @@ def test_numpy_targets_equal_python_ints_and_tensors():
         assert all(torch.equal(a, b) for a, b in zip(got, reference))
     one = ng.gradcam(model, (x1, x2), "a", target=np.int64(1))
     assert torch.equal(one, ng.gradcam(model, (x1, x2), "a", target=1))
-    assert ng.Area(box=(0, 0, 1, 1), channel=np.int64(2)).channel == 2
+    assert ng.Area(box=np.array([0, 0, 1, 1]), channel=np.int64(2)).channel == 2
+    assert type(ng.TopClass(np.int64(2)).k) is int and ng.Latent(np.int32(1)).index == 1
     with pytest.raises(TypeError):
         ng.Class(np.float32(1.5))
     with pytest.raises(ValueError, match="one int per sample"):
