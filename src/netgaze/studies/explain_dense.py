@@ -41,6 +41,12 @@ def default_dense_layer(model: nn.Module, task: str) -> str:
     body = getattr(backbone, "body", None)
     if body is not None and hasattr(body, "return_layers"):  # a feature pyramid: its deepest input feeds all levels
         return f"{prefix}backbone.body.{list(body.return_layers)[-1]}"
+    features = getattr(backbone, "features", None)
+    if isinstance(features, nn.Sequential) and hasattr(backbone, "extra"):  # SSD: the trunk the extra levels grow from
+        blocks = list(features.children())
+        if blocks and all(isinstance(b, nn.Sequential) for b in blocks):
+            return f"{prefix}backbone.features.0"  # SSDlite runs its blocks one by one; the first feeds the rest
+        return f"{prefix}backbone.features"
     keys = list(getattr(backbone, "return_layers", {}).values())
     key = "out" if "out" in keys else "high" if "high" in keys else (keys[-1] if keys else "0")
     return f"{prefix}backbone[{key}]"
