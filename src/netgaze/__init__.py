@@ -12,6 +12,7 @@ import types
 from typing import Any
 
 from netgaze import viz
+from netgaze.detection import Detection, DetectionMatchError
 from netgaze.layers import LayerError, conv_layer_names, layer_names, resolve_layer
 from netgaze.methods import (gradcam, gradcam_pp, guided_backprop, guided_gradcam, hirescam,
                              integrated_gradients, layercam, saliency, scorecam, smoothgrad, xgradcam)
@@ -66,7 +67,7 @@ sys.modules[__name__].__class__ = _Package
 __all__ = [
     "gradcam", "gradcam_pp", "hirescam", "layercam", "xgradcam", "scorecam",
     "saliency", "guided_backprop", "guided_gradcam", "smoothgrad", "integrated_gradients",
-    "Class", "TopClass", "Area", "Latent", "Target",
+    "Class", "TopClass", "Area", "Latent", "Target", "Detection", "DetectionMatchError",
     "Recorder", "RecorderError", "LayerError", "layer_names", "conv_layer_names", "resolve_layer",
     "viz", *_LAZY_MODULES, *_LAZY_NAMES,
 ]

@@ -24,6 +24,8 @@ import torch
 import torch.nn as nn
 
 from netgaze.errors import UserError
+from netgaze.inputs import Inputs, as_tuple, differentiable, from_tuple, is_multi
+from netgaze.layer_entries import describe_entries, get_entry, set_entry, split_entry
 from netgaze.layers import LayerError, LayerRef, resolve_layers
 
 OutputSelector = Union[None, int, str, Callable[[Any], torch.Tensor]]
@@ -67,11 +69,16 @@ class Recorder:
 
     Args:
         model: any ``nn.Module``; explained in eval mode, restored afterwards.
-        layers: layer references (see ``netgaze.layers``); may be empty.
+        layers: layer references (see ``netgaze.layers``); may be empty. ``"name[key]"``
+            records one entry of a layer that returns a dict, tuple or list (a detector's
+            ``"backbone[0]"``, see ``netgaze.layer_entries``).
         output: which part of a tuple/dict model output is explained: an index, a key, or
-            a callable ``raw_output -> Tensor``. None: the output itself, or the first
-            element of a tuple/list (a VAE's reconstruction); dict outputs need a key.
-        input_grad: also take the gradient with respect to the input (gradient methods).
+            a callable ``raw_output -> Tensor``. None: the output itself; the ``"out"``
+            entry of a dict (torchvision's segmenters); the first element of a tuple
+            (a VAE's reconstruction); a list of per-image dicts (torchvision's
+            detectors) is kept whole for a ``Detection`` target.
+        input_grad: also take the gradient with respect to the input (gradient methods);
+            with several inputs (a tuple ``x``), with respect to each floating one.
         guided: put guided-backprop gates after every ``nn.ReLU`` / ``nn.ReLU6`` /
             ``nn.LeakyReLU`` module; switch them on with ``rec.guided(True)`` before
             ``gradients``. Functional ``F.relu`` calls are not modules and pass gradients
@@ -87,8 +94,8 @@ class Recorder:
                  output: OutputSelector = None, input_grad: bool = False,
                  guided: bool = False, grads: bool = True, stop: bool = False):
         self.model = model
-        has_layers = not (isinstance(layers, (list, tuple)) and len(layers) == 0)
-        self.layers = resolve_layers(model, layers) if has_layers else []
+        refs = list(layers) if isinstance(layers, (list, tuple)) else [layers]
+        self.layers, self._keys = _resolve_entries(model, refs)
         self.names = [name for name, _ in self.layers]
         self.output = output
         self.input_grad = input_grad
@@ -98,7 +105,8 @@ class Recorder:
             raise RecorderError("stop=True needs at least one layer to record")
         self.stop = stop
         self.activations: dict[str, torch.Tensor] = {}
-        self.input: torch.Tensor | None = None
+        self.input: torch.Tensor | tuple[torch.Tensor, ...] | None = None
+        self.inputs: tuple[torch.Tensor, ...] = ()
         self._switch = _GuidedSwitch()
         self._guided_gate = _guided_gate(self._switch)
         self._handles: list[Any] = []
@@ -145,17 +153,23 @@ class Recorder:
             param.requires_grad_(True)
         self.activations = {}
         self.input = None
+        self.inputs = ()
         self._modes.close()
 
     # -- hooks -------------------------------------------------------------------
     def _make_hook(self, name: str):
+        key = self._keys.get(name)
+
         def hook(module: nn.Module, inputs: Any, out: Any):
             if name in self.activations:
                 raise RecorderError(f"layer {name!r} runs more than once in one forward pass "
                                     "(a shared module); explain a layer that runs once")
-            if not isinstance(out, torch.Tensor):
+            whole = out
+            if key is not None:
+                out = get_entry(whole, key, name)
+            elif not isinstance(out, torch.Tensor):
                 raise RecorderError(f"layer {name!r} returns {type(out).__name__}, not a tensor; "
-                                    "pick a layer whose output is one tensor")
+                                    "pick a layer whose output is one tensor" + describe_entries(out))
             if not self.record_grads:
                 self.activations[name] = out.detach().clone()
                 self._stop_if_done()
@@ -169,7 +183,7 @@ class Recorder:
             self.activations[name] = out
             self._stop_if_done()
             # Downstream code (in-place ReLU, `+=`) works on a copy; the record stays intact.
-            return out.clone()
+            return out.clone() if key is None else set_entry(whole, key, out.clone())
         return hook
 
     def _stop_if_done(self) -> None:
@@ -182,21 +196,26 @@ class Recorder:
         return None
 
     # -- use ---------------------------------------------------------------------
-    def forward(self, x: torch.Tensor) -> torch.Tensor | None:
-        """Run the model on ``x`` and return the selected output (None with ``stop=True``)."""
+    def forward(self, x: Inputs) -> Any:
+        """Run the model on ``x`` (a tensor, or a tuple: ``model(*x)``); return the selected output.
+
+        None with ``stop=True``.
+        """
         if not self._active:
             raise RecorderError("Recorder.forward must be called inside `with Recorder(...)`")
-        if x.is_inference():
+        if any(t.is_inference() for t in as_tuple(x)):
             raise RecorderError("the input was created under torch.inference_mode(); autograd cannot use it. "
                                 "Create it outside inference mode (or pass x.clone() made outside it)")
         self.activations = {}
         try:
             if self.input_grad:
-                self.input = x.detach().requires_grad_(True)
-                raw = self.model(self.input)
+                self.inputs = tuple(t.detach().requires_grad_(True) if differentiable(t) else t
+                                    for t in as_tuple(x))
+                self.input = from_tuple(self.inputs, is_multi(x))
+                raw = self.model(*self.inputs)
             else:
                 with torch.no_grad():
-                    raw = self.model(x)
+                    raw = self.model(*as_tuple(x))
         except _StopForward:
             return None
         missing = [n for n in self.names if n not in self.activations]
@@ -216,10 +235,16 @@ class Recorder:
         sample's own gradient.
         """
         wanted = [(n, self.activations[n]) for n in self.names] if layers else []
+        multi = isinstance(self.input, tuple)
         if self.input_grad if input is None else input:
             if self.input is None:
                 raise RecorderError("input gradients need Recorder(..., input_grad=True)")
-            wanted.append(("input", self.input))
+            if not multi:
+                wanted.append(("input", self.input))
+            else:
+                wanted += [(f"input.{i}", t) for i, t in enumerate(self.inputs) if t.requires_grad]
+                if not any(n.startswith("input.") for n, _ in wanted):
+                    raise RecorderError("none of the inputs is a floating-point tensor: no input gradient")
         if not wanted:
             raise RecorderError("nothing to differentiate: no layer recorded and input_grad=False")
         if not scores.requires_grad:
@@ -229,11 +254,35 @@ class Recorder:
                                     retain_graph=retain_graph, allow_unused=True)
         result = {}
         for (name, tensor), grad in zip(wanted, grads):
+            if grad is None and name.startswith("input."):
+                grad = torch.zeros_like(tensor)  # an input the score does not depend on
             if grad is None:
                 raise RecorderError(f"the target is not connected to layer {name!r}: "
                                     "the explained output does not depend on it")
             result[name] = grad
+        if multi and any(n.startswith("input.") for n in result):
+            result["input"] = tuple(result.pop(f"input.{i}", None) for i in range(len(self.inputs)))
         return result
+
+
+def _resolve_entries(model: nn.Module, refs: list) -> tuple[list[tuple[str, nn.Module]], dict[str, str]]:
+    """Resolve layer references, ``"name[key]"`` entries included; refuse a layer named twice."""
+    split = [split_entry(ref) for ref in refs]
+    plain = iter(resolve_layers(model, [ref for ref, key in split if key is None])
+                 if any(key is None for _, key in split) else [])
+    keys: dict[str, str] = {}
+    ordered = []
+    for base, key in split:
+        if key is None:
+            ordered.append(next(plain))
+            continue
+        name, module = resolve_layers(model, [base])[0]
+        full = f"{name}[{key}]"
+        if full in keys:
+            raise LayerError(f"the same layer is requested twice: {full!r}")
+        keys[full] = key
+        ordered.append((full, module))
+    return ordered, keys
 
 
 def select_output(raw: Any, output: OutputSelector) -> torch.Tensor:
@@ -241,8 +290,13 @@ def select_output(raw: Any, output: OutputSelector) -> torch.Tensor:
     if callable(output):
         picked = output(raw)
     elif output is None:
-        # A tuple/list output (a VAE's (reconstruction, mu, logvar)) explains its first element.
-        picked = raw[0] if isinstance(raw, (tuple, list)) and raw else raw
+        if isinstance(raw, dict) and "out" in raw:
+            picked = raw["out"]  # torchvision's segmenters: {"out": ..., "aux": ...}
+        elif is_detections(raw):
+            return raw  # torchvision's detectors: one dict per image, for a Detection target
+        else:
+            # A tuple/list output (a VAE's (reconstruction, mu, logvar)) explains its first element.
+            picked = raw[0] if isinstance(raw, (tuple, list)) and raw else raw
     else:
         try:
             picked = raw[output]
@@ -256,6 +310,12 @@ def select_output(raw: Any, output: OutputSelector) -> torch.Tensor:
         raise RecorderError(f"the model returned a {type(picked).__name__}{hint}; pass output= "
                             "(an index, a key or a callable) to choose the tensor to explain")
     return picked
+
+
+def is_detections(raw: Any) -> bool:
+    """A detector's output: a list of per-image dicts with ``"boxes"`` and ``"scores"``."""
+    return (isinstance(raw, list) and bool(raw)
+            and all(isinstance(d, dict) and "boxes" in d and "scores" in d for d in raw))
 
 
 __all__ = ["Recorder", "RecorderError", "LayerError", "select_output"]

@@ -6,8 +6,10 @@ class logit, a rectangle of a reconstruction and a latent unit are all just scor
 """
 from __future__ import annotations
 
-from typing import Sequence, Union
+from numbers import Integral
+from typing import Any, Sequence, Union
 
+import numpy as np
 import torch
 
 from netgaze.errors import ArgumentError, ArgumentTypeError
@@ -40,12 +42,10 @@ def _check_batch(count: int, batch: int, what: str) -> None:
 
 
 class Class(Target):
-    """The logit of class ``c`` (an int, or one int per sample)."""
+    """The logit of class ``c``: an int, or one int per sample (a list, tensor or numpy array)."""
 
-    def __init__(self, c: Union[int, Sequence[int], torch.Tensor]):
-        if isinstance(c, torch.Tensor):
-            c = c.tolist()
-        self.c = c
+    def __init__(self, c: Union[int, Sequence[int], torch.Tensor, np.ndarray]):
+        self.c = as_classes(c)
 
     def __call__(self, output: torch.Tensor) -> torch.Tensor:
         logits = _as_logits(output, type(self).__name__)
@@ -73,7 +73,8 @@ class TopClass(Target):
     """The k highest logits of each sample: scores [B] for k=1, [B, k] otherwise."""
 
     def __init__(self, k: int = 1):
-        if k < 1:
+        k = as_classes(k)
+        if isinstance(k, list) or k < 1:
             raise ArgumentError(f"TopClass needs k >= 1, got {k}")
         self.k = k
 
@@ -111,6 +112,9 @@ class Area(Target):
     """
 
     def __init__(self, box: Box | None = None, mask: torch.Tensor | None = None, channel: int | None = None):
+        channel = None if channel is None else as_classes(channel)
+        if isinstance(channel, list):
+            raise ValueError(f"Area takes one channel, got {channel!r}")
         if (box is None) == (mask is None):
             raise ArgumentError("Area needs exactly one of box=(y0, x0, y1, x1) or mask=")
         if box is not None:
@@ -187,18 +191,35 @@ class Latent(Target):
         return f"Latent({self.index})"
 
 
-TargetLike = Union[Target, int, Sequence[int], None]
+TargetLike = Union[Target, int, Sequence[int], torch.Tensor, np.ndarray, None]
 
 
 def as_target(target: TargetLike) -> Target:
-    """None means the top class; an int or a list of ints means ``Class``."""
+    """None means the top class; an int or one int per sample (list, tensor, numpy) means ``Class``."""
     if target is None:
         return TopClass(1)
     if isinstance(target, Target):
         return target
-    if isinstance(target, (int, list, tuple, torch.Tensor)) and not isinstance(target, bool):
+    if isinstance(target, (Integral, list, tuple, torch.Tensor, np.ndarray)) and not isinstance(target, (bool, np.bool_)):
         return Class(target)
-    raise ArgumentTypeError(f"unsupported target {target!r}: use ng.Class, ng.TopClass, ng.Area, ng.Latent or None")
+    raise ArgumentTypeError(f"unsupported target {target!r}: use ng.Class, ng.TopClass, ng.Area, ng.Latent, "
+                    "ng.Detection or None")
+
+
+def as_classes(c: Any) -> int | list[int]:
+    """One class index (an int) or one per sample (a list of ints) from ints, tensors or numpy values."""
+    if isinstance(c, (torch.Tensor, np.ndarray)):
+        if c.ndim > 1:
+            raise ArgumentError(f"classes are one int or one int per sample, got an array of shape {tuple(c.shape)}")
+        c = c.tolist()
+    if isinstance(c, (bool, np.bool_)) or isinstance(c, float):
+        raise ArgumentTypeError(f"a class is an integer, got {c!r}")
+    if isinstance(c, Integral):
+        return int(c)
+    values = list(c)
+    if not all(isinstance(v, Integral) and not isinstance(v, (bool, np.bool_)) for v in values):
+        raise ArgumentTypeError(f"classes must be integers, got {values!r}")
+    return [int(v) for v in values]
 
 
 def _as_logits(output: torch.Tensor, name: str) -> torch.Tensor:

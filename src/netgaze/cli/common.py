@@ -154,19 +154,43 @@ def out_file(text: str) -> str:
     return text
 
 
-def load_model_argument(run: str | None, model: str | None, weights: str | None, size: int,
+MODEL_HELP = ("torchvision:NAME (a classifier, segmenter or detector, e.g. torchvision:resnet18, "
+              "torchvision:fcn_resnet50, torchvision:fasterrcnn_resnet50_fpn) or timm:NAME (e.g. timm:convnext_tiny); "
+              "random weights without --weights")
+
+
+def add_model_arguments(parser, source) -> None:
+    """``--model``, ``--weights``, ``--weights-enum`` and ``--labels`` (``source``: the --run/--model group)."""
+    source.add_argument("--model", help=MODEL_HELP)
+    parser.add_argument("--weights", type=existing_file,
+                        help="weights for --model: a state dict, .pth/.pt (read with weights_only=True) "
+                        "or .safetensors; the number of classes is read from it")
+    parser.add_argument("--weights-enum", metavar="MEMBER",
+                        help="torchvision weights whose class names to use, e.g. IMAGENET1K_V2 (default: found from "
+                        "the weights file's name, or its number of classes)")
+    parser.add_argument("--labels", metavar="FILE", type=existing_file, help="class names for --model, one per line")
+
+
+def load_model_argument(run: str | None, model: str | None, weights: str | None, size: int, *,
                         tasks: tuple[str, ...] = ("classify",), command: str = "this command",
-                        epoch: int | None = None):
-    """The model of ``--run FOLDER [--epoch N]`` or ``--model torchvision:NAME [--weights FILE]``."""
-    from netgaze.studies.files import load_run_model, load_torchvision
+                        epoch: int | None = None, labels: str | None = None, weights_enum: str | None = None):
+    """The model of ``--run FOLDER [--epoch N]`` or ``--model torchvision:NAME | timm:NAME [--weights FILE]``.
+
+    A named model without weights prints ONE warning line on stderr: its weights are
+    random and its classes are shown as indices.
+    """
+    from netgaze.studies.files import load_run_model
+    from netgaze.studies.named_models import load_named_model
 
     if run:
-        if weights:
-            raise UserError("--weights goes with --model; a run folder has its own checkpoints")
+        if weights or labels or weights_enum:
+            raise UserError("--weights, --weights-enum and --labels go with --model; a run folder has its own")
         return load_run_model(run, epoch, tasks=tasks, command=command)
-    if not model.startswith("torchvision:"):
-        raise UserError(f"--model takes torchvision:NAME (e.g. torchvision:resnet18), got {model!r}")
-    return load_torchvision(model.split(":", 1)[1], weights, size)
+    loaded = load_named_model(model, weights, labels=labels, weights_enum=weights_enum, size=size)
+    if loaded.random_weights:
+        names = "" if command == "embed" else "; classes from --labels" if labels else "; classes shown as indices"
+        print(f"netgaze {command}: warning: {model} has random weights (no --weights){names}", file=sys.stderr)
+    return loaded
 
 
 def print_error(command: str, message: str) -> None:

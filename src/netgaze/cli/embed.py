@@ -4,7 +4,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from netgaze.cli.common import UserError, nonnegative_int, out_dir, positive_float, positive_int, run_folder
+from netgaze.cli.common import (UserError, add_model_arguments, load_model_argument, nonnegative_int, out_dir,
+                                positive_float, positive_int, run_folder)
 
 HELP = "embed a run's images by one layer's pooled features: PCA / t-SNE / UMAP, HTML view, TensorBoard projector"
 EXAMPLES = """examples:
@@ -12,6 +13,8 @@ EXAMPLES = """examples:
   netgaze embed --run runs/shapes --layer prelogits --method tsne --dims 3 --tensorboard runs/shapes/projector
   netgaze embed --run runs/vae --method pca --split test --limit 2000     (a VAE: posterior means)
   netgaze embed --run moved/dogs --data /mnt/data/Images   (the run's data moved)
+  netgaze embed --model torchvision:resnet18 --weights resnet18-f37072fd.pth --data folder:dogs/Images \
+      --split all --size 224 --method umap --out embed-dogs      (a named model on any picture dataset)
 
 --layer takes a dotted module name (layer4.1.conv2), a negative int counting conv layers
 from the end (-1 = last), "prelogits" (default: the input of the last linear layer) or
@@ -22,7 +25,10 @@ from the end (-1 = last), "prelogits" (default: the input of the last linear lay
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--run", required=True, type=run_folder, help="run folder (runs/NAME)")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--run", type=run_folder, help="run folder (runs/NAME)")
+    add_model_arguments(parser, source)
+    parser.add_argument("--size", type=positive_int, default=224, help="with --model: picture size (default 224)")
     parser.add_argument("--epoch", type=nonnegative_int, default=None, help="checkpoint epoch (default: the last)")
     parser.add_argument("--layer", default="prelogits",
                         help="layer name, negative conv index, 'prelogits' (default) or 'logits'")
@@ -30,7 +36,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dims", type=int, choices=(2, 3), default=2)
     parser.add_argument("--split", default="test", help="dataset split (default: test)")
     parser.add_argument("--data", default=None, metavar="SPEC",
-                        help="where the run's data is now, when it moved (default: from run.json)")
+                        help="with --run: where the run's data is now, when it moved (default: from run.json); "
+                        "with --model: the pictures (digits, shapes, mnist:PATH, folder:PATH)")
     parser.add_argument("--perplexity", type=positive_float, default=30.0, help="t-SNE perplexity (default 30)")
     parser.add_argument("--seed", type=nonnegative_int, default=0, help="random_state of the projection and subsamples")
     parser.add_argument("--limit", type=positive_int, default=None, help="embed only the first N images")
@@ -59,8 +66,13 @@ def run(args: argparse.Namespace) -> int:
     if args.limit is not None and args.limit < 6:
         raise UserError("--limit must be at least 6 (each point's k = 5 nearest neighbours)")
     layer = parse_layer(args.layer)
-    loaded = load_run(args.run, args.epoch, data=args.data)
-    out = Path(args.out) if args.out else Path(loaded.artifacts) / f"embed-{args.layer}-{args.method}-{args.dims}d"
+    if args.model:
+        loaded, out = _model_on_data(args)
+    else:
+        if args.weights or args.labels or args.weights_enum:
+            raise UserError("--weights, --weights-enum and --labels go with --model; a run has its own")
+        loaded = load_run(args.run, args.epoch, data=args.data)
+        out = Path(args.out) if args.out else Path(loaded.artifacts) / f"embed-{args.layer}-{args.method}-{args.dims}d"
     try:
         result = embed_run(loaded, out, layer=layer, method=args.method, dims=args.dims, split=args.split,
                            perplexity=args.perplexity, random_state=args.seed, limit=args.limit,
@@ -75,3 +87,20 @@ def run(args: argparse.Namespace) -> int:
     for kind, path in result.files.items():
         print(f"  {kind}: {path}")
     return 0
+
+
+def _model_on_data(args: argparse.Namespace):
+    """``--model`` with ``--data``: a run-like pairing for ``embed_run`` and the output folder."""
+    from netgaze.embed.named import ModelOnData
+
+    if not args.data:
+        raise UserError("--model needs --data: the pictures to embed (digits, shapes, folder:PATH)")
+    if args.epoch is not None:
+        raise UserError("--epoch goes with --run")
+    loaded = load_model_argument(None, args.model, args.weights, args.size, labels=args.labels,
+                                 weights_enum=args.weights_enum, command="embed")
+    if loaded.task != "classify":
+        raise UserError(f"embed takes a classifier's features; {args.model} is a {loaded.task} model")
+    name = args.model.replace(":", "-")
+    out = Path(args.out or f"embed-{name}-{args.layer}-{args.method}-{args.dims}d")
+    return ModelOnData(loaded, args.data, args.size), out

@@ -4,8 +4,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from netgaze.cli.common import (UserError, device, existing_file, load_model_argument, nonnegative_float,
-                                nonnegative_int, out_dir, positive_int, run_folder)
+from netgaze.cli.common import (UserError, add_model_arguments, device, existing_file, load_model_argument,
+                                nonnegative_float, nonnegative_int, out_dir, positive_int, run_folder)
 
 HELP = "render what channels or classes respond to, first-layer filters, or one picture's activation maps"
 EXAMPLES = """examples:
@@ -14,6 +14,8 @@ EXAMPLES = """examples:
   # 64 channels of vgg16's last conv layer, rendered in one batch
   netgaze visualize --model torchvision:vgg16 --weights vgg16-397923af.pth --layer features.28 \\
       --channels 0-63 --steps 256 --size 128 --out viz/
+  # a timm model's stage (random weights: one warning line)
+  netgaze visualize --model timm:resnet18 --layer net.layer3 --channels 0-7 --steps 64 --out viz/
   # channels 0, 3 and 10 to 15, with smoother images
   netgaze visualize --run runs/shapes-cnn --layer features.conv2 --channels 0,3,10-15 --tv 1 --out viz/
   # first-layer kernels as pictures
@@ -26,8 +28,7 @@ EXAMPLES = """examples:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--run", type=run_folder, help="a run folder made by `netgaze train` (its last checkpoint)")
-    source.add_argument("--model", help="torchvision:NAME, e.g. torchvision:vgg16 (random weights without --weights)")
-    parser.add_argument("--weights", type=existing_file, help="weights for --model: .pth/.pt or .safetensors")
+    add_model_arguments(parser, source)
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--filters", action="store_true", help="draw a conv layer's kernels (default: the first)")
     mode.add_argument("--activations", metavar="PICTURE", type=existing_file,
@@ -76,7 +77,7 @@ def parse_units(text: str) -> list[int]:
 
 def _load(args: argparse.Namespace):
     return load_model_argument(args.run, args.model, args.weights, args.size or 128, tasks=("classify", "segment"),
-                               command="visualize")
+                               labels=args.labels, weights_enum=args.weights_enum, command="visualize")
 
 
 def run(args: argparse.Namespace) -> int:

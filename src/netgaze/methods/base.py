@@ -8,6 +8,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from netgaze.errors import ArgumentError
+from netgaze.inputs import Inputs, as_tuple, batch_size, check_inputs, is_multi, picture_indices, sources
 from netgaze.layers import LayerRef
 from netgaze.recorder import OutputSelector, Recorder, RecorderError
 from netgaze.targets import TargetLike, TopClass, as_target
@@ -40,29 +41,57 @@ def check_image_batch(x: torch.Tensor) -> None:
         raise ArgumentError(f"x must be an image batch [B, C, H, W], got {shape}")
 
 
-def layer_cams(model: nn.Module, x: torch.Tensor, layer: LayerRef | Sequence[LayerRef],
+def layer_cams(model: nn.Module, x: Inputs, layer: LayerRef | Sequence[LayerRef],
                target: TargetLike, formula: CamFormula, *, output: OutputSelector = None
                ) -> torch.Tensor | dict[str, torch.Tensor]:
     """Gradient-weighted CAMs of one or many layers from one forward and one backward pass.
 
     Returns [B, H, W] (or [B, K, H, W] for a K-score target) at the input size for one
-    layer, or a dict name -> map for a list of layers.
+    layer, or a dict name -> map for a list of layers. With several inputs (a tuple
+    ``x``) each map takes the size of the picture input its layer is computed from.
     """
-    check_image_batch(x)
+    check_inputs(x)
     target = as_target(target)
     many = isinstance(layer, (list, tuple))
-    with Recorder(model, list(layer) if many else [layer], output=output) as rec:
+    with Recorder(model, list(layer) if many else [layer], output=output,
+                  input_grad=needs_sources(x)) as rec:
         out = rec.forward(x)
-        scores = target_scores(target, out, x.shape[0])
+        sizes = {n: map_size(x, rec, n) for n in rec.names}
+        scores = target_scores(target, out, batch_size(x))
         columns = [scores] if scores.dim() == 1 else list(scores.unbind(1))
         per_column = []
         for k, column in enumerate(columns):
-            grads = rec.gradients(column, retain_graph=k < len(columns) - 1)
+            grads = rec.gradients(column, input=False, retain_graph=k < len(columns) - 1)
             per_column.append({n: _cam(formula, rec.activations[n], grads[n], n) for n in rec.names})
         maps = {n: (per_column[0][n] if scores.dim() == 1 else torch.stack([c[n] for c in per_column], 1))
                 for n in rec.names}
-    maps = {n: upsample(m, x.shape[-2:]) for n, m in maps.items()}
+    maps = {n: upsample(m, sizes[n]) for n, m in maps.items()}
     return maps if many else next(iter(maps.values()))
+
+
+def needs_sources(x: Inputs) -> bool:
+    """Several picture inputs of different sizes: the layer's source input must be traced."""
+    return is_multi(x) and len({tuple(x[i].shape[-2:]) for i in picture_indices(x)}) > 1
+
+
+def source_picture(x: Inputs, rec: Recorder, name: str) -> int:
+    """Position of the picture input a recorded layer is computed from (0 for one tensor)."""
+    if not is_multi(x):
+        return 0
+    pictures = picture_indices(x)
+    if not pictures:
+        raise RecorderError("CAM methods need a picture input [B, C, H, W]; none of the inputs is one")
+    if not needs_sources(x):
+        return pictures[0]
+    found = [i for i in sources(rec.activations[name], rec.inputs) if i in pictures]
+    if not found:
+        raise RecorderError(f"layer {name!r} is computed from none of the picture inputs")
+    return found[0]
+
+
+def map_size(x: Inputs, rec: Recorder, name: str) -> tuple[int, int]:
+    """The size a layer's map is upsampled to: its picture input's height and width."""
+    return tuple(as_tuple(x)[source_picture(x, rec, name)].shape[-2:])
 
 
 def _cam(formula: CamFormula, activations: torch.Tensor, grads: torch.Tensor, name: str) -> torch.Tensor:
@@ -73,7 +102,7 @@ def _cam(formula: CamFormula, activations: torch.Tensor, grads: torch.Tensor, na
         return formula(activations.detach(), grads)
 
 
-def fixed_target(model: nn.Module, x: torch.Tensor, target: TargetLike, output: OutputSelector):
+def fixed_target(model: nn.Module, x: Inputs, target: TargetLike, output: OutputSelector):
     """The target resolved on the clean input (top class -> explicit classes)."""
     target = as_target(target)
     if not isinstance(target, TopClass):

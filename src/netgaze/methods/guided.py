@@ -5,17 +5,20 @@ import torch
 import torch.nn as nn
 
 from netgaze.errors import ArgumentError
+from netgaze.inputs import Inputs, as_tuple, batch_size, check_inputs, from_tuple, is_multi
 from netgaze.layers import LayerRef
-from netgaze.methods.base import check_image_batch, target_scores, upsample
+from netgaze.methods.base import map_size, source_picture, target_scores, upsample
 from netgaze.methods.gradcam import gradcam_formula
-from netgaze.methods.saliency import input_gradient
+from netgaze.methods.saliency import Attribution, input_gradient
 from netgaze.recorder import OutputSelector, Recorder, RecorderError
 from netgaze.targets import TargetLike, as_target
 
 
-def guided_backprop(model: nn.Module, x: torch.Tensor, target: TargetLike = None, *,
-                    output: OutputSelector = None) -> torch.Tensor:
+def guided_backprop(model: nn.Module, x: Inputs, target: TargetLike = None, *,
+                    output: OutputSelector = None) -> Attribution:
     """Guided backpropagation, [B, C, H, W], raw (signed, not normalised).
+
+    Several inputs (a tuple ``x``) give a tuple, one attribution per input.
 
     Every ``nn.ReLU``, ``nn.ReLU6`` and ``nn.LeakyReLU`` module (in-place or not) passes
     only positive gradients, through forward hooks that never change the model. ReLUs
@@ -25,25 +28,29 @@ def guided_backprop(model: nn.Module, x: torch.Tensor, target: TargetLike = None
     return input_gradient(model, x, target, output=output, guided=True)
 
 
-def guided_gradcam(model: nn.Module, x: torch.Tensor, layer: LayerRef = -1,
-                   target: TargetLike = None, *, output: OutputSelector = None) -> torch.Tensor:
+def guided_gradcam(model: nn.Module, x: Inputs, layer: LayerRef = -1,
+                   target: TargetLike = None, *, output: OutputSelector = None) -> Attribution:
     """Guided backprop times the (upsampled) Grad-CAM map, [B, C, H, W].
 
     One forward pass serves both: the plain backward for Grad-CAM, then the guided one.
+    With several inputs (a tuple ``x``): a tuple holding the product for the picture
+    input the layer is computed from and None for every other input.
     """
-    check_image_batch(x)
+    check_inputs(x)
     target = as_target(target)
     if isinstance(layer, (list, tuple)):
         raise ArgumentError("guided_gradcam explains one layer; call it once per layer")
     with Recorder(model, [layer], output=output, input_grad=True, guided=True) as rec:
         out = rec.forward(x)
-        scores = target_scores(target.resolve(out), out, x.shape[0])
+        scores = target_scores(target.resolve(out), out, batch_size(x))
         if scores.dim() != 1:
             raise RecorderError("guided_gradcam explains one score per sample; use TopClass(1) or Class(...)")
         name = rec.names[0]
         rec.guided(False)
         layer_grad = rec.gradients(scores, input=False, retain_graph=True)[name]
         cam = gradcam_formula(rec.activations[name].detach(), layer_grad)
+        source, size = source_picture(x, rec, name), map_size(x, rec, name)
         rec.guided(True)
-        guided = rec.gradients(scores, layers=False)["input"]
-    return guided * upsample(cam, x.shape[-2:])[:, None]
+        guided = as_tuple(rec.gradients(scores, layers=False)["input"])
+    parts = [guided[i] * upsample(cam, size)[:, None] if i == source else None for i in range(len(guided))]
+    return from_tuple(parts, is_multi(x))

@@ -5,43 +5,68 @@ import torch
 import torch.nn as nn
 
 from netgaze.errors import ArgumentError
+from netgaze.detection import DetectionMatchError
+from netgaze.inputs import Inputs, as_tuple, check_inputs, from_tuple, is_multi
 from netgaze.layers import LayerRef
-from netgaze.methods.base import check_image_batch, target_scores, upsample
+from netgaze.methods.base import map_size, needs_sources, source_picture, target_scores, upsample
 from netgaze.recorder import OutputSelector, Recorder, RecorderError
 from netgaze.targets import TargetLike, as_target
 
 
-def scorecam(model: nn.Module, x: torch.Tensor, layer: LayerRef = -1, target: TargetLike = None, *,
+def scorecam(model: nn.Module, x: Inputs, layer: LayerRef = -1, target: TargetLike = None, *,
              batch_size: int = 64, output: OutputSelector = None) -> torch.Tensor:
     """Score-CAM map [B, H, W] of one layer, gradient-free.
 
     Each channel's activation, upsampled and min-max scaled to [0, 1], masks the input;
     the target's score on the masked inputs, softmaxed over channels, weights the
     channels (as the reference implementations do, without the baseline subtraction).
-    Masked inputs run ``batch_size`` at a time.
+    Masked inputs run ``batch_size`` at a time. With several inputs (a tuple ``x``) the
+    masks cover the picture input the layer is computed from; the other inputs are
+    passed unchanged.
     """
-    check_image_batch(x)
+    check_inputs(x)
     if isinstance(layer, (list, tuple)):
         raise ArgumentError("scorecam explains one layer; call it once per layer")
     target = as_target(target)
-    with Recorder(model, [layer], output=output, grads=False) as rec:
+    traced = needs_sources(x)
+    rows, chunk_size = as_tuple(x)[0].shape[0], batch_size
+    with Recorder(model, [layer], output=output, grads=traced, input_grad=traced) as rec:
         out = rec.forward(x)
         name = rec.names[0]
-        activations = rec.activations[name]
+        activations = rec.activations[name].detach()
+        source, size = source_picture(x, rec, name), map_size(x, rec, name)
     target = target.resolve(out)
-    target_scores(target, out, x.shape[0])
+    target_scores(target, out, rows)
+    parts = as_tuple(x)
     if activations.dim() != 4:
         raise RecorderError(f"layer {name!r} outputs shape {tuple(activations.shape)}; "
                             "Score-CAM needs a spatial layer [B, C, h, w]")
     maps = []
     with Recorder(model, [], output=output, grads=False) as plain:
-        for i in range(x.shape[0]):
-            masks = _channel_masks(activations[i], x.shape[-2:])
-            scores = torch.cat([target.sample(i)(plain.forward(x[i:i + 1] * chunk[:, None]))
-                                for chunk in masks.split(batch_size)])
+        for i in range(rows):
+            masks = _channel_masks(activations[i], size)
+            scores = torch.cat([_masked_scores(target.sample(i), plain, _masked(parts, i, source, chunk, is_multi(x)))
+                                for chunk in masks.split(chunk_size)])
             weights = scores.softmax(dim=0)
             maps.append((weights[:, None, None] * activations[i]).sum(0).clamp(min=0))
-    return upsample(torch.stack(maps), x.shape[-2:])
+    return upsample(torch.stack(maps), size)
+
+
+def _masked_scores(target, plain: Recorder, masked: Inputs) -> torch.Tensor:
+    """The target's score on masked inputs; a detection that vanished under its mask scores 0."""
+    out = plain.forward(masked)
+    try:
+        return target(out)
+    except DetectionMatchError:
+        return torch.zeros(len(out), device=out[0]["scores"].device)
+
+
+def _masked(parts: tuple[torch.Tensor, ...], i: int, source: int, masks: torch.Tensor, multi: bool) -> Inputs:
+    """Sample ``i``'s inputs, one copy per mask, the picture at ``source`` masked."""
+    n = masks.shape[0]
+    copies = [t[i:i + 1] * masks[:, None] if k == source else t[i:i + 1].repeat(n, *[1] * (t.dim() - 1))
+              for k, t in enumerate(parts)]
+    return from_tuple(copies, multi)
 
 
 def _channel_masks(activation: torch.Tensor, size) -> torch.Tensor:

@@ -7,16 +7,17 @@ import torch
 import torch.nn as nn
 
 from netgaze.errors import ArgumentError
-from netgaze.methods.base import check_image_batch, fixed_target
-from netgaze.methods.saliency import saliency
+from netgaze.inputs import Inputs, as_tuple, check_inputs, differentiable, from_tuple, is_multi, repeat
+from netgaze.methods.base import fixed_target
+from netgaze.methods.saliency import Attribution, saliency
 from netgaze.recorder import OutputSelector
 from netgaze.targets import TargetLike
 
 
-def smoothgrad(model: nn.Module, x: torch.Tensor, target: TargetLike = None, *,
+def smoothgrad(model: nn.Module, x: Inputs, target: TargetLike = None, *,
                method: Callable[..., torch.Tensor] = saliency, n: int = 25, sigma: float = 0.15,
                squared: bool = False, batch_size: int = 64, random_state: int | None = 0,
-               output: OutputSelector = None) -> torch.Tensor:
+               output: OutputSelector = None) -> Attribution:
     """Mean of ``method`` over ``n`` noisy copies of each sample.
 
     Args:
@@ -28,28 +29,37 @@ def smoothgrad(model: nn.Module, x: torch.Tensor, target: TargetLike = None, *,
         random_state: seed of the noise (None: torch's global generator).
 
     The target is fixed on the clean input first, so noise never changes the explained
-    class.
+    class. With several inputs (a tuple ``x``) every floating input gets its own noise
+    (scaled to its own range) and the result is a tuple, one attribution per input.
     """
-    check_image_batch(x)
+    check_inputs(x)
     if n < 1:
         raise ArgumentError(f"n must be >= 1, got {n}")
     target = fixed_target(model, x, target, output)
-    generator = None if random_state is None else torch.Generator(device=x.device).manual_seed(random_state)
-    low = x.flatten(1).amin(1).view(-1, 1, 1, 1)
-    high = x.flatten(1).amax(1).view(-1, 1, 1, 1)
-    std = sigma * (high - low)
-    copies_per_call = max(1, batch_size // x.shape[0])
-    total = None
+    rows = as_tuple(x)[0].shape[0]
+    parts = as_tuple(x)
+    generator = None if random_state is None else torch.Generator(device=parts[0].device).manual_seed(random_state)
+    stds = [sigma * _value_range(t) if differentiable(t) else None for t in parts]
+    copies_per_call = max(1, batch_size // rows)
+    total: list | None = None
     done = 0
     while done < n:
         m = min(copies_per_call, n - done)
-        # One draw per copy, so the noise does not depend on batch_size.
-        noise = torch.cat([torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
-                           for _ in range(m)])
-        noisy = x.repeat(m, 1, 1, 1) + noise * std.repeat(m, 1, 1, 1)
-        attributions = method(model, noisy, target=target.repeat(m), output=output)
-        attributions = attributions.pow(2) if squared else attributions
-        chunk = attributions.view(m, x.shape[0], *attributions.shape[1:]).sum(0)
-        total = chunk if total is None else total + chunk
+        # One draw per copy and input, so the noise does not depend on batch_size.
+        noises = [[torch.randn(t.shape, generator=generator, device=t.device, dtype=t.dtype)
+                   if differentiable(t) else None for t in parts] for _ in range(m)]
+        noisy = [torch.cat([t + noise[i] * stds[i] for noise in noises]) if stds[i] is not None
+                 else as_tuple(repeat(t, m))[0] for i, t in enumerate(parts)]
+        result = as_tuple(method(model, from_tuple(noisy, is_multi(x)), target=target.repeat(m), output=output))
+        chunks = [None if a is None else (a.pow(2) if squared else a).view(m, rows, *a.shape[1:]).sum(0)
+                  for a in result]
+        total = chunks if total is None else [None if t is None else t + c for t, c in zip(total, chunks)]
         done += m
-    return total / n
+    return from_tuple([None if t is None else t / n for t in total], is_multi(x))
+
+
+def _value_range(t: torch.Tensor) -> torch.Tensor:
+    """Each sample's max - min, shaped to broadcast over the sample."""
+    flat = t.flatten(1) if t.dim() > 1 else t[:, None]
+    span = flat.amax(1) - flat.amin(1)
+    return span.view(-1, *[1] * (t.dim() - 1))

@@ -32,13 +32,19 @@ class ExplainInputError(UserError):
 
 @dataclass
 class LoadedModel:
-    """A model ready to explain pictures: its class names and the picture size it takes."""
+    """A model ready to explain pictures: its class names and the picture size it takes.
+
+    ``task`` is ``"classify"``, ``"segment"`` (a dense class map) or ``"detect"`` (boxes);
+    ``random_weights`` is True for a named model loaded without a weights file.
+    """
 
     model: nn.Module
     classes: list[str]
     size: int
     channels: int
     name: str
+    task: str = "classify"
+    random_weights: bool = False
 
 
 def check_method(method: str) -> str:
@@ -74,29 +80,13 @@ def load_weights_file(path: str | Path) -> dict[str, torch.Tensor]:
 
 
 def load_torchvision(name: str, weights: str | Path | None, size: int = 224) -> LoadedModel:
-    """A torchvision classifier (``"resnet18"``) behind ImageNet normalisation, with a weights file.
+    """A torchvision model (``"resnet18"``, a segmenter or a detector) with a weights file.
 
-    The weights file is a plain torchvision state dict (``resnet18-f37072fd.pth``) or one
-    saved from netgaze's wrapped model (keys under ``net.``). ImageNet class names come
-    from torchvision's own metadata when the model has 1,000 outputs.
+    Kept for callers of the first version; ``netgaze.studies.named_models.load_named_model``
+    does the work (ImageNet normalisation in front, class names only with weights).
     """
-    from netgaze.lab.models import build_model
-
-    model = build_model(f"torchvision:{name}")
-    if weights is not None:
-        state = load_weights_file(weights)
-        inner = model.net if not any(k.startswith("net.") for k in state) else model
-        try:
-            inner.load_state_dict(state)
-        except RuntimeError as err:
-            raise ExplainInputError(f"{weights} does not fit torchvision {name}: {state_dict_mismatch(err)}") from None
-    model.eval()
-    return LoadedModel(model, imagenet_classes(_num_outputs(model)), size, 3, f"torchvision:{name}")
-
-
-def _num_outputs(model: nn.Module) -> int:
-    last = [m for m in model.modules() if isinstance(m, nn.Linear)]
-    return last[-1].out_features if last else 0
+    from netgaze.studies.named_models import load_named_model
+    return load_named_model(f"torchvision:{name}", weights, size=size)
 
 
 def imagenet_classes(n: int) -> list[str]:

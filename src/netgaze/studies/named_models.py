@@ -1,0 +1,202 @@
+"""Models named on the command line: ``torchvision:NAME`` (classifier, segmenter or detector)
+or ``timm:NAME``, with an optional weights file and class names.
+
+Class names come from ``--labels FILE`` (one per line), else from the weights when they
+are known (torchvision's weight enums carry their categories offline: picked by the
+weights file's name, by an explicit enum member, or by the number of classes; timm's
+ImageNet names for a 1,000-class head), else they are plain indices. Without a weights
+file the model is random: ``random_weights`` is set and no class name is given, because
+a name would be meaningless.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import torch.nn as nn
+
+from netgaze.errors import state_dict_mismatch
+from netgaze.lab.models.normalize import IMAGENET_MEAN, IMAGENET_STD
+from netgaze.studies.files import ExplainInputError, LoadedModel, load_weights_file
+
+DEFAULT_CLASSES = {"classify": 1000, "segment": 21, "detect": 91}
+
+
+def load_named_model(spec: str, weights: str | Path | None = None, *, labels: str | Path | None = None,
+                     weights_enum: str | None = None, size: int = 224) -> LoadedModel:
+    """Build ``torchvision:NAME`` or ``timm:NAME``, load ``weights`` and find its class names.
+
+    The number of classes is read from the weights (a fine-tuned 10-class head loads
+    as is); segmenters get ImageNet normalisation in front (``net.`` before their layer
+    names), detectors normalise inside.
+    """
+    family, _, name = spec.partition(":")
+    if family not in ("torchvision", "timm") or not name:
+        raise ExplainInputError(f"--model takes torchvision:NAME or timm:NAME (e.g. torchvision:resnet18, "
+                                f"timm:resnet18), got {spec!r}")
+    if weights_enum and family != "torchvision":
+        raise ExplainInputError("--weights-enum names a torchvision weights enum member; timm models have none")
+    task = torchvision_task(name) if family == "torchvision" else "classify"
+    state = load_weights_file(weights) if weights is not None else None
+    build = (lambda n, aux=False: _torchvision(name, task, n, aux)) if family == "torchvision" \
+        else (lambda n, aux=False: _timm(name, n))
+    model = build(DEFAULT_CLASSES[task])
+    if state is not None:
+        n = _classes_in(_inner(model, state).state_dict(), state, DEFAULT_CLASSES[task])
+        aux = task == "segment" and any(k.startswith(("aux_classifier.", "net.aux_classifier.")) for k in state)
+        if n != DEFAULT_CLASSES[task] or aux:
+            model = build(n, aux)
+        _load(model, state, weights, spec)
+    model.eval()
+    n = num_outputs(model, task)
+    names = class_names(family, name, n, weights, labels, weights_enum)
+    return LoadedModel(model, names, size, 3, spec, task=task, random_weights=state is None)
+
+
+def torchvision_task(name: str) -> str:
+    import torchvision.models as M
+
+    for task, module in (("classify", M), ("segment", M.segmentation), ("detect", M.detection)):
+        if name in M.list_models(module=module):
+            return task
+    import difflib
+    known = M.list_models(module=M) + M.list_models(module=M.segmentation) + M.list_models(module=M.detection)
+    close = difflib.get_close_matches(name, known, n=3)
+    hint = f"; did you mean {', '.join(close)}?" if close else ""
+    raise ExplainInputError(f"torchvision has no classification, segmentation or detection model {name!r}{hint}")
+
+
+def _torchvision(name: str, task: str, num_classes: int, aux: bool) -> nn.Module:
+    import torchvision.models as M
+
+    from netgaze.lab.models import build_model
+    from netgaze.lab.models.classifiers import Normalized
+    from netgaze.errors import state_dict_mismatch
+from netgaze.lab.models.normalize import Normalize
+
+    if task == "classify":
+        return build_model(f"torchvision:{name}", num_classes=num_classes, mean=IMAGENET_MEAN, std=IMAGENET_STD)
+    options = {"aux_loss": True} if aux else {}
+    net = M.get_model(name, weights=None, weights_backbone=None, num_classes=num_classes, **options)
+    return Normalized(Normalize(IMAGENET_MEAN, IMAGENET_STD), net) if task == "segment" else net
+
+
+def _timm(name: str, num_classes: int) -> nn.Module:
+    from netgaze.lab.models import build_model
+
+    try:
+        import timm
+        cfg = timm.get_pretrained_cfg(name)
+    except Exception:  # no timm (build_model says so) or a name without a config
+        cfg = None
+    mean = tuple(cfg.mean) if cfg is not None and len(cfg.mean) == 3 else IMAGENET_MEAN
+    std = tuple(cfg.std) if cfg is not None and len(cfg.std) == 3 else IMAGENET_STD
+    return build_model(f"timm:{name}", num_classes=num_classes, mean=mean, std=std)
+
+
+def _inner(model: nn.Module, state: dict) -> nn.Module:
+    """The module a state dict fits: a wrapped model's ``net`` unless the keys say ``net.``."""
+    wrapped = hasattr(model, "net") and hasattr(model, "normalize")
+    return model.net if wrapped and not any(k.startswith("net.") for k in state) else model
+
+
+def _classes_in(expected: dict, state: dict, default: int) -> int:
+    """Classes of a state dict: heads whose first dimension is ``k * default`` in the model hold ``k * n``."""
+    votes = Counter()
+    for key, tensor in state.items():
+        want = expected.get(key)
+        if want is None or want.dim() == 0 or tensor.dim() == 0 or want.shape == tensor.shape:
+            continue
+        if want.shape[0] % default == 0 and tensor.shape[0] % (want.shape[0] // default) == 0:
+            votes[tensor.shape[0] // (want.shape[0] // default)] += 1
+    return votes.most_common(1)[0][0] if votes else default
+
+
+def _load(model: nn.Module, state: dict, weights, spec: str) -> None:
+    try:
+        _inner(model, state).load_state_dict(state)
+    except RuntimeError as err:
+        raise ExplainInputError(f"{weights} does not fit {spec}: {state_dict_mismatch(err)}") from None
+
+
+def num_outputs(model: nn.Module, task: str) -> int:
+    """Classes the model scores: its last linear layer, a segmenter's last conv, a detector's num_classes."""
+    if task == "detect":
+        return _detector_classes(model)
+    kinds = (nn.Conv2d,) if task == "segment" else (nn.Linear,)
+    last = [m for name, m in model.named_modules() if isinstance(m, kinds) and "aux_classifier" not in name]
+    if task == "segment":
+        return last[-1].out_channels if last else 0
+    if last:
+        return last[-1].out_features
+    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]  # squeezenet: a conv head
+    return convs[-1].out_channels if convs else 0
+
+
+def _detector_classes(model: nn.Module) -> int:
+    heads = getattr(model, "roi_heads", None)
+    if heads is not None:
+        return heads.box_predictor.cls_score.out_features
+    head = getattr(model, "head", None)
+    classifier = getattr(head, "classification_head", None)
+    return int(getattr(classifier, "num_classes", getattr(classifier, "num_columns", 0)))
+
+
+def class_names(family: str, name: str, n: int, weights, labels, weights_enum: str | None) -> list[str]:
+    """``--labels``, else the names the weights carry, else indices (always indices for random weights)."""
+    if labels is not None:
+        return read_labels(labels, n)
+    if weights is None:
+        return [str(i) for i in range(n)]
+    if family == "torchvision":
+        categories = torchvision_categories(name, Path(weights).name, n, weights_enum)
+        if categories is not None:
+            return categories
+    elif n == 1000:
+        try:
+            from timm.data import ImageNetInfo
+            info = ImageNetInfo()
+            return [info.index_to_description(i).split(",")[0] for i in range(n)]
+        except Exception:  # an older timm without the bundled class files
+            pass
+    return [str(i) for i in range(n)]
+
+
+def read_labels(path: str | Path, n: int) -> list[str]:
+    path = Path(path)
+    if not path.is_file():
+        raise ExplainInputError(f"no such labels file: {path}")
+    names = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+    while names and not names[-1]:
+        names.pop()
+    if len(names) != n:
+        raise ExplainInputError(f"{path} has {len(names)} names but the model scores {n} classes (one name a line)")
+    return names
+
+
+def torchvision_categories(name: str, filename: str, n: int, member: str | None) -> list[str] | None:
+    """Categories of torchvision's weights for ``name``: the named member, the file's own, or by count."""
+    import torchvision.models as M
+
+    try:
+        members = list(M.get_model_weights(name))
+    except (ValueError, KeyError):
+        members = []
+    if member:
+        wanted = member.split(".")[-1]
+        found = [w for w in members if w.name == wanted]
+        if not found:
+            raise ExplainInputError(f"--weights-enum {member!r}: {name} has {', '.join(w.name for w in members) or 'none'}")
+        categories = found[0].meta.get("categories")
+        if categories is None or len(categories) != n:
+            raise ExplainInputError(f"--weights-enum {member}: its {len(categories or [])} categories do not fit "
+                                    f"the weights' {n} classes")
+        return list(categories)
+    by_file = [w for w in members if w.url.rsplit("/", 1)[-1] == filename]
+    fitting = [w for w in by_file or members if len(w.meta.get("categories") or []) == n]
+    if fitting and all(w.meta["categories"] == fitting[0].meta["categories"] for w in fitting):
+        return list(fitting[0].meta["categories"])
+    return None
+
+
+__all__ = ["load_named_model", "class_names", "read_labels", "torchvision_categories", "num_outputs"]
