@@ -17,6 +17,7 @@ NOISE = 0.02  # changes of a mean share smaller than this are called no change
 SHORTCUT_GAP = 0.15  # train minus test accuracy above which a model is said to have learned the background
 SANITY = 0.5  # rank correlation after randomizing the weights above which a method fails the sanity check
 
+BASELINES = ("centre", "center", "uniform", "random")  # method-table rows that are reference maps, not methods
 Finding = dict[str, Any]
 
 
@@ -58,15 +59,19 @@ def _trend(values: list[float]) -> str:
 # -- classification ---------------------------------------------------------------------------
 def shortcut_gap(runs: list[RunInfo]) -> list[Finding]:
     """Train vs test accuracy of classifiers trained on the spurious-background shapes."""
-    rows, learned, generalised, refs = [], [], [], []
+    rows, learned, generalised, untrained, refs = [], [], [], [], []
     for run in runs:
         options = run.config.get("data_options") or {}
         if run.task != "classify" or not options.get("spurious"):
             continue
         train, test = run.last("train_acc"), run.last("test_acc")
+        chance = 1 / len(run.config["classes"]) if run.config.get("classes") else None
         if _number(train) and _number(test):
             rows.append(f"{run.name} {_fmt(train)} on train, {_fmt(test)} on test")
-            (learned if train - test > SHORTCUT_GAP else generalised).append(run.name)
+            if chance is not None and train < chance + 0.1:
+                untrained.append(run.name)
+            else:
+                (learned if train - test > SHORTCUT_GAP else generalised).append(run.name)
             refs.append(figure_ref(run, file="curves"))
     if not rows:
         return []
@@ -78,6 +83,10 @@ def shortcut_gap(runs: list[RunInfo]) -> list[Finding]:
     if generalised:
         verdict.append(f"{', '.join(generalised)} {'keep' if len(generalised) > 1 else 'keeps'} the gap under "
                        f"{SHORTCUT_GAP:.2f}, so {'they' if len(generalised) > 1 else 'it'} mostly learned the shape")
+    if untrained:
+        verdict.append(f"{', '.join(untrained)} {'are' if len(untrained) > 1 else 'is'} still within 0.1 of chance "
+                       f"on the training pictures, so {'they have' if len(untrained) > 1 else 'it has'} not learned "
+                       f"either yet")
     return [{"title": "A shortcut through the background",
              "text": ("In the training pictures the background colour names the class 90% of the time; in the test "
                       "pictures it is independent of the class. Final accuracies: " + "; ".join(rows) + ". "
@@ -261,14 +270,21 @@ def faithfulness_finding(runs: list[RunInfo]) -> list[Finding]:
         rows = manifest.get("numbers", {}).get("rows", {})
         if not isinstance(rows, dict) or len(rows) < 2:
             continue
+        baselines = {m: r for m, r in rows.items() if m in BASELINES}
+        rows = {m: r for m, r in rows.items() if m not in BASELINES}
         parts = []
         for key, title, better in (("pointing", "pointing game", max), ("energy_pointing", "energy pointing game", max),
                                    ("deletion_auc", "deletion AUC", min), ("insertion_auc", "insertion AUC", max)):
             values = {m: r.get(key) for m, r in rows.items() if _number(r.get(key))}
             if len(values) >= 2:
                 best = better(values, key=values.get)
-                parts.append(f"{title}: {best} {_fmt(values[best])} (" + ", ".join(
-                    f"{m} {_fmt(v)}" for m, v in values.items() if m != best) + ")")
+                ties = [m for m, v in values.items() if m != best and abs(v - values[best]) < 0.005]
+                base = ", ".join(f"the {m} baseline {_fmt(r.get(key))}" for m, r in baselines.items()
+                                 if _number(r.get(key)))
+                parts.append(f"{title}: {best}" + (f" (tied with {', '.join(ties)})" if ties else "")
+                             + f" {_fmt(values[best])} (" + ", ".join(
+                                 f"{m} {_fmt(v)}" for m, v in values.items() if m != best and m not in ties)
+                             + (f"; {base}" if base else "") + ")")
         spearman = {m: r.get("randomization_spearman") for m, r in rows.items() if _number(r.get("randomization_spearman"))}
         text = f"Best method per measure on {run.name} ({run.model}): " + "; ".join(parts) + "." if parts else ""
         if spearman:
@@ -308,17 +324,6 @@ def latent_directions_finding(runs: list[RunInfo]) -> list[Finding]:
 
 def reconstruction_family_finding(runs: list[RunInfo]) -> list[Finding]:
     found = []
-    for run, manifest in manifests_of(runs, "denoising"):
-        n = manifest.get("numbers", {})
-        if _number(n.get("mse_corrupted")) and _number(n.get("mse_rebuilt")):
-            better = n["mse_rebuilt"] < n["mse_corrupted"]
-            found.append({"title": "The denoising VAE removes the corruption",
-                          "text": (f"On {n.get('n')} corrupted test pictures, {run.name}'s reconstruction is "
-                                   f"{'closer to' if better else 'further from'} the clean picture than its input: mean "
-                                   f"squared pixel error {n['mse_corrupted']:.4f} corrupted, {n['mse_rebuilt']:.4f} "
-                                   f"rebuilt ({_pct(n.get('share_improved', 0))} of the pictures improve; "
-                                   f"{n.get('mse_rebuilt_from_clean', float('nan')):.4f} when it rebuilds the clean "
-                                   f"picture)."), "refs": [figure_ref(run, manifest)]})
     for run, manifest in manifests_of(runs, "style_mixing"):
         n = manifest.get("numbers", {})
         if _number(n.get("judged_as_label")):
@@ -330,6 +335,17 @@ def reconstruction_family_finding(runs: list[RunInfo]) -> list[Finding]:
                                    + ("the label, not the code, decides the class, and the code keeps the style."
                                       if share >= 0.8 else "the code still carries part of the class.")),
                           "refs": [figure_ref(run, manifest)]})
+    for run, manifest in manifests_of(runs, "denoising"):
+        n = manifest.get("numbers", {})
+        if _number(n.get("mse_corrupted")) and _number(n.get("mse_rebuilt")):
+            better = n["mse_rebuilt"] < n["mse_corrupted"]
+            found.append({"title": "The denoising VAE removes the corruption",
+                          "text": (f"On {n.get('n')} corrupted test pictures, {run.name}'s reconstruction is "
+                                   f"{'closer to' if better else 'further from'} the clean picture than its input: mean "
+                                   f"squared pixel error {n['mse_corrupted']:.4f} corrupted, {n['mse_rebuilt']:.4f} "
+                                   f"rebuilt ({_pct(n.get('share_improved', 0))} of the pictures improve; "
+                                   f"{n.get('mse_rebuilt_from_clean', float('nan')):.4f} when it rebuilds the clean "
+                                   f"picture)."), "refs": [figure_ref(run, manifest)]})
     for run, manifest in manifests_of(runs, "prior_samples"):
         per_model = manifest.get("numbers", {}).get("per_model", {})
         judged = {m: v for m, v in per_model.items() if _number(v.get("mean_confidence"))}

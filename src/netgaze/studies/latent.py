@@ -131,8 +131,12 @@ def principal_traversal(run: Any, *, dataset: Any = None, directions: int = 6, s
                "change_per_direction": [round(float(c), 4) for c in change.tolist()],
                "change_per_unit": [round(float(c), 4) for c in unit_change.tolist()],
                "active_units": int((z.var(0) > 0.01).sum()), "latent": int(z.shape[1])}
+    table = {"title": f"Principal directions of the {len(z)} test codes ({z.shape[1]} latent units)",
+             "columns": ["direction", "share of variance", "cumulative", "sd", "mean pixel change"],
+             "rows": [[f"PC{i + 1}", float(explained[i]), float(explained[:i + 1].sum()), float(sd[i]),
+                       float(change[i])] for i in range(k)]}
     return vr.save("principal_traversal", "Latent traversal along principal directions", figures, numbers, maps,
-                   "decode(mean + t sd_k v_k)")
+                   "decode(mean + t sd_k v_k)", tables=[table])
 
 
 def interpolate(run: Any, a: int = 0, b: int = 1, *, dataset: Any = None, steps: int = 10,

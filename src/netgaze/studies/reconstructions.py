@@ -74,8 +74,14 @@ def denoising(run: Any, *, dataset: Any = None, n: int = 10, noise: float | None
                "mse_corrupted": float(error_noisy.mean()), "mse_rebuilt": float(error_rebuilt.mean()),
                "mse_rebuilt_from_clean": float(error_clean.mean()),
                "share_improved": float((error_rebuilt < error_noisy).float().mean())}
+    table = {"title": f"Mean squared pixel error against the clean picture ({len(vr.images)} test pictures)",
+             "columns": ["picture", "MSE"],
+             "rows": [["corrupted input", numbers["mse_corrupted"]], ["rebuilt from the corrupted input",
+                                                                      numbers["mse_rebuilt"]],
+                      ["rebuilt from the clean input", numbers["mse_rebuilt_from_clean"]]]}
     return vr.save("denoising", "Denoising VAE: corrupted input and reconstruction", [("denoising", picture, caption)],
-                   numbers, {"clean": vr.images, "noisy": noisy, "reconstruction": rebuilt}, "vae(corrupt(x))")
+                   numbers, {"clean": vr.images, "noisy": noisy, "reconstruction": rebuilt}, "vae(corrupt(x))",
+                   tables=[table])
 
 
 def prior_samples(runs: Sequence[Any], *, names: Sequence[str] | None = None, n: int = 12, seed: int = 0,
@@ -129,8 +135,13 @@ def prior_samples(runs: Sequence[Any], *, names: Sequence[str] | None = None, n:
     caption = (f"each row decodes the same {n} draws z ~ N(0, I) (seed {seed}) with one model"
                + ("; a conditional model decodes draw i with label i mod its number of classes"
                   if any(vr.model.conditional for vr in opened) else ""))
+    columns = ["model", "test pixel MSE"] + (["classes (≥ 2%)", "mean confidence"] if classifier is not None else [])
+    rows = [[name, e["test_pixel_mse"]] + ([e["classes_with_2pct"], e["mean_confidence"]] if classifier is not None else [])
+            for name, e in numbers["per_model"].items()]
+    title = "Samples per model" + (f", judged by a classifier on {judge_n} samples each" if classifier is not None else "")
     return opened[0].save("prior_samples", "Samples from the prior", [("prior_samples", picture, caption)],
-                          numbers, maps, "decode(z), z ~ N(0, I)")
+                          numbers, maps, "decode(z), z ~ N(0, I)", tables=[{"title": title, "columns": columns,
+                                                                            "rows": rows}])
 
 
 def _last(run: Any, key: str) -> Any:

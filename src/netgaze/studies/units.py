@@ -91,7 +91,7 @@ def class_units_study(run: Any, *, steps: int = 128, size: int | None = None, pa
                "confidence": [round(float(c), 4) for c in confidence], "steps": steps, "size": size, "param": param}
     manifest = {"study": "featureviz", "title": "Activation maximization of class units", **facts,
                 "method": "activation maximization", "layer": "logits",
-                "figures": [{"file": png.name, "caption": caption}], "numbers": numbers}
+                "figures": [{"file": png.name, "caption": caption}], "numbers": numbers, "tables": []}
     path = write_manifest(folder, "featureviz", manifest)
     return StudyResult(manifest, path, [png], {"pictures": pictures, "predicted": predicted, "confidence": confidence})
 
