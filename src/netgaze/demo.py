@@ -46,7 +46,7 @@ class DemoSettings:
     vae_latent: int = 8
     vae_width: int = 16
     vae_batch_size: int = 32  # many small steps: sharper digits in the same time than batch 128
-    morph_classes: tuple[int, int] | None = (1, 7)  # the class interpolation (None: the first test pictures' classes)
+    morph_classes: tuple[int, int] | None = (0, 6)  # the class interpolation (None: the first test pictures' classes)
     fcn_epochs: int = 6
     n_eval: int = 200
     embed_limit: int = 500

@@ -188,3 +188,17 @@ def test_style_mixing_is_judged_by_a_classifier(runs):
     wrong[:k] = right[:k]  # the first picture's row right, the other two wrong
     result = style_mixing(run, dataset=test, n=3, classifier=ReadsTheLabel(wrong))
     assert abs(result.manifest["numbers"]["judged_as_label"] - 1 / 3) < 1e-6
+
+
+def test_typical_pictures_are_nearest_to_the_class_means(runs):
+    from netgaze.studies.latent import typical_pictures
+    from netgaze.studies.latent_common import VAERun
+
+    vr = VAERun(runs["vae"], runs["test"])
+    a, b = typical_pictures(vr, (2, 5))
+    z = vr.encode(vr.images, vr.labels)
+    for index, c in ((a, 2), (b, 5)):
+        assert int(vr.labels[index]) == c
+        mean = z[vr.labels == c].mean(0)
+        distances = (z[vr.labels == c] - mean).norm(dim=1)
+        assert abs(float((z[index] - mean).norm()) - float(distances.min())) < 1e-6

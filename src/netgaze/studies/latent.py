@@ -271,23 +271,42 @@ def latent_study(run: Any, *, dataset: Any = None, embedding: str = "tsne", clas
                  classifier: torch.nn.Module | None = None) -> dict[str, StudyResult]:
     """Every latent study that applies to the run, and imputation.
 
-    Unit traversal, principal-direction traversal (latent of 2 or more), interpolation
-    (between test picture 0 and the first picture of another class, and between the mean
-    codes of ``classes``, default those two pictures' classes), imputation, the latent
-    embedding and, for a conditional VAE, style mixing (judged by ``classifier`` if given).
+    Unit traversal, principal-direction traversal (latent of 2 or more), interpolation,
+    imputation, the latent embedding and, for a conditional VAE, style mixing (judged by
+    ``classifier`` if given). The interpolation runs between the mean codes of ``classes``
+    and between the two test pictures whose codes lie nearest to those means (the classes'
+    most typical pictures); without ``classes``, between test picture 0 and the first
+    picture of another class, and their classes' means.
     """
     from netgaze.studies.imputation import imputation
 
     vr = VAERun(run, dataset)
     data = vr.dataset
+    if classes is not None:
+        a, b = typical_pictures(vr, classes)
+    else:
+        a, b = 0, _other_class(vr)
     results = {"traversal": latent_traversal(vr.run, dataset=data),
                **({"principal": principal_traversal(vr.run, dataset=data)} if vr.model.latent >= 2 else {}),
-               "interpolation": interpolate(vr.run, 0, _other_class(vr), dataset=data, classes=classes),
+               "interpolation": interpolate(vr.run, a, b, dataset=data, classes=classes),
                "imputation": imputation(vr.run, dataset=data),
                "embedding": latent_embedding(vr.run, dataset=data, method=embedding)}
     if vr.model.conditional:
         results["style_mixing"] = style_mixing(vr.run, dataset=data, classifier=classifier)
     return results
+
+
+def typical_pictures(vr: VAERun, classes: tuple[int, int]) -> tuple[int, int]:
+    """Indices of the test pictures whose codes lie nearest to each class's mean code."""
+    z = vr.encode(vr.images, vr.labels)
+    means = vr.class_means()
+    picks = []
+    for c in classes:
+        chosen = (vr.labels == c).nonzero().flatten()
+        if len(chosen) == 0:
+            raise ValueError(f"class {c} does not occur in the test pictures")
+        picks.append(int(chosen[(z[chosen] - means[c]).norm(dim=1).argmin()]))
+    return picks[0], picks[1]
 
 
 def _other_class(vr: VAERun) -> int:
