@@ -56,6 +56,8 @@ def test_sparsity_and_receptive_field_verdicts(tmp_path):
     assert "relu1 0%, relu2 10%, relu3 40%. Sparsity grows with every layer." in _text(
         tmp_path, "a", [activations([0.0, 0.1, 0.4])])
     assert "Sparsity grows from the first layer to the last, but not at every layer." in _text(
+        tmp_path, "f", [activations([0.0, 0.0, 0.4])])
+    assert "Sparsity grows from the first layer to the last, but not at every layer." in _text(
         tmp_path, "b", [activations([0.0, 0.3, 0.2])])
     assert "Sparsity does not grow with depth here." in _text(tmp_path, "c", [activations([0.3, 0.1, 0.0])])
 
@@ -95,7 +97,8 @@ def test_reconstruction_findings(tmp_path):
     mixing = {"study": "style_mixing", "figures": [{"file": "style_mixing.png"}],
               "numbers": {"n": 8, "classes": 10, "judged_as_label": 0.5}}
     text = _text(tmp_path, "a", [principal, denoise, mixing], task="reconstruct")
-    assert "the first principal direction explains 30% of their variance, the first two 50%, the first 4 70%" in text
+    assert ("the first principal direction explains 30% of the variance, far more than one unit's share if all "
+            "were equal (12%); the first two explain 50%, the first 4 70%") in text
     assert "along the first direction changes a pixel by 0.30 on average, along the most telling single unit by " \
            "0.10 — a traversal along principal directions shows more than one along units." in text
     assert "closer to the clean picture than its input: mean squared pixel error 0.0800 corrupted, 0.0200 rebuilt" in text

@@ -213,8 +213,8 @@ def sparsity_finding(runs: list[RunInfo]) -> list[Finding]:
         if len(shares) < 2:
             continue
         values = list(shares.values())
-        monotone = all(b >= a for a, b in zip(values, values[1:]))
-        verdict = ("grows with every layer" if monotone and values[-1] > values[0] else
+        strictly = all(b > a for a, b in zip(values, values[1:]))
+        verdict = ("grows with every layer" if strictly else
                    "grows from the first layer to the last, but not at every layer" if values[-1] > values[0] else
                    "does not grow with depth here")
         listing = ", ".join(f"{n} {_pct(v)}" for n, v in shares.items())
@@ -278,7 +278,7 @@ def faithfulness_finding(runs: list[RunInfo]) -> list[Finding]:
             values = {m: r.get(key) for m, r in rows.items() if _number(r.get(key))}
             if len(values) >= 2:
                 best = better(values, key=values.get)
-                ties = [m for m, v in values.items() if m != best and abs(v - values[best]) < 0.005]
+                ties = [m for m, v in values.items() if m != best and _fmt(v) == _fmt(values[best])]
                 base = ", ".join(f"the {m} baseline {_fmt(r.get(key))}" for m, r in baselines.items()
                                  if _number(r.get(key)))
                 parts.append(f"{title}: {best}" + (f" (tied with {', '.join(ties)})" if ties else "")
@@ -310,9 +310,13 @@ def latent_directions_finding(runs: list[RunInfo]) -> list[Finding]:
         if len(explained) < 2 or not change or not unit:
             continue
         k = int(n.get("directions", len(change)))
-        text = (f"The {n.get('latent')} latent units of {run.name} ({n.get('active_units')} active, code variance "
-                f"over 0.01) spread the {n.get('n')} test codes unevenly: the first principal direction explains "
-                f"{_pct(explained[0])} of their variance, the first two {_pct(explained[0] + explained[1])}, the first "
+        even = 1 / len(explained)
+        spread = ("far more than" if explained[0] > 2 * even else "more than" if explained[0] > even + NOISE
+                  else "about as much as")
+        text = (f"Over the {n.get('n')} test codes of {run.name} ({n.get('latent')} latent units, "
+                f"{n.get('active_units')} active: code variance over 0.01), the first principal direction explains "
+                f"{_pct(explained[0])} of the variance, {spread} one unit's share if all were equal ({_pct(even)}); "
+                f"the first two explain {_pct(explained[0] + explained[1])}, the first "
                 f"{k} {_pct(sum(explained[:k]))}. Moving ±{n.get('span_sd')} standard deviations along the first "
                 f"direction changes a pixel by {_fmt(change[0])} on average, along the most telling single unit by "
                 f"{_fmt(max(unit))}" + (" — a traversal along principal directions shows more than one along units."

@@ -69,8 +69,9 @@ CHAPTERS: list[dict[str, Any]] = [
      "studies": ["layers", "models", "epochs", "embed", "activations", "featureviz", "layer_channels", "filters",
                  "faithfulness"]},
     {"task": "reconstruct", "title": "Reconstruction",
-     "intro": ("The reconstruction family of seed 000: a VAE, a conditional VAE, a denoising VAE and a VAE-GAN: what "
-               "their latent space holds, what each adds, and which input pixels a reconstructed area needs."),
+     "intro": ("Seed 000 compared a family of reconstruction models (VAE, conditional VAE, denoising VAE, VAE-GAN). "
+               "The sections below show what the runs' latent space holds, what each kind of model adds, and which "
+               "input pixels a reconstructed area needs."),
      "training_intro": "Reconstruction and KL losses per picture, per epoch.",
      "studies": ["latent", "style_mixing", "denoising", "prior_samples", "area"]},
     {"task": "segment", "title": "Segmentation",

@@ -58,7 +58,7 @@ def latent_traversal(run: Any, *, dataset: Any = None, index: int | None = 0, st
     spread = (pictures.amax(1) - pictures.amin(1)).flatten(1).mean(1)
     return vr.save("latent_traversal", "Latent traversal", figures,
                    {"dims": dims, "steps": steps, "span": span, "index": index,
-                    "change_per_dim": spread.tolist()}, maps, "decode(z) with one unit swept")
+                    "change_per_dim": spread.tolist()}, maps, "decode(z) with one unit swept", tables=[])
 
 
 def principal_directions(z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -177,7 +177,8 @@ def interpolate(run: Any, a: int = 0, b: int = 1, *, dataset: Any = None, steps:
     caption = (f"top: from test picture {a} to {b} (inputs at the ends); bottom: from the mean code of "
                f"class {names[0]} to that of class {names[1]}")
     return vr.save("latent_interpolation", "Latent interpolation", [("latent_interpolation", picture, caption)],
-                   {"a": a, "b": b, "classes": list(classes), "steps": steps}, maps, "decode((1-t) z_a + t z_b)")
+                   {"a": a, "b": b, "classes": list(classes), "steps": steps}, maps, "decode((1-t) z_a + t z_b)",
+                   tables=[])
 
 
 def style_mixing(run: Any, *, dataset: Any = None, n: int = 8, classifier: torch.nn.Module | None = None) -> StudyResult:
