@@ -120,3 +120,16 @@ def test_every_finding_links_to_its_figure(tmp_path):
             if label.startswith("Figure "):
                 assert re.search(rf'<figure id="{anchor}">\s*<img [^>]*>\s*<figcaption>{label}\.', html)
     assert "cnn loses more than 0.15 of accuracy on test pictures, so it learned the background" in html
+
+
+def test_area_findings_follow_the_mass_inside_the_box(tmp_path):
+    def area(study, inside, share):
+        return {"study": study, "figures": [{"file": f"{study}.png"}],
+                "numbers": {"n": 32, "guided_mass_inside_box": inside, "box_area_share": share, "margin": 4}}
+    text = _text(tmp_path, "a", [area("area_segments", 0.8, 0.2)], task="segment")
+    assert "puts 80% of its mass inside the object's box, which covers 20% of the picture" in text
+    assert "explained mostly by the pixels of the object itself" in text
+    assert "no more than in a map spread evenly" in _text(tmp_path, "b", [area("area_segments", 0.2, 0.2)],
+                                                          task="segment")
+    assert "no more than a map spread evenly over the picture" in _text(tmp_path, "c", [area("area", 0.06, 0.06)],
+                                                                        task="reconstruct")

@@ -382,6 +382,21 @@ def area_finding(runs: list[RunInfo]) -> list[Finding]:
                    "to rebuild the box."))
         found.append({"title": "Which input pixels a reconstructed area needs", "text": text,
                       "refs": [figure_ref(run, manifest)]})
+    for run, manifest in manifests_of(runs, "area_segments"):
+        n = manifest.get("numbers", {})
+        inside, area = n.get("guided_mass_inside_box"), n.get("box_area_share")
+        if not (_number(inside) and _number(area)):
+            continue
+        found.append({"title": "Where a segment's class comes from",
+                      "text": (f"For the class channel of {run.name}'s output summed over the object, area guided "
+                               f"backprop puts {_pct(inside)} of its mass inside the object's box, which covers "
+                               f"{_pct(area)} of the picture on average over {n.get('n', '?')} test pictures: "
+                               + ("the segment is explained mostly by the pixels of the object itself."
+                                  if inside > 0.5 else
+                                  "more than in a map spread evenly, but most of it lies outside the box."
+                                  if inside > area + NOISE else
+                                  "no more than in a map spread evenly over the picture.")),
+                      "refs": [figure_ref(run, manifest)]})
     return found
 
 

@@ -51,7 +51,8 @@ STUDIES: dict[str, dict[str, str]] = {
         "Grad-CAM and guided backprop of a rectangle of the reconstruction: which input pixels the decoder used to "
         "rebuild that area. Mass outside the box means local reconstruction needs global information.")},
     "segmentation": {"title": "Predicted masks, encoders and decoders", "intro": (
-        "What the FCN predicts per pixel, and FCN decoders on different encoders with their pixel accuracy and IoU.")},
+        "What the FCN predicts per pixel; when the runs hold them, FCN decoders on different encoders with their pixel "
+        "accuracy and IoU.")},
     "area_segments": {"title": "Area Grad-CAM of segments", "intro": (
         "Grad-CAM and guided backprop of a region and class of the segmentation output.")},
 }
