@@ -88,9 +88,17 @@ def shortcut_gap(runs: list[RunInfo]) -> list[Finding]:
                        f"on the training pictures, so {'they have' if len(untrained) > 1 else 'it has'} not learned "
                        f"either yet")
     return [{"title": "A shortcut through the background",
-             "text": ("In the training pictures the background colour names the class 90% of the time; in the test "
+             "text": (f"In the training pictures the background colour names the class {_spurious_rate()} of the time; "
+                      "in the test "
                       "pictures it is independent of the class. Final accuracies: " + "; ".join(rows) + ". "
                       + "; ".join(verdict) + "."), "refs": refs}]
+
+
+def _spurious_rate() -> str:
+    """The shapes set's rate of backgrounds that follow the class under ``spurious`` (its own constant)."""
+    from netgaze.lab.datasets.shapes import SPURIOUS_RATE
+
+    return _pct(SPURIOUS_RATE)
 
 
 def where_models_look(runs: list[RunInfo]) -> list[Finding]:
