@@ -24,6 +24,7 @@ def _fake_run(tmp_path, model, classes, size=12):
 
 
 def test_receptive_field_by_hand():
+    torch.manual_seed(1)
     conv = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(2, 2, 3, padding=1),
                          nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(2, 2, 5, padding=2))
     # 3x3 conv: 3; + 2x2 pool: 4; + 3x3 conv on a stride-2 grid: 4 + 2*2 = 8; + pool: 10; + 5x5 conv at stride 4: 10 + 4*4
@@ -78,3 +79,20 @@ def test_simple_cnn_pool_grid():
         assert torch.allclose(grid(x), grid.classifier(features.flatten(1)), atol=1e-6)
     with pytest.raises(ModelError, match="pool_grid"):
         build_model("simple-cnn", num_classes=10, in_channels=1, pool_grid=0)
+
+
+def test_pixel_neuron_pictures_change_only_inside_the_receptive_field(tmp_path):
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.ReLU(), nn.Conv2d(2, 2, 3, padding=1))
+    run = _fake_run(tmp_path, model, ["a", "b"], size=16)
+    result = layer_channels_study(run, layers=["0"], channels=1, steps=4, size=16)
+    assert result.manifest["numbers"]["per_layer"]["0"]["receptive_field"] == 3
+    from netgaze.featureviz import make_image
+
+    start = make_image("pixel", result.manifest["numbers"]["per_layer"]["0"]["channels"], 1, (16, 16),
+                       random_state=0)().detach()
+    changed = (result.maps["0"] - start).abs()[0, 0] > 1e-6
+    rows, cols = changed.any(1).nonzero().flatten(), changed.any(0).nonzero().flatten()
+    # the centre unit sees 3x3 pixels; jitter moves the picture by a few pixels between steps
+    assert 0 < rows.max() - rows.min() + 1 <= 3 + 2 * 8 and 0 < cols.max() - cols.min() + 1 <= 3 + 2 * 8
+    assert not changed[0].any() and not changed[:, 0].any()  # the border stays as it started

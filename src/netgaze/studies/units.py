@@ -96,14 +96,20 @@ def class_units_study(run: Any, *, steps: int = 128, size: int | None = None, pa
     return StudyResult(manifest, path, [png], {"pictures": pictures, "predicted": predicted, "confidence": confidence})
 
 
-def receptive_field(model: nn.Module, layer: str, size: int, channels: int) -> int:
-    """Side in pixels of the input region that reaches the centre unit of ``layer`` (gradient support)."""
-    x = torch.rand(1, channels, size, size, generator=torch.Generator().manual_seed(0))
+def receptive_field(model: nn.Module, layer: str, size: int, channels: int, samples: int = 32) -> int:
+    """Side in pixels of the input region that reaches the centre unit of ``layer``.
+
+    Measured as the support of the gradient of the centre position (all channels) with
+    respect to the input, united over ``samples`` random pictures: on one picture, a max
+    pooling passes gradient to one pixel of each window and a ReLU that is off cuts a path,
+    so a single gradient can miss the field's edge. Seeded, so the result is reproducible.
+    """
+    x = torch.rand(samples, channels, size, size, generator=torch.Generator().manual_seed(0))
     with Recorder(model, [layer], input_grad=True) as rec:
         rec.forward(x)
         act = rec.activations[layer]
         h, w = act.shape[-2:]
-        grad = torch.autograd.grad(act[0, :, h // 2, w // 2].sum(), rec.input)[0]
+        grad = torch.autograd.grad(act[:, :, h // 2, w // 2].sum(), rec.input)[0]
     support = grad.abs().sum((0, 1)) > 0
     rows, cols = support.any(1).nonzero(), support.any(0).nonzero()
     if len(rows) == 0:
@@ -113,7 +119,7 @@ def receptive_field(model: nn.Module, layer: str, size: int, channels: int) -> i
 
 def layer_channels_study(run: Any, *, layers: Sequence[str] | None = None, channels: int = 8, steps: int = 128,
                          size: int | None = None, objective: str = "neuron", test_images: int = 200,
-                         random_state: int = 0) -> StudyResult:
+                         param: str | None = None, penalty: float = 0.0, random_state: int = 0) -> StudyResult:
     """Render the most responsive channels of every conv layer, one row per layer.
 
     Args:
@@ -128,6 +134,13 @@ def layer_channels_study(run: Any, *, layers: Sequence[str] | None = None, chann
         objective: ``"neuron"`` (the channel's centre unit: one pattern the size of its
             receptive field) or ``"channel"`` (the channel's mean: the pattern tiled).
         test_images: test pictures that pick the channels.
+        param: ``"fourier"`` or ``"pixel"`` (default: pixel for ``"neuron"``, fourier for
+            ``"channel"``). With pixels and the neuron objective only the unit's receptive field
+            changes (every pixel is its own parameter; the jitter of transformation robustness
+            widens it by a few pixels), so each picture shows what the unit sees; a Fourier
+            coefficient changes every pixel, which blurs the receptive field over the picture.
+        penalty: weight of total variation (smooth strokes instead of pixel noise) subtracted
+            from each unit's objective; 0 for none.
         random_state: seed.
 
     Returns:
@@ -135,6 +148,7 @@ def layer_channels_study(run: Any, *, layers: Sequence[str] | None = None, chann
     """
     run = open_run(run)
     model = run.model.eval()
+    param = param or ("pixel" if objective == "neuron" else "fourier")
     layers = [resolve_layer(model, layer)[0] for layer in layers] if layers else spread_conv_layers(model)
     images = _test_images(run, test_images)
     size = size or _size(run, images)
@@ -145,7 +159,8 @@ def layer_channels_study(run: Any, *, layers: Sequence[str] | None = None, chann
     maps, rows, per_layer = {}, [], {}
     for layer in layers:
         chosen = strength[layer].argsort(descending=True)[:channels].tolist()
-        pictures = visualize(model, layer, channels=chosen, steps=steps, size=size, objective=objective,
+        pictures = visualize(model, layer, channels=chosen, steps=steps, size=size, objective=objective, param=param,
+                             regularizer=penalty * total_variation() if penalty > 0 else None,
                              random_state=random_state)
         maps[layer] = pictures
         rows.append(pictures)
@@ -163,7 +178,8 @@ def layer_channels_study(run: Any, *, layers: Sequence[str] | None = None, chann
     what = "centre unit" if objective == "neuron" else "mean"
     caption = (f"Activation maximization of the {channels} channels of each conv layer of {facts['model']} "
                f"(run {facts['run']}, epoch {facts['epoch']}) that respond most to {len(images)} test pictures: each "
-               f"picture maximises one channel's {what} ({steps} Adam steps, Fourier parameterization, "
+               f"picture maximises one channel's {what} ({steps} Adam steps, {param} parameterization"
+               + (f", total variation penalty {penalty:g}" if penalty > 0 else "") + ", "
                f"transformation robustness, {size}x{size} pixels); rows from the first layer to the last, each labelled "
                f"with its receptive field (RF, pixels).")
     table = {"title": "Receptive field of each conv layer", "columns": ["layer", "channels", "shown",
