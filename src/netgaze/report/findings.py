@@ -366,9 +366,12 @@ def reconstruction_family_finding(runs: list[RunInfo]) -> list[Finding]:
         listing = "; ".join(f"{m}: {v.get('classes_with_2pct')} of 10 classes among {v.get('judged')} samples, mean "
                             f"confidence {_fmt(v['mean_confidence'])}" for m, v in judged.items())
         best = max(judged, key=lambda m: judged[m]["mean_confidence"])
+        runner_up = max((v["mean_confidence"] for m, v in judged.items() if m != best), default=None)
+        verdict = ("" if runner_up is None else
+                   f"{best}'s samples look most like digits to it." if judged[best]["mean_confidence"] > runner_up + NOISE
+                   else "The models' samples look about equally like digits to it.")
         found.append({"title": "Samples from the prior",
-                      "text": (f"The digits classifier on samples z ~ N(0, I) of each model: {listing}. "
-                               + (f"{best}'s samples look most like digits to it." if len(judged) > 1 else "")).strip(),
+                      "text": (f"The digits classifier on samples z ~ N(0, I) of each model: {listing}. " + verdict).strip(),
                       "refs": [figure_ref(run, manifest)]})
     return found
 
