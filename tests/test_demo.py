@@ -38,3 +38,30 @@ def test_quick_settings_are_small():
     quick, full = DemoSettings.quick(), DemoSettings()
     assert full.n_train is None  # the shapes default: 2,000 training pictures
     assert quick.n_train < 2000 and quick.classifier_epochs < full.classifier_epochs
+
+
+def test_settings_travel_to_the_worker_processes_as_json():
+    import dataclasses
+
+    from netgaze.demo import _settings_from_json
+
+    settings = DemoSettings(morph_classes=(3, 8), channels=(4, 4, 8, 8), vaegan_epochs=3)
+    back = _settings_from_json(json.dumps(dataclasses.asdict(settings)))
+    assert back == settings and isinstance(back.channels, tuple) and back.morph_classes == (3, 8)
+
+
+def test_a_failed_training_leaves_its_note_in_another_run(tmp_path):
+    from netgaze.demo import _place_notes
+
+    run = write_classify_run(tmp_path)
+    demo = Demo(tmp_path, DemoSettings.quick(), progress=False)
+
+    def failing():
+        raise RuntimeError("out of memory")
+
+    assert demo.step("train vae", failing, None, "latent") is None  # no run folder of its own to hold the note
+    assert set(demo.unplaced) == {"train vae"}
+    _place_notes(tmp_path, demo.unplaced)
+    html = build_report([run], tmp_path / "report.html").read_text()
+    assert "not run — it failed: RuntimeError: out of memory" in html
+    assert "CPU" not in demo.timings and demo.cpu["train vae"] >= 0

@@ -1,15 +1,22 @@
 """The one-command demo: the seed reports' studies end to end on embedded data, on the CPU.
 
 ``run_demo("runs/demo")`` trains the report's classifier family on ``shapes`` with the
-spurious background (simple CNN; + batch norm and dropout; + robust augmentation), a VAE
-on ``digits`` and an FCN on ``shapes``; runs every study whose code exists; and writes
-``runs/demo/report.html``. A step whose code is missing or fails is not dropped
-silently: it leaves a manifest with ``"skipped": reason`` that the report shows as a note.
-The whole run takes a few minutes on two CPU cores (``quick=True``: well under one).
+spurious background (simple CNN; + batch norm and dropout; + robust augmentation), a
+digits classifier for activation maximization, seed 000's reconstruction family on
+``digits`` (VAE, conditional VAE, denoising VAE, VAE-GAN) and an FCN on ``shapes``; runs
+every study whose code exists; and writes ``runs/demo/report.html``. A step whose code is
+missing or fails is not dropped silently: it leaves a manifest with ``"skipped": reason``
+that the report shows as a note.
+
+The steps form two independent groups (``GROUPS``: everything on ``shapes``; everything on
+``digits``) that run in two processes at once, one thread each, which on two cores
+is faster than one process with two threads for models this small; the report is written
+after both. Each step prints its wall time and its CPU time.
 """
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 import traceback
@@ -30,18 +37,34 @@ class DemoSettings:
     n_train: int | None = None  # shapes' own default: 2,000 train and 500 test pictures
     classifier_epochs: int = 8  # the shortcut is learned by epoch 2; the augmented model needs longer for shapes
     channels: tuple[int, ...] = (16, 32, 64, 64)
-    vae_epochs: int = 10
+    digits_epochs: int = 5  # simple-cnn on digits with a 3x3 pooling grid: test accuracy 0.98 after 5
+    digits_channels: tuple[int, ...] = (16, 32, 64, 64)
+    layer_channels: int = 8  # channels per conv layer in the activation-maximization grid
+    vae_epochs: int = 40  # about 0.55 s of CPU an epoch: test pixel MSE 0.0076 after 20 epochs
+    cvae_epochs: int = 24
+    dvae_epochs: int = 24
+    vaegan_epochs: int = 20  # about 2 s of CPU an epoch; 0 leaves the VAE-GAN out
+    vae_latent: int = 8
+    vae_width: int = 16
+    vae_batch_size: int = 32  # many small steps: sharper digits in the same time than batch 128
+    morph_classes: tuple[int, int] | None = (0, 6)  # the class interpolation (None: the first test pictures' classes)
     fcn_epochs: int = 6
     n_eval: int = 200
     embed_limit: int = 500
-    featureviz_steps: int = 128
+    featureviz_steps: int = 96
     faithfulness_images: int = 64
+    workers: int = 2  # processes running the step groups at once (1: everything in this process)
 
     @classmethod
     def quick(cls) -> "DemoSettings":
-        return cls(size=32, n_train=256, classifier_epochs=2, channels=(8, 16, 16, 16), vae_epochs=1,
-                   fcn_epochs=1, n_eval=32, embed_limit=64, featureviz_steps=8, faithfulness_images=8)
+        return cls(size=32, n_train=256, classifier_epochs=2, channels=(8, 16, 16, 16), digits_epochs=1,
+                   digits_channels=(8, 8, 8, 8), layer_channels=2, vae_epochs=1, cvae_epochs=1, dvae_epochs=1,
+                   vaegan_epochs=0, vae_batch_size=128, fcn_epochs=1, n_eval=32, embed_limit=64, featureviz_steps=8,
+                   faithfulness_images=8, workers=1)
 
+
+SHORT_HEADERS = {"pointing": "pointing", "energy_pointing": "energy pointing", "deletion_auc": "deletion",
+                 "insertion_auc": "insertion", "randomization_spearman": "random. ρ", "seconds": "seconds"}
 
 CLASSIFIERS = [  # (run folder, model, augmentation, what the report calls it)
     ("cnn", "simple-cnn", "none", "simple CNN"),
@@ -56,7 +79,10 @@ class Demo:
     settings: DemoSettings
     progress: bool = True
     timings: dict[str, float] = field(default_factory=dict)
+    cpu: dict[str, float] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
+    group: str = ""
+    unplaced: dict[str, dict[str, str]] = field(default_factory=dict)  # skip notes with no run folder to hold them
     reused: list[str] = field(default_factory=list)
 
     def resuming(self, path: Path) -> bool:
@@ -69,12 +95,12 @@ class Demo:
 
     def say(self, message: str) -> None:
         if self.progress:
-            print(f"[demo {time.strftime('%H:%M:%S')}] {message}", flush=True)
+            print(f"[demo {time.strftime('%H:%M:%S')}{' ' + self.group if self.group else ''}] {message}", flush=True)
 
     def step(self, name: str, function: Callable[[], Any], note_in: Path | None = None, study: str | None = None):
         """Run one step; on a missing module or an error, record a visible skip note."""
         self.say(f"{name} ...")
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         try:
             result = function()
         except ImportError as err:
@@ -85,7 +111,8 @@ class Demo:
             result = self.skip(name, f"it failed: {type(err).__name__}: {str(err).splitlines()[0][:200]}",
                                note_in, study)
         self.timings[name] = round(time.perf_counter() - start, 1)
-        self.say(f"{name} done in {self.timings[name]:.0f} s")
+        self.cpu[name] = round(time.process_time() - cpu, 1)
+        self.say(f"{name} done in {self.timings[name]:.0f} s (CPU {self.cpu[name]:.0f} s)")
         return result
 
     def skip(self, name: str, reason: str, note_in: Path | None, study: str | None) -> None:
@@ -93,6 +120,8 @@ class Demo:
         self.say(f"{name} SKIPPED: {reason}")
         if note_in is not None and (note_in / "run.json").is_file():
             write_manifest(note_in / "artifacts", f"skipped-{name}", {"study": study or name, "skipped": reason})
+        else:
+            self.unplaced[name] = {"study": study or name, "skipped": reason}
         return None
 
     # -- classification ----------------------------------------------------------------
@@ -120,17 +149,17 @@ class Demo:
         s = self.settings
         by_name = {p.name: p for p in runs}
         first = runs[0]
-        names = [label for folder, _, _, label in CLASSIFIERS if folder in by_name]
+        names = [folder for folder, *_ in CLASSIFIERS if folder in by_name]
         self.step("study models", lambda: studies.models_study(
             [by_name[f] for f, *_ in CLASSIFIERS if f in by_name], n_images=6, n_eval=s.n_eval, names=names),
-            first, "models")
+            first, "models")  # named by run folder, as everywhere else in the report
         main = by_name.get("cnn-robust", first)
         self.step("study layers", lambda: studies.layers_study(main, n_images=5), main, "layers")
         self.step("study epochs", lambda: studies.epochs_study(main, n_images=4, n_eval=s.n_eval), main, "epochs")
         for path in runs:
             self.step(f"embed {path.name}", lambda: self.embed(path), path, "embed")
         plain = by_name.get("cnn", first)
-        self.step("feature visualization", lambda: self.featureviz(plain), plain, "featureviz")
+        self.step("activations and filters", lambda: self.activations_and_filters(plain), plain, "activations")
         self.step("faithfulness", lambda: self.faithfulness(plain), plain, "faithfulness")
 
     def embed(self, path: Path) -> None:
@@ -140,9 +169,10 @@ class Demo:
         embed_run(load_run(path), path / "artifacts" / "embed", method="tsne", limit=self.settings.embed_limit,
                   perplexity=20.0, progress=False)
 
-    def featureviz(self, path: Path) -> None:
+    def activations_and_filters(self, path: Path) -> None:
+        """First-layer filters and the activation maps of one picture in every layer (S6, S4)."""
         from netgaze import viz
-        from netgaze.featureviz import activation_maps, filter_grid, visualize
+        from netgaze.featureviz import activation_maps, filter_grid
         from netgaze.lab.runs import load_run
         from netgaze.studies.common import run_facts
         from netgaze.studies.images import pick_examples
@@ -150,23 +180,12 @@ class Demo:
         run = load_run(path)
         facts = run_facts(run)
         folder = run.artifacts / "featureviz"
-        s = self.settings
-        classes = list(run.classes)
-        pictures = visualize(run.model, "logits", channels=range(len(classes)), steps=s.featureviz_steps,
-                             size=s.size, random_state=0)
-        png = viz.save_png(viz.grid(list(viz.to_uint8(pictures)), ncols=len(classes), col_labels=classes,
-                                    scale=max(1, 96 // s.size)), folder / "class_units.png")
         filters_png = viz.save_png(filter_grid(run.model, scale=12), folder / "filters.png")
         where = f"{facts['model']} (run {facts['run']}, epoch {facts['epoch']}) on {facts['dataset']}"
-        write_manifest(folder, "featureviz", {
-            "study": "featureviz", "title": "Activation maximization", **facts, "method": "activation maximization",
-            "layer": "logits", "figures": [{"file": png.name, "caption": (
-                f"Pictures synthesised to maximise each class logit of {where}: {s.featureviz_steps} Adam steps, "
-                f"Fourier parameterization with transformation robustness, {s.size}x{s.size} pixels.")}]})
         write_manifest(folder, "filters", {
             "study": "filters", "title": "First-layer filters", **facts, "layer": "first conv layer",
             "figures": [{"file": filters_png.name, "caption": f"The first conv layer's kernels of {where}, "
-                                                              "each normalised on its own."}]})
+                                                              "each normalised on its own."}], "tables": []})
         example = pick_examples(run.dataset("test"), 1, seed=0)
         maps = activation_maps(run.model, example.images[0])
         figures = []
@@ -180,8 +199,10 @@ class Demo:
         write_manifest(folder, "activations", {
             "study": "activations", "title": "Activation maps of one picture in every layer", **facts,
             "method": "activations (ReLU)", "figures": figures,
-            "tables": [{"title": "Sparsity grows with depth?", "columns": ["layer", "channels", "size",
-                                                                          "blank channels", "mean activation"],
+            "numbers": {"per_layer": {st.name: {"blank_share": st.blank_share, "mean_activation": st.mean_activation}
+                                      for st in maps.stats}},
+            "tables": [{"title": "Blank channels (sparsity) per layer", "columns": ["layer", "channels", "size",
+                                                                                  "blank share", "mean activation"],
                         "rows": [[st.name, st.channels, f"{st.height}x{st.width}", st.blank_share, st.mean_activation]
                                  for st in maps.stats]}]})
 
@@ -203,26 +224,24 @@ class Demo:
             "numbers": data, "tables": [{
                 "title": (f"Faithfulness on {len(examples.indices)} test pictures of {run.config.get('model')} "
                           f"(run {path.name}); arrows say which way is better"),
-                "columns": ["method", *[f"{data['columns'][k]['title']} "
-                                        f"({'↑' if data['columns'][k]['better'] == 'higher' else '↓'})" for k in keys]],
+                "columns": ["method", *[f"{SHORT_HEADERS.get(k, data['columns'][k]['title'])} "
+                                        f"{'↑' if data['columns'][k]['better'] == 'higher' else '↓'}" for k in keys]],
                 "rows": [[m, *[r.get(k) for k in keys]] for m, r in data["rows"].items()]}]})
 
-    # -- reconstruction and segmentation ------------------------------------------------------
-    def vae(self, note_in: Path | None) -> None:
-        from netgaze.lab.reconstruct import train_reconstruction
+    # -- digits classifier: activation maximization (netgaze.demosteps.digits) --------------
+    def digits(self) -> None:
+        from netgaze.demosteps.digits import digits_classifier
 
-        path = self.out / "vae"
-        self.step("train vae", lambda: train_reconstruction(
-            data="digits", model="vae-conv", loss="bce", latent=16, epochs=self.settings.vae_epochs, out=str(path),
-            seed=0, progress=False, resume=self.resuming(path)), note_in, "latent")
-        if not (path / "run.json").is_file():
-            return
-        self.step("study latent", lambda: __import__("netgaze.studies.latent", fromlist=["latent_study"])
-                  .latent_study(str(path)), path, "latent")
-        self.step("study area", lambda: __import__("netgaze.studies.area", fromlist=["area_study"])
-                  .area_study(str(path)), path, "area")
+        digits_classifier(self)
 
-    def fcn(self, note_in: Path | None) -> None:
+    # -- reconstruction family (netgaze.demosteps.reconstruction) ------------------------------
+    def reconstruction(self) -> None:
+        from netgaze.demosteps.reconstruction import reconstruction_family
+
+        reconstruction_family(self)
+
+    # -- segmentation -------------------------------------------------------------------------
+    def fcn(self, note_in: Path | None = None) -> None:
         from netgaze.lab.segment import train_segmentation
 
         path = self.out / "fcn"
@@ -237,7 +256,70 @@ class Demo:
                   .area_segments_study(str(path)), path, "area_segments")
 
 
-DEMO_RUNS = [folder for folder, *_ in CLASSIFIERS] + ["vae", "fcn"]
+    # -- groups -------------------------------------------------------------------------------
+    def classification(self) -> None:
+        runs = self.step("classifiers", self.train_classifiers) or []
+        if runs:
+            self.classifier_studies(runs)
+
+    def shapes(self) -> None:
+        """Everything on ``shapes``: the classifiers and their studies, then the FCN."""
+        self.classification()
+        self.fcn()
+
+    def digits_and_reconstruction(self) -> None:
+        """Everything on ``digits``: the digits classifier's activation maximization, then the VAE family
+        (whose studies use the digits classifier as a judge)."""
+        self.digits()
+        self.reconstruction()
+
+
+# Groups of steps that share nothing until the report (one per dataset): each may run in its own process.
+GROUPS = {"shapes": "shapes", "digits": "digits_and_reconstruction"}
+
+
+def _run_group(out: str, settings: DemoSettings, progress: bool, group: str, threads: int | None) -> dict[str, Any]:
+    """Run one group of steps (in a worker process or here); returns its bookkeeping."""
+    if threads:
+        torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    demo = Demo(Path(out), settings, progress, group=group if settings.workers > 1 else "")
+    start = time.perf_counter()
+    getattr(demo, GROUPS[group])()
+    return {"timings": demo.timings, "cpu": demo.cpu, "skipped": demo.skipped, "unplaced": demo.unplaced,
+            "reused": demo.reused, "seconds": round(time.perf_counter() - start, 1)}
+
+
+def _run_groups_in_processes(out: Path, settings: DemoSettings, progress: bool, threads: int) -> dict[str, dict[str, Any]]:
+    """Each group in its own ``python -m netgaze.demo --group`` process (no fork of a process that holds torch
+    threads, no re-import of the caller's main module); a process that dies becomes a skip note."""
+    import dataclasses
+    import subprocess
+    import tempfile
+
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    with tempfile.TemporaryDirectory(prefix="netgaze-demo-") as work:
+        processes = {}
+        for group in GROUPS:
+            result = Path(work) / f"{group}.json"
+            command = [sys.executable, "-m", "netgaze.demo", "--group", group, "--out", str(out), "--result", str(result),
+                       "--threads", str(threads), "--settings", json.dumps(dataclasses.asdict(settings))]
+            if not progress:
+                command.append("--quiet")
+            processes[group] = (subprocess.Popen(command, env=env), result)
+        results = {}
+        for group, (process, result) in processes.items():
+            code = process.wait()
+            if code == 0 and result.is_file():
+                results[group] = json.loads(result.read_text())
+            else:
+                reason = f"its process ended with exit status {code}"
+                results[group] = {"timings": {}, "cpu": {}, "skipped": {group: reason}, "seconds": None, "reused": [],
+                                  "unplaced": {group: {"study": group, "skipped": reason}}}
+    return results
+
+
+DEMO_RUNS = [folder for folder, *_ in CLASSIFIERS] + ["fcn", "digits-cnn", "vae", "cvae", "dvae", "vaegan"]
 
 
 def settings_json(settings: DemoSettings) -> dict[str, Any]:
@@ -254,9 +336,8 @@ def set_aside_other_settings(out: Path, settings: DemoSettings) -> list[str]:
     present = [name for name in DEMO_RUNS if (out / name).is_dir()]
     if not present:
         return []
-    record = out / "demo.json"
     try:
-        old = json.loads(record.read_text()).get("settings")
+        old = json.loads((out / "demo.json").read_text()).get("settings")
     except (OSError, ValueError, AttributeError):
         old = None
     if old == settings_json(settings):
@@ -275,6 +356,22 @@ def set_aside_other_settings(out: Path, settings: DemoSettings) -> list[str]:
             "again with these settings"]
 
 
+def _settings_from_json(text: str) -> DemoSettings:
+    values = json.loads(text)
+    for key in ("channels", "digits_channels", "morph_classes"):
+        if isinstance(values.get(key), list):
+            values[key] = tuple(values[key])
+    return DemoSettings(**values)
+
+
+def _place_notes(out: Path, unplaced: dict[str, dict[str, str]]) -> None:
+    """Skip notes of steps that had no run folder (a failed training) go to the first run that exists."""
+    runs = sorted(p for p in out.iterdir() if (p / "run.json").is_file())
+    if runs:
+        for name, note in unplaced.items():
+            write_manifest(runs[0] / "artifacts", f"skipped-{name}", note)
+
+
 def run_demo(out: str | Path = "runs/demo", quick: bool = False, progress: bool = True,
              settings: DemoSettings | None = None) -> Path:
     """Train, study and report; returns the path of ``OUT/report.html``.
@@ -289,33 +386,60 @@ def run_demo(out: str | Path = "runs/demo", quick: bool = False, progress: bool 
         progress: print a line per step.
         settings: explicit sizes (overrides ``quick``).
     """
-    torch.manual_seed(0)
-    demo = Demo(Path(out), settings or (DemoSettings.quick() if quick else DemoSettings()), progress)
-    demo.out.mkdir(parents=True, exist_ok=True)
-    for line in set_aside_other_settings(demo.out, demo.settings):
+    settings = settings or (DemoSettings.quick() if quick else DemoSettings())
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    for line in set_aside_other_settings(out, settings):
         print(f"[demo] {line}", file=sys.stderr, flush=True)  # always said, even with progress=False
-    atomic_write_json(demo.out / "demo.json", {"settings": settings_json(demo.settings), "finished": False})
+    atomic_write_json(out / "demo.json", {"settings": settings_json(settings), "finished": False})
     start = time.perf_counter()
-    runs = demo.step("classifiers", demo.train_classifiers) or []
-    note_in = runs[0] if runs else None
-    if runs:
-        demo.classifier_studies(runs)
-    demo.vae(note_in)
-    demo.fcn(note_in)
+    results: dict[str, dict[str, Any]] = {}
+    if settings.workers > 1:
+        threads = max(1, (torch.get_num_threads() or 1) // settings.workers)
+        results = _run_groups_in_processes(out, settings, progress, threads)
+    else:
+        results = {g: _run_group(str(out), settings, progress, g, None) for g in GROUPS}
+    demo = Demo(out, settings, progress)
+    for result in results.values():
+        demo.timings.update(result["timings"])
+        demo.cpu.update(result["cpu"])
+        demo.skipped.update(result["skipped"])
+        demo.unplaced.update(result["unplaced"])
+        demo.reused.extend(result.get("reused", []))
+    _place_notes(out, demo.unplaced)
     from netgaze.report import build_report
 
     report = demo.step("report", lambda: build_report(
         [demo.out], demo.out / "report.html",
         title="netgaze demo: how task, architecture and training change where a CNN looks"))
     total = round(time.perf_counter() - start, 1)
-    atomic_write_json(demo.out / "demo.json", {"seconds": total, "steps": demo.timings, "skipped": demo.skipped,
-                                               "settings": settings_json(demo.settings), "finished": True,
-                                               "reused": demo.reused})
-    demo.say(f"finished in {total:.0f} s; report: {report}")
+    atomic_write_json(demo.out / "demo.json", {
+        "seconds": total, "groups": {g: r["seconds"] for g, r in results.items()}, "steps": demo.timings,
+        "cpu_seconds": demo.cpu, "skipped": demo.skipped, "settings": settings_json(demo.settings),
+        "finished": True, "reused": demo.reused, "load_average": list(os.getloadavg()), "cpus": os.cpu_count()})
+    demo.say(f"finished in {total:.0f} s (groups: " + ", ".join(f"{g} {r['seconds']} s" for g, r in results.items())
+             + f"; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores); report: {report}")
     if report is None:
         raise RuntimeError(f"the demo could not write its report; see {demo.out / 'demo.json'}")
     return Path(report)
 
 
+def _main(argv: list[str] | None = None) -> int:
+    """``python -m netgaze.demo --group NAME ...``: one group of steps, for ``run_demo``'s worker processes."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m netgaze.demo", description=_main.__doc__)
+    parser.add_argument("--group", choices=list(GROUPS), required=True)
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--result", required=True, help="JSON file for the group's timings and skip notes")
+    parser.add_argument("--settings", required=True, help="DemoSettings as JSON")
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--quiet", action="store_true")
+    args = parser.parse_args(argv)
+    result = _run_group(args.out, _settings_from_json(args.settings), not args.quiet, args.group, args.threads)
+    atomic_write_json(args.result, result)
+    return 0
+
+
 if __name__ == "__main__":  # pragma: no cover
-    print(json.dumps(str(run_demo())))
+    raise SystemExit(_main())

@@ -30,8 +30,13 @@ window.addEventListener('load', function () {
                      .map(function (i) { return i.alt || i.src.slice(0, 40); });
   var out = document.createElement('pre');
   out.id = '__probe';
+  var wide = Array.prototype.slice.call(document.querySelectorAll('div.table, table'))
+                    .filter(function (d) { return d.scrollWidth > d.clientWidth + 1; })
+                    .map(function (d) { var c = d.querySelector('caption'); return c ? c.textContent : (d.id || d.tagName); });
   out.textContent = JSON.stringify({images: images.length, broken: broken, errors: window.__errors,
-                                    title: document.title, scripts: document.scripts.length});
+                                    title: document.title, scripts: document.scripts.length,
+                                    width: window.innerWidth, scroll_width: document.documentElement.scrollWidth,
+                                    tables_that_scroll: wide});
   document.body.appendChild(out);
 });
 </script>
@@ -55,12 +60,13 @@ def _run(args: list[str], timeout: float) -> subprocess.CompletedProcess:
         shutil.rmtree(profile, ignore_errors=True)
 
 
-def probe(html_path: Path, timeout: float = 90) -> dict:
-    """Load a copy of the page with a probe script first in <head>; return its findings."""
+def probe(html_path: Path, timeout: float = 90, width: int = 1280) -> dict:
+    """Load a copy of the page with a probe script first in <head> in a ``width``-pixel window; return its
+    findings (images, errors, the page's scroll width and the tables that scroll sideways)."""
     text = Path(html_path).read_text()
     probed = Path(tempfile.mkdtemp(prefix="netgaze-probe-")) / "page.html"
     probed.write_text(text.replace("<head>", "<head>" + PROBE, 1))
-    result = _run(["--virtual-time-budget=10000", "--dump-dom", probed.as_uri()], timeout)
+    result = _run([f"--window-size={width},900", "--virtual-time-budget=10000", "--dump-dom", probed.as_uri()], timeout)
     match = re.search(r'<pre id="__probe">(.*?)</pre>', result.stdout, re.S)
     if not match:
         raise AssertionError(f"the page did not finish loading in Chromium; stderr: {result.stderr[-2000:]}")

@@ -31,3 +31,27 @@ def test_the_probe_sees_a_broken_picture(tmp_path):
                     '<img alt="bad" src="data:image/png;base64,AAAA"></body></html>')
     found = probe(page)
     assert found["broken"] == ["bad"] and found["errors"]
+
+
+def test_tables_fit_at_1400_and_800_pixels(tmp_path):
+    """The runs tables and a faithfulness-sized table (method + 6 measures) fit without scrolling sideways."""
+    import json
+
+    root = tmp_path / "runs"
+    run = write_classify_run(root)
+    write_reconstruct_run(root)
+    rows = {m: {"pointing": 0.5, "energy_pointing": 0.25, "deletion_auc": 0.125, "insertion_auc": 0.75,
+                "randomization_spearman": 0.0625, "seconds": 12.5}
+            for m in ("gradcam", "gradcam_pp", "layercam", "saliency", "guided_backprop", "centre")}
+    (run / "artifacts" / "faithfulness.json").write_text(json.dumps({
+        "study": "faithfulness", "figures": [], "numbers": {"rows": rows}, "tables": [{
+            "title": "Faithfulness on 64 test pictures of simple-cnn (run cnn); arrows say which way is better",
+            "columns": ["method", "pointing ↑", "energy pointing ↑", "deletion ↓", "insertion ↑", "random. ρ ↓",
+                        "seconds ↓"],
+            "rows": [[m, *r.values()] for m, r in rows.items()]}]}))
+    path = build_report([root], tmp_path / "report.html")
+    for width in (1400, 800):
+        found = probe(path, width=width)
+        assert found["width"] == width
+        assert found["tables_that_scroll"] == [], width
+        assert found["scroll_width"] <= width, width

@@ -27,13 +27,17 @@ def test_report_sections_numbers_and_captions(runs, tmp_path):
                     "Reconstruction", "Latent space of the VAE", "Other figures"):
         assert f">{heading}<" in html, heading
     assert "<td>0.750</td>" in html  # numbers from the manifest's table, three decimals
-    # the overview row of the classifier: final test accuracy 0.7 of epoch 3
-    assert re.search(r"<td>cnn</td><td>classify</td><td>simple-cnn</td><td>shapes</td><td>none</td><td>3</td>"
+    # the overview row of the classifier (one table per task): train 0.8 and test accuracy 0.7 of epoch 3
+    assert re.search(r"<td>cnn</td><td>simple-cnn</td><td>shapes</td><td>3</td><td>0.800</td>"
                      r"<td>0.700</td>", html)
+    assert ">Classification runs (final epoch)<" in html and ">Reconstruction runs (final epoch)<" in html
     # findings with numbers: models differ, augmentation, background clustering
     assert "plain 0.25, robust 0.75" in html
     assert "a change of +0.50, so augmentation moves attention onto the object" in html
     assert "class 0.41, background 0.93." in html and "by background colour more than by class" in html
+    # each finding links to the figure that shows it, by the figure's id and number
+    number = re.search(r'<figure id="fig-cnn-models">\s*<img [^>]*>\s*<figcaption>Figure (\d+)\.', html).group(1)
+    assert html.count(f'<a href="#fig-cnn-models">Figure {number}</a>') == 2  # models differ; augmentation
     # a skipped section is shown, not silently dropped
     assert "not run — netgaze.featureviz has not landed" in html
     # captions: the study's own, and one composed from the manifest's facts

@@ -138,3 +138,67 @@ def test_latent_embedding_uses_the_means(runs):
     assert torch.allclose(result.maps["points"], z, atol=1e-6)  # a 2-D latent is shown as is
     assert torch.equal(result.maps["labels"], labels)
     assert -1 <= result.manifest["numbers"]["silhouette_latent"] <= 1
+
+
+def test_principal_traversal_decodes_the_principal_lines(runs):
+    from netgaze.studies.latent import principal_directions, principal_traversal
+
+    run, test = runs["vae"], runs["test"]
+    result = principal_traversal(run, dataset=test, directions=2, steps=5, span=2.0)
+    images, _ = test.tensors()
+    z = run.model.encode(images)[0].detach()
+    # PCA by hand: eigenvectors of the covariance, variance shares summing to one
+    centred = z - z.mean(0)
+    covariance = centred.T @ centred / (len(z) - 1)
+    values, vectors = torch.linalg.eigh(covariance)
+    assert torch.allclose(result.maps["sd"].pow(2), values.flip(0), rtol=1e-4)
+    assert torch.allclose(result.maps["directions"].abs(), vectors.flip(1).T.abs(), atol=1e-4)
+    assert abs(float(result.maps["explained"].sum()) - 1) < 1e-5
+    mean, v, sd, _ = principal_directions(z)
+    for k in range(2):
+        for j, t in enumerate([-2.0, -1.0, 0.0, 1.0, 2.0]):
+            code = mean + t * sd[k] * v[k]
+            assert torch.allclose(result.maps["traversal"][k, j], run.model.decode(code[None])[0], atol=1e-5)
+    # the plane: PC1 left to right, PC2 from +span (top) to -span
+    corner = mean + 2.0 * sd[0] * v[0] + 2.0 * sd[1] * v[1]
+    assert torch.allclose(result.maps["grid"][0, 4], run.model.decode(corner[None])[0], atol=1e-5)
+    numbers = json.loads(result.path.read_text())["numbers"]
+    assert numbers["explained"][0] >= numbers["explained"][1]
+    assert len(numbers["change_per_unit"]) == 2 and numbers["latent"] == 2
+    assert [f["file"] for f in result.manifest["figures"]] == ["principal_traversal.png", "principal_grid.png"]
+    assert "PC1" in result.manifest["tables"][0]["rows"][0]
+
+
+def test_style_mixing_is_judged_by_a_classifier(runs):
+    run, test = runs["cvae"], runs["test"]
+
+    class ReadsTheLabel(nn.Module):  # a "classifier" that answers from a lookup of the decoded pictures
+        def __init__(self, answers):
+            super().__init__()
+            self.answers = answers
+
+        def forward(self, x):
+            return torch.nn.functional.one_hot(self.answers[: len(x)], 10).float()
+
+    k = run.model.num_classes
+    right = torch.arange(k).repeat(3)
+    result = style_mixing(run, dataset=test, n=3, classifier=ReadsTheLabel(right))
+    assert result.manifest["numbers"]["judged_as_label"] == 1.0
+    wrong = (right + 1) % k
+    wrong[:k] = right[:k]  # the first picture's row right, the other two wrong
+    result = style_mixing(run, dataset=test, n=3, classifier=ReadsTheLabel(wrong))
+    assert abs(result.manifest["numbers"]["judged_as_label"] - 1 / 3) < 1e-6
+
+
+def test_typical_pictures_are_nearest_to_the_class_means(runs):
+    from netgaze.studies.latent import typical_pictures
+    from netgaze.studies.latent_common import VAERun
+
+    vr = VAERun(runs["vae"], runs["test"])
+    a, b = typical_pictures(vr, (2, 5))
+    z = vr.encode(vr.images, vr.labels)
+    for index, c in ((a, 2), (b, 5)):
+        assert int(vr.labels[index]) == c
+        mean = z[vr.labels == c].mean(0)
+        distances = (z[vr.labels == c] - mean).norm(dim=1)
+        assert abs(float((z[index] - mean).norm()) - float(distances.min())) < 1e-6

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import re
 import sys
 from pathlib import Path
 from typing import Any, Sequence
@@ -24,7 +25,7 @@ from netgaze.errors import UserError
 from netgaze.report.curves import curves_png
 from netgaze.report.findings import findings
 from netgaze.report.runinfo import RunInfo, find_runs, read_run
-from netgaze.report.sections import CHAPTERS, STUDIES, study_of
+from netgaze.report.sections import CHAPTERS, FIGURE_ORDER, STUDIES, study_of
 
 HERE = Path(__file__).parent
 MIME = {".png": "image/png", ".gif": "image/gif", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".svg": "image/svg+xml"}
@@ -79,7 +80,7 @@ def numbers_table(manifest: dict[str, Any]) -> dict[str, Any] | None:
 
 def table(spec: dict[str, Any]) -> dict[str, Any]:
     return {"title": str(spec.get("title", "")), "columns": [str(c) for c in spec.get("columns", [])],
-            "rows": [[fmt(v) for v in row] for row in spec.get("rows", [])]}
+            "rows": [[fmt(v) for v in row] for row in spec.get("rows", [])], "id": None}
 
 
 def curve_caption(run: RunInfo) -> str:
@@ -98,16 +99,74 @@ def home_task(run: RunInfo, study: str) -> str:
     return next((c["task"] for c in CHAPTERS if study in c["studies"]), run.task)
 
 
-def overview_table(runs: list[RunInfo]) -> dict[str, Any]:
-    columns = ["run", "task", "model", "data", "augmentation", "epochs", "final test accuracy",
-               "final test loss", "final mean IoU"]
-    rows = [[r.name, r.task, r.model, r.dataset, r.augment, r.epochs, r.last("test_acc"), r.last("test_loss"),
-             r.last("mean_iou")] for r in runs]
-    return table({"title": "Runs in this report", "columns": columns, "rows": rows})
+OVERVIEW_COLUMNS: dict[str, list[tuple[str, str]]] = {  # task -> (header, history key or run attribute)
+    "classify": [("train acc.", "train_acc"), ("test acc.", "test_acc"), ("test loss", "test_loss")],
+    "reconstruct": [("test loss", "test_loss"), ("pixel MSE", "test_pixel_mse"), ("KL", "test_kl")],
+    "segment": [("pixel acc.", "pixel_acc"), ("mean IoU", "mean_iou"), ("test loss", "test_loss")],
+}
+TASK_NAMES = {"classify": "Classification", "reconstruct": "Reconstruction", "segment": "Segmentation"}
 
 
-def gather(runs: list[RunInfo]) -> list[dict[str, Any]]:
-    """Chapters -> sections -> figures/tables/notes, in the seed report's order."""
+def overview_tables(runs: list[RunInfo]) -> list[dict[str, Any]]:
+    """One short table per task: the runs with the final numbers that matter for that task."""
+    tables = []
+    for task in sorted({r.task for r in runs}, key=lambda t: list(OVERVIEW_COLUMNS).index(t)
+                       if t in OVERVIEW_COLUMNS else len(OVERVIEW_COLUMNS)):
+        task_runs = [r for r in runs if r.task == task]
+        metrics = [(h, k) for h, k in OVERVIEW_COLUMNS.get(task, [("test loss", "test_loss")])
+                   if any(r.last(k) is not None for r in task_runs)]
+        augmented = any(r.augment not in ("none", "None", "") for r in task_runs)
+        columns = ["run", "model", "data"] + (["augment."] if augmented else []) + ["epochs"] + [h for h, _ in metrics]
+        rows = [[r.name, r.model, r.dataset] + ([r.augment] if augmented else []) + [r.epochs]
+                + [r.last(k) for _, k in metrics] for r in task_runs]
+        tables.append(table({"title": f"{TASK_NAMES.get(task, task)} runs (final epoch)", "columns": columns,
+                             "rows": rows}))
+    return tables
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "x"
+
+
+class Anchors:
+    """Ids and numbers of the report's figures and tables, so findings can link to them."""
+
+    def __init__(self) -> None:
+        self.figures: dict[tuple[str, str], dict[str, Any]] = {}
+        self.tables: dict[tuple[str, str, int], dict[str, Any]] = {}
+        self.used: set[str] = set()
+        self.count = 0
+
+    def unique(self, base: str) -> str:
+        name, i = base, 2
+        while name in self.used:
+            name, i = f"{base}-{i}", i + 1
+        self.used.add(name)
+        return name
+
+    def figure(self, run: str, key: str, entry: dict[str, Any]) -> dict[str, Any]:
+        self.count += 1
+        entry.update(id=self.unique("fig-" + slug(f"{run}-{Path(key).stem}")), number=self.count)
+        self.figures.setdefault((run, Path(key).name), entry)
+        return entry
+
+    def table(self, run: str, study: str, index: int, entry: dict[str, Any]) -> dict[str, Any]:
+        entry["id"] = self.unique("tab-" + slug(f"{run}-{study}-{index}"))
+        self.tables.setdefault((run, study, index), entry)
+        return entry
+
+    def resolve(self, ref: dict[str, Any]) -> dict[str, str] | None:
+        """A finding's reference as ``{"href", "label"}``; None when the report does not show it."""
+        if "file" in ref:
+            figure = self.figures.get((str(ref["run"]), str(ref["file"])))
+            return {"href": f"#{figure['id']}", "label": f"Figure {figure['number']}"} if figure else None
+        found = self.tables.get((str(ref.get("run")), str(ref.get("study")), int(ref.get("table", 0))))
+        return {"href": f"#{found['id']}", "label": found.get("title") or "table"} if found else None
+
+
+def gather(runs: list[RunInfo], anchors: Anchors | None = None) -> list[dict[str, Any]]:
+    """Chapters -> sections -> figures/tables/notes, in the seed report's order (figures numbered in ``anchors``)."""
+    anchors = anchors if anchors is not None else Anchors()
     chapters = []
     for chapter in CHAPTERS:
         task_runs = [r for r in runs if r.task == chapter["task"]]
@@ -116,9 +175,11 @@ def gather(runs: list[RunInfo]) -> list[dict[str, Any]]:
         for run in task_runs:
             png = curves_png(run.history, f"{run.name}: {run.model} on {run.dataset}")
             if png is not None:
-                curves.append({"src": data_uri(png, "image/png"), "caption": curve_caption(run), "alt": run.name})
+                curves.append(anchors.figure(run.name, "curves", {"src": data_uri(png, "image/png"),
+                                                                  "caption": curve_caption(run), "alt": run.name}))
             elif run.curves_png is not None:
-                curves.append({"src": picture(run.curves_png), "caption": curve_caption(run), "alt": run.name})
+                curves.append(anchors.figure(run.name, "curves", {"src": picture(run.curves_png),
+                                                                  "caption": curve_caption(run), "alt": run.name}))
         if curves:
             sections.append({"id": f"{chapter['task']}-training", "title": "Training models",
                              "intro": chapter["training_intro"], "figures": curves, "tables": [], "notes": []})
@@ -127,6 +188,7 @@ def gather(runs: list[RunInfo]) -> list[dict[str, Any]]:
                        if study_of(m) == study and home_task(run, study) == chapter["task"]]
             if not entries:
                 continue
+            entries.sort(key=lambda e: figure_order(e[1]))
             spec = STUDIES[study]
             section = {"id": study, "title": spec["title"], "intro": spec.get("intro", ""),
                        "figures": [], "tables": [], "notes": []}
@@ -136,15 +198,16 @@ def gather(runs: list[RunInfo]) -> list[dict[str, Any]]:
                     section["notes"].append(f"{run.name}: not run — {manifest['skipped']}")
                     continue
                 for figure in manifest.get("figures", []):
-                    section["figures"].append({"src": picture(figure["_path"]),
-                                               "caption": caption_for(manifest, figure), "alt": figure["_path"].name})
+                    section["figures"].append(anchors.figure(run.name, figure["_path"].name, {
+                        "src": picture(figure["_path"]), "caption": caption_for(manifest, figure),
+                        "alt": figure["_path"].name}))
                 tables = [table(t) for t in manifest.get("tables") or []]
-                if not tables and numbers_table(manifest) is not None:
+                if "tables" not in manifest and numbers_table(manifest) is not None:
                     tables = [numbers_table(manifest)]
-                for t in tables:
+                for index, t in enumerate(tables):
                     if several and run.name not in t["title"]:
                         t["title"] = f"Run {run.name}: {t['title']}"
-                section["tables"].extend(tables)
+                    section["tables"].append(anchors.table(run.name, str(manifest.get("study")), index, t))
                 section["notes"].extend(str(n) for n in manifest.get("notes", []) or [])
             sections.append(section)
         if sections:
@@ -156,17 +219,39 @@ def gather(runs: list[RunInfo]) -> list[dict[str, Any]]:
         for manifest in run.manifests:
             if study_of(manifest) not in known:
                 for figure in manifest.get("figures", []):
-                    other.append({"src": picture(figure["_path"]), "caption": caption_for(manifest, figure),
-                                  "alt": figure["_path"].name})
+                    other.append(anchors.figure(run.name, figure["_path"].name, {
+                        "src": picture(figure["_path"]), "caption": caption_for(manifest, figure),
+                        "alt": figure["_path"].name}))
         for path in run.loose_pictures:
-            other.append({"src": picture(path), "alt": path.name,
-                          "caption": f"{path.relative_to(run.path.resolve())} from run {run.name} ({run.model} on {run.dataset})."})
+            other.append(anchors.figure(run.name, path.name, {
+                "src": picture(path), "alt": path.name,
+                "caption": f"{path.relative_to(run.path.resolve())} from run {run.name} ({run.model} on {run.dataset})."}))
     if other:
         chapters.append({"id": "other", "title": "Other figures", "intro": "Pictures found in the runs' artifacts "
                          "that no study manifest describes.", "sections": [
                              {"id": "other-figures", "title": "Figures", "intro": "", "figures": other,
                               "tables": [], "notes": []}]})
     return chapters
+
+
+def figure_order(manifest: dict[str, Any]) -> int:
+    """Where a manifest's figures go inside its section (``FIGURE_ORDER``; others after, in file order)."""
+    study = str(manifest.get("study", ""))
+    return FIGURE_ORDER.index(study) if study in FIGURE_ORDER else len(FIGURE_ORDER)
+
+
+def linked_findings(runs: list[RunInfo], anchors: Anchors) -> list[dict[str, Any]]:
+    """The findings with their references resolved to links (references the report does not show are dropped)."""
+    out = []
+    for finding in findings(runs):
+        links, seen = [], set()
+        for ref in finding.get("refs", []):
+            link = anchors.resolve(ref)
+            if link is not None and link["href"] not in seen:
+                seen.add(link["href"])
+                links.append(link)
+        out.append({"title": finding["title"], "text": finding["text"], "links": links})
+    return out
 
 
 def render(runs: list[RunInfo], title: str | None = None) -> str:
@@ -177,12 +262,14 @@ def render(runs: list[RunInfo], title: str | None = None) -> str:
                       trim_blocks=True, lstrip_blocks=True)
     template = env.get_template("report.html.j2")
     css = Markup((HERE / "static" / "report.css").read_text())
-    chapters = gather(runs)
+    anchors = Anchors()
+    chapters = gather(runs, anchors)
     tasks = sorted({r.task for r in runs})
     return template.render(
         title=title or "netgaze report: " + ", ".join(r.name for r in runs),
         css=css, version=__version__, created=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        runs=runs, tasks=tasks, overview=overview_table(runs), findings=findings(runs), chapters=chapters,
+        runs=runs, tasks=tasks, overviews=overview_tables(runs), findings=linked_findings(runs, anchors),
+        chapters=chapters,
         problems=[f"{r.name}: {p}" for r in runs for p in r.problems])
 
 

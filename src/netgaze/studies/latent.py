@@ -60,7 +60,85 @@ def latent_traversal(run: Any, *, dataset: Any = None, index: int | None = 0, st
     spread = (pictures.amax(1) - pictures.amin(1)).flatten(1).mean(1)
     return vr.save("latent_traversal", "Latent traversal", figures,
                    {"dims": dims, "steps": steps, "span": span, "index": index,
-                    "change_per_dim": spread.tolist()}, maps, "decode(z) with one unit swept")
+                    "change_per_dim": spread.tolist()}, maps, "decode(z) with one unit swept", tables=[])
+
+
+def principal_directions(z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """PCA of latent codes [N, latent]: ``(mean, directions [k, latent], sd [k], explained [k])``.
+
+    ``directions`` are unit vectors sorted by variance, ``sd`` the codes' standard deviation
+    along each, ``explained`` each direction's share of the total variance (sums to 1).
+    Signs are fixed so that each direction's largest component is positive.
+    """
+    mean = z.mean(0)
+    _, s, vh = torch.linalg.svd(z - mean, full_matrices=False)
+    variance = s.pow(2) / max(1, len(z) - 1)
+    flip = torch.sign(vh.gather(1, vh.abs().argmax(1, keepdim=True))).squeeze(1)
+    flip[flip == 0] = 1
+    return mean, vh * flip[:, None], variance.sqrt(), variance / variance.sum().clamp_min(1e-12)
+
+
+def principal_traversal(run: Any, *, dataset: Any = None, directions: int = 6, steps: int = 9,
+                        span: float = 2.5, label: int = 0) -> StudyResult:
+    """Decode sweeps along the principal directions of the test codes, and the plane of the first two.
+
+    Row ``k`` decodes ``mean + t * sd_k * v_k`` for ``t`` in ``linspace(-span, span, steps)``,
+    where ``v_k`` is the k-th principal direction of the means of q(z|x) over the test
+    pictures and ``sd_k`` the codes' spread along it, so every row covers the same share of
+    the data; the row label says how much of the codes' variance the direction explains.
+    ``principal_grid.png`` decodes the plane of the first two directions over the same
+    range (the 2-D manifold figure for a latent of any size). A conditional VAE decodes with
+    ``label``.
+
+    Returns:
+        ``maps["traversal"]`` [k, steps, C, H, W], ``maps["grid"]`` [steps, steps, C, H, W],
+        ``maps["directions"]`` [k, latent], ``maps["sd"]`` [k], ``maps["explained"]`` [k].
+    """
+    vr = VAERun(run, dataset)
+    z = vr.encode(vr.images, vr.labels)
+    mean, vectors, sd, explained = principal_directions(z)
+    k = min(directions, len(sd))
+    values = torch.linspace(-span, span, steps)
+    codes = mean + values[None, :, None] * (sd[:k, None, None] * vectors[:k, None, :])
+    shape = vr.images.shape[1:]
+    pictures = vr.decode(codes.reshape(-1, z.shape[1]), label).reshape(k, steps, *shape)
+    scale = tile_scale(vr.images)
+    rows = [f"PC{i + 1} {explained[i]:.0%}" for i in range(k)]
+    cols = [f"{v:+.1f} sd" for v in values.tolist()]
+    traversal = viz.grid(tiles(pictures.flatten(0, 1)), ncols=steps, row_labels=rows, col_labels=cols, scale=scale)
+    figures = [("principal_traversal", traversal,
+                f"each row decodes the mean code moved along one principal direction of the {len(z)} test codes, "
+                f"from -{span} to +{span} standard deviations along it; the row label gives the share of the codes' "
+                f"variance the direction explains (the first {k} together: {float(explained[:k].sum()):.0%})")]
+    maps = {"traversal": pictures, "directions": vectors[:k], "sd": sd[:k], "explained": explained[:k],
+            "mean": mean, "values": values}
+    if len(sd) >= 2:
+        ys = torch.linspace(span, -span, steps)
+        a, b = torch.meshgrid(ys, values, indexing="ij")  # rows: PC2 from +span (top); columns: PC1
+        plane = mean + b.reshape(-1, 1) * sd[0] * vectors[0] + a.reshape(-1, 1) * sd[1] * vectors[1]
+        maps["grid"] = vr.decode(plane, label).reshape(steps, steps, *shape)
+        figures.append(("principal_grid", viz.grid(tiles(maps["grid"].flatten(0, 1)), ncols=steps, scale=scale,
+                                                   col_labels=cols,
+                                                   row_labels=[f"PC2 {v:+.1f}" for v in ys.tolist()]),
+                        f"the decoder over the plane of the first two principal directions (PC1 left to right, "
+                        f"{explained[0]:.0%} of the variance; PC2 bottom to top, {explained[1]:.0%}), "
+                        f"from -{span} to +{span} standard deviations: the 2-D manifold of the codes"))
+    change = (pictures.amax(1) - pictures.amin(1)).flatten(1).mean(1)
+    unit_codes = mean + values[None, :, None] * torch.diag_embed(z.std(0))[:, None, :]
+    unit_pictures = vr.decode(unit_codes.reshape(-1, z.shape[1]), label).reshape(z.shape[1], steps, *shape)
+    unit_change = (unit_pictures.amax(1) - unit_pictures.amin(1)).flatten(1).mean(1)
+    numbers = {"n": len(z), "directions": k, "steps": steps, "span_sd": span,
+               "explained": [round(float(e), 4) for e in explained.tolist()],
+               "explained_shown": round(float(explained[:k].sum()), 4),
+               "change_per_direction": [round(float(c), 4) for c in change.tolist()],
+               "change_per_unit": [round(float(c), 4) for c in unit_change.tolist()],
+               "active_units": int((z.var(0) > 0.01).sum()), "latent": int(z.shape[1])}
+    table = {"title": f"Principal directions of the {len(z)} test codes ({z.shape[1]} latent units)",
+             "columns": ["direction", "share of variance", "cumulative", "sd", "mean pixel change"],
+             "rows": [[f"PC{i + 1}", float(explained[i]), float(explained[:i + 1].sum()), float(sd[i]),
+                       float(change[i])] for i in range(k)]}
+    return vr.save("principal_traversal", "Latent traversal along principal directions", figures, numbers, maps,
+                   "decode(mean + t sd_k v_k)", tables=[table])
 
 
 def interpolate(run: Any, a: int = 0, b: int = 1, *, dataset: Any = None, steps: int = 10,
@@ -101,11 +179,15 @@ def interpolate(run: Any, a: int = 0, b: int = 1, *, dataset: Any = None, steps:
     caption = (f"top: from test picture {a} to {b} (inputs at the ends); bottom: from the mean code of "
                f"class {names[0]} to that of class {names[1]}")
     return vr.save("latent_interpolation", "Latent interpolation", [("latent_interpolation", picture, caption)],
-                   {"a": a, "b": b, "classes": list(classes), "steps": steps}, maps, "decode((1-t) z_a + t z_b)")
+                   {"a": a, "b": b, "classes": list(classes), "steps": steps}, maps, "decode((1-t) z_a + t z_b)",
+                   tables=[])
 
 
-def style_mixing(run: Any, *, dataset: Any = None, n: int = 8) -> StudyResult:
+def style_mixing(run: Any, *, dataset: Any = None, n: int = 8, classifier: torch.nn.Module | None = None) -> StudyResult:
     """Conditional VAE: encode ``n`` test pictures, decode each code with every label.
+
+    With a ``classifier`` of the same pictures, every mixed picture is classified and the
+    numbers give the share recognised as the label it was decoded with (``judged_as_label``).
 
     Returns:
         ``maps["mixed"]`` [n, K, C, H, W]; row i is picture i's style in every class.
@@ -122,8 +204,18 @@ def style_mixing(run: Any, *, dataset: Any = None, n: int = 8) -> StudyResult:
     names = vr.classes[:k] if len(vr.classes) >= k else [str(c) for c in range(k)]
     picture = viz.grid(tiles(rows), ncols=k + 1, scale=tile_scale(vr.images),
                        col_labels=["input"] + list(names))
-    return vr.save("style_mixing", "Conditional style mixing",
-                   [("style_mixing", picture, "each row: one picture's code z decoded with every label")], {"n": len(index), "classes": k},
+    numbers: dict[str, Any] = {"n": len(index), "classes": k}
+    caption = "each row: one test picture (left) and its code z decoded with every label"
+    if classifier is not None:
+        from netgaze.studies.reconstructions import judge
+
+        predicted, confidence = judge(classifier, mixed.flatten(0, 1))
+        wanted = torch.arange(k).repeat(len(index))
+        numbers.update({"judged_as_label": float((predicted == wanted).float().mean()),
+                        "mean_confidence": float(confidence.mean())})
+        caption += (f"; a classifier of the same pictures reads {numbers['judged_as_label']:.0%} of the "
+                    f"{len(wanted)} mixed pictures as the label they were decoded with")
+    return vr.save("style_mixing", "Conditional style mixing", [("style_mixing", picture, caption)], numbers,
                    {"mixed": mixed, "z": z}, "decode(z, y) for every y")
 
 
@@ -179,19 +271,46 @@ def _scatter(points: np.ndarray, labels: np.ndarray, classes: list[str], title: 
     return figure_to_array(figure)
 
 
-def latent_study(run: Any, *, dataset: Any = None, embedding: str = "tsne") -> dict[str, StudyResult]:
-    """Every latent study that applies to the run (style mixing for a cvae only) and imputation."""
+def latent_study(run: Any, *, dataset: Any = None, embedding: str = "tsne", classes: tuple[int, int] | None = None,
+                 classifier: torch.nn.Module | None = None) -> dict[str, StudyResult]:
+    """Every latent study that applies to the run, and imputation.
+
+    Unit traversal, principal-direction traversal (latent of 2 or more), interpolation,
+    imputation, the latent embedding and, for a conditional VAE, style mixing (judged by
+    ``classifier`` if given). The interpolation runs between the mean codes of ``classes``
+    and between the two test pictures whose codes lie nearest to those means (the classes'
+    most typical pictures); without ``classes``, between test picture 0 and the first
+    picture of another class, and their classes' means.
+    """
     from netgaze.studies.imputation import imputation
 
     vr = VAERun(run, dataset)
     data = vr.dataset
+    if classes is not None:
+        a, b = typical_pictures(vr, classes)
+    else:
+        a, b = 0, _other_class(vr)
     results = {"traversal": latent_traversal(vr.run, dataset=data),
-               "interpolation": interpolate(vr.run, 0, _other_class(vr), dataset=data),
+               **({"principal": principal_traversal(vr.run, dataset=data)} if vr.model.latent >= 2 else {}),
+               "interpolation": interpolate(vr.run, a, b, dataset=data, classes=classes),
                "imputation": imputation(vr.run, dataset=data),
                "embedding": latent_embedding(vr.run, dataset=data, method=embedding)}
     if vr.model.conditional:
-        results["style_mixing"] = style_mixing(vr.run, dataset=data)
+        results["style_mixing"] = style_mixing(vr.run, dataset=data, classifier=classifier)
     return results
+
+
+def typical_pictures(vr: VAERun, classes: tuple[int, int]) -> tuple[int, int]:
+    """Indices of the test pictures whose codes lie nearest to each class's mean code."""
+    z = vr.encode(vr.images, vr.labels)
+    means = vr.class_means()
+    picks = []
+    for c in classes:
+        chosen = (vr.labels == c).nonzero().flatten()
+        if len(chosen) == 0:
+            raise ValueError(f"class {c} does not occur in the test pictures")
+        picks.append(int(chosen[(z[chosen] - means[c]).norm(dim=1).argmin()]))
+    return picks[0], picks[1]
 
 
 def _other_class(vr: VAERun) -> int:
@@ -199,4 +318,4 @@ def _other_class(vr: VAERun) -> int:
     return int(different[0]) if len(different) else min(1, len(vr.labels) - 1)
 
 
-__all__ = ["latent_traversal", "interpolate", "style_mixing", "latent_embedding", "latent_study"]
+__all__ = ["latent_traversal", "principal_directions", "principal_traversal", "interpolate", "style_mixing", "latent_embedding", "latent_study"]

@@ -69,14 +69,15 @@ class VAERun:
         return means
 
     def save(self, name: str, title: str, figures: list[tuple[str, np.ndarray, str]], numbers: dict[str, Any],
-             tensors: dict[str, torch.Tensor], method: str) -> StudyResult:
-        """Write each ``(file stem, picture, caption)`` as PNG and the manifest ``name.json``."""
+             tensors: dict[str, torch.Tensor], method: str, tables: list[dict[str, Any]] | None = None) -> StudyResult:
+        """Write each ``(file stem, picture, caption)`` as PNG and the manifest ``name.json`` (with ``tables``
+        when given: ``{"title", "columns", "rows"}`` for the report)."""
         written, entries = [], []
         for stem, picture, caption in figures:
             written.append(viz.save_png(picture, self.folder / f"{stem}.png"))
             entries.append({"file": written[-1].name, "caption": caption})
         manifest = {"study": name, "title": title, **run_facts(self.run), "method": method,
-                    "figures": entries, "numbers": numbers}
+                    "figures": entries, "numbers": numbers, **({"tables": tables} if tables is not None else {})}
         path = write_manifest(self.folder, name, manifest)
         return StudyResult(manifest=manifest, path=path, figures=written, maps=tensors)
 

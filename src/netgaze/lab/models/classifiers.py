@@ -33,21 +33,29 @@ class SimpleCNN(nn.Module):
         features.relu1 .. features.relu4   ReLU (not in place)
         features.drop1 .. features.drop4   Dropout2d, channel dropout (simple-cnn-bn only)
         features.pool1 .. features.pool3   MaxPool2d 2x2 after the first three stages
-        pool                               AdaptiveAvgPool2d(1), global average pool
-        classifier                         Linear(channels[-1], num_classes)
+        pool                               AdaptiveAvgPool2d(pool_grid): global average pool (1), or a
+                                           coarse grid (e.g. 3) that keeps where things are
+        classifier                         Linear(channels[-1] * pool_grid**2, num_classes)
 
     ``conv4`` is not pooled, so the last conv layer (``layer=-1``, ``"features.conv4"``)
     keeps 1/8 of the input resolution (8x8 on 64x64 shapes) for Grad-CAM. The head is
     global-average-pool then linear, so Grad-CAM on ``features.relu4`` equals CAM / (H*W).
+    ``pool_grid=3`` averages into a 3x3 grid instead, so each class weighs each region of the
+    picture on its own: class visualisations of a digits classifier then look like digits
+    (with one global average, the class unit cannot tell a stroke's position, and activation
+    maximization draws stroke fragments anywhere).
     """
 
     def __init__(self, num_classes: int, in_channels: int, mean: Sequence[float], std: Sequence[float],
-                 channels: Sequence[int] = (32, 64, 128, 128), batch_norm: bool = False, dropout: float = 0.0):
+                 channels: Sequence[int] = (32, 64, 128, 128), batch_norm: bool = False, dropout: float = 0.0,
+                 pool_grid: int = 1):
         super().__init__()
         if len(channels) != 4:
             raise ModelError(f"simple-cnn has 4 conv layers, so channels needs 4 numbers, got {list(channels)}")
         if not all(isinstance(c, int) and not isinstance(c, bool) and c >= 1 for c in channels):
             raise ModelError(f"simple-cnn channels must be whole numbers >= 1, got {list(channels)}")
+        if int(pool_grid) < 1:
+            raise ModelError(f"pool_grid must be 1 (global average pool) or more, got {pool_grid}")
         self.normalize = Normalize(mean, std)
         layers: "OrderedDict[str, nn.Module]" = OrderedDict()
         previous = in_channels
@@ -62,8 +70,8 @@ class SimpleCNN(nn.Module):
                 layers[f"pool{i}"] = nn.MaxPool2d(2)
             previous = width
         self.features = nn.Sequential(layers)
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Linear(previous, num_classes)
+        self.pool = nn.AdaptiveAvgPool2d(int(pool_grid))
+        self.classifier = nn.Linear(previous * int(pool_grid) ** 2, num_classes)
         for module in self.features:
             if isinstance(module, nn.Conv2d):
                 # He initialisation keeps the activations' scale through the ReLUs; PyTorch's
@@ -125,10 +133,12 @@ def _stats(in_channels: int, mean: Sequence[float] | None, std: Sequence[float] 
 
 @register_model("simple-cnn")
 def simple_cnn(num_classes: int = 10, in_channels: int = 3, mean: Sequence[float] | None = None,
-               std: Sequence[float] | None = None, channels: Sequence[int] = (32, 64, 128, 128)) -> nn.Module:
-    """The report's small CNN: 4 conv+ReLU stages, max pooling, global average pool, linear."""
+               std: Sequence[float] | None = None, channels: Sequence[int] = (32, 64, 128, 128),
+               pool_grid: int = 1) -> nn.Module:
+    """The report's small CNN: 4 conv+ReLU stages, max pooling, global average pool (or a
+    ``pool_grid`` x ``pool_grid`` average), linear."""
     mean, std = _stats(in_channels, mean, std)
-    return SimpleCNN(num_classes, in_channels, mean, std, channels)
+    return SimpleCNN(num_classes, in_channels, mean, std, channels, pool_grid=pool_grid)
 
 
 @register_model("simple-cnn-bn")
