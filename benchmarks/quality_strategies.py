@@ -34,7 +34,7 @@ def main() -> dict:
     parser.add_argument("--marker-rate", type=float, default=0.8)
     parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--size", type=int, default=48)
-    parser.add_argument("--n", type=int, default=2000, help="training pictures (the test split has n / 4)")
+    parser.add_argument("--n", type=int, default=2000, help="pictures per split (train and test)")
     parser.add_argument("--run", default=None, help="run folder (default runs/quality-strategies-SEED)")
     args = parser.parse_args()
     run_path = Path(args.run or ROOT / "runs" / f"quality-strategies-{args.seed}")
@@ -60,14 +60,16 @@ def main() -> dict:
                 "with marker": _accuracy(run.model, test, marked), "without marker": _accuracy(run.model, test, ~marked)}
     result = {"seed": args.seed, "marker_class": test.classes[c], "marker_rate": args.marker_rate,
               "pictures": len(found.indices[c]), "marked": int(test.markers[found.indices[c]].sum()),
-              "n_clusters": found.spectral[c].n_clusters, "marker_cluster": best_cluster, "marker_f1": round(f1, 3),
-              "flagged_shortcuts": flagged, "marker_cluster_flagged": best_cluster in flagged,
-              "bar_met": f1 >= 0.8, "accuracy": accuracy, "clusters": summary,
+              "n_clusters": int(found.spectral[c].n_clusters), "marker_cluster": int(best_cluster),
+              "marker_f1": round(float(f1), 3),
+              "flagged_shortcuts": flagged, "marker_cluster_flagged": bool(best_cluster in flagged),
+              "bar_met": bool(f1 >= 0.8), "accuracy": accuracy, "clusters": summary,
               "seconds": {"training": round(trained, 1), "strategies": round(seconds, 1)}}
     print(json.dumps({k: v for k, v in result.items() if k != "clusters"}, indent=1))
     for s in summary:
-        print({k: s[k] for k in ("cluster", "size", "accuracy", "energy_in_object", "marker_share", "peak", "shortcut")})
-    print("results:", write_results(f"quality_strategies", result))
+        print({k: s[k] for k in ("cluster", "size", "accuracy", "peak_on_object", "energy_in_object", "marker_share",
+                                 "peak", "shortcut")})
+    print("results:", write_results("quality_strategies", result))
     return result
 
 

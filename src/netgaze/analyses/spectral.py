@@ -83,10 +83,26 @@ def laplacian_spectrum(affinity: sp.csr_matrix, count: int, random_state: int = 
     return laplacian, vectors * np.where(signs == 0, 1, signs)
 
 
+EIGENGAP_FLOOR = 0.1  # the floor of the relative eigengap, as a share of the median eigenvalue considered
+
+
 def eigengap(eigenvalues: np.ndarray, max_clusters: int) -> int:
-    """The number of clusters k (1..max_clusters) at the largest gap ``lambda_k - lambda_{k-1}``."""
-    gaps = np.diff(eigenvalues[:max_clusters + 1])
-    return int(np.argmax(gaps)) + 1 if len(gaps) else 1
+    """The number of clusters k (1..max_clusters) at the largest relative gap between eigenvalues.
+
+    k maximises ``(lambda_k + eps) / (lambda_{k-1} + eps)`` over the smallest Laplacian
+    eigenvalues, with ``eps`` = ``EIGENGAP_FLOOR`` x their median. The plain difference
+    ``lambda_k - lambda_{k-1}`` misleads on kNN graphs: inside one cluster of pictures that vary
+    smoothly, the eigenvalues climb steadily to large values, and a step between two of them can
+    outgrow the jump from the near-zero eigenvalues (one per well-separated cluster) to the
+    first within-cluster one. Relative to the eigenvalues' own size, that jump stands out; the
+    floor keeps the ratio finite after the exact zero eigenvalue of a connected graph.
+    """
+    values = np.clip(np.asarray(eigenvalues[:max_clusters + 1], dtype=np.float64), 0, None)
+    if len(values) < 2:
+        return 1
+    eps = max(EIGENGAP_FLOOR * float(np.median(values)), 1e-12)
+    ratios = (values[1:] + eps) / (values[:-1] + eps)
+    return int(np.argmax(ratios)) + 1
 
 
 def spectral_clusters(features: np.ndarray, n_clusters: int | None = None, n_neighbors: int = 10,

@@ -30,7 +30,7 @@ from netgaze.analyses.spectral import SpectralResult, spectral_clusters
 from netgaze.errors import UserError
 from netgaze.layers import LayerRef
 
-SHORTCUT_RATIO = 0.5   # a cluster is a likely shortcut when its energy on the object is below this share of the rest's
+SHORTCUT_RATIO = 0.5   # a likely shortcut: its maps peak on the object less than half as often as the rest's
 MIN_SHORTCUT_SHARE = 0.05  # ... and it holds at least this share of its class's pictures
 
 
@@ -47,6 +47,8 @@ class ClusterSummary:
         size: pictures in it; ``share``: its share of the class's pictures.
         accuracy: share of its pictures the model classifies correctly.
         energy_in_object: mean share of the map's energy inside the object's mask (None without masks).
+        peak_on_object: share of its maps whose maximum lies on the object (the pointing game;
+            None without masks).
         energy_in_marker: the same inside the marker's mask (datasets with a marker only).
         marker_share: share of its pictures that carry the marker (datasets with a marker only).
         typical: dataset indices of its most typical pictures (nearest to the cluster's centre).
@@ -61,6 +63,7 @@ class ClusterSummary:
     share: float
     accuracy: float
     energy_in_object: float | None
+    peak_on_object: float | None
     energy_in_marker: float | None
     marker_share: float | None
     typical: list[int]
@@ -71,7 +74,8 @@ class ClusterSummary:
 
     def to_dict(self) -> dict[str, Any]:
         return {"cluster": self.cluster, "size": self.size, "share": self.share, "accuracy": self.accuracy,
-                "energy_in_object": self.energy_in_object, "energy_in_marker": self.energy_in_marker,
+                "energy_in_object": self.energy_in_object, "peak_on_object": self.peak_on_object,
+                "energy_in_marker": self.energy_in_marker,
                 "marker_share": self.marker_share, "typical": self.typical, "peak": self.peak,
                 "shortcut": self.shortcut, "shortcut_reason": self.shortcut_reason,
                 "mean_map": np.round(self.mean_map, 6).tolist()}
@@ -194,7 +198,8 @@ def strategies(model: nn.Module, dataset: Dataset, classes: Sequence[int | str] 
         folder = Path(out) if out is not None else Path(scratch)
         explain_dataset(model, subset, method, layer_name, target=target, out=folder, shard_size=shard_size,
                         batch_size=batch_size, device=device, progress=progress)
-        small, predictions, energy_object, energy_marker = _read_shards(folder, positions, dataset, resolution)
+        small, predictions, energy_object, pointing, energy_marker = _read_shards(folder, positions, dataset,
+                                                                                  resolution)
     result = Strategies({}, {}, {}, {}, {}, {}, {}, settings, names, dataset)
     flags = _marker_flags(dataset, np.arange(len(labels)))
     for c in wanted:
@@ -209,7 +214,8 @@ def strategies(model: nn.Module, dataset: Dataset, classes: Sequence[int | str] 
         result.predictions[c] = predictions[rows]
         result.maps[c] = small[rows]
         result.summaries[c] = _summaries(spec, index, small[rows], predictions[rows] == c, energy_object[rows],
-                                         energy_marker[rows], None if flags is None else flags[index], n_typical)
+                                         pointing[rows], energy_marker[rows], None if flags is None else flags[index],
+                                         n_typical)
         result.tsne_rows[c], result.tsne[c] = _tsne(spec, tsne_limit, random_state)
     return result
 
@@ -245,8 +251,11 @@ def _marker_flags(dataset, index: np.ndarray) -> np.ndarray | None:
 
 
 def _read_shards(folder: Path, positions: np.ndarray, dataset, resolution: int):
-    """Downsampled L1-normalised maps [n, r, r], predictions [n], energy shares in object / marker [n]."""
+    """Downsampled L1-normalised maps [n, r, r], predictions [n], energy share in the object [n], pointing
+    hit on the object [n], energy share in the marker [n] (NaN where unknown)."""
     from safetensors.torch import load_file
+
+    from netgaze.metrics.pointing import pointing_hits
 
     index = json.loads((folder / "index.json").read_text())
     n = len(positions)
@@ -254,6 +263,7 @@ def _read_shards(folder: Path, positions: np.ndarray, dataset, resolution: int):
     predictions = np.zeros(n, dtype=np.int64)
     energy_object = np.full(n, np.nan, dtype=np.float32)
     energy_marker = np.full(n, np.nan, dtype=np.float32)
+    pointing = np.full(n, np.nan, dtype=np.float32)
     masks = getattr(dataset, "masks", None)
     marker = _marker_flags(dataset, np.arange(len(dataset))) is not None
     for entry in index["shards"]:
@@ -269,12 +279,13 @@ def _read_shards(folder: Path, positions: np.ndarray, dataset, resolution: int):
         if isinstance(masks, torch.Tensor) and tuple(masks.shape[-2:]) == tuple(maps.shape[-2:]):
             inside = (maps * masks[ids]).flatten(1).sum(1)
             energy_object[rows] = torch.where(energy > 0, inside / energy.clamp(min=1e-12), torch.nan).numpy()
+            pointing[rows] = torch.where(energy > 0, pointing_hits(maps, masks[ids]), torch.nan).numpy()
         if marker:
             region = dataset.marker_masks[ids]
             if tuple(region.shape[-2:]) == tuple(maps.shape[-2:]):
                 inside = (maps * region).flatten(1).sum(1)
                 energy_marker[rows] = torch.where(energy > 0, inside / energy.clamp(min=1e-12), torch.nan).numpy()
-    return small, predictions, energy_object, energy_marker
+    return small, predictions, energy_object, pointing, energy_marker
 
 
 def _mean_or_none(values: np.ndarray) -> float | None:
@@ -291,8 +302,8 @@ def peak_name(mean_map: np.ndarray) -> str:
 
 
 def _summaries(spec: SpectralResult, index: np.ndarray, small: np.ndarray, correct: np.ndarray,
-               energy_object: np.ndarray, energy_marker: np.ndarray, has_marker: np.ndarray | None,
-               n_typical: int) -> list[ClusterSummary]:
+               energy_object: np.ndarray, pointing: np.ndarray, energy_marker: np.ndarray,
+               has_marker: np.ndarray | None, n_typical: int) -> list[ClusterSummary]:
     n = len(index)
     out = []
     for k in range(spec.n_clusters):
@@ -301,26 +312,35 @@ def _summaries(spec: SpectralResult, index: np.ndarray, small: np.ndarray, corre
         mean_map = small[member].mean(0)
         out.append(ClusterSummary(
             cluster=k, size=int(len(member)), share=float(len(member) / n), accuracy=float(correct[member].mean()),
-            energy_in_object=_mean_or_none(energy_object[member]),
+            energy_in_object=_mean_or_none(energy_object[member]), peak_on_object=_mean_or_none(pointing[member]),
             energy_in_marker=None if has_marker is None else _mean_or_none(energy_marker[member]),
             marker_share=None if has_marker is None else float(has_marker[member].mean()),
             typical=[int(i) for i in index[order[:n_typical]]], mean_map=mean_map, peak=peak_name(mean_map)))
-    _flag_shortcuts(out, spec.labels, energy_object)
+    _flag_shortcuts(out, spec.labels, energy_object, pointing)
     return out
 
 
-def _flag_shortcuts(summaries: list[ClusterSummary], labels: np.ndarray, energy_object: np.ndarray) -> None:
-    """Flag clusters whose map energy on the object is far below the rest of the class's."""
+def _flag_shortcuts(summaries: list[ClusterSummary], labels: np.ndarray, energy_object: np.ndarray,
+                    pointing: np.ndarray) -> None:
+    """Flag clusters whose maps lie outside the object, compared with the rest of the class.
+
+    A cluster is a likely shortcut when the share of its maps that peak on the object is below
+    ``SHORTCUT_RATIO`` times the rest's, its energy on the object is lower than the rest's, and
+    it holds at least ``MIN_SHORTCUT_SHARE`` of the class.
+    """
     if len(summaries) < 2:
         return
     for s in summaries:
-        rest = _mean_or_none(energy_object[labels != s.cluster])
-        if s.energy_in_object is None or rest is None or s.share < MIN_SHORTCUT_SHARE:
+        rest_points = _mean_or_none(pointing[labels != s.cluster])
+        rest_energy = _mean_or_none(energy_object[labels != s.cluster])
+        if None in (s.peak_on_object, s.energy_in_object, rest_points, rest_energy) or s.share < MIN_SHORTCUT_SHARE:
             continue
-        if s.energy_in_object < SHORTCUT_RATIO * rest:
+        if s.peak_on_object < SHORTCUT_RATIO * rest_points and s.energy_in_object < rest_energy:
             s.shortcut = True
-            s.shortcut_reason = (f"only {s.energy_in_object:.2f} of its map energy lies inside the object, against "
-                                 f"{rest:.2f} for the class's other pictures; its mean map peaks at the {s.peak}")
+            s.shortcut_reason = (f"its maps lie outside the object: {s.peak_on_object:.0%} of them peak on the object "
+                                 f"against {rest_points:.0%} for the class's other pictures, and {s.energy_in_object:.2f}"
+                                 f" of their energy lies on it against {rest_energy:.2f}; its mean map peaks at the "
+                                 f"{s.peak}")
 
 
 def _tsne(spec: SpectralResult, limit: int, random_state: int) -> tuple[np.ndarray, np.ndarray | None]:

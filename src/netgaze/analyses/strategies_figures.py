@@ -134,16 +134,17 @@ def save_strategies(result: "Strategies", folder: Path) -> Path:
             f"Class {name}: eigenvalues of the normalised Laplacian of the {result.spectral[c].n_neighbors}-nearest-"
             f"neighbour affinity (the largest gap sets the number of clusters), and a t-SNE of the spectral "
             f"embedding coloured by cluster.")})
-        columns = ["strategy", "pictures", "share", "accuracy", "map energy on the object", "mean map peaks at",
-                   "likely shortcut"]
+        columns = ["strategy", "pictures", "share", "accuracy", "maps peaking on the object",
+                   "map energy on the object", "mean map peaks at", "likely shortcut"]
         marker = any(s.marker_share is not None for s in result.summaries[c])
         if marker:
-            columns[5:5] = ["with marker", "map energy on the marker"]
+            columns[6:6] = ["with marker", "map energy on the marker"]
         rows = []
         for s in result.summaries[c]:
-            row: list[Any] = [s.cluster, s.size, s.share, s.accuracy, s.energy_in_object, s.peak, s.shortcut]
+            row: list[Any] = [s.cluster, s.size, s.share, s.accuracy, s.peak_on_object, s.energy_in_object, s.peak,
+                              s.shortcut]
             if marker:
-                row[5:5] = [s.marker_share, s.energy_in_marker]
+                row[6:6] = [s.marker_share, s.energy_in_marker]
             rows.append(row)
         tables.append({"title": f"Strategies of class {name}", "columns": columns, "rows": rows})
     manifest = {"study": "strategies", "title": "Strategies (spectral relevance analysis)",
