@@ -12,6 +12,7 @@ Writes ``benchmarks/results/explain_dataset.json``.
 """
 from __future__ import annotations
 
+import os
 import shutil
 import statistics
 import tempfile
@@ -25,7 +26,8 @@ from torch.utils.data import DataLoader, TensorDataset
 from netgaze.explain_dataset import explain_dataset
 from netgaze.methods import gradcam
 
-N, SIZE, BATCH, SHARD, ROUNDS = 256, 160, 32, 64, 5
+N, SIZE, BATCH, SHARD = 256, 160, 32, 64
+ROUNDS = int(os.environ.get("ROUNDS", "3"))
 
 
 def main() -> None:

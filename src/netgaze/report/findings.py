@@ -100,4 +100,7 @@ def shortcut_gap(runs: list[RunInfo]) -> list[dict[str, str]]:
 
 def findings(runs: list[RunInfo]) -> list[dict[str, str]]:
     """Every finding the manifests support, in the seed report's order."""
-    return shortcut_gap(runs) + where_models_look(runs) + background_clustering(runs)
+    from netgaze.report.findings_dataset import dissection_depth, strategy_shortcuts
+
+    return (shortcut_gap(runs) + where_models_look(runs) + background_clustering(runs) + strategy_shortcuts(runs)
+            + dissection_depth(runs))

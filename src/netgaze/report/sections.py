@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from netgaze.report.sections_dataset import DATASET_STUDIES, DATASET_STUDY_ORDER
+
 STUDIES: dict[str, dict[str, str]] = {
     "layers": {"title": "Grad-CAM on different layers", "intro": (
         "The Grad-CAM paper suggests looking at the last convolution layer, where channels carry the most "
@@ -40,6 +42,8 @@ STUDIES: dict[str, dict[str, str]] = {
         "Grad-CAM and guided backprop of a region and class of the segmentation output.")},
 }
 
+STUDIES.update(DATASET_STUDIES)
+
 ALIASES = {"latent_traversal": "latent", "latent_interpolation": "latent", "latent_grid": "latent",
            "style_mixing": "latent", "imputation": "latent", "latent_embedding": "latent",
            "segmentation_grid": "segmentation", "segmentation_predictions": "segmentation", "segments": "segmentation", "area_gradcam": "area",
@@ -50,7 +54,8 @@ CHAPTERS: list[dict[str, Any]] = [
     {"task": "classify", "title": "Classification",
      "intro": "Classifiers trained here, compared by where they look: across layers, models, epochs and feature spaces.",
      "training_intro": "Accuracy and loss per epoch, train (dashed) and test: the gap between them shows overfitting.",
-     "studies": ["layers", "models", "epochs", "embed", "activations", "featureviz", "filters", "faithfulness"]},
+     "studies": ["layers", "models", "epochs", "embed", "activations", "featureviz", "filters", "faithfulness",
+                 *DATASET_STUDY_ORDER]},
     {"task": "reconstruct", "title": "Reconstruction",
      "intro": "Variational autoencoders: what their latent space holds and which input pixels a reconstructed area needs.",
      "training_intro": "Reconstruction and KL losses per picture, per epoch.",
