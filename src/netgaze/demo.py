@@ -248,6 +248,9 @@ def run_demo(out: str | Path = "runs/demo", quick: bool = False, progress: bool 
         demo.classifier_studies(runs)
     demo.vae(note_in)
     demo.fcn(note_in)
+    from netgaze.demo_dataset import dataset_analyses  # issue 16: strategies, dissection, top pictures
+
+    demo.step("dataset-wide analyses", lambda: dataset_analyses(demo))
     from netgaze.report import build_report
 
     report = demo.step("report", lambda: build_report(

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Subset
 
 from netgaze.analyses.histograms import UnitHistograms, region_cells
 from netgaze.errors import UserError
@@ -178,7 +178,7 @@ class _Indexed(Dataset):
 def dissect(model: nn.Module, dataset: Dataset, layers: LayerRef | Sequence[LayerRef] | None = None,
             concepts: Sequence[str] | Mapping[str, Any] | None = None, *, quantile: float = 0.005,
             iou_threshold: float = 0.04, batch_size: int = 32, bins: int = 2048, top_k: int = 4,
-            device: str | torch.device | None = None, progress: bool = True) -> Dissection:
+            limit: int | None = None, device: str | torch.device | None = None, progress: bool = True) -> Dissection:
     """Dissect the units of ``layers`` against concept masks in one streaming pass.
 
     Args:
@@ -192,6 +192,7 @@ def dissect(model: nn.Module, dataset: Dataset, layers: LayerRef | Sequence[Laye
         batch_size: pictures per forward pass.
         bins: histogram bins per unit (see ``netgaze.analyses.histograms`` for the accuracy).
         top_k: pictures with the highest peak activation kept per unit.
+        limit: dissect only the first ``limit`` pictures (None = all).
         device: where to compute; default the model's device.
         progress: a progress bar.
     """
@@ -207,7 +208,10 @@ def dissect(model: nn.Module, dataset: Dataset, layers: LayerRef | Sequence[Laye
     device = torch.device(device)
     histograms: dict[str, UnitHistograms] = {}
     tops: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
-    loader = DataLoader(_Indexed(dataset), batch_size=batch_size, shuffle=False)
+    indexed = _Indexed(dataset)
+    count = len(dataset) if limit is None else max(1, min(int(limit), len(dataset)))
+    loader = DataLoader(Subset(indexed, range(count)) if count < len(dataset) else indexed, batch_size=batch_size,
+                        shuffle=False)
     from tqdm.auto import tqdm
 
     with Recorder(model, layer_names, grads=False, stop=True) as rec:
@@ -242,7 +246,7 @@ def dissect(model: nn.Module, dataset: Dataset, layers: LayerRef | Sequence[Laye
         results.append(LayerDissection(name, iou, thresholds.cpu().numpy(), best,
                                        iou[np.arange(len(iou)), best] > iou_threshold,
                                        pictures.cpu().numpy(), values.cpu().numpy()))
-    settings = {"quantile": quantile, "iou_threshold": iou_threshold, "bins": bins, "pictures": len(dataset),
+    settings = {"quantile": quantile, "iou_threshold": iou_threshold, "bins": bins, "pictures": count,
                 "layers": layer_names}
     return Dissection(results, names, settings, dataset, model)
 

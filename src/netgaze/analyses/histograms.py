@@ -69,21 +69,30 @@ class UnitHistograms:
         """
         values = values.detach().float()
         n = values.shape[0]
-        flat = values.transpose(0, 1).reshape(self.units, -1)
-        self._fit_range(flat.amin(1).double(), flat.amax(1).double())
-        low, width = self.low.float()[:, None], self.width.float()[:, None]
-        bins = ((flat - low) / width).floor_().clamp_(0, self.bins - 1).long()
+        self._fit_range(values.amin(dim=(0, 2)).double(), values.amax(dim=(0, 2)).double())
         if (regions is None and cells is None) or self.regions == 0:
-            cells, cell_of = torch.zeros(1, dtype=torch.long, device=flat.device), None
+            cells, cell_of = torch.zeros(1, dtype=torch.long, device=values.device), None
         else:
             cells, cell_of = cells if cells is not None else region_cells(regions)
-        units = torch.arange(self.units, device=flat.device)[:, None]
-        key = bins + (units * len(cells) + (cell_of[None] if cell_of is not None else 0)) * self.bins
-        counts = torch.bincount(key.ravel(), minlength=self.units * len(cells) * self.bins)
+        # key = bin + (unit * cells + cell) * bins, built in place in float32 (exact below 2^24)
+        size = self.units * len(cells) * self.bins
+        key = values - self.low.float()[None, :, None]
+        key.div_(self.width.float()[None, :, None]).floor_().clamp_(0, self.bins - 1)
+        key += (torch.arange(self.units, device=values.device) * (len(cells) * self.bins)).float()[None, :, None]
+        if cell_of is not None:
+            key += (cell_of.view(n, 1, -1) * self.bins).float()
+        key = key.long() if size >= 2 ** 24 else key.int()
+        if size >= 2 ** 24:  # recompute exactly in int64 (float32 cannot hold every key)
+            bins = ((values - self.low.float()[None, :, None]) / self.width.float()[None, :, None]).floor_()
+            key = bins.clamp_(0, self.bins - 1).long() + torch.arange(self.units, device=values.device)[
+                None, :, None] * (len(cells) * self.bins)
+            if cell_of is not None:
+                key += cell_of.view(n, 1, -1) * self.bins
+        counts = torch.bincount(key.ravel(), minlength=size)
         counts = counts.view(self.units, len(cells), self.bins).to(self.counts.dtype)
         self.counts[:, 0] += counts.sum(1)
         if cell_of is not None:
-            member = ((cells[:, None] >> torch.arange(self.regions, device=flat.device)[None]) & 1).to(counts.dtype)
+            member = ((cells[:, None] >> torch.arange(self.regions, device=values.device)[None]) & 1).to(counts.dtype)
             self.counts[:, 1:] += torch.einsum("ucb,cr->urb", counts, member)
 
     def edges(self) -> torch.Tensor:

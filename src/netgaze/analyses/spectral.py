@@ -63,9 +63,39 @@ def knn_affinity(features: np.ndarray, n_neighbors: int = 10, scale_neighbor: in
 
 
 def laplacian_spectrum(affinity: sp.csr_matrix, count: int, random_state: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """The ``count`` smallest eigenvalues of the normalised Laplacian and ``D^-1/2``-scaled eigenvectors."""
+    """The ``count`` smallest eigenvalues of the normalised Laplacian and ``D^-1/2``-scaled eigenvectors.
+
+    A graph in several pieces is solved piece by piece (each piece's eigenvectors padded with
+    zeros): a Lanczos solver started from one vector can miss copies of the eigenvalue 0, one
+    per piece, which are exactly what counts well-separated clusters.
+    """
+    from scipy.sparse.csgraph import connected_components
+
     n = affinity.shape[0]
     count = min(count, n)
+    pieces, piece_of = connected_components(affinity, directed=False)
+    if pieces == 1:
+        values, vectors = _connected_spectrum(affinity, count, random_state)
+    else:
+        values_list, vectors_list = [], []
+        for piece in range(pieces):
+            members = np.flatnonzero(piece_of == piece)
+            part_values, part_vectors = _connected_spectrum(affinity[members][:, members], min(count, len(members)),
+                                                            random_state)
+            padded = np.zeros((n, part_vectors.shape[1]))
+            padded[members] = part_vectors
+            values_list.append(part_values)
+            vectors_list.append(padded)
+        values = np.concatenate(values_list)
+        order = np.argsort(values, kind="stable")[:count]
+        values, vectors = values[order], np.concatenate(vectors_list, axis=1)[:, order]
+    signs = np.sign(vectors[np.abs(vectors).argmax(0), np.arange(vectors.shape[1])])  # deterministic signs
+    return values, vectors * np.where(signs == 0, 1, signs)
+
+
+def _connected_spectrum(affinity: sp.csr_matrix, count: int, random_state: int) -> tuple[np.ndarray, np.ndarray]:
+    """Smallest Laplacian eigenvalues (ascending) and ``D^-1/2``-scaled eigenvectors of a connected graph."""
+    n = affinity.shape[0]
     degree = np.asarray(affinity.sum(axis=1)).ravel()
     inv_sqrt = 1.0 / np.sqrt(np.maximum(degree, 1e-12))
     normalised = sp.diags(inv_sqrt) @ affinity @ sp.diags(inv_sqrt)
@@ -77,10 +107,7 @@ def laplacian_spectrum(affinity: sp.csr_matrix, count: int, random_state: int = 
         values, vectors = eigsh(normalised, k=count, which="LA", v0=start, tol=1e-8)
         order = np.argsort(values)[::-1]
         values, vectors = values[order], vectors[:, order]
-    laplacian = np.clip(1.0 - values, 0.0, 2.0)
-    vectors = vectors * inv_sqrt[:, None]
-    signs = np.sign(vectors[np.abs(vectors).argmax(0), np.arange(vectors.shape[1])])  # deterministic signs
-    return laplacian, vectors * np.where(signs == 0, 1, signs)
+    return np.clip(1.0 - values, 0.0, 2.0), vectors * inv_sqrt[:, None]
 
 
 EIGENGAP_FLOOR = 0.1  # the floor of the relative eigengap, as a share of the median eigenvalue considered
