@@ -16,10 +16,10 @@ MARKER_CLASS = 2  # triangle
 
 
 def marker_options(demo: Any) -> dict[str, Any]:
-    """Data options of the marker run: demo's picture size, a small set, class 2 tagged."""
+    """Data options of the marker run: the demo's picture size and set size, class 2 tagged."""
     s = demo.settings
-    n = min(600, s.n_train or 600)
-    return {"n": n, "size": s.size, "marker_classes": [MARKER_CLASS], "marker_rate": 0.8}
+    return {**({"n": s.n_train} if s.n_train else {}), "size": s.size, "marker_classes": [MARKER_CLASS],
+            "marker_rate": 0.8}
 
 
 def dataset_analyses(demo: Any) -> Path | None:
@@ -28,7 +28,7 @@ def dataset_analyses(demo: Any) -> Path | None:
 
     s = demo.settings
     path = demo.out / "cnn-marker"
-    epochs = max(1, min(4, s.classifier_epochs // 2))
+    epochs = min(6, s.classifier_epochs)  # the quality bar's recipe (benchmarks/quality_strategies.py)
     demo.step("train cnn-marker", lambda: train_classifier(
         data="shapes", model="simple-cnn", epochs=epochs, batch_size=32, lr=2e-3, out=str(path),
         data_options=marker_options(demo), model_options={"channels": list(s.channels)}, seed=0, progress=False,

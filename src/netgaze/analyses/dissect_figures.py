@@ -62,21 +62,27 @@ def _unit_maps(result: "Dissection", layer: str, unit: int, indices: list[int]) 
 
 
 def concept_units(result: "Dissection", units_per_concept: int = 3, pictures: int = 3) -> np.ndarray:
-    """uint8 grid: per concept, its best units (any layer), each on its top pictures, with the area
-    above the unit's threshold kept bright and the rest dimmed."""
+    """uint8 grid: a row per concept with its best units (any layer), each on its top pictures, the area
+    above the unit's threshold kept bright and the rest dimmed; under each unit's first picture its
+    layer and number, under the second its IoU."""
+    from netgaze.studies.common import label_tiles
+
     tiles, labels = [], []
+    blank = np.full((TILE, TILE, 3), 255, np.uint8)
     for concept in result.concepts:
+        row, texts = [], []
         for layer, unit, iou in result.top_units(concept, units_per_concept):
             found = result.layer(layer)
             indices = [int(i) for i in found.top_pictures[unit][:pictures]]
             images, maps = _unit_maps(result, layer, unit, indices)
             on = (maps > float(found.thresholds[unit])).float()[:, None]
             shown = images.expand(-1, 3, -1, -1) * (0.25 + 0.75 * on)
-            small = F.interpolate(shown, size=(TILE, TILE), mode="nearest")
-            tiles.extend(viz.to_uint8(small))
-            tiles.extend([np.full((TILE, TILE, 3), 255, np.uint8)] * (pictures - len(indices)))
-            labels.append(f"{concept[:12]}: {layer.split('.')[-1]}#{unit} IoU {iou:.2f}")
-    return viz.grid(tiles, ncols=pictures, row_labels=labels)
+            row.extend(viz.to_uint8(F.interpolate(shown, size=(TILE, TILE), mode="nearest")))
+            row.extend([blank] * (pictures - len(indices)))
+            texts.extend([f"{layer.split('.')[-1]}#{unit}", f"IoU {iou:.2f}"] + [""] * (pictures - 2))
+        tiles.extend(label_tiles(row, texts))
+        labels.append(concept)
+    return viz.grid(tiles, ncols=units_per_concept * pictures, row_labels=labels)
 
 
 def sentences(result: "Dissection") -> list[str]:
