@@ -92,7 +92,8 @@ class Strategies:
         spectral: ``spectral[c]``: eigenvalues, embedding, chosen number of clusters.
         tsne: ``tsne[c]``: float32 [n_c, 2] t-SNE of the spectral embedding (None for tiny classes),
             with ``tsne_rows[c]`` the rows it covers (a random subset above ``tsne_limit``).
-        predictions, labels: per dataset index analysed (dicts index -> int are ``indices``-aligned arrays).
+        predictions: ``predictions[c]``, int64 [n_c]: the model's class for each such picture.
+        maps: ``maps[c]``, float32 [n_c, r, r]: the downsampled, L1-normalised maps that were clustered.
         settings: method, layer, target, resolution, neighbours, ...
         class_names: names of all classes of the dataset.
     """
@@ -190,7 +191,10 @@ def strategies(model: nn.Module, dataset: Dataset, classes: Sequence[int | str] 
     wanted = _class_ids(classes, names, labels)
     positions = np.flatnonzero(np.isin(labels, wanted))
     subset = dataset if len(positions) == len(dataset) else Subset(dataset, positions.tolist())
-    layer_name = resolve_layer(model, -1 if layer is None else layer)[0]
+    from netgaze.metrics.maps import resolve_method
+
+    takes_layer = resolve_method(method)[2]
+    layer_name = resolve_layer(model, -1 if layer is None else layer)[0] if takes_layer else None
     settings = {"method": method, "layer": layer_name, "target": target, "resolution": resolution,
                 "n_neighbors": n_neighbors, "max_clusters": max_clusters, "n_clusters": n_clusters,
                 "random_state": random_state, "pictures": int(len(positions))}

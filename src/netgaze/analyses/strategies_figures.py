@@ -125,7 +125,8 @@ def save_strategies(result: "Strategies", folder: Path) -> Path:
         grid_file = f"strategies_{_safe(name)}_clusters.png"
         viz.save_png(cluster_grid(result, c), folder / grid_file)
         figures.append({"file": grid_file, "caption": (
-            f"Strategies of class {name}: {settings['method']} maps of layer {settings['layer']} for "
+            f"Strategies of class {name}: {settings['method']} maps "
+            f"{'of layer ' + str(settings['layer']) if settings['layer'] else 'of the input pixels'} for "
             f"{len(result.indices[c])} pictures, clustered by spectral clustering. One row per cluster: its mean map, "
             f"then its most typical pictures with their maps.")})
         tsne_file = f"strategies_{_safe(name)}_tsne.png"
