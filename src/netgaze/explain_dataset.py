@@ -7,6 +7,11 @@ writes one safetensors file per ``shard_size`` images (``shard-00000.safetensors
 file and renamed, so a shard file on disk is always complete: a rerun skips the shards
 that exist and computes the rest.
 
+Speed: the predictions come from the explanation's own forward pass (for the methods whose
+first look at the target is the clean batch, ``OWN_FORWARD_METHODS``), so a batch costs one
+forward pass, and finished shards are written on a background thread while the next shard is
+explained (``benchmarks/bench_explain_dataset.py``).
+
 Under ``torchrun --nproc_per_node=N`` process ``r`` takes shards ``r, r + N, r + 2N, ...``
 (gloo on the CPU, nccl on CUDA, joined from the ``WORLD_SIZE``/``RANK`` environment);
 rank 0 writes the index after a barrier. Shards are cut by index, and batches inside a
