@@ -16,9 +16,9 @@ MARKER_CLASS = 2  # triangle
 
 
 def marker_options(demo: Any) -> dict[str, Any]:
-    """Data options of the marker run: the demo's picture size and set size, class 2 tagged."""
+    """Data options of the marker run: the demo's picture size, at most 1,200 pictures, class 2 tagged."""
     s = demo.settings
-    return {**({"n": s.n_train} if s.n_train else {}), "size": s.size, "marker_classes": [MARKER_CLASS],
+    return {"n": min(1200, s.n_train or 1200), "size": s.size, "marker_classes": [MARKER_CLASS],
             "marker_rate": 0.8}
 
 
