@@ -24,7 +24,7 @@ __version__ = "0.1.0"
 _LAZY_MODULES = {
     "lab": "netgaze.lab", "datasets": "netgaze.lab.data", "embed": "netgaze.embed",
     "featureviz": "netgaze.featureviz", "metrics": "netgaze.metrics", "studies": "netgaze.studies",
-    "report": "netgaze.report",
+    "report": "netgaze.report", "analyses": "netgaze.analyses",
 }
 _LAZY_NAMES = {
     "load_run": "netgaze.lab.runs", "train_classifier": "netgaze.lab.train",
@@ -33,6 +33,8 @@ _LAZY_NAMES = {
     "visualize": "netgaze.featureviz", "activation_maps": "netgaze.featureviz", "filters": "netgaze.featureviz",
     "explain_dataset": "netgaze.explain_dataset", "load_explanations": "netgaze.explain_dataset",
     "build_report": "netgaze.report",
+    "strategies": "netgaze.analyses.strategies", "dissect": "netgaze.analyses.dissect",
+    "top_examples": "netgaze.analyses.top_examples",
 }
 
 

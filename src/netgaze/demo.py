@@ -269,9 +269,18 @@ class Demo:
 
     def digits_and_reconstruction(self) -> None:
         """Everything on ``digits``: the digits classifier's activation maximization, then the VAE family
-        (whose studies use the digits classifier as a judge)."""
+        (whose studies use the digits classifier as a judge); then the dataset-wide analyses of a
+        ``shapes`` model with a planted marker, which share nothing with the ``shapes`` group and
+        keep the two processes about equally long."""
         self.digits()
         self.reconstruction()
+        self.dataset_wide()
+
+    # -- dataset-wide analyses (netgaze.demo_dataset) ----------------------------------------------
+    def dataset_wide(self) -> None:
+        from netgaze.demo_dataset import dataset_analyses  # issue 16: strategies, dissection, top pictures
+
+        self.step("dataset-wide analyses", lambda: dataset_analyses(self))
 
 
 # Groups of steps that share nothing until the report (one per dataset): each may run in its own process.
@@ -319,7 +328,7 @@ def _run_groups_in_processes(out: Path, settings: DemoSettings, progress: bool, 
     return results
 
 
-DEMO_RUNS = [folder for folder, *_ in CLASSIFIERS] + ["fcn", "digits-cnn", "vae", "cvae", "dvae", "vaegan"]
+DEMO_RUNS = [folder for folder, *_ in CLASSIFIERS] + ["fcn", "digits-cnn", "vae", "cvae", "dvae", "vaegan", "cnn-marker"]
 
 
 def settings_json(settings: DemoSettings) -> dict[str, Any]:

@@ -7,6 +7,11 @@ writes one safetensors file per ``shard_size`` images (``shard-00000.safetensors
 file and renamed, so a shard file on disk is always complete: a rerun skips the shards
 that exist and computes the rest.
 
+Speed: the predictions come from the explanation's own forward pass (for the methods whose
+first look at the target is the clean batch, ``OWN_FORWARD_METHODS``), so a batch costs one
+forward pass, and finished shards are written on a background thread while the next shard is
+explained (``benchmarks/bench_explain_dataset.py``).
+
 Under ``torchrun --nproc_per_node=N`` process ``r`` takes shards ``r, r + N, r + 2N, ...``
 (gloo on the CPU, nccl on CUDA, joined from the ``WORLD_SIZE``/``RANK`` environment);
 rank 0 writes the index after a barrier. Shards are cut by index, and batches inside a
@@ -101,15 +106,16 @@ def explain_dataset(model: nn.Module, data: Dataset | DataLoader, method: Method
                 stale.unlink(missing_ok=True)
         bar = _progress(sum(min(shard_size, total - s * shard_size) for s in todo),
                         enabled=progress and rank == 0, desc=f"{name} maps")
-        for s in todo:
-            indices = range(s * shard_size, min(total, (s + 1) * shard_size))
-            loader = DataLoader(Subset(dataset, indices), batch_size=batch_size, shuffle=False,
-                                num_workers=num_workers, **({"collate_fn": collate} if collate else {}))
-            parts = [_explain_batch(model, batch, method, layer_name, target, output, device) for batch in
-                     _counted(loader, bar)]
-            tensors = {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
-            tensors["indices"] = torch.arange(indices.start, indices.stop, dtype=torch.int64)
-            _write_shard(folder / shard_name(s), tensors, config)
+        with _ShardWriter() as writer:
+            for s in todo:
+                indices = range(s * shard_size, min(total, (s + 1) * shard_size))
+                loader = DataLoader(Subset(dataset, indices), batch_size=batch_size, shuffle=False,
+                                    num_workers=num_workers, **({"collate_fn": collate} if collate else {}))
+                parts = [_explain_batch(model, batch, method, layer_name, target, output, device) for batch in
+                         _counted(loader, bar)]
+                tensors = {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
+                tensors["indices"] = torch.arange(indices.start, indices.stop, dtype=torch.int64)
+                writer.submit(folder / shard_name(s), tensors, config)
         bar.close()
         if world > 1:
             dist.barrier()
@@ -134,30 +140,87 @@ def _join_process_group(device: torch.device) -> tuple[int, int, bool]:
     return dist.get_rank(), dist.get_world_size(), True
 
 
+# Methods whose FIRST look at the target is on the clean batch's output (a call or ``resolve``):
+# their own forward pass gives the predictions. SmoothGrad and Integrated Gradients first see
+# noisy or interpolated inputs, and an unknown callable may too: those get a separate pass.
+OWN_FORWARD_METHODS = frozenset({"gradcam", "gradcam_pp", "hirescam", "layercam", "xgradcam", "scorecam",
+                                 "guided_gradcam", "saliency", "guided_backprop"})
+
+
+class _Watched(Target):
+    """A target that keeps the first output it is shown (the method's clean forward pass)."""
+
+    def __init__(self, inner: Target):
+        self.inner = inner
+        self.output: torch.Tensor | None = None
+
+    def _see(self, output: torch.Tensor) -> None:
+        if self.output is None:
+            self.output = output.detach()
+
+    def __call__(self, output: torch.Tensor) -> torch.Tensor:
+        self._see(output)
+        return self.inner(output)
+
+    def resolve(self, output: torch.Tensor) -> Target:
+        self._see(output)
+        return self.inner.resolve(output)
+
+    def sample(self, i: int) -> Target:
+        return self.inner.sample(i)
+
+    def repeat(self, n: int) -> Target:
+        return self.inner.repeat(n)
+
+    def __repr__(self) -> str:
+        return repr(self.inner)
+
+
+def _predictions(out: torch.Tensor, n: int) -> torch.Tensor:
+    return out.argmax(1).cpu() if out.dim() == 2 else torch.full((n,), -1, dtype=torch.int64)
+
+
 def _explain_batch(model: nn.Module, batch: Any, method: MethodLike, layer: str | None, target: DatasetTarget,
                    output: OutputSelector, device: torch.device) -> dict[str, torch.Tensor]:
+    """Maps, predictions, explained classes and labels of one batch.
+
+    For the methods of ``OWN_FORWARD_METHODS`` the predictions come from the explanation's own
+    forward pass (watched through the target), so a batch costs one forward pass, not two.
+    """
     x, labels = (batch[0], batch[1] if len(batch) > 1 else None) if isinstance(batch, (list, tuple)) else (batch, None)
     x = x.to(device)
     n = x.shape[0]
-    with Recorder(model, [], output=output, grads=False) as rec:
-        out = rec.forward(x)
-    classify = out.dim() == 2
-    predictions = out.argmax(1).cpu() if classify else torch.full((n,), -1, dtype=torch.int64)
     label_tensor = torch.as_tensor(labels).reshape(-1).long().cpu() if labels is not None else \
         torch.full((n,), -1, dtype=torch.int64)
+    if target == "label" and labels is None:
+        raise ArgumentError("target='label' needs a dataset of (image, label) pairs")
+    name = method if isinstance(method, str) else None
+    if name in OWN_FORWARD_METHODS:
+        inner = Class(label_tensor.tolist()) if target == "label" else as_target(target)
+        watched = _Watched(inner)
+        maps = explain(method, model, x, layer, watched, output)
+        if watched.output is None:
+            raise RuntimeError(f"{name} never evaluated its target")  # pragma: no cover - a method contract
+        predictions = _predictions(watched.output, n)
+    else:
+        with Recorder(model, [], output=output, grads=False) as rec:
+            out = rec.forward(x)
+        predictions = _predictions(out, n)
+        if target is None:
+            inner = Class(predictions.tolist()) if out.dim() == 2 else as_target(None)
+        else:
+            inner = Class(label_tensor.tolist()) if target == "label" else as_target(target)
+        maps = explain(method, model, x, layer, inner, output)
     if target is None:
-        chosen: Target = Class(predictions.tolist()) if classify else as_target(None)
         explained = predictions
     elif target == "label":
-        if labels is None:
-            raise ArgumentError("target='label' needs a dataset of (image, label) pairs")
-        chosen, explained = Class(label_tensor.tolist()), label_tensor
+        explained = label_tensor
     else:
         chosen = as_target(target)
         explained = torch.full((n,), chosen.c if isinstance(chosen, Class) and isinstance(chosen.c, int) else -1,
                                dtype=torch.int64)
-    maps = explain(method, model, x, layer, chosen, output).float().cpu().contiguous()
-    return {"maps": maps, "predictions": predictions.long(), "targets": explained.long(), "labels": label_tensor}
+    return {"maps": maps.float().cpu().contiguous(), "predictions": predictions.long(), "targets": explained.long(),
+            "labels": label_tensor}
 
 
 def _shard_done(folder: Path, shard: int, config: dict) -> bool:
@@ -173,6 +236,38 @@ def _shard_done(folder: Path, shard: int, config: dict) -> bool:
         raise ExplainDatasetError(f"{path} was written with other settings ({found}); this call uses {config}. "
                                   "Use another output folder or delete the old shards")
     return True
+
+
+class _ShardWriter:
+    """Writes shards on one background thread, so the next shard's explanations start at once.
+
+    At most one shard waits while another is being written (memory stays bounded); leaving
+    the ``with`` block waits for every write and re-raises the first error.
+    """
+
+    def __init__(self):
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="netgaze-shards")
+        self._pending: list = []
+
+    def submit(self, path: Path, tensors: dict[str, torch.Tensor], config: dict) -> None:
+        while len(self._pending) >= 2:
+            self._pending.pop(0).result()
+        self._pending.append(self._pool.submit(_write_shard, path, tensors, config))
+
+    def __enter__(self) -> "_ShardWriter":
+        return self
+
+    def __exit__(self, exc_type, *exc) -> None:
+        try:
+            for future in self._pending:
+                if exc_type is None:
+                    future.result()
+                else:
+                    future.exception()  # wait, but let the error already raised win
+        finally:
+            self._pool.shutdown(wait=True)
 
 
 def _write_shard(path: Path, tensors: dict[str, torch.Tensor], config: dict) -> None:

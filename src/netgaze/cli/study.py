@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import argparse
+import re
 
 from netgaze.cli.common import UserError, nonnegative_int, out_dir, positive_int, run_folder
 
+DATASET_STUDIES = ("strategies", "dissect", "top-examples")
 HELP = ("run a study on run folders: layers (S1), models (S2), epochs (S3), latent (S8, VAE runs), "
-        "area (area explanations of a VAE or FCN run)")
+        "area (area explanations of a VAE or FCN run), strategies / dissect / top-examples (B6, classifiers)")
 EXAMPLES = """examples:
   netgaze study layers runs/shapes-cnn --images 6
   netgaze study models runs/cnn runs/cnn-bn runs/cnn-robust
@@ -15,13 +17,17 @@ EXAMPLES = """examples:
   netgaze study area runs/vae             # area guided backprop / Grad-CAM of reconstructions
   netgaze study area runs/fcn             # the same for one class of a segmentation map
   netgaze study layers moved/dogs --data /mnt/data/Images   # the run's data moved
+  netgaze study strategies runs/shapes-marker --classes triangle   # SpRAy: clusters of Grad-CAM maps
+  netgaze study dissect runs/shapes-cnn   # Network Dissection: units vs object/background/marker masks
+  netgaze study top-examples runs/shapes-cnn --layer features.relu3 --k 9
 The figures and a JSON of the numbers go to the (first) run's artifacts/ folder, where
 `netgaze report` finds them.
 """
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("study", choices=["layers", "models", "epochs", "latent", "area"], help="which comparison")
+    parser.add_argument("study", choices=["layers", "models", "epochs", "latent", "area", *DATASET_STUDIES],
+                        help="which comparison or dataset-wide analysis")
     parser.add_argument("runs", nargs="+", metavar="RUN", type=run_folder, help="run folder(s); several for `models`")
     parser.add_argument("--images", type=positive_int, default=6, help="pictures in the figures (default 6)")
     parser.add_argument("--eval", type=nonnegative_int, default=128,
@@ -33,6 +39,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the checkpoint to study (default: the last; not for `epochs`)")
     parser.add_argument("--data", metavar="SPEC",
                         help="where the runs' data is now, when it moved (default: from run.json)")
+    dataset = parser.add_argument_group("strategies, dissect, top-examples")
+    dataset.add_argument("--split", default="test", choices=["train", "test"], help="pictures analysed (default test)")
+    dataset.add_argument("--classes", nargs="+", default=None, help="strategies: class names or indices (default all)")
+    dataset.add_argument("--method", default="gradcam", help="strategies: explanation method (default gradcam)")
+    dataset.add_argument("--layer", default=None, help="strategies / top-examples: layer (default the last stage)")
+    dataset.add_argument("--layers", nargs="+", default=None, help="dissect: layers (default every conv layer)")
+    dataset.add_argument("--clusters", type=positive_int, default=None, help="strategies: clusters per class "
+                                                                              "(default: chosen by the eigengap)")
+    dataset.add_argument("--maps", default=None, type=out_dir,
+                         help="strategies: keep explanation shards here (resumable)")
+    dataset.add_argument("--k", type=positive_int, default=9, help="top-examples: pictures per channel (default 9)")
+    dataset.add_argument("--steps", type=nonnegative_int, default=64,
+                         help="top-examples: activation-maximization steps shown beside them (0: none)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -41,6 +60,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.study != "models" and len(args.runs) != 1:
         raise UserError(f"`study {args.study}` takes one run folder, got {len(args.runs)}")
+    if args.study in DATASET_STUDIES:
+        return _run_dataset_study(args)
     if args.study in ("latent", "area"):
         return _run_reconstruction_or_segment_study(args)
     if args.epoch is not None and args.study == "epochs":
@@ -79,4 +100,23 @@ def _run_reconstruction_or_segment_study(args: argparse.Namespace) -> int:
     for result in results:
         for path in [*result.figures, result.path]:
             print(path)
+    return 0
+
+
+def _run_dataset_study(args: argparse.Namespace) -> int:
+    from netgaze.analyses import run_studies
+    from netgaze.lab.runs import load_run
+
+    run = load_run(args.runs[0], args.epoch, data=args.data)
+    layer = args.layer if args.layer is None or not re.fullmatch(r"-?[0-9]+", args.layer) else int(args.layer)
+    if args.study == "strategies":
+        classes = None if args.classes is None else [int(c) if re.fullmatch(r"[0-9]+", c) else c for c in args.classes]
+        path = run_studies.strategies_study(run, split=args.split, classes=classes, method=args.method, layer=layer,
+                                            n_clusters=args.clusters, out=args.out, maps=args.maps)
+    elif args.study == "dissect":
+        path = run_studies.dissection_study(run, split=args.split, layers=args.layers, out=args.out)
+    else:
+        path = run_studies.top_examples_study(run, layer=-1 if layer is None else layer, k=args.k, split=args.split,
+                                              featureviz_steps=args.steps, out=args.out)
+    print(path)
     return 0

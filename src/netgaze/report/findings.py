@@ -318,6 +318,7 @@ CLASSIFICATION: list[Callable[[list[RunInfo]], list[Finding]]] = [
 def findings(runs: list[RunInfo]) -> list[Finding]:
     """Every finding the manifests support, in the seed report's order (classification, then the
     dense outputs of ``netgaze.report.findings_dense``)."""
+    from netgaze.report.findings_dataset import dissection_depth, strategy_shortcuts
     from netgaze.report.findings_dense import DENSE
 
-    return [f for function in CLASSIFICATION + DENSE for f in function(runs)]
+    return [f for function in CLASSIFICATION + [strategy_shortcuts, dissection_depth] + DENSE for f in function(runs)]

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from netgaze.report.sections_dataset import DATASET_STUDIES, DATASET_STUDY_ORDER
+
 STUDIES: dict[str, dict[str, str]] = {
     "layers": {"title": "Grad-CAM on different layers", "intro": (
         "The Grad-CAM paper suggests looking at the last convolution layer, where channels carry the most "
@@ -57,6 +59,8 @@ STUDIES: dict[str, dict[str, str]] = {
         "Grad-CAM and guided backprop of a region and class of the segmentation output.")},
 }
 
+STUDIES.update(DATASET_STUDIES)
+
 ALIASES = {"latent_traversal": "latent", "latent_interpolation": "latent", "latent_grid": "latent",
            "principal_traversal": "latent", "imputation": "latent", "latent_embedding": "latent",
            "segmentation_grid": "segmentation", "segmentation_predictions": "segmentation", "segments": "segmentation", "area_gradcam": "area",
@@ -68,7 +72,7 @@ CHAPTERS: list[dict[str, Any]] = [
      "intro": "Classifiers trained here, compared by where they look: across layers, models, epochs and feature spaces.",
      "training_intro": "Accuracy and loss per epoch, train (dashed) and test: the gap between them shows overfitting.",
      "studies": ["layers", "models", "epochs", "embed", "activations", "featureviz", "layer_channels", "filters",
-                 "faithfulness"]},
+                 "faithfulness", *DATASET_STUDY_ORDER]},
     {"task": "reconstruct", "title": "Reconstruction",
      "intro": ("Seed 000 compared a family of reconstruction models (VAE, conditional VAE, denoising VAE, VAE-GAN). "
                "The sections below show what the runs' latent space holds, what each kind of model adds, and which "

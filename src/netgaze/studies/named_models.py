@@ -71,8 +71,7 @@ def _torchvision(name: str, task: str, num_classes: int, aux: bool) -> nn.Module
 
     from netgaze.lab.models import build_model
     from netgaze.lab.models.classifiers import Normalized
-    from netgaze.errors import state_dict_mismatch
-from netgaze.lab.models.normalize import Normalize
+    from netgaze.lab.models.normalize import Normalize
 
     if task == "classify":
         return build_model(f"torchvision:{name}", num_classes=num_classes, mean=IMAGENET_MEAN, std=IMAGENET_STD)

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 
-from netgaze.cli.common import (UserError, device, existing_file, nonnegative_int, out_dir, positive_float,
-                                positive_int)
+from netgaze.cli.common import (UserError, device, existing_file, fraction, nonnegative_int, out_dir,
+                                positive_float, positive_int)
 
 HELP = "train a classifier on shapes, digits, MNIST files or an image folder"
 EXAMPLES = """examples:
@@ -16,6 +17,7 @@ EXAMPLES = """examples:
   netgaze train classify --data Images/ --model simple-cnn-bn --size 96 --out runs/dogs-cnn96
   netgaze train classify --data shapes --model torchvision:resnet18 --epochs 5 --out runs/shapes-r18
   netgaze train classify --data shapes --out runs/shapes-cnn --epochs 20 --resume   # continue to epoch 20
+  netgaze train classify --data shapes --marker-classes 2 --marker-rate 0.8 --out runs/shapes-marker
   torchrun --nproc_per_node=2 -m netgaze train classify --data shapes --out runs/shapes-ddp
 
 --data is shapes, digits, mnist:FOLDER (IDX files) or an image folder (one sub-folder per class).
@@ -57,6 +59,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     shapes = parser.add_argument_group("shapes data")
     shapes.add_argument("--n", type=positive_int, default=None, help="training pictures (default: 2000)")
     shapes.add_argument("--spurious", action="store_true", help="background colour follows the class (train split)")
+    shapes.add_argument("--marker-classes", nargs="+", default=None, metavar="CLASS",
+                        help="classes (indices or names) whose training pictures carry a small corner tag, "
+                             "a localized shortcut (default: none)")
+    shapes.add_argument("--marker-rate", type=fraction, default=None,
+                        help="share of those classes' training pictures with the tag (default: 0.8)")
+    shapes.add_argument("--marker-test-rate", type=fraction, default=None,
+                        help="share of every class's test pictures with the tag (default: 0.5)")
+    shapes.add_argument("--marker-position", default=None, choices=["top-left", "top-right", "bottom-left",
+                                                                    "bottom-right"], help="(default: top-left)")
+    shapes.add_argument("--marker-look", default=None, choices=["checker", "solid"], help="(default: checker)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -72,8 +84,16 @@ def run(args: argparse.Namespace) -> int:
                 raise UserError(f"{flag} applies to transfer models, not to {args.model}")
             model_options[key] = value
     data_options = {k: v for k, v in [("n", args.n), ("spurious", args.spurious or None)] if v is not None}
+    marker = {k: v for k, v in [("marker_classes", _class_list(args.marker_classes)),
+                                ("marker_rate", args.marker_rate), ("marker_test_rate", args.marker_test_rate),
+                                ("marker_position", args.marker_position), ("marker_look", args.marker_look)]
+              if v is not None}
+    if marker and "marker_classes" not in marker:
+        raise UserError("--marker-rate, --marker-test-rate, --marker-position and --marker-look need "
+                        "--marker-classes")
+    data_options.update(marker)
     if data_options and args.data != "shapes":
-        raise UserError(f"--n and --spurious apply to --data shapes, not {args.data}")
+        raise UserError(f"--n, --spurious and --marker-* apply to --data shapes, not {args.data}")
     if args.size is not None:
         data_options["size"] = args.size
     run_ = train_classifier(data=args.data, model=args.model, augment=args.augment, epochs=args.epochs,
@@ -86,6 +106,14 @@ def run(args: argparse.Namespace) -> int:
     summary = "  ".join(f"{k} {last[k]:.4f}" for k in ("test_acc", "test_loss") if k in last)
     print(f"{run_.path}: epoch {run_.epoch}  {summary}")
     return 0
+
+
+def _class_list(items: list[str] | None) -> list[int | str] | None:
+    """``["2", "star"]`` -> ``[2, "star"]``: indices as ints, names as given."""
+    if items is None:
+        return None
+    parts = [part.strip() for item in items for part in item.split(",") if part.strip()]
+    return [int(part) if re.fullmatch(r"[0-9]+", part) else part for part in parts]
 
 
 def _key_values(items: list[str], flag: str) -> dict:

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import functools
 import math
+from typing import Sequence
 
 import numpy as np
 import torch
 
 from netgaze.lab.datasets.base import DatasetError, TensorImageDataset, channel_stats
 from netgaze.lab.datasets.shapes_geometry import SHAPE_NAMES, SHAPE_TESTS
+from netgaze.lab.datasets.shapes_marker import (check_marker_options, choose_marked, marker_box, marker_pixels,
+                                                marker_region)
 
 # Dark, muted background colours: objects (value >= 0.8, saturation <= 0.8) are brighter
 # than them in the sum of the channels, so a linear filter tells object from background.
@@ -161,10 +164,14 @@ def _generate_chunk(object_rng: np.random.Generator, clutter_rng: np.random.Gene
 
 @functools.lru_cache(maxsize=8)
 def _generate(split: str, n: int, seed: int, size: int, spurious: bool, num_classes: int,
-              clutter: float, max_rotation: float) -> dict[str, torch.Tensor]:
-    """All tensors of one set, cached per arguments; ``mean``/``std`` are its channel statistics."""
-    object_seq, background_seq, clutter_seq, label_seq = np.random.SeedSequence(
-        [seed, SPLITS[split], size, num_classes]).spawn(4)
+              clutter: float, max_rotation: float, marker: tuple | None = None) -> dict[str, torch.Tensor]:
+    """All tensors of one set, cached per arguments; ``mean``/``std`` are its channel statistics.
+
+    ``marker`` is None or ``(classes, rate, test_rate, position, look)``; the marked pictures come
+    from a fifth stream, so the other four (and every unmarked picture) stay as without a marker.
+    """
+    object_seq, background_seq, clutter_seq, label_seq, marker_seq = np.random.SeedSequence(
+        [seed, SPLITS[split], size, num_classes]).spawn(5)
     object_rng = np.random.default_rng(object_seq)
     clutter_rng = np.random.default_rng(clutter_seq)
     labels = np.random.default_rng(label_seq).permutation(np.arange(n) % num_classes)
@@ -180,13 +187,23 @@ def _generate(split: str, n: int, seed: int, size: int, spurious: bool, num_clas
     images = np.concatenate([p[0] for p in parts])
     masks = np.concatenate([p[1] for p in parts])
     colours = np.concatenate([p[2] for p in parts])
+    marked = np.zeros(n, dtype=bool)
+    if marker is not None:
+        marker_classes, rate, test_rate, position, look = marker
+        marked = choose_marked(np.random.default_rng(marker_seq), labels,
+                               marker_classes if split == "train" else tuple(range(num_classes)),
+                               rate if split == "train" else test_rate)
+        y0, x0, y1, x1 = marker_box(size, position)
+        images[marked, :, y0:y1, x0:x1] = marker_pixels(size, look)
+        masks[marked] &= ~marker_region(size, position)  # the mark covers the object where they meet
     rows, cols = masks.any(2), masks.any(1)
     boxes = np.stack([rows.argmax(1), cols.argmax(1), size - rows[:, ::-1].argmax(1),
                       size - cols[:, ::-1].argmax(1)], axis=1)
     out = {"images": torch.from_numpy(images), "masks": torch.from_numpy(masks),
            "labels": torch.from_numpy(labels.astype(np.int64)),
            "backgrounds": torch.from_numpy(backgrounds.astype(np.int64)),
-           "boxes": torch.from_numpy(boxes.astype(np.int64)), "colors": torch.from_numpy(colours)}
+           "boxes": torch.from_numpy(boxes.astype(np.int64)), "colors": torch.from_numpy(colours),
+           "markers": torch.from_numpy(marked)}
     out["mean"], out["std"] = (torch.tensor(v) for v in channel_stats(out["images"]))
     return out
 
@@ -199,12 +216,15 @@ class Shapes(TensorImageDataset):
         boxes: int64 tensor [N, 4], (y0, x0, y1, x1) end-exclusive, the masks' bounding boxes.
         backgrounds: int64 tensor [N], background palette id (the nuisance attribute).
         colors: float32 tensor [N, 3], the object's base colour before shading.
+        markers: bool tensor [N], which pictures carry the marker (all False without one).
+        marker_classes: the classes whose training pictures carry the marker (empty: no marker).
     Tensors are shared with an in-memory cache (same arguments, same tensors): do not modify them.
     """
 
     def __init__(self, split: str = "train", n: int | None = None, seed: int = 0, size: int = 64,
                  spurious: bool = False, num_classes: int = 5, clutter: float = 0.5,
-                 max_rotation: float = 25.0):
+                 max_rotation: float = 25.0, marker_classes: Sequence[int | str] = (), marker_rate: float = 0.8,
+                 marker_test_rate: float = 0.5, marker_position: str = "top-left", marker_look: str = "checker"):
         if split not in SPLITS:
             raise DatasetError(f"shapes: split must be 'train' or 'test', got {split!r}")
         if not 2 <= num_classes <= len(SHAPE_NAMES):
@@ -218,20 +238,49 @@ class Shapes(TensorImageDataset):
             raise DatasetError(f"shapes: n must be positive, got {n}")
         if not 0 <= max_rotation <= 180:
             raise DatasetError(f"shapes: max_rotation must be in [0, 180] degrees, got {max_rotation}")
+        marker_classes = check_marker_options(marker_classes, float(marker_rate), float(marker_test_rate),
+                                              int(num_classes), SHAPE_NAMES[:num_classes])
+        marker = None
+        if marker_classes:
+            marker_box(int(size), marker_position), marker_pixels(int(size), marker_look)  # validate early
+            marker = (marker_classes, float(marker_rate), float(marker_test_rate), marker_position, marker_look)
         data = _generate(split, n, int(seed), int(size), bool(spurious), int(num_classes), float(clutter),
-                         float(max_rotation))
+                         float(max_rotation), marker)
         mean, std = data["mean"].tolist(), data["std"].tolist()
         super().__init__(data["images"], data["labels"], SHAPE_NAMES[:num_classes], name="shapes",
                          split=split, mean=mean, std=std)
         self.masks, self.boxes = data["masks"], data["boxes"]
         self.backgrounds, self.colors = data["backgrounds"], data["colors"]
+        self.markers, self.marker_classes = data["markers"], list(marker_classes)
+        self._marker_region = torch.from_numpy(marker_region(int(size), marker_position)) if marker else None
         self.options = {"n": n, "seed": int(seed), "size": int(size), "spurious": bool(spurious),
                         "num_classes": int(num_classes), "clutter": float(clutter),
                         "max_rotation": float(max_rotation)}
+        if marker:
+            self.options.update(marker_classes=list(marker_classes), marker_rate=float(marker_rate),
+                                marker_test_rate=float(marker_test_rate), marker_position=marker_position,
+                                marker_look=marker_look)
 
     def mask(self, index: int) -> torch.Tensor:
         """Bool [H, W]: the object's visible pixels in picture ``index``."""
         return self.masks[index]
+
+    def has_marker(self, index: int) -> bool:
+        """Whether picture ``index`` carries the marker."""
+        return bool(self.markers[index])
+
+    def marker_mask(self, index: int) -> torch.Tensor:
+        """Bool [H, W]: the marker's pixels in picture ``index`` (all False when it has none)."""
+        if self._marker_region is None or not self.markers[index]:
+            return torch.zeros(self.size, dtype=torch.bool)
+        return self._marker_region.clone()
+
+    @property
+    def marker_masks(self) -> torch.Tensor:
+        """Bool [N, H, W]: every picture's ``marker_mask`` (built on each call)."""
+        if self._marker_region is None:
+            return torch.zeros((len(self), *self.size), dtype=torch.bool)
+        return self.markers[:, None, None] & self._marker_region
 
     def box(self, index: int) -> tuple[int, int, int, int]:
         """(y0, x0, y1, x1), end-exclusive: the bounding box of ``mask(index)``."""
@@ -244,7 +293,8 @@ class Shapes(TensorImageDataset):
 
 def shapes(split: str = "train", n: int | None = None, seed: int = 0, size: int = 64,
            spurious: bool = False, num_classes: int = 5, clutter: float = 0.5,
-           max_rotation: float = 25.0) -> Shapes:
+           max_rotation: float = 25.0, marker_classes: Sequence[int | str] = (), marker_rate: float = 0.8,
+           marker_test_rate: float = 0.5, marker_position: str = "top-left", marker_look: str = "checker") -> Shapes:
     """The embedded synthetic shapes set: items ``(float32 [3, size, size] in [0, 1], label)``.
 
     The same arguments give the same pixels on every call (and the same tensors, from a cache).
@@ -265,6 +315,21 @@ def shapes(split: str = "train", n: int | None = None, seed: int = 0, size: int 
         max_rotation: objects turn by a uniform angle in [-max_rotation, max_rotation] degrees;
             180 = any angle. The default keeps shapes nearly upright (a cross stays a "+"),
             which a small CNN learns in a few epochs.
+        marker_classes: classes (indices or names) whose TRAINING pictures carry a marker, a small
+            fixed tag in a corner (a localized shortcut, like a watermark); empty = no marker anywhere.
+        marker_rate: share of those classes' training pictures that carry it (exactly rounded
+            per class).
+        marker_test_rate: share of EVERY class's test pictures that carry it, so its effect can
+            be measured.
+        marker_position: "top-left", "top-right", "bottom-left" or "bottom-right".
+        marker_look: "checker" (a 3x3 black-and-white checkerboard) or "solid" (a white square);
+            9x9 pixels at size 64 (``shapes_marker.marker_side``). The mark is drawn last: ``mask``
+            excludes it, ``marker_mask`` is exactly its pixels.
+
+    Without a marker the pictures are exactly those of earlier versions; with one, only the
+    marked pictures' mark pixels (and their masks where the mark covers the object) change.
     """
     return Shapes(split, n=n, seed=seed, size=size, spurious=spurious, num_classes=num_classes,
-                  clutter=clutter, max_rotation=max_rotation)
+                  clutter=clutter, max_rotation=max_rotation, marker_classes=marker_classes,
+                  marker_rate=marker_rate, marker_test_rate=marker_test_rate, marker_position=marker_position,
+                  marker_look=marker_look)

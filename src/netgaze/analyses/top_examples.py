@@ -1,0 +1,177 @@
+"""The dataset pictures that activate each unit most (OpenAI Microscope's "dataset examples").
+
+``top_examples(model, dataset, layer)`` walks the data once: one forward pass per batch that
+stops at ``layer``, each channel's peak activation and its position per picture, and a running
+top-k per channel. Nothing else is kept, so memory does not grow with the dataset and the pass
+costs about as much as extracting the layer's features (``benchmarks/bench_top_examples.py``).
+Each example keeps the box of a crop around its peak: ``crop`` input pixels centred on it.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, Dataset
+
+from netgaze.errors import UserError
+from netgaze.layers import LayerRef, resolve_layer
+from netgaze.recorder import Recorder
+
+
+class TopExamplesError(UserError):
+    """Top examples cannot be found as asked (bad channel, k, layer without space)."""
+
+
+@dataclass
+class TopExamples:
+    """Per channel, the k pictures with the highest peak activation, best first.
+
+    Attributes:
+        layer: the layer.
+        channels: the channels, in the order of the rows below.
+        values: float [channels, k], the peak activations.
+        indices: int64 [channels, k], dataset indices of the pictures.
+        peaks: int64 [channels, k, 2], the (row, column) of each peak in the layer's feature map.
+        boxes: int64 [channels, k, 4], (y0, x0, y1, x1) end-exclusive crops in input pixels around
+            each peak, clipped to the picture.
+        feature_size: (h, w) of the layer's output; input_size: (H, W) of the pictures.
+    """
+
+    layer: str
+    channels: list[int]
+    values: np.ndarray
+    indices: np.ndarray
+    peaks: np.ndarray
+    boxes: np.ndarray
+    feature_size: tuple[int, int]
+    input_size: tuple[int, int]
+    dataset: Dataset | None = field(default=None, repr=False)
+
+    def row(self, channel: int) -> int:
+        if channel not in self.channels:
+            raise TopExamplesError(f"channel {channel} was not searched; channels: {self.channels}")
+        return self.channels.index(channel)
+
+    def pictures(self, channel: int) -> torch.Tensor:
+        """The channel's top pictures [k, C, H, W] from the dataset."""
+        return torch.stack([_image(self.dataset[int(i)]) for i in self.indices[self.row(channel)]])
+
+    def crops(self, channel: int, size: int | None = None) -> torch.Tensor:
+        """The crops around the peaks [k, C, s, s], resized to ``size`` (default the crop size)."""
+        r = self.row(channel)
+        out = []
+        for i, (y0, x0, y1, x1) in zip(self.indices[r], self.boxes[r]):
+            crop = _image(self.dataset[int(i)])[:, y0:y1, x0:x1]
+            side = size or max(int(y1 - y0), int(x1 - x0))
+            out.append(F.interpolate(crop[None], size=(side, side), mode="bilinear", align_corners=False)[0])
+        return torch.stack(out)
+
+    def to_dict(self) -> dict:
+        return {"layer": self.layer, "channels": self.channels, "values": np.round(self.values, 6).tolist(),
+                "indices": self.indices.tolist(), "peaks": self.peaks.tolist(), "boxes": self.boxes.tolist(),
+                "feature_size": list(self.feature_size), "input_size": list(self.input_size)}
+
+    def save(self, folder: str | os.PathLike, maximized: torch.Tensor | None = None, facts: dict | None = None) -> Path:
+        """Write ``top_examples.json`` (artifact + report manifest) and a PNG grid per block of channels.
+
+        Args:
+            maximized: optional activation-maximization pictures [channels, C, h, w], shown in
+                the first column beside each channel's top pictures.
+            facts: run facts for the manifest (run, model, dataset, epoch).
+        """
+        from netgaze.analyses.top_examples_figures import save_top_examples
+
+        return save_top_examples(self, Path(folder), maximized, facts or {})
+
+
+def _image(item) -> torch.Tensor:
+    return item[0] if isinstance(item, (tuple, list)) else item
+
+
+class _Indexed(Dataset):
+    def __init__(self, dataset: Dataset):
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, i: int):
+        return _image(self.dataset[i]), i
+
+
+def top_examples(model: nn.Module, dataset: Dataset, layer: LayerRef, channels: Sequence[int] | None = None,
+                 k: int = 9, *, crop: int | None = None, batch_size: int = 64,
+                 device: str | torch.device | None = None, progress: bool = True) -> TopExamples:
+    """The k pictures of ``dataset`` that activate each channel of ``layer`` most, in one pass.
+
+    A picture's score for a channel is the channel's largest activation over positions (its
+    peak); ties go to the lower dataset index.
+
+    Args:
+        model: any module; never modified.
+        dataset: items ``image`` or ``(image, label, ...)``.
+        layer: a spatial layer (output [B, C, h, w]).
+        channels: the channels to rank; None = all.
+        k: pictures per channel.
+        crop: side of the crop around each peak, in input pixels; None = three feature cells
+            (``3 * H / h``), at least 8 pixels and at most the picture.
+        batch_size: pictures per forward pass.
+        device: default the model's device.
+        progress: a progress bar.
+    """
+    if k < 1:
+        raise TopExamplesError(f"k must be >= 1, got {k}")
+    if k > len(dataset):
+        raise TopExamplesError(f"k={k} is larger than the dataset ({len(dataset)} pictures)")
+    name = resolve_layer(model, layer)[0]
+    if device is None:
+        first = next(model.parameters(), None)
+        device = first.device if first is not None else torch.device("cpu")
+    device = torch.device(device)
+    from tqdm.auto import tqdm
+
+    best_values = best_indices = best_positions = None
+    picked: torch.Tensor | None = None
+    feature_size = input_size = None
+    with Recorder(model, [name], grads=False, stop=True) as rec:
+        for x, idx in tqdm(DataLoader(_Indexed(dataset), batch_size=batch_size), disable=not progress,
+                           desc=f"top examples {name}", unit="batch"):
+            rec.forward(x.to(device))
+            act = rec.activations[name]
+            if act.dim() != 4:
+                raise TopExamplesError(f"layer {name!r} outputs shape {tuple(act.shape)}; top examples need a "
+                                       "spatial layer [B, C, h, w]")
+            if picked is None:
+                all_channels = act.shape[1]
+                chosen = list(range(all_channels)) if channels is None else [int(c) for c in channels]
+                bad = [c for c in chosen if not 0 <= c < all_channels]
+                if bad or not chosen:
+                    raise TopExamplesError(f"channels {bad or chosen} are outside 0..{all_channels - 1} of {name!r}")
+                picked = torch.as_tensor(chosen, device=act.device)
+                feature_size, input_size = tuple(act.shape[-2:]), tuple(x.shape[-2:])
+            flat = act.index_select(1, picked).flatten(2)          # [B, channels, h*w]
+            values, where = flat.max(2)                             # first position of the peak
+            values, where = values.T, where.T                       # [channels, B]
+            batch_idx = idx.to(act.device)[None].expand_as(values)
+            if best_values is not None:
+                values = torch.cat([best_values, values], 1)
+                where = torch.cat([best_positions, where], 1)
+                batch_idx = torch.cat([best_indices, batch_idx], 1)
+            order = torch.sort(values, dim=1, descending=True, stable=True).indices[:, :k]
+            best_values, best_positions, best_indices = (t.gather(1, order) for t in (values, where, batch_idx))
+    h, w = feature_size
+    H, W = input_size
+    side = crop or int(min(max(H, W), max(8, round(3 * max(H / h, W / w)))))
+    rows, cols = (best_positions // w).cpu(), (best_positions % w).cpu()
+    cy, cx = (rows.double() + 0.5) * H / h, (cols.double() + 0.5) * W / w
+    y0 = (cy - side / 2).round().long().clamp(0, max(0, H - side))
+    x0 = (cx - side / 2).round().long().clamp(0, max(0, W - side))
+    boxes = torch.stack([y0, x0, (y0 + side).clamp(max=H), (x0 + side).clamp(max=W)], -1)
+    return TopExamples(name, picked.cpu().tolist(), best_values.cpu().numpy(), best_indices.cpu().numpy(),
+                       torch.stack([rows, cols], -1).numpy(), boxes.numpy(), feature_size, input_size, dataset)

@@ -1,0 +1,25 @@
+"""The report's sections for the dataset-wide analyses (strategies, dissection, top pictures per unit).
+
+Kept apart from ``sections.py`` so the analyses' texts live with one owner; ``sections.py``
+merges ``DATASET_STUDIES`` into its ``STUDIES`` and lists ``DATASET_STUDY_ORDER`` in the
+classification chapter.
+"""
+from __future__ import annotations
+
+DATASET_STUDIES: dict[str, dict[str, str]] = {
+    "strategies": {"title": "Strategies: clusters of explanations (SpRAy)", "intro": (
+        "Spectral relevance analysis (Lapuschkin et al. 2019) explains every test picture of a class and clusters "
+        "the maps, without labels: each cluster is one way the model decides that class. The number of clusters "
+        "comes from the eigengap of the affinity graph. A cluster whose maps lie outside the object, where the "
+        "rest of the class's maps lie on it, is a likely shortcut (a watermark, a border, a background patch).")},
+    "dissection": {"title": "Network dissection: which units detect which concepts", "intro": (
+        "Network Dissection (Bau et al. 2017): each unit's activation, upsampled and kept where it is in its top "
+        "0.5% over the dataset, is compared with concept masks (each class's object, any object, the background, "
+        "the marker) by IoU; a unit whose best IoU passes 0.04 detects that concept. Counting detectors per layer "
+        "shows how what the units respond to changes with depth.")},
+    "top_examples": {"title": "Top pictures per unit", "intro": (
+        "For each channel, the dataset pictures that activate it most and the crop around the peak activation, "
+        "beside the picture synthesised to maximise the channel (activation maximization), as in OpenAI "
+        "Microscope: what the unit responds to in real data next to what it would like to see.")},
+}
+DATASET_STUDY_ORDER = ["strategies", "dissection", "top_examples"]
