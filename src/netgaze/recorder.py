@@ -77,14 +77,17 @@ class Recorder:
             output; the model's output is then never computed and ``forward`` returns
             None. Activations and their gradients are the same as without it. Needs at
             least one layer.
+        input_shape: shape of the pictures to come; integer layer references (stages,
+            ``-1`` = last) are resolved for it.
     """
 
     def __init__(self, model: nn.Module, layers: LayerRef | Sequence[LayerRef] = (), *,
                  output: OutputSelector = None, input_grad: bool = False,
-                 guided: bool = False, grads: bool = True, stop: bool = False):
+                 guided: bool = False, grads: bool = True, stop: bool = False,
+                 input_shape: Sequence[int] | None = None):
         self.model = model
         has_layers = not (isinstance(layers, (list, tuple)) and len(layers) == 0)
-        self.layers = resolve_layers(model, layers) if has_layers else []
+        self.layers = resolve_layers(model, layers, input_shape) if has_layers else []
         self.names = [name for name, _ in self.layers]
         self.output = output
         self.input_grad = input_grad

@@ -5,33 +5,36 @@ import torch
 import torch.nn as nn
 
 from netgaze.layers import LayerRef
-from netgaze.methods.base import check_image_batch, target_scores, upsample
+from netgaze.layouts import LayoutArg, ReshapeArg
+from netgaze.methods.base import check_image_batch, layer_readers, target_scores, upsample
 from netgaze.recorder import OutputSelector, Recorder, RecorderError
 from netgaze.targets import TargetLike, as_target
 
 
 def scorecam(model: nn.Module, x: torch.Tensor, layer: LayerRef = -1, target: TargetLike = None, *,
-             batch_size: int = 64, output: OutputSelector = None) -> torch.Tensor:
+             batch_size: int = 64, output: OutputSelector = None,
+             layout: LayoutArg = None, reshape: ReshapeArg = None) -> torch.Tensor:
     """Score-CAM map [B, H, W] of one layer, gradient-free.
 
     Each channel's activation, upsampled and min-max scaled to [0, 1], masks the input;
     the target's score on the masked inputs, softmaxed over channels, weights the
     channels (as the reference implementations do, without the baseline subtraction).
-    Masked inputs run ``batch_size`` at a time.
+    Masked inputs run ``batch_size`` at a time. ``layer``, ``layout`` and ``reshape`` as
+    in ``gradcam``.
     """
     check_image_batch(x)
     if isinstance(layer, (list, tuple)):
         raise ValueError("scorecam explains one layer; call it once per layer")
     target = as_target(target)
-    with Recorder(model, [layer], output=output, grads=False) as rec:
+    with Recorder(model, [layer], output=output, grads=False, input_shape=x.shape) as rec:
         out = rec.forward(x)
         name = rec.names[0]
-        activations = rec.activations[name]
+        activations = layer_readers(rec, x, layout, reshape)[name](rec.activations[name])
     target = target.resolve(out)
     target_scores(target, out, x.shape[0])
     if activations.dim() != 4:
-        raise RecorderError(f"layer {name!r} outputs shape {tuple(activations.shape)}; "
-                            "Score-CAM needs a spatial layer [B, C, h, w]")
+        raise RecorderError(f"layer {name!r} gives shape {tuple(activations.shape)} after reshape=; "
+                            "Score-CAM needs [B, C, h, w]")
     maps = []
     with Recorder(model, [], output=output, grads=False) as plain:
         for i in range(x.shape[0]):
