@@ -59,7 +59,7 @@ def entries() -> list[tuple[str, str, str]]:
           for n in torchvision.models.list_models(module=torchvision.models)]
     tv.sort(key=lambda e: (e[2] in HEAVY, HEAVY.index(e[2]) * -1 if e[2] in HEAVY else 0))
     timm_models = [(f"timm:{n}", f"timm {family}", n) for family, names in TIMM.items() for n in names]
-    return [e for e in tv if e[2] not in HEAVY] + timm_models + [e for e in tv if e[2] in HEAVY]
+    return timm_models + [e for e in tv if e[2] not in HEAVY] + [e for e in tv if e[2] in HEAVY]
 
 
 def build(key: str) -> torch.nn.Module:
@@ -125,7 +125,7 @@ def check_map(m: torch.Tensor, shape: tuple) -> None:
 
 
 def run_model(key: str, family: str) -> dict:
-    row = {"model": key, "family": family, "methods": {}, "errors": {}}
+    row = {"model": key, "family": family, "methods": {}, "errors": {}, "commit": _commit()}
     start = time.perf_counter()
     model = build(key)
     row["input"] = list(smallest_input(model, key))
@@ -155,6 +155,15 @@ def run_model(key: str, family: str) -> dict:
             row["errors"][name] = f"{type(err).__name__}: {str(err).splitlines()[0][:200]}"
     row["seconds"] = round(time.perf_counter() - start, 1)
     return row
+
+
+def _commit() -> str:
+    import subprocess
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=HERE, capture_output=True,
+                              text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
 
 
 def write_table(rows: list[dict]) -> None:

@@ -62,13 +62,15 @@ class Layout:
 def grid_fits(h: int, w: int, size: Sequence[int]) -> bool:
     """Whether an ``h x w`` map can be the input ``size`` (H, W) seen through strides.
 
-    The aspect ratio must agree within a few cells (kernels without padding lose a
-    border: AlexNet's 55x55 and Inception's 147x147 fit), and a grid of one cell is no map.
+    The aspect ratio must agree within two cells (kernels without padding lose a border
+    on non-square inputs), exactly for a map one cell wide; a grid of one cell is no map.
     """
     H, W = int(size[0]), int(size[1])
     if h < 1 or w < 1 or h * w < 2:
         return False
-    return abs(h / H - w / W) * max(H, W) <= 4
+    if h * W == w * H:
+        return True
+    return min(h, w) >= 2 and abs(h / H - w / W) * max(H, W) <= 2
 
 
 def token_grids(n: int, size: Sequence[int]) -> list[tuple[int, int, int]]:
@@ -97,6 +99,20 @@ def channels_hint(module: nn.Module | None) -> str | None:
         elif isinstance(m, nn.LayerNorm):
             hint = "last"
     return hint
+
+
+def _exact(grid: tuple[int, int], size: Sequence[int]) -> bool:
+    return grid[0] * int(size[1]) == grid[1] * int(size[0])
+
+
+def _model_hint(model: nn.Module | None) -> str | None:
+    """A model of convolutions without any layer norm writes channels first throughout."""
+    if model is None:
+        return None
+    kinds = {type(m) for m in model.modules()}
+    if any(issubclass(k, nn.LayerNorm) for k in kinds):
+        return None
+    return "first" if any(issubclass(k, nn.Conv2d) for k in kinds) else None
 
 
 def prefix_hint(model: nn.Module | None) -> int | None:
@@ -148,7 +164,9 @@ def detect(shape: Sequence[int], size: Sequence[int], *, name: str = "the layer"
     if layout is not None:
         found = [c for c in found if c.kind == layout]
     if len(found) > 1 and len(shape) == 4:
-        hint = channels_hint(module)
+        found = [c for c in found if _exact(c.grid, size)] or found
+    if len(found) > 1 and len(shape) == 4:
+        hint = channels_hint(module) or _model_hint(model)
         if hint is not None:
             found = [c for c in found if c.kind == ("nchw" if hint == "first" else "nhwc")] or found
     if len(found) > 1 and len(shape) == 3:

@@ -6,11 +6,12 @@ module tree and the output shapes of one shape-only pass on the ``meta`` device 
 arithmetic, parameters untouched), cached per model and input size:
 
 1. The trunk: the model's children in the order they run; a child whose own children
-   run at two or more resolutions (``features`` of VGG / DenseNet / ConvNeXt, Swin's
-   ``layers``) is replaced by them. The trunk ends where outputs stop being maps (the
+   run at three or more resolutions (``features`` of VGG / DenseNet / ConvNeXt, Swin's
+   ``layers``), or whose maps end in a flatten (a VAE's encoder), is replaced by them. The trunk ends where outputs stop being maps (the
    pooled head, a VAE's latent) and after its coarsest resolution (an encoder-decoder's
    decoder is not a stage).
-2. One stage per run of equal resolution; its output is the last module of the run.
+2. One stage per run of equal resolution; its output is the last module of the run. In a
+   model built of blocks, a run of single layers (ResNet's stem) is no stage.
    Parameter-free modules (pooling, activations) belong to a stage only inside the same
    container as the stage's weights (VGG's last max pool does, its classifier's
    ``avgpool`` does not). A last child that is a single layer stands for its container
@@ -57,6 +58,8 @@ class Trace:
         if shape is None or len(shape) not in (3, 4):
             return None
         found = layouts.candidates(shape, self.size)
+        if len(found) > 1 and len(shape) == 4:
+            found = [c for c in found if layouts._exact(c.grid, self.size)] or found
         if len(found) > 1 and len(shape) == 4:
             hint = layouts.channels_hint(module)
             found = [c for c in found if c.kind == ("nhwc" if hint == "last" else "nchw")] or found
@@ -165,6 +168,8 @@ def _stages(model: nn.Module, tr: Trace) -> list[str]:
         blocks = _block_list(groups[0], tr, modules)
         if blocks:
             return [_representative([b], tr, modules) for b in blocks]
+    if any(_body(g, modules) for g in groups):     # blocks exist: a stem of single layers is no stage
+        groups = [g for g in groups[:-1] if _body(g, modules)] + groups[-1:]
     return [_representative(g, tr, modules) for g in groups]
 
 
@@ -190,7 +195,9 @@ def _trunk(module: nn.Module, name: str, tr: Trace, modules: dict) -> list[str]:
             continue
         grand = [g for g in _ran_children(kid, modules[kid], tr) if tr.calls.get(g) == 1]
         grids = {tr.res(g, modules[g]) for g in grand} - {None}
-        if len(grids) >= 3:     # a down-sampling block (norm, conv, pool) has two: kept whole
+        # Opened: a container whose children run at 3+ resolutions, or one that ends
+        # in a flatten (its maps are inside). A down-sampling block has two: kept whole.
+        if len(grids) >= 3 or (grids and tr.res(kid, modules[kid]) is None):
             entries.extend(_trunk(modules[kid], kid, tr, modules))
         else:
             entries.append(kid)
