@@ -179,8 +179,11 @@ def write_table(rows: list[dict]) -> None:
     ok = [r for r in rows if not r.get("errors")]
     tv = [r for r in rows if r["model"].startswith("tv:")]
     tm = [r for r in rows if r["model"].startswith("timm:")]
-    summary = (f"torchvision: {sum(1 for r in tv if r in ok)}/{len(tv)} classifiers pass all four checks; "
-               f"timm: {sum(1 for r in tm if r in ok)}/{len(tm)}.")
+    planned = entries()
+    n_tv = sum(1 for k, _, _ in planned if k.startswith("tv:"))
+    summary = (f"torchvision: {sum(1 for r in tv if r in ok)} of {len(tv)} run pass all four checks "
+               f"({n_tv} classifiers listed); timm: {sum(1 for r in tm if r in ok)} of {len(tm)} run "
+               f"({len(planned) - n_tv} listed). A failure is named with its error.")
     text = README.read_text()
     begin, end = "<!-- zoo:start -->", "<!-- zoo:end -->"
     if begin not in text:
