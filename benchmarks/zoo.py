@@ -40,7 +40,7 @@ TIMM = {  # family -> models (small members; the rule is the family's, not the s
     "regnet": ["regnetx_002", "regnety_002"], "convnext": ["convnext_atto", "convnext_tiny"],
     "vit": ["vit_tiny_patch16_224", "vit_small_patch32_224"],
     "deit (distilled)": ["deit_tiny_distilled_patch16_224"],
-    "vit + registers": ["vit_little_patch16_reg4_gap_256", "vit_medium_patch16_reg4_256"],
+    "vit + registers": ["vit_little_patch16_reg4_gap_256", "vit_dwee_patch16_reg1_gap_256"],
     "swin": ["swin_tiny_patch4_window7_224"], "swinv2": ["swinv2_tiny_window8_256", "swinv2_cr_tiny_224"],
     "maxvit": ["maxvit_pico_rw_256", "maxvit_tiny_tf_224"], "coatnet": ["coatnet_nano_rw_224", "coatnet_0_rw_224"],
     "pvt_v2": ["pvt_v2_b0"], "levit": ["levit_128s", "levit_conv_128s"], "mobilevit": ["mobilevit_xxs", "mobilevitv2_050"],

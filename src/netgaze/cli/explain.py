@@ -33,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--shard-size", type=int, default=256, help="with --all: pictures per shard (default 256)")
     parser.add_argument("--batch-size", type=int, default=32, help="with --all: pictures per pass (default 32)")
     parser.add_argument("--method", default="gradcam", help="explanation method (default gradcam)")
-    parser.add_argument("--layer", help="dotted layer name (or -1 = last conv layer); default: the last conv stage")
+    parser.add_argument("--layer", help="dotted layer name, or -1 = the last spatial stage's output, -2 = the stage before; default: -1")
     parser.add_argument("--target", help="class name or index to explain; default: each picture's top class")
     parser.add_argument("--size", type=int, default=224, help="picture size for --model (default 224)")
     parser.add_argument("--out", default="explanations", help="output folder (default ./explanations)")
