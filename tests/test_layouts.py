@@ -30,7 +30,9 @@ def test_ambiguous_shapes_name_the_override():
     with pytest.raises(LayoutError, match="layout="):
         detect((2, 7, 7, 7), (224, 224))            # 7 channels of 7x7, or 7x7 with 7 channels?
     with pytest.raises(LayoutError, match="reshape="):
-        detect((2, 17, 8), (64, 64))                 # 4x4 + 1 prefix token, or 3x3 + 8?
+        detect((2, 17, 8), (60, 60))                 # 4x4 + 1 prefix token, or 3x3 + 8? (both tile 60)
+    assert detect((2, 17, 8), (64, 64)).grid == (4, 4)          # only 16-pixel patches tile 64
+    assert detect((2, 16, 384), (224, 224)).prefix == 0         # LeViT's last stage: 4x4, no prefix
     assert detect((2, 7, 7, 7), (224, 224), layout="nhwc").kind == "nhwc"
     assert detect((2, 7, 7, 7), (224, 224), module=nn.Conv2d(1, 7, 1)).kind == "nchw"
     with pytest.raises(LayoutError, match="not a map"):

@@ -101,6 +101,11 @@ def channels_hint(module: nn.Module | None) -> str | None:
     return hint
 
 
+def _tiles(grid: tuple[int, int], size: Sequence[int]) -> bool:
+    H, W = int(size[0]), int(size[1])
+    return H % grid[0] == 0 and W % grid[1] == 0 and H // grid[0] == W // grid[1]
+
+
 def _exact(grid: tuple[int, int], size: Sequence[int]) -> bool:
     return grid[0] * int(size[1]) == grid[1] * int(size[0])
 
@@ -171,8 +176,9 @@ def detect(shape: Sequence[int], size: Sequence[int], *, name: str = "the layer"
             found = [c for c in found if c.kind == ("nchw" if hint == "first" else "nhwc")] or found
     if len(found) > 1 and len(shape) == 3:
         declared = prefix_hint(model)
-        exact = [c for c in found if c.prefix == declared]
-        found = exact or found
+        found = [c for c in found if c.prefix == declared] or found
+    if len(found) > 1 and len(shape) == 3:      # a patch size that tiles the input exactly
+        found = [c for c in found if _tiles(c.grid, size)] or found
     if len(found) == 1:
         return found[0]
     help_ = "pass layout='nchw' | 'nhwc' | 'tokens', or reshape=callable(tensor) -> [B, C, h, w]"
