@@ -4,7 +4,7 @@ STAMP   := .venv/.installed
 BENCH   := .venv/.bench-installed
 OUT     ?= runs/demo
 
-.PHONY: demo test bench quality chromium screenshots clean
+.PHONY: demo test bench quality zoo chromium screenshots clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv .venv
@@ -37,6 +37,11 @@ test: $(STAMP) chromium
 
 bench: $(BENCH)
 	$(PY) benchmarks/run_all.py
+
+# Every torchvision classifier and the common timm families: writes benchmarks/results/zoo.json
+# and the README's model table (long: about an hour on a few CPU cores).
+zoo: $(STAMP)
+	$(PY) benchmarks/zoo.py
 
 quality: $(STAMP)
 	$(PY) benchmarks/run_all.py --quality

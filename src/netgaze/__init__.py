@@ -14,9 +14,11 @@ from typing import Any
 from netgaze import viz
 from netgaze.detection import Detection, DetectionMatchError
 from netgaze.layers import LayerError, conv_layer_names, layer_names, resolve_layer
+from netgaze.layouts import LayoutError
 from netgaze.methods import (gradcam, gradcam_pp, guided_backprop, guided_gradcam, hirescam,
                              integrated_gradients, layercam, saliency, scorecam, smoothgrad, xgradcam)
 from netgaze.recorder import Recorder, RecorderError
+from netgaze.stages import stage_names
 from netgaze.targets import Area, Class, Latent, Target, TopClass
 
 __version__ = "0.1.0"
@@ -70,6 +72,7 @@ __all__ = [
     "gradcam", "gradcam_pp", "hirescam", "layercam", "xgradcam", "scorecam",
     "saliency", "guided_backprop", "guided_gradcam", "smoothgrad", "integrated_gradients",
     "Class", "TopClass", "Area", "Latent", "Target", "Detection", "DetectionMatchError",
-    "Recorder", "RecorderError", "LayerError", "layer_names", "conv_layer_names", "resolve_layer",
+    "Recorder", "RecorderError", "LayerError", "LayoutError", "layer_names", "stage_names", "conv_layer_names",
+    "resolve_layer",
     "viz", *_LAZY_MODULES, *_LAZY_NAMES,
 ]

@@ -33,6 +33,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from netgaze.errors import ArgumentError, UserError
 from netgaze.files import TMP_MARK, atomic_write_bytes
 from netgaze.layers import LayerRef, resolve_layer
+from netgaze.layouts import LayoutArg, ReshapeArg
 from netgaze.metrics.maps import MethodLike, explain, resolve_method
 from netgaze.recorder import OutputSelector, Recorder
 from netgaze.targets import Class, Target, as_target
@@ -53,7 +54,8 @@ def explain_dataset(model: nn.Module, data: Dataset | DataLoader, method: Method
                     target: DatasetTarget = None, out: str | os.PathLike = "explanations", *,
                     shard_size: int = 256, batch_size: int = 32, num_workers: int = 0,
                     device: str | torch.device | None = None, progress: bool = True,
-                    output: OutputSelector = None) -> Path:
+                    output: OutputSelector = None, layout: LayoutArg = None,
+                    reshape: ReshapeArg = None) -> Path:
     """Explain every image of ``data`` with ``method`` and write the maps as shards.
 
     Args:
@@ -74,6 +76,8 @@ def explain_dataset(model: nn.Module, data: Dataset | DataLoader, method: Method
             the model on ``cuda:LOCAL_RANK`` in each process.
         progress: show a tqdm bar (rank 0 only).
         output: selects the explained tensor of a tuple/dict output.
+        layout, reshape: how the layer's output is read as [B, C, h, w] when detection
+            cannot tell (see ``netgaze.layouts``).
 
     Returns:
         The path of ``index.json``.
@@ -87,13 +91,17 @@ def explain_dataset(model: nn.Module, data: Dataset | DataLoader, method: Method
         device = first.device if first is not None else torch.device("cpu")
     device = torch.device(device)
     name, _, takes_layer = resolve_method(method)
-    layer_name = resolve_layer(model, layer)[0] if takes_layer and layer is not None else None
+    layer_name = resolve_layer(model, layer, _first_shape(dataset))[0] if takes_layer and layer is not None else None
     if isinstance(target, str) and target != "label":
         raise ArgumentError(f"target {target!r}: use None, 'label', a class index or a netgaze target")
     if isinstance(target, (list, tuple)):
         raise ArgumentError("a dataset-wide target cannot be a per-sample list; use 'label' or one class")
     config = {"method": name, "layer": layer_name, "target": repr(target), "output": repr(output),
               "shard_size": shard_size, "num_images": total}
+    if layout is not None:
+        config["layout"] = layout
+    if reshape is not None:
+        config["reshape"] = getattr(reshape, "__qualname__", type(reshape).__name__)
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
     shards = (total + shard_size - 1) // shard_size
@@ -111,8 +119,8 @@ def explain_dataset(model: nn.Module, data: Dataset | DataLoader, method: Method
                 indices = range(s * shard_size, min(total, (s + 1) * shard_size))
                 loader = DataLoader(Subset(dataset, indices), batch_size=batch_size, shuffle=False,
                                     num_workers=num_workers, **({"collate_fn": collate} if collate else {}))
-                parts = [_explain_batch(model, batch, method, layer_name, target, output, device) for batch in
-                         _counted(loader, bar)]
+                parts = [_explain_batch(model, batch, method, layer_name, target, output, device, (layout, reshape))
+                         for batch in _counted(loader, bar)]
                 tensors = {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
                 tensors["indices"] = torch.arange(indices.start, indices.stop, dtype=torch.int64)
                 writer.submit(folder / shard_name(s), tensors, config)
@@ -125,6 +133,15 @@ def explain_dataset(model: nn.Module, data: Dataset | DataLoader, method: Method
         if created:
             dist.destroy_process_group()
     return folder / INDEX
+
+
+def _first_shape(dataset: Dataset) -> tuple[int, ...] | None:
+    """The first picture's shape, for the stages of integer layers (None if unknown)."""
+    if len(dataset) == 0:
+        return None
+    item = dataset[0]
+    x = item[0] if isinstance(item, (list, tuple)) else item
+    return tuple(x.shape) if isinstance(x, torch.Tensor) and x.dim() == 3 else None
 
 
 def _join_process_group(device: torch.device) -> tuple[int, int, bool]:
@@ -181,11 +198,13 @@ def _predictions(out: torch.Tensor, n: int) -> torch.Tensor:
 
 
 def _explain_batch(model: nn.Module, batch: Any, method: MethodLike, layer: str | None, target: DatasetTarget,
-                   output: OutputSelector, device: torch.device) -> dict[str, torch.Tensor]:
+                   output: OutputSelector, device: torch.device, reading: tuple = (None, None)
+                   ) -> dict[str, torch.Tensor]:
     """Maps, predictions, explained classes and labels of one batch.
 
     For the methods of ``OWN_FORWARD_METHODS`` the predictions come from the explanation's own
     forward pass (watched through the target), so a batch costs one forward pass, not two.
+    ``reading``: the ``(layout, reshape)`` overrides of the layer's output.
     """
     x, labels = (batch[0], batch[1] if len(batch) > 1 else None) if isinstance(batch, (list, tuple)) else (batch, None)
     x = x.to(device)
@@ -198,7 +217,7 @@ def _explain_batch(model: nn.Module, batch: Any, method: MethodLike, layer: str 
     if name in OWN_FORWARD_METHODS:
         inner = Class(label_tensor.tolist()) if target == "label" else as_target(target)
         watched = _Watched(inner)
-        maps = explain(method, model, x, layer, watched, output)
+        maps = explain(method, model, x, layer, watched, output, layout=reading[0], reshape=reading[1])
         if watched.output is None:
             raise RuntimeError(f"{name} never evaluated its target")  # pragma: no cover - a method contract
         predictions = _predictions(watched.output, n)
@@ -210,7 +229,7 @@ def _explain_batch(model: nn.Module, batch: Any, method: MethodLike, layer: str 
             inner = Class(predictions.tolist()) if out.dim() == 2 else as_target(None)
         else:
             inner = Class(label_tensor.tolist()) if target == "label" else as_target(target)
-        maps = explain(method, model, x, layer, inner, output)
+        maps = explain(method, model, x, layer, inner, output, layout=reading[0], reshape=reading[1])
     if target is None:
         explained = predictions
     elif target == "label":

@@ -2,7 +2,8 @@
 
 A layer is named by its dotted ``named_modules()`` name (``"layer4.1.conv2"``,
 ``"features.28"``), given as the module object itself, or as a negative integer that
-indexes the model's convolution layers in definition order (``-1`` = last conv layer).
+counts the model's stages from the end (``-1`` = the output of the last spatial stage,
+``-2`` the stage before; see ``netgaze.stages`` for the rule).
 
 A third-party network wrapped by the training lab (``Normalized``: ``normalize`` then
 ``net``) keeps its own layer names: ``"layer4"`` finds ``net.layer4``, and suggestions and
@@ -35,8 +36,16 @@ def conv_layer_names(model: nn.Module) -> list[str]:
     return [name for name, module in model.named_modules() if isinstance(module, CONV_TYPES)]
 
 
-def layer_names(model: nn.Module) -> list[str]:
-    """Every addressable module name (the root module has no name and is left out)."""
+def layer_names(model: nn.Module, stages: bool = False,
+                input_shape: Sequence[int] | None = None) -> list[str]:
+    """Every addressable module name (the root module has no name and is left out).
+
+    With ``stages=True`` only the stages, first to last: the names that ``layer=-1``,
+    ``-2``, ... pick (``input_shape`` as in ``netgaze.stages.stage_names``).
+    """
+    if stages:
+        from netgaze.stages import stage_names
+        return list(stage_names(model, input_shape))
     return [name for name, _ in model.named_modules() if name]
 
 
@@ -55,8 +64,13 @@ def display_name(model: nn.Module, name: str) -> str:
     return name
 
 
-def resolve_layer(model: nn.Module, layer: LayerRef) -> tuple[str, nn.Module]:
-    """Return ``(name, module)`` for one layer reference; raise LayerError otherwise."""
+def resolve_layer(model: nn.Module, layer: LayerRef,
+                  input_shape: Sequence[int] | None = None) -> tuple[str, nn.Module]:
+    """Return ``(name, module)`` for one layer reference; raise LayerError otherwise.
+
+    ``input_shape`` (``(C, H, W)`` or a batch shape) is the size of the pictures to
+    explain; integer references (stages) depend on it where a stage shrinks to one cell.
+    """
     if isinstance(layer, nn.Module):
         for name, module in model.named_modules():
             if module is layer:
@@ -65,14 +79,8 @@ def resolve_layer(model: nn.Module, layer: LayerRef) -> tuple[str, nn.Module]:
     if isinstance(layer, bool) or not isinstance(layer, (int, str)):
         raise LayerError(f"a layer is a dotted name, a module or a negative int, not {type(layer).__name__}")
     if isinstance(layer, int):
-        convs = conv_layer_names(model)
-        if layer >= 0:
-            raise LayerError(f"integer layers count conv layers from the end (-1 = last), got {layer}")
-        if not convs:
-            raise LayerError("the model has no convolution layer for an integer layer reference")
-        if -layer > len(convs):
-            raise LayerError(f"layer {layer} is out of range: the model has {len(convs)} conv layers")
-        layer = convs[layer]
+        from netgaze.stages import resolve_stage
+        layer = resolve_stage(model, layer, input_shape)
     if layer:
         candidates = [layer, f"net.{layer}"] if _wrapped(model) and not layer.startswith("net.") else [layer]
         for candidate in candidates:
@@ -83,12 +91,13 @@ def resolve_layer(model: nn.Module, layer: LayerRef) -> tuple[str, nn.Module]:
     raise LayerError(_unknown_layer_message(layer, [display_name(model, n) for n in layer_names(model)]))
 
 
-def resolve_layers(model: nn.Module, layers: LayerRef | Sequence[LayerRef]) -> list[tuple[str, nn.Module]]:
+def resolve_layers(model: nn.Module, layers: LayerRef | Sequence[LayerRef],
+                   input_shape: Sequence[int] | None = None) -> list[tuple[str, nn.Module]]:
     """Resolve one reference or a list of them, refusing duplicates."""
     refs = list(layers) if isinstance(layers, (list, tuple)) else [layers]
     if not refs:
         raise LayerError("no layer given")
-    resolved = [resolve_layer(model, ref) for ref in refs]
+    resolved = [resolve_layer(model, ref, input_shape) for ref in refs]
     names = [name for name, _ in resolved]
     if len(set(names)) != len(names):
         raise LayerError(f"the same layer is requested twice: {names}")

@@ -88,14 +88,17 @@ class Recorder:
             output; the model's output is then never computed and ``forward`` returns
             None. Activations and their gradients are the same as without it. Needs at
             least one layer.
+        input_shape: shape of the pictures to come; integer layer references (stages,
+            ``-1`` = last) are resolved for it.
     """
 
     def __init__(self, model: nn.Module, layers: LayerRef | Sequence[LayerRef] = (), *,
                  output: OutputSelector = None, input_grad: bool = False,
-                 guided: bool = False, grads: bool = True, stop: bool = False):
+                 guided: bool = False, grads: bool = True, stop: bool = False,
+                 input_shape: Sequence[int] | None = None):
         self.model = model
         refs = list(layers) if isinstance(layers, (list, tuple)) else [layers]
-        self.layers, self._keys = _resolve_entries(model, refs)
+        self.layers, self._keys = _resolve_entries(model, refs, input_shape)
         self.names = [name for name, _ in self.layers]
         self.output = output
         self.input_grad = input_grad
@@ -265,10 +268,14 @@ class Recorder:
         return result
 
 
-def _resolve_entries(model: nn.Module, refs: list) -> tuple[list[tuple[str, nn.Module]], dict[str, str]]:
-    """Resolve layer references, ``"name[key]"`` entries included; refuse a layer named twice."""
+def _resolve_entries(model: nn.Module, refs: list, input_shape: Sequence[int] | None = None
+                     ) -> tuple[list[tuple[str, nn.Module]], dict[str, str]]:
+    """Resolve layer references, ``"name[key]"`` entries included; refuse a layer named twice.
+
+    ``input_shape`` lets integer references (stages) be resolved for that picture size.
+    """
     split = [split_entry(ref) for ref in refs]
-    plain = iter(resolve_layers(model, [ref for ref, key in split if key is None])
+    plain = iter(resolve_layers(model, [ref for ref, key in split if key is None], input_shape)
                  if any(key is None for _, key in split) else [])
     keys: dict[str, str] = {}
     ordered = []
@@ -276,7 +283,7 @@ def _resolve_entries(model: nn.Module, refs: list) -> tuple[list[tuple[str, nn.M
         if key is None:
             ordered.append(next(plain))
             continue
-        name, module = resolve_layers(model, [base])[0]
+        name, module = resolve_layers(model, [base], input_shape)[0]
         full = f"{name}[{key}]"
         if full in keys:
             raise LayerError(f"the same layer is requested twice: {full!r}")

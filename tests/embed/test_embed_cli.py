@@ -56,7 +56,7 @@ def test_embed_command_writes_every_artifact(tmp_path, monkeypatch, capsys):
                  "--tensorboard", str(board), "--out", str(out), "--no-progress"])
     assert code == 0
     knn = json.loads((out / "knn.json").read_text())
-    assert knn["layer"] == "2" and knn["n"] == 60
+    assert knn["layer"] == "3" and knn["n"] == 60    # the last stage's output (after the ReLU)
     assert knn["label_features"] > 0.95 and knn["label_embedding"] > 0.95     # brightness separates classes
     assert knn["nuisance_features"] < 0.75 and knn["nuisance_chance"] <= 0.6   # background does not cluster
     saved = np.load(out / "embedding.npz")

@@ -16,7 +16,7 @@ EXAMPLES = """examples:
   netgaze embed --model torchvision:resnet18 --weights resnet18-f37072fd.pth --data folder:dogs/Images \
       --split all --size 224 --method umap --out embed-dogs      (a named model on any picture dataset)
 
---layer takes a dotted module name (layer4.1.conv2), a negative int counting conv layers
+--layer takes a dotted module name (layer4.1.conv2), a negative int counting stages
 from the end (-1 = last), "prelogits" (default: the input of the last linear layer) or
 "logits". Writes embedding.npz, embedding.html, embedding.png and knn.json into --out
 (default RUN/artifacts/embed-LAYER-METHOD-DIMSd); view the projector folder with
@@ -49,13 +49,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def parse_layer(text: str) -> str | int:
-    """A negative integer as int (conv layer from the end), anything else as a name."""
+    """A negative integer as int (a stage from the end), anything else as a name."""
     try:
         value = int(text)
     except ValueError:
         return text
     if value >= 0:
-        raise UserError(f"--layer {text}: integer layers count conv layers from the end (-1 = last)")
+        raise UserError(f"--layer {text}: integer layers count stages from the end (-1 = last)")
     return value
 
 

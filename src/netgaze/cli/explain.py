@@ -54,8 +54,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=positive_int, default=32,
                         help="with --all: pictures per pass (default 32)")
     parser.add_argument("--method", default="gradcam", help="explanation method (default gradcam)")
-    parser.add_argument("--layer", help="dotted layer name (or -1 = last conv layer); default: the last conv stage "
-                        "(a segmenter's backbone output; a detector's last backbone stage, before the feature pyramid)")
+    parser.add_argument("--layer", help="dotted layer name, or -1 = the last spatial stage's output, -2 = the stage "
+                        "before; default: -1 (a segmenter's backbone output; a detector's last backbone stage, "
+                        "before the feature pyramid)")
     parser.add_argument("--target", help="class name or index to explain (default: each picture's top class); "
                         "segmenters and detectors: see below")
     parser.add_argument("--score-threshold", type=fraction, metavar="T",

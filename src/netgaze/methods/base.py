@@ -7,9 +7,11 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from netgaze import layouts
 from netgaze.errors import ArgumentError
 from netgaze.inputs import Inputs, as_tuple, batch_size, check_inputs, is_multi, picture_indices, sources
 from netgaze.layers import LayerRef
+from netgaze.layouts import LayoutArg, ReshapeArg
 from netgaze.recorder import OutputSelector, Recorder, RecorderError
 from netgaze.targets import TargetLike, TopClass, as_target
 
@@ -42,27 +44,32 @@ def check_image_batch(x: torch.Tensor) -> None:
 
 
 def layer_cams(model: nn.Module, x: Inputs, layer: LayerRef | Sequence[LayerRef],
-               target: TargetLike, formula: CamFormula, *, output: OutputSelector = None
+               target: TargetLike, formula: CamFormula, *, output: OutputSelector = None,
+               layout: LayoutArg = None, reshape: ReshapeArg = None
                ) -> torch.Tensor | dict[str, torch.Tensor]:
     """Gradient-weighted CAMs of one or many layers from one forward and one backward pass.
 
     Returns [B, H, W] (or [B, K, H, W] for a K-score target) at the input size for one
     layer, or a dict name -> map for a list of layers. With several inputs (a tuple
     ``x``) each map takes the size of the picture input its layer is computed from.
+    Layer outputs laid out channels last or as tokens are read as [B, C, h, w]
+    (``netgaze.layouts``).
     """
     check_inputs(x)
     target = as_target(target)
     many = isinstance(layer, (list, tuple))
     with Recorder(model, list(layer) if many else [layer], output=output,
-                  input_grad=needs_sources(x)) as rec:
+                  input_grad=needs_sources(x), input_shape=picture_shape(x)) as rec:
         out = rec.forward(x)
         sizes = {n: map_size(x, rec, n) for n in rec.names}
         scores = target_scores(target, out, batch_size(x))
+        readers = layer_readers(rec, sizes, layout, reshape)
         columns = [scores] if scores.dim() == 1 else list(scores.unbind(1))
         per_column = []
         for k, column in enumerate(columns):
             grads = rec.gradients(column, input=False, retain_graph=k < len(columns) - 1)
-            per_column.append({n: _cam(formula, rec.activations[n], grads[n], n) for n in rec.names})
+            per_column.append({n: _cam(formula, readers[n](rec.activations[n]), readers[n](grads[n]), n)
+                               for n in rec.names})
         maps = {n: (per_column[0][n] if scores.dim() == 1 else torch.stack([c[n] for c in per_column], 1))
                 for n in rec.names}
     maps = {n: upsample(m, sizes[n]) for n, m in maps.items()}
@@ -94,10 +101,25 @@ def map_size(x: Inputs, rec: Recorder, name: str) -> tuple[int, int]:
     return tuple(as_tuple(x)[source_picture(x, rec, name)].shape[-2:])
 
 
+def picture_shape(x: Inputs) -> torch.Size:
+    """The shape of the (first) picture input: what integer layer references (stages) are resolved for."""
+    if not is_multi(x):
+        return x.shape
+    pictures = picture_indices(x)
+    return x[pictures[0]].shape if pictures else as_tuple(x)[0].shape
+
+
+def layer_readers(rec: Recorder, sizes: dict[str, tuple[int, int]], layout: LayoutArg, reshape: ReshapeArg) -> dict:
+    """Per recorded layer, the function that reads its output as [B, C, h, w] (``sizes``: its picture's size)."""
+    return {name: layouts.reader(rec.activations[name].shape, sizes[name], name=name, module=module,
+                                 model=rec.model, layout=layout, reshape=reshape)
+            for name, module in rec.layers}
+
+
 def _cam(formula: CamFormula, activations: torch.Tensor, grads: torch.Tensor, name: str) -> torch.Tensor:
     if activations.dim() != 4:
-        raise RecorderError(f"layer {name!r} outputs shape {tuple(activations.shape)}; CAM methods need a "
-                            "spatial layer [B, C, h, w] (a conv layer or block)")
+        raise RecorderError(f"layer {name!r} gives shape {tuple(activations.shape)} after reshape=; "
+                            "CAM methods need [B, C, h, w]")
     with torch.no_grad():
         return formula(activations.detach(), grads)
 

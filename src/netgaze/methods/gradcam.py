@@ -7,6 +7,7 @@ import torch
 import torch.nn as nn
 
 from netgaze.layers import LayerRef
+from netgaze.layouts import LayoutArg, ReshapeArg
 from netgaze.methods.base import layer_cams
 from netgaze.recorder import OutputSelector
 from netgaze.targets import TargetLike
@@ -18,7 +19,8 @@ def gradcam_formula(activations: torch.Tensor, grads: torch.Tensor) -> torch.Ten
 
 
 def gradcam(model: nn.Module, x: torch.Tensor, layer: LayerRef | Sequence[LayerRef] = -1,
-            target: TargetLike = None, *, output: OutputSelector = None
+            target: TargetLike = None, *, output: OutputSelector = None,
+            layout: LayoutArg = None, reshape: ReshapeArg = None
             ) -> torch.Tensor | dict[str, torch.Tensor]:
     """Grad-CAM of one layer ([B, H, W]) or of many layers at once (dict name -> map).
 
@@ -28,8 +30,14 @@ def gradcam(model: nn.Module, x: torch.Tensor, layer: LayerRef | Sequence[LayerR
     Args:
         model: any module; left exactly as found.
         x: image batch [B, C, H, W].
-        layer: a dotted name, a module, a negative conv index, or a list of those.
+        layer: a dotted name, a module, a negative stage index (-1: the output of the
+            last spatial stage, see ``netgaze.stages``), or a list of those.
         target: None (top class), an int / list of ints, or a ``netgaze.targets`` target.
         output: selects the explained tensor of a tuple/dict output (see ``Recorder``).
+        layout: how layer outputs are laid out, ``"nchw"``, ``"nhwc"`` or ``"tokens"``
+            (one value, or a dict per layer name); None detects it (``netgaze.layouts``).
+        reshape: a callable ``tensor -> [B, C, h, w]`` (or a dict per layer) for layouts
+            detection cannot read; applied to activations and gradients alike.
     """
-    return layer_cams(model, x, layer, target, gradcam_formula, output=output)
+    return layer_cams(model, x, layer, target, gradcam_formula, output=output,
+                      layout=layout, reshape=reshape)

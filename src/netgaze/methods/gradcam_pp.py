@@ -7,6 +7,7 @@ import torch
 import torch.nn as nn
 
 from netgaze.layers import LayerRef
+from netgaze.layouts import LayoutArg, ReshapeArg
 from netgaze.methods.base import layer_cams
 from netgaze.recorder import OutputSelector
 from netgaze.targets import TargetLike
@@ -21,7 +22,8 @@ def gradcam_pp_formula(activations: torch.Tensor, grads: torch.Tensor) -> torch.
 
 
 def gradcam_pp(model: nn.Module, x: torch.Tensor, layer: LayerRef | Sequence[LayerRef] = -1,
-               target: TargetLike = None, *, output: OutputSelector = None
+               target: TargetLike = None, *, output: OutputSelector = None,
+               layout: LayoutArg = None, reshape: ReshapeArg = None
                ) -> torch.Tensor | dict[str, torch.Tensor]:
     """Grad-CAM++ maps; same arguments and return values as ``gradcam``.
 
@@ -29,4 +31,5 @@ def gradcam_pp(model: nn.Module, x: torch.Tensor, layer: LayerRef | Sequence[Lay
     powers of the first), as the reference implementations do; alpha is 0 where its
     denominator vanishes.
     """
-    return layer_cams(model, x, layer, target, gradcam_pp_formula, output=output)
+    return layer_cams(model, x, layer, target, gradcam_pp_formula, output=output,
+                      layout=layout, reshape=reshape)

@@ -7,7 +7,8 @@ import torch.nn as nn
 from netgaze.errors import ArgumentError
 from netgaze.inputs import Inputs, as_tuple, batch_size, check_inputs, from_tuple, is_multi
 from netgaze.layers import LayerRef
-from netgaze.methods.base import map_size, source_picture, target_scores, upsample
+from netgaze.layouts import LayoutArg, ReshapeArg
+from netgaze.methods.base import layer_readers, map_size, picture_shape, source_picture, target_scores, upsample
 from netgaze.methods.gradcam import gradcam_formula
 from netgaze.methods.saliency import Attribution, input_gradient
 from netgaze.recorder import OutputSelector, Recorder, RecorderError
@@ -29,18 +30,20 @@ def guided_backprop(model: nn.Module, x: Inputs, target: TargetLike = None, *,
 
 
 def guided_gradcam(model: nn.Module, x: Inputs, layer: LayerRef = -1,
-                   target: TargetLike = None, *, output: OutputSelector = None) -> Attribution:
+                   target: TargetLike = None, *, output: OutputSelector = None,
+                   layout: LayoutArg = None, reshape: ReshapeArg = None) -> Attribution:
     """Guided backprop times the (upsampled) Grad-CAM map, [B, C, H, W].
 
     One forward pass serves both: the plain backward for Grad-CAM, then the guided one.
-    With several inputs (a tuple ``x``): a tuple holding the product for the picture
-    input the layer is computed from and None for every other input.
+    ``layer``, ``layout`` and ``reshape`` as in ``gradcam``. With several inputs (a tuple
+    ``x``): a tuple holding the product for the picture input the layer is computed from
+    and None for every other input.
     """
     check_inputs(x)
     target = as_target(target)
     if isinstance(layer, (list, tuple)):
         raise ArgumentError("guided_gradcam explains one layer; call it once per layer")
-    with Recorder(model, [layer], output=output, input_grad=True, guided=True) as rec:
+    with Recorder(model, [layer], output=output, input_grad=True, guided=True, input_shape=picture_shape(x)) as rec:
         out = rec.forward(x)
         scores = target_scores(target.resolve(out), out, batch_size(x))
         if scores.dim() != 1:
@@ -48,8 +51,9 @@ def guided_gradcam(model: nn.Module, x: Inputs, layer: LayerRef = -1,
         name = rec.names[0]
         rec.guided(False)
         layer_grad = rec.gradients(scores, input=False, retain_graph=True)[name]
-        cam = gradcam_formula(rec.activations[name].detach(), layer_grad)
         source, size = source_picture(x, rec, name), map_size(x, rec, name)
+        read = layer_readers(rec, {name: size}, layout, reshape)[name]
+        cam = gradcam_formula(read(rec.activations[name].detach()), read(layer_grad))
         rec.guided(True)
         guided = as_tuple(rec.gradients(scores, layers=False)["input"])
     parts = [guided[i] * upsample(cam, size)[:, None] if i == source else None for i in range(len(guided))]

@@ -7,6 +7,7 @@ import torch
 import torch.nn as nn
 
 from netgaze.layers import LayerRef
+from netgaze.layouts import LayoutArg, ReshapeArg
 from netgaze.methods.base import layer_cams
 from netgaze.recorder import OutputSelector
 from netgaze.targets import TargetLike
@@ -17,7 +18,8 @@ def hirescam_formula(activations: torch.Tensor, grads: torch.Tensor) -> torch.Te
 
 
 def hirescam(model: nn.Module, x: torch.Tensor, layer: LayerRef | Sequence[LayerRef] = -1,
-             target: TargetLike = None, *, output: OutputSelector = None
+             target: TargetLike = None, *, output: OutputSelector = None,
+             layout: LayoutArg = None, reshape: ReshapeArg = None
              ) -> torch.Tensor | dict[str, torch.Tensor]:
     """HiResCAM maps; same arguments and return values as ``gradcam``.
 
@@ -25,4 +27,5 @@ def hirescam(model: nn.Module, x: torch.Tensor, layer: LayerRef | Sequence[Layer
     locations raise the score (for a final linear layer after global average pooling it
     equals Grad-CAM).
     """
-    return layer_cams(model, x, layer, target, hirescam_formula, output=output)
+    return layer_cams(model, x, layer, target, hirescam_formula, output=output,
+                      layout=layout, reshape=reshape)

@@ -7,6 +7,7 @@ import torch
 import torch.nn as nn
 
 from netgaze.layers import LayerRef
+from netgaze.layouts import LayoutArg, ReshapeArg
 from netgaze.methods.base import layer_cams
 from netgaze.recorder import OutputSelector
 from netgaze.targets import TargetLike
@@ -17,10 +18,12 @@ def layercam_formula(activations: torch.Tensor, grads: torch.Tensor) -> torch.Te
 
 
 def layercam(model: nn.Module, x: torch.Tensor, layer: LayerRef | Sequence[LayerRef] = -1,
-             target: TargetLike = None, *, output: OutputSelector = None
+             target: TargetLike = None, *, output: OutputSelector = None,
+             layout: LayoutArg = None, reshape: ReshapeArg = None
              ) -> torch.Tensor | dict[str, torch.Tensor]:
     """LayerCAM maps; same arguments and return values as ``gradcam``.
 
     Meant for shallow layers too, where Grad-CAM's averaged weights blur out.
     """
-    return layer_cams(model, x, layer, target, layercam_formula, output=output)
+    return layer_cams(model, x, layer, target, layercam_formula, output=output,
+                      layout=layout, reshape=reshape)

@@ -8,21 +8,24 @@ from netgaze.errors import ArgumentError
 from netgaze.detection import DetectionMatchError
 from netgaze.inputs import Inputs, as_tuple, check_inputs, from_tuple, is_multi
 from netgaze.layers import LayerRef
-from netgaze.methods.base import map_size, needs_sources, source_picture, target_scores, upsample
+from netgaze.layouts import LayoutArg, ReshapeArg
+from netgaze.methods.base import (layer_readers, map_size, needs_sources, picture_shape, source_picture, target_scores,
+                                 upsample)
 from netgaze.recorder import OutputSelector, Recorder, RecorderError
 from netgaze.targets import TargetLike, as_target
 
 
 def scorecam(model: nn.Module, x: Inputs, layer: LayerRef = -1, target: TargetLike = None, *,
-             batch_size: int = 64, output: OutputSelector = None) -> torch.Tensor:
+             batch_size: int = 64, output: OutputSelector = None,
+             layout: LayoutArg = None, reshape: ReshapeArg = None) -> torch.Tensor:
     """Score-CAM map [B, H, W] of one layer, gradient-free.
 
     Each channel's activation, upsampled and min-max scaled to [0, 1], masks the input;
     the target's score on the masked inputs, softmaxed over channels, weights the
     channels (as the reference implementations do, without the baseline subtraction).
-    Masked inputs run ``batch_size`` at a time. With several inputs (a tuple ``x``) the
-    masks cover the picture input the layer is computed from; the other inputs are
-    passed unchanged.
+    Masked inputs run ``batch_size`` at a time. ``layer``, ``layout`` and ``reshape`` as
+    in ``gradcam``. With several inputs (a tuple ``x``) the masks cover the picture input
+    the layer is computed from; the other inputs are passed unchanged.
     """
     check_inputs(x)
     if isinstance(layer, (list, tuple)):
@@ -30,17 +33,18 @@ def scorecam(model: nn.Module, x: Inputs, layer: LayerRef = -1, target: TargetLi
     target = as_target(target)
     traced = needs_sources(x)
     rows, chunk_size = as_tuple(x)[0].shape[0], batch_size
-    with Recorder(model, [layer], output=output, grads=traced, input_grad=traced) as rec:
+    with Recorder(model, [layer], output=output, grads=traced, input_grad=traced,
+                  input_shape=picture_shape(x)) as rec:
         out = rec.forward(x)
         name = rec.names[0]
-        activations = rec.activations[name].detach()
         source, size = source_picture(x, rec, name), map_size(x, rec, name)
+        activations = layer_readers(rec, {name: size}, layout, reshape)[name](rec.activations[name]).detach()
     target = target.resolve(out)
     target_scores(target, out, rows)
     parts = as_tuple(x)
     if activations.dim() != 4:
-        raise RecorderError(f"layer {name!r} outputs shape {tuple(activations.shape)}; "
-                            "Score-CAM needs a spatial layer [B, C, h, w]")
+        raise RecorderError(f"layer {name!r} gives shape {tuple(activations.shape)} after reshape=; "
+                            "Score-CAM needs [B, C, h, w]")
     maps = []
     with Recorder(model, [], output=output, grads=False) as plain:
         for i in range(rows):

@@ -7,6 +7,7 @@ import torch
 import torch.nn as nn
 
 from netgaze.layers import LayerRef
+from netgaze.layouts import LayoutArg, ReshapeArg
 from netgaze.methods.base import layer_cams
 from netgaze.recorder import OutputSelector
 from netgaze.targets import TargetLike
@@ -21,7 +22,9 @@ def xgradcam_formula(activations: torch.Tensor, grads: torch.Tensor) -> torch.Te
 
 
 def xgradcam(model: nn.Module, x: torch.Tensor, layer: LayerRef | Sequence[LayerRef] = -1,
-             target: TargetLike = None, *, output: OutputSelector = None
+             target: TargetLike = None, *, output: OutputSelector = None,
+             layout: LayoutArg = None, reshape: ReshapeArg = None
              ) -> torch.Tensor | dict[str, torch.Tensor]:
     """XGrad-CAM maps; same arguments and return values as ``gradcam``."""
-    return layer_cams(model, x, layer, target, xgradcam_formula, output=output)
+    return layer_cams(model, x, layer, target, xgradcam_formula, output=output,
+                      layout=layout, reshape=reshape)

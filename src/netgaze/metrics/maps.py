@@ -53,11 +53,14 @@ def as_map(attributions: torch.Tensor) -> torch.Tensor:
 
 
 def explain(method: MethodLike, model: nn.Module, x: torch.Tensor, layer: LayerRef | None = -1,
-            target: TargetLike = None, output: OutputSelector = None) -> torch.Tensor:
-    """Maps [B, H, W] of ``method`` on ``x``; ``layer`` is used only by methods that take one."""
+            target: TargetLike = None, output: OutputSelector = None, *,
+            layout=None, reshape=None) -> torch.Tensor:
+    """Maps [B, H, W] of ``method`` on ``x``; ``layer`` (and the ``layout`` / ``reshape``
+    overrides of ``netgaze.layouts``) are used only by methods that take a layer."""
     _, fn, takes_layer = resolve_method(method)
     if takes_layer and layer is not None:
-        result = fn(model, x, layer, target=target, output=output)
+        extra = {k: v for k, v in (("layout", layout), ("reshape", reshape)) if v is not None}
+        result = fn(model, x, layer, target=target, output=output, **extra)
     else:
         result = fn(model, x, target=target, output=output)
     if isinstance(result, dict):

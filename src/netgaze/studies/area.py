@@ -17,7 +17,7 @@ initialisation, so the gradient there is initialisation noise; the measure count
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -25,6 +25,8 @@ import torch.nn as nn
 
 from netgaze import viz
 from netgaze.methods import gradcam, guided_backprop
+from netgaze.stages import StageError
+from netgaze.stages import stage_names as core_stage_names
 from netgaze.studies.latent_common import VAERun, tile_scale
 from netgaze.studies.layers import StudyResult
 from netgaze.targets import Area
@@ -58,11 +60,22 @@ def area_mass_share(attributions: torch.Tensor, box: Box, margin: int = 0) -> to
     return torch.where(total > 0, inside / total.clamp(min=1e-30), torch.zeros_like(total))
 
 
-def encoder_stages(model: nn.Module) -> list[str]:
-    """Names of the activations that end each conv stage of ``model.encoder`` (empty for a linear VAE)."""
+def encoder_stages(model: nn.Module, input_shape: Sequence[int] | None = None) -> list[str]:
+    """The stages of ``model.encoder`` (``netgaze.stages``, the rule of ``layer=-1``); empty
+    for a linear VAE.
+
+    A model whose forward holds real tensors (a conditional VAE wrapped by
+    ``conditioned(y)``) cannot take the shape-only pass; its encoder's stages are then the
+    activations that end each conv block, which is what the rule finds on these encoders.
+    """
     encoder = getattr(model, "encoder", None)
     if not isinstance(encoder, nn.Sequential):
         return []
+    if input_shape is not None:
+        try:
+            return [n for n in core_stage_names(model, input_shape) if n.startswith("encoder.")]
+        except StageError:
+            pass
     names, seen_conv = [], False
     for i, module in enumerate(encoder):
         seen_conv = seen_conv or isinstance(module, nn.Conv2d)
@@ -95,7 +108,7 @@ def area_explanations(model: nn.Module, x: torch.Tensor, box: Box,
         finally:
             model.train(was_training)
     inner = getattr(model, "vae", model)
-    layers = encoder_stages(inner) if layers is None else layers
+    layers = encoder_stages(inner, x.shape) if layers is None else layers
     if layers and inner is not model:
         layers = [f"vae.{name}" for name in layers]
     cams = gradcam(model, x, layer=list(layers), target=target, output=0) if layers else {}

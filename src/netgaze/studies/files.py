@@ -126,12 +126,13 @@ def read_pictures(paths: Sequence[str | Path], size: int, channels: int) -> torc
     return torch.stack(tensors).permute(0, 3, 1, 2).float() / 255
 
 
-def resolve_user_layer(model: nn.Module, layer: str | None) -> str:
-    """A layer name as users type it: ``layer4`` also finds ``net.layer4`` of a wrapped model."""
+def resolve_user_layer(model: nn.Module, layer: str | None, input_shape: Sequence[int] | None = None) -> str:
+    """A layer name as users type it: ``layer4`` also finds ``net.layer4`` of a wrapped model;
+    None is the last stage, ``-2`` the stage before (for pictures of ``input_shape``)."""
     if layer is None:
-        return stage_names(model)[-1]
+        return stage_names(model, input_shape)[-1]
     try:
-        return resolve_layer(model, int(layer) if re.fullmatch(r"-?[0-9]+", layer) else layer)[0]
+        return resolve_layer(model, int(layer) if re.fullmatch(r"-?[0-9]+", layer) else layer, input_shape)[0]
     except LayerError:
         try:
             return resolve_layer(model, f"net.{layer}")[0]
@@ -197,7 +198,7 @@ def explain_files(loaded: LoadedModel, paths: Sequence[str | Path], method: str 
     check_method(method)
     x = read_pictures(paths, loaded.size, loaded.channels)
     model = loaded.model
-    name = resolve_user_layer(model, layer) if method in LAYER_METHODS else None
+    name = resolve_user_layer(model, layer, x.shape) if method in LAYER_METHODS else None
     pred, conf = predict(model, x)
     chosen = resolve_class(target, loaded.classes, x.shape[0]) or Class(pred.tolist())
     function = METHODS[method]

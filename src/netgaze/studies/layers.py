@@ -15,7 +15,8 @@ import torch
 import torch.nn as nn
 
 from netgaze import viz
-from netgaze.layers import CONV_TYPES, LayerError, conv_layer_names, display_name, resolve_layer
+from netgaze.layers import display_name, resolve_layer
+from netgaze.stages import stage_names as core_stage_names
 from netgaze.methods import gradcam, guided_backprop
 from netgaze.recorder import Recorder
 from netgaze.studies.common import artifacts_dir, open_run, run_facts, write_manifest
@@ -23,7 +24,6 @@ from netgaze.metrics.pointing import energy_inside
 from netgaze.studies.images import Examples, pick_examples
 from netgaze.targets import Class
 
-POOL_TYPES = (nn.MaxPool2d, nn.AvgPool2d)
 MAX_STAGES = 6
 
 
@@ -44,34 +44,12 @@ class StudyResult:
     maps: dict[str, Any] = field(default_factory=dict)
 
 
-def stage_names(model: nn.Module) -> list[str]:
-    """The model's conv *stages*: where a Grad-CAM per layer is worth looking at.
+def stage_names(model: nn.Module, input_shape: Sequence[int] | None = None) -> list[str]:
+    """The model's stages (``netgaze.stages``, the rule behind ``layer=-1``), at most six.
 
-    - A module whose children include two or more containers holding conv layers (the
-      blocks of a lab CNN, torchvision ResNet's ``layer1``..``layer4``): those children.
-    - Otherwise (VGG, AlexNet, plain stacks): the last conv layer before each pooling
-      layer, plus the last conv layer.
-    - At most six stages, evenly spread and always ending with the deepest one.
+    More than six are thinned evenly, always ending with the last stage (the default layer).
     """
-    convs = conv_layer_names(model)
-    if not convs:
-        raise LayerError("the model has no convolution layer, so it has no conv stages")
-    for name, module in model.named_modules():
-        blocks = [f"{name}.{child}" if name else child
-                  for child, sub in module.named_children()
-                  if any(True for _ in sub.children()) and any(isinstance(m, CONV_TYPES) for m in sub.modules())]
-        if len(blocks) >= 2:
-            return _spread(blocks)
-    stages: list[str] = []
-    last_conv = None
-    for name, module in model.named_modules():
-        if isinstance(module, CONV_TYPES):
-            last_conv = name
-        elif isinstance(module, POOL_TYPES) and last_conv and last_conv not in stages:
-            stages.append(last_conv)
-    if convs[-1] not in stages:
-        stages.append(convs[-1])
-    return _spread(stages)
+    return _spread(core_stage_names(model, input_shape))
 
 
 def _spread(names: list[str]) -> list[str]:
@@ -113,8 +91,8 @@ def compare_layers(model: nn.Module, x: torch.Tensor, layers: Sequence[str] | No
         dict with ``layers``, ``target`` (long [B]), ``gradcam`` (name -> [B, H, W]) and
         ``guided_gradcam`` (name -> [B, C, H, W]).
     """
-    names = list(layers) if layers is not None else stage_names(model)
-    names = [resolve_layer(model, name)[0] for name in names]
+    names = list(layers) if layers is not None else stage_names(model, x.shape)
+    names = [resolve_layer(model, name, x.shape)[0] for name in names]
     if target is None:
         classes = predict(model, x)[0]
     else:

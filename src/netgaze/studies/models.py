@@ -30,7 +30,7 @@ def explain_model(model: nn.Module, x: torch.Tensor, layer: str | None = None) -
         dict with ``layer``, ``pred`` [B], ``conf`` [B], ``gradcam`` [B, H, W],
         ``guided`` [B, C, H, W], all for the predicted class.
     """
-    layer = layer or stage_names(model)[-1]
+    layer = layer or stage_names(model, x.shape)[-1]
     pred, conf = predict(model, x)
     target = Class(pred.tolist())
     return {"layer": layer, "pred": pred, "conf": conf,
