@@ -105,7 +105,7 @@ CASES: list[tuple[list[str], str]] = [
     (["explain", "--model", "torchvision:resnet18", "--weights", "{F}/afile.txt", "--images", "{F}/ok.png",
       "--out", "o"], "cannot read weights from {F}/afile.txt"),
     (["explain", "--model", "torchvision:resnet18", "--weights", "{F}/wrong.pth", "--images", "{F}/ok.png",
-      "--out", "o"], "{F}/wrong.pth does not fit torchvision resnet18"),
+      "--out", "o"], "{F}/wrong.pth does not fit torchvision:resnet18"),
     (["explain", "--run", "{R}/cls", "--all", "--shard-size", "0", "--out", "o"], "argument --shard-size"),
     (["explain", "--run", "{R}/cls", "--all", "--batch-size", "0", "--out", "o"], "argument --batch-size"),
     (["explain", "--run", "{R}/cls", "--all", "--split", "nope", "--out", "o"], "split"),

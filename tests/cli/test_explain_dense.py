@@ -89,7 +89,7 @@ def test_random_weights_warn_once_and_print_no_imagenet_name(files, capsys, tmp_
     (["--model", f"torchvision:{DETECTOR}", "--target", "box:1,2,3"], "box: takes x0,y0,x1,y1"),
     (["--model", f"torchvision:{DETECTOR}", "--target", "zebra"], "unknown class 'zebra'"),
     (["--model", "torchvision:lraspp_mobilenet_v3_large", "--target", "class:1@50,50,60,60"], "outside the 32x32"),
-    (["--model", "torchvision:resnet18", "--labels", "missing.txt"], "no such labels file"),
+    (["--model", "torchvision:resnet18", "--labels", "missing.txt"], "argument --labels: no such file: missing.txt"),
 ])
 def test_dense_user_mistakes_are_one_line(files, capsys, tmp_path, one_thread, args, message):
     code, _, err = _run(capsys, *args, "--images", files.root / "a.png", "--size", "32", "--out", tmp_path)
