@@ -37,7 +37,7 @@ ORDERS = {
     "submodule first, reversed": ("import netgaze.explain_dataset", "names[::-1]"),
 }
 
-MODULES = {"viz", "lab", "datasets", "embed", "featureviz", "metrics", "studies", "report"}
+MODULES = {"viz", "lab", "datasets", "embed", "featureviz", "metrics", "studies", "report", "analyses"}
 
 
 def _run(before: str, order: str) -> dict:

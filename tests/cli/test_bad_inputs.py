@@ -48,6 +48,10 @@ CASES: list[tuple[list[str], str]] = [
     (["train", "classify", *TINY, "--seed", "-3", "--out", "o"], "argument --seed"),
     (["train", "classify", *TINY, "--epochs", "²", "--out", "o"], "argument --epochs: expected a whole number"),
     (["train", "classify", *TINY, "--model", "nope", "--out", "o"], "unknown model 'nope'"),
+    (["train", "classify", "--n", "16", "--size", "16", "--quiet", "--marker-classes", "2", "--marker-rate", "2",
+      "--out", "o"], "argument --marker-rate"),
+    (["train", "classify", "--n", "16", "--size", "16", "--quiet", "--marker-rate", "0.5", "--out", "o"],
+     "need --marker-classes"),
     (["train", "classify", *TINY, "--lr=0.1", "--bogus", "--out", "o"], "unrecognized arguments: --bogus"),
     (["train", "classify", *TINY, "--model-option", "channels=[0,0,0,0]", "--out", "o"],
      "channels must be whole numbers >= 1"),
@@ -98,7 +102,7 @@ CASES: list[tuple[list[str], str]] = [
      "unknown method 'gradcom'"),
     (["explain", "--run", "{R}/cls", "--images", "{F}/ok.png", "--layer", "nope", "--out", "o"], "unknown layer 'nope'"),
     (["explain", "--run", "{R}/cls", "--images", "{F}/ok.png", "--layer", "classifier", "--out", "o"],
-     "CAM methods need a spatial layer"),
+     "pick a spatial layer"),
     (["explain", "--run", "{R}/cls", "--images", "{F}/ok.png", "--out", "{F}/afile.txt"], "is a file"),
     (["explain", "--model", "torchvision:resnet18", "--size", "0", "--images", "{F}/ok.png", "--out", "o"],
      "argument --size"),
@@ -150,6 +154,16 @@ CASES: list[tuple[list[str], str]] = [
     (["study", "layers", "{R}/bad-ckpt", "--out", "o"], "the checkpoint is damaged"),
     (["study", "layers", "{R}/cls", "--out", "{F}/afile.txt"], "is a file"),
     (["study", "layers", "{R}/nope", "--out", "o"], "no such run folder"),
+    (["study", "strategies", "{R}/vae", "--out", "o"], "{R}/vae is a reconstruct run"),
+    (["study", "strategies", "{R}/cls", "--clusters", "0", "--out", "o"], "argument --clusters"),
+    (["study", "top-examples", "{R}/cls", "--k", "0", "--out", "o"], "argument --k"),
+    (["study", "dissect", "{R}/cls", "--split", "nope", "--out", "o"], "argument --split"),
+    # serve (never started here: every case fails before the server would)
+    (["serve"], "give run folders"),
+    (["serve", "{R}/nope"], "no such run folder: {R}/nope"),
+    (["serve", "{R}/cls", "--port", "99999"], "argument --port"),
+    (["serve", "{R}/cls", "--workers", "0"], "argument --workers"),
+    (["serve", "--model", "torchvision:resnet18", "--images", "{F}/afile.txt"], "is a file, not a folder"),
     # report
     (["report", "{R}/nope", "--out", "o.html"], "no such run folder: {R}/nope"),
     (["report", "{R}/cls", "--out", "{F}"], "{F} is a folder"),
@@ -312,4 +326,4 @@ def test_every_bad_input_is_one_line_exit_2_nothing_written(world, tmp_path):
     assert not failures, "\n\n".join(failures)
     assert _tree(base) == before, "a failed command changed the shared run folders or files"
     assert {_command(CASES[i][0]) for i in REAL} == {"train classify", "train reconstruct", "train segment",
-                                                     "explain", "embed", "visualize", "study", "report", "demo"}
+                                                     "explain", "embed", "visualize", "study", "report", "serve", "demo"}

@@ -64,8 +64,8 @@ def test_embed_command_writes_every_artifact(tmp_path, monkeypatch, capsys):
     np.testing.assert_array_equal(saved["labels"], np.arange(60) % 3)
     assert (out / "embedding.html").stat().st_size > 1000 and (out / "embedding.png").exists()
     config = (board / "projector_config.pbtxt").read_text()
-    assert 'tensor_name: "run-2-test-pca-2d/pca-2d"' in config and "single_image_dim: 8" in config
-    header, first = (board / "run-2-test-pca-2d-metadata.tsv").read_text().splitlines()[:2]
+    assert 'tensor_name: "run-3-test-pca-2d/pca-2d"' in config and "single_image_dim: 8" in config
+    header, first = (board / "run-3-test-pca-2d-metadata.tsv").read_text().splitlines()[:2]
     assert header == "label\tprediction\tsplit" and first.startswith("dark\t") and first.endswith("\ttest")
     assert "kNN (k=5) label features" in capsys.readouterr().out
 

@@ -73,10 +73,10 @@ def test_features_equal_hand_computed_pooled_values(data):
     assert got_conv.label_names()[:3] == [Named.classes[int(v)] for v in y[:3]]
 
 
-def test_negative_int_layer_is_the_last_conv(data):
+def test_negative_int_layer_is_the_last_stage(data):
     x, _ = data
     a = features(toy_model(), x, -1, batch_size=4, progress=False, predict=False)   # bare tensors as dataset
-    b = features(toy_model(), x, "0", batch_size=4, progress=False, predict=False)
+    b = features(toy_model(), x, "1", batch_size=4, progress=False, predict=False)  # the stage ends after the ReLU
     np.testing.assert_array_equal(a.features, b.features)
     assert a.labels is None and a.predictions is None
 

@@ -64,7 +64,7 @@ def test_cpu_run_never_touches_autocast_or_grad_scaler(tmp_path, monkeypatch):
         return compute(batch, train)
 
     trainer.compute = spy
-    history = trainer.fit(1, {"task": "classify"})
+    history = trainer.fit(1, {"task": "classify", "model": "toy"})
     assert seen and not any(seen)
     assert "scaler" not in trainer.training_state()
     assert history[0]["train_loss"] > 0
@@ -114,19 +114,19 @@ def _count_drawings(monkeypatch) -> list[int]:
 
 def test_curves_drawn_once_at_the_end_of_short_epochs_and_again_on_resume(tmp_path, monkeypatch):
     drawn = _count_drawings(monkeypatch)
-    _trainer(tmp_path).fit(3, {"task": "classify"})
+    _trainer(tmp_path).fit(3, {"task": "classify", "model": "toy"})
     assert drawn == [3]  # epochs of milliseconds: drawing them each epoch would cost more than 2%
     curves = tmp_path / "run" / "curves.png"
     assert curves.stat().st_size > 5000
     curves.unlink()  # as if killed between the last checkpoint and its drawing
-    _trainer(tmp_path).fit(3, {"task": "classify"}, resume=True)  # nothing left to train
+    _trainer(tmp_path).fit(3, {"task": "classify", "model": "toy"}, resume=True)  # nothing left to train
     assert drawn == [3, 3] and curves.is_file()
-    _trainer(tmp_path).fit(4, {"task": "classify"}, resume=True)
+    _trainer(tmp_path).fit(4, {"task": "classify", "model": "toy"}, resume=True)
     assert drawn == [3, 3, 4]
 
 
 def test_curves_drawn_every_epoch_when_cheap_enough(tmp_path, monkeypatch):
     drawn = _count_drawings(monkeypatch)
     monkeypatch.setattr(loop, "CURVES_BUDGET", 1e9)  # as if epochs were long
-    _trainer(tmp_path).fit(3, {"task": "classify"})
+    _trainer(tmp_path).fit(3, {"task": "classify", "model": "toy"})
     assert drawn == [1, 2, 3]  # and not once more at the end: it already shows this history

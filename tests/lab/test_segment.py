@@ -61,9 +61,13 @@ def test_resume_continues_and_refuses_an_existing_run(tiny_run, tmp_path, capsys
     assert run.history[0] == json.loads((tiny_run / "history.jsonl").read_text().splitlines()[0])
 
 
-def test_cli_errors_are_one_line(capsys):
-    assert main(["train", "segment", "--encoder", "simple", "--weights", "x.pth", "--out", "unused"]) == 2
+def test_cli_errors_are_one_line(capsys, tmp_path):
+    weights = tmp_path / "x.pth"
+    weights.write_bytes(b"")
+    assert main(["train", "segment", "--encoder", "simple", "--weights", str(weights), "--out", "unused"]) == 2
     assert "apply to the vgg16 and alexnet" in capsys.readouterr().err
+    assert main(["train", "segment", "--encoder", "simple", "--weights", "x.pth", "--out", "unused"]) == 2
+    assert "argument --weights: no such file: x.pth" in capsys.readouterr().err
     assert main(["train", "segment", "--data", "/no/such/folder", "--out", "unused"]) == 2
     assert "use 'shapes' or a VOC-style folder" in capsys.readouterr().err
 

@@ -48,10 +48,10 @@ def test_health_and_runs(client, sources):
     cnn = runs["cnn"]
     assert cnn["task"] == "classify" and cnn["epochs"] == [0, 1, 2]
     assert cnn["classes"] == ["circle", "square", "triangle", "star", "cross"]
-    assert cnn["stages"] == ["features.conv1", "features.conv2", "features.conv3", "features.conv4"]
+    assert cnn["stages"] == ["features.relu1", "features.relu2", "features.relu3", "features"]  # the stage rule
     assert cnn["layers"][:4] == cnn["stages"]                         # stages first
     assert runs["vae"]["stages"] == ["encoder.2", "encoder.5"] and runs["vae"]["task"] == "reconstruct"
-    assert runs["fcn"]["stages"][-1] == "head" and "encoder" not in runs["fcn"]["stages"]  # list-output module left out
+    assert runs["fcn"]["stages"][-1] == "score_fr" and "encoder" not in runs["fcn"]["stages"]  # list-output module left out
 
 
 @pytest.mark.parametrize("layer", ["features.conv3", -1])
@@ -60,7 +60,7 @@ def test_gradcam_map_equals_the_library_call(client, serve_runs, layer):
     x = run.dataset("test")[7][0][None]
     answer = client.post("/api/explain", json={"run": "cnn", "image": {"split": "test", "index": 7},
                                                "method": "gradcam", "layer": layer}).json()
-    name = "features.conv3" if layer != -1 else "features.conv4"
+    name = "features.conv3" if layer != -1 else "features"
     expected = ng.gradcam(run.model, x, name, target=None)[0]
     assert answer["layers"] == [name]
     assert torch.allclose(_map(answer), expected, atol=ATOL) and float(expected.max()) > 0
@@ -78,14 +78,14 @@ def test_many_layers_class_and_top_k_targets(client, serve_runs):
     x = run.dataset("test")[3][0][None]
     answer = client.post("/api/explain", json={"run": "cnn", "image": {"split": "test", "index": 3},
                                                "layer": ["features.conv2", -1], "target": {"class": "star"}}).json()
-    expected = ng.gradcam(run.model, x, ["features.conv2", "features.conv4"], target=ng.Class(3))
+    expected = ng.gradcam(run.model, x, ["features.conv2", "features"], target=ng.Class(3))
     got = _map(answer)
-    assert set(got) == {"features.conv2", "features.conv4"} and set(answer["overlay"]) == set(got)
+    assert set(got) == {"features.conv2", "features"} and set(answer["overlay"]) == set(got)
     for name in got:
         assert torch.allclose(got[name], expected[name][0], atol=ATOL)
     top = client.post("/api/explain", json={"run": "cnn", "image": {"split": "test", "index": 3},
                                             "method": "layercam", "target": {"top": 3}}).json()
-    expected = ng.layercam(run.model, x, "features.conv4", target=ng.TopClass(3))[0]
+    expected = ng.layercam(run.model, x, "features", target=ng.TopClass(3))[0]
     assert torch.allclose(_map(top), expected, atol=ATOL) and len(top["overlay"]) == 3
     assert [c["class"] for c in top["target"]["classes"]] == run.model(x)[0].topk(3).indices.tolist()
 
@@ -100,7 +100,7 @@ def test_guided_backprop_and_an_older_epoch(client, serve_runs):
     old = client.post("/api/explain", json={"run": "cnn", "image": {"split": "test", "index": 5}, "epoch": 0}).json()
     model0 = run.model_at(0)
     assert old["epoch"] == 0
-    assert torch.allclose(_map(old), ng.gradcam(model0, x, "features.conv4")[0], atol=ATOL)
+    assert torch.allclose(_map(old), ng.gradcam(model0, x, "features")[0], atol=ATOL)
 
 
 def test_area_explanations_of_a_vae_and_an_fcn(client, serve_runs):
@@ -178,7 +178,7 @@ def test_concurrent_requests_are_batched_and_exact(sources, serve_runs):
     assert explorer.queue.stats.requests == 6 and explorer.queue.stats.batches <= 2
     assert max(r.json()["batch"] for r in responses) >= 3
     x = torch.stack([run.dataset("test")[i][0] for i in range(6)])
-    expected = ng.gradcam(run.model, x, "features.conv4")
+    expected = ng.gradcam(run.model, x, "features")
     for i, r in enumerate(responses):
         assert torch.allclose(torch.tensor(r.json()["map"]), expected[i], atol=ATOL)
 
@@ -277,7 +277,7 @@ def test_uploads_are_checked_and_explained(client, serve_runs):
     run = ng.load_run(serve_runs["cnn"])
     explained = client.post("/api/explain", json={"run": "cnn", "image": {"upload": answer["upload"]}}).json()
     x = to_tensor(Image.open(io.BytesIO(data)), (32, 32), 3)[None]
-    assert torch.allclose(_map(explained), ng.gradcam(run.model, x, "features.conv4")[0], atol=ATOL)
+    assert torch.allclose(_map(explained), ng.gradcam(run.model, x, "features")[0], atol=ATOL)
     assert client.get(f"/api/uploads/{answer['upload']}.png").headers["content-type"] == "image/png"
     refused = {
         "text": (b"hello, this is not a picture", 415),
@@ -367,7 +367,7 @@ def test_epochs_embedding_and_units_endpoints(client, serve_runs):
     assert curves["epochs"][2]["metric"] == pytest.approx(run.history[-1]["test_acc"])
     test = run.dataset("test")
     x, mask = test[2][0][None], torch.as_tensor(test.mask(2)).bool()
-    cam = ng.gradcam(run.model_at(1), x, "features.conv4")
+    cam = ng.gradcam(run.model_at(1), x, "features")
     assert curves["epochs"][1]["attention"] == pytest.approx(float(cam[0][mask].sum() / cam[0].sum()), abs=1e-5)
     points = client.post("/api/embedding", json={"run": "cnn", "method": "pca", "limit": 40}).json()["points"]
     assert len(points) == 40 and {p["index"] for p in points} == set(range(40))

@@ -33,7 +33,7 @@ def test_every_page_in_headless_chromium(serve_runs, tmp_path):
     assert report["upload_caption"] == "uploaded picture"
     before, after = report["area_captions"]
     assert "inside the box" in after and before != after           # the dragged box changed the area map
-    assert report["epoch_caption"].startswith("Grad-CAM features.conv4, epoch 0")
+    assert report["epoch_caption"].startswith("Grad-CAM features, epoch 0")
     index, hash_ = report["embedding_click"]
     assert hash_.startswith("#/explain") and f"index={index}" in hash_
     assert report["unit_rows"] == 9                                # header + 8 channels
