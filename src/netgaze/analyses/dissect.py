@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from netgaze.analyses.histograms import UnitHistograms, region_cells
+from netgaze.analyses.indexed import IndexedPictures
 from netgaze.errors import UserError
 from netgaze.layers import LayerRef, conv_layer_names, resolve_layers
 from netgaze.recorder import Recorder
@@ -163,18 +164,6 @@ def _as_sources(concepts, dataset) -> dict[str, ConceptSource]:
     return {c: known[c] for c in wanted}
 
 
-class _Indexed(Dataset):
-    def __init__(self, dataset: Dataset):
-        self.dataset = dataset
-
-    def __len__(self) -> int:
-        return len(self.dataset)
-
-    def __getitem__(self, i: int):
-        item = self.dataset[i]
-        return (item[0] if isinstance(item, (tuple, list)) else item), i
-
-
 def dissect(model: nn.Module, dataset: Dataset, layers: LayerRef | Sequence[LayerRef] | None = None,
             concepts: Sequence[str] | Mapping[str, Any] | None = None, *, quantile: float = 0.005,
             iou_threshold: float = 0.04, batch_size: int = 32, bins: int = 2048, top_k: int = 4,
@@ -208,7 +197,7 @@ def dissect(model: nn.Module, dataset: Dataset, layers: LayerRef | Sequence[Laye
     device = torch.device(device)
     histograms: dict[str, UnitHistograms] = {}
     tops: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
-    indexed = _Indexed(dataset)
+    indexed = IndexedPictures(dataset)
     count = len(dataset) if limit is None else max(1, min(int(limit), len(dataset)))
     loader = DataLoader(Subset(indexed, range(count)) if count < len(dataset) else indexed, batch_size=batch_size,
                         shuffle=False)

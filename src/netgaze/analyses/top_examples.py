@@ -19,6 +19,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
+from netgaze.analyses.indexed import IndexedPictures, picture_of
 from netgaze.errors import UserError
 from netgaze.layers import LayerRef, resolve_layer
 from netgaze.recorder import Recorder
@@ -60,14 +61,14 @@ class TopExamples:
 
     def pictures(self, channel: int) -> torch.Tensor:
         """The channel's top pictures [k, C, H, W] from the dataset."""
-        return torch.stack([_image(self.dataset[int(i)]) for i in self.indices[self.row(channel)]])
+        return torch.stack([picture_of(self.dataset[int(i)]) for i in self.indices[self.row(channel)]])
 
     def crops(self, channel: int, size: int | None = None) -> torch.Tensor:
         """The crops around the peaks [k, C, s, s], resized to ``size`` (default the crop size)."""
         r = self.row(channel)
         out = []
         for i, (y0, x0, y1, x1) in zip(self.indices[r], self.boxes[r]):
-            crop = _image(self.dataset[int(i)])[:, y0:y1, x0:x1]
+            crop = picture_of(self.dataset[int(i)])[:, y0:y1, x0:x1]
             side = size or max(int(y1 - y0), int(x1 - x0))
             out.append(F.interpolate(crop[None], size=(side, side), mode="bilinear", align_corners=False)[0])
         return torch.stack(out)
@@ -88,21 +89,6 @@ class TopExamples:
         from netgaze.analyses.top_examples_figures import save_top_examples
 
         return save_top_examples(self, Path(folder), maximized, facts or {})
-
-
-def _image(item) -> torch.Tensor:
-    return item[0] if isinstance(item, (tuple, list)) else item
-
-
-class _Indexed(Dataset):
-    def __init__(self, dataset: Dataset):
-        self.dataset = dataset
-
-    def __len__(self) -> int:
-        return len(self.dataset)
-
-    def __getitem__(self, i: int):
-        return _image(self.dataset[i]), i
 
 
 def top_examples(model: nn.Module, dataset: Dataset, layer: LayerRef, channels: Sequence[int] | None = None,
@@ -140,7 +126,7 @@ def top_examples(model: nn.Module, dataset: Dataset, layer: LayerRef, channels: 
     picked: torch.Tensor | None = None
     feature_size = input_size = None
     with Recorder(model, [name], grads=False, stop=True) as rec:
-        for x, idx in tqdm(DataLoader(_Indexed(dataset), batch_size=batch_size), disable=not progress,
+        for x, idx in tqdm(DataLoader(IndexedPictures(dataset), batch_size=batch_size), disable=not progress,
                            desc=f"top examples {name}", unit="batch"):
             rec.forward(x.to(device))
             act = rec.activations[name]
