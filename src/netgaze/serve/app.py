@@ -7,6 +7,7 @@ Routes (the API is documented in the README and kept stable for scripts):
 - ``GET  /api/runs/{run}/pictures?split=test&order=index|misclassified&label=c&limit=n``
 - ``GET  /api/runs/{run}/pictures/{split}/{index}.png`` -> the picture itself
 - ``GET  /api/runs/{run}/history`` -> one record per trained epoch
+- ``GET  /api/strategies?run=ID`` -> per class the strategy clusters (SpRAy artifact) and their pictures
 - ``POST /api/explain`` -> map, overlay, prediction, server time (``requests.py`` has the body)
 - ``POST /api/upload`` -> ``{"upload": ID}`` (a PNG/JPEG/WebP as the raw body or a form file)
 - ``GET  /api/uploads/{id}.png``
@@ -189,6 +190,18 @@ async def pictures(request: Request) -> Response:
     if order == "misclassified":
         items = sorted(items, key=lambda i: (i.get("correct") is not False, -i.get("p", 0.0)))
     return JSONResponse({"run": source.id, "split": split, "total": len(items), "pictures": items[:limit]})
+
+
+async def strategies(request: Request) -> Response:
+    explorer = explorer_of(request)
+    params = request.query_params
+    unknown = sorted(set(params) - {"run", "token"})
+    if unknown:
+        raise ApiError(f"unknown parameter(s) {', '.join(u[:40] for u in unknown)}; valid: run")
+    source = explorer.sources.get(params.get("run"))
+    loop = asyncio.get_running_loop()
+    result = await loop.run_in_executor(None, views.strategies, source)
+    return JSONResponse(dict(result, run=source.id))
 
 
 def _int_param(text: str, name: str, lo: int, hi: int) -> int:
@@ -387,6 +400,7 @@ def create_app(sources: Sources, settings: Settings | None = None) -> Starlette:
         Route("/api/runs/{run}/history", history),
         Route("/api/runs/{run}/pictures", pictures),
         Route("/api/runs/{run}/pictures/{split}/{index:int}.png", picture),
+        Route("/api/strategies", strategies),
         Route("/api/uploads/{upload}.png", upload_picture),
         Route("/api/upload", upload, methods=["POST"]),
         Route("/api/explain", explain, methods=["POST"]),

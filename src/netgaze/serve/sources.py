@@ -167,13 +167,23 @@ class Source:
                 "classes": self.classes, "layers": self.layers(), "stages": self.stages(),
                 "epochs": self.epochs, "size": list(self.size), "channels": self.channels,
                 "splits": {s: _safe_len(self, s) for s in self.splits()},
-                "has_artifact_embedding": self.embedding_artifact() is not None}
+                "has_artifact_embedding": self.embedding_artifact() is not None,
+                "has_strategies": self.strategies_artifact() is not None}
 
     def embedding_artifact(self) -> Path | None:
         if self.run is None:
             return None
         path = Path(self.run.artifacts) / "embed" / "embedding.npz"
         return path if path.is_file() else None
+
+    def strategies_artifact(self) -> Path | None:
+        """``artifacts/strategies/strategies.json`` with links resolved, when it is a regular file
+        inside the run folder (the report's containment rule); else None."""
+        from netgaze.report.runinfo import inside_run
+
+        if self.run is None:
+            return None
+        return inside_run(Path(self.run.path), Path(self.run.artifacts) / "strategies" / "strategies.json")
 
 
 def _safe_len(source: Source, split: str) -> int:

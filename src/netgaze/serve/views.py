@@ -1,10 +1,12 @@
-"""The slower, cached computations behind the pages: picture lists, epoch curves, embeddings.
+"""The slower, cached computations behind the pages: picture lists, epoch curves, embeddings;
+and the strategies artifact read for the picture picker.
 
 Each runs in the explorer's analysis thread on that thread's own model copies, and its
 result is kept in a memory-bounded cache, so a second visit costs nothing.
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +14,7 @@ import numpy as np
 import torch
 
 from netgaze.serve.compute import WorkerState, class_name, dense_output
-from netgaze.serve.errors import ApiError
+from netgaze.serve.errors import ApiError, NotFound
 from netgaze.serve.sources import Source
 
 MAX_LISTED = 2000
@@ -132,3 +134,34 @@ def _points(source: Source, Y: np.ndarray, indices, labels, preds, title: str) -
                        "label": None if labels is None else int(labels[i]),
                        "pred": None if preds is None else int(preds[i])})
     return {"title": title, "classes": source.classes, "points": points}
+
+
+def strategies(source: Any) -> dict[str, Any]:
+    """The run's SpRAy strategies (``netgaze study strategies``) as the explorer lists them: per
+    class its clusters with size, shortcut flag and the dataset indices of their pictures."""
+    path = source.strategies_artifact()
+    if path is None:
+        raise NotFound(f"run {source.id!r} has no strategies artifact (inside the run folder); "
+                       "`netgaze study strategies RUN` writes it")
+    try:
+        data = json.loads(path.read_text())
+        split = str(data.get("split", "test"))
+        classes = []
+        for key, entry in sorted(data["classes"].items(), key=lambda kv: int(kv[0])):
+            indices, clusters = [int(i) for i in entry["indices"]], [int(k) for k in entry["clusters"]]
+            if len(indices) != len(clusters):
+                raise ValueError(f"class {key}: {len(indices)} indices but {len(clusters)} cluster ids")
+            listed = []
+            for summary in entry["summaries"]:
+                cluster = int(summary["cluster"])
+                listed.append({"cluster": cluster, "size": int(summary["size"]),
+                               "share": summary.get("share"), "accuracy": summary.get("accuracy"),
+                               "shortcut": bool(summary.get("shortcut")),
+                               "shortcut_reason": summary.get("shortcut_reason"),
+                               "indices": [i for i, k in zip(indices, clusters) if k == cluster]})
+            classes.append({"class": int(key), "name": str(entry.get("name", key)),
+                            "n_clusters": len(listed), "clusters": listed})
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
+        raise NotFound(f"run {source.id!r} has no readable strategies artifact: "
+                       f"{type(err).__name__}: {err}") from None
+    return {"split": split, "method": data.get("method"), "layer": data.get("layer"), "classes": classes}
