@@ -24,27 +24,34 @@ def spray(serve_runs, tmp_path_factory):
     shutil.copytree(serve_runs["cnn"], linked, ignore=shutil.ignore_patterns("artifacts"))
     (linked / "artifacts" / "strategies").mkdir(parents=True)
     (linked / "artifacts" / "strategies" / "strategies.json").symlink_to(artifact)
-    return {"spray": spray, "plain": serve_runs["cnn"], "linked": linked, "artifact": artifact}
+    marked = root / "marked"          # the same, with class 0's last cluster surely flagged a shortcut
+    shutil.copytree(spray, marked)
+    data = json.loads((marked / artifact.relative_to(spray)).read_text())
+    data["classes"]["0"]["summaries"][-1]["shortcut"] = True
+    (marked / artifact.relative_to(spray)).write_text(json.dumps(data))
+    return {"spray": spray, "plain": serve_runs["cnn"], "linked": linked, "artifact": artifact,
+            "marked": marked, "marked_artifact": marked / artifact.relative_to(spray)}
 
 
 @pytest.fixture(scope="module")
 def client(spray):
-    sources = Sources.from_arguments([str(spray[k]) for k in ("spray", "plain", "linked")])
+    sources = Sources.from_arguments([str(spray[k]) for k in ("spray", "marked", "plain", "linked")])
     with TestClient(create_app(sources), raise_server_exceptions=False) as c:
         yield c
 
 
 def test_run_listing_says_which_runs_have_strategies(client):
     runs = {r["id"]: r["has_strategies"] for r in client.get("/api/runs").json()["runs"]}
-    assert runs == {"spray": True, "cnn": False, "linked": False}      # a link out of the run is refused
+    assert runs == {"spray": True, "marked": True, "cnn": False, "linked": False}      # a link out of the run is refused
 
 
-def test_clusters_and_their_pictures_equal_the_artifact(client, spray):
-    saved = json.loads(spray["artifact"].read_text())
-    answer = client.get("/api/strategies", params={"run": "spray"})
+@pytest.mark.parametrize("run, artifact", [("spray", "artifact"), ("marked", "marked_artifact")])
+def test_clusters_and_their_pictures_equal_the_artifact(client, spray, run, artifact):
+    saved = json.loads(spray[artifact].read_text())
+    answer = client.get("/api/strategies", params={"run": run})
     assert answer.status_code == 200
     data = answer.json()
-    assert data["run"] == "spray" and data["split"] == saved["split"] == "test"
+    assert data["run"] == run and data["split"] == saved["split"] == "test"
     assert [c["class"] for c in data["classes"]] == sorted(int(k) for k in saved["classes"])
     for entry in data["classes"]:
         stored = saved["classes"][str(entry["class"])]
@@ -58,7 +65,8 @@ def test_clusters_and_their_pictures_equal_the_artifact(client, spray):
             assert len(cluster["indices"]) == cluster["size"]
     # the indices name pictures the picture route serves
     first = data["classes"][0]["clusters"][0]["indices"][0]
-    assert client.get(f"/api/runs/spray/pictures/{data['split']}/{first}.png").status_code == 200
+    assert client.get(f"/api/runs/{run}/pictures/{data['split']}/{first}.png").status_code == 200
+    assert data["classes"][0]["clusters"][-1]["shortcut"] or run != "marked"
 
 
 @pytest.mark.parametrize("query, status, words", [
@@ -73,3 +81,52 @@ def test_errors_are_one_line_json(client, query, status, words):
     assert answer.status_code == status
     body = answer.json()
     assert set(body) == {"error"} and words in body["error"] and "\n" not in body["error"]
+
+
+def test_picker_groups_pictures_by_strategy_in_chromium(spray):
+    """The Explain page's picker: "by strategy" only for the run with strategies; one group per
+    cluster, shortcut clusters marked; a click explains that picture."""
+    from test_serve_browser import _skip_reason
+
+    if _skip_reason() is not None:
+        pytest.skip(_skip_reason())
+    from playwright.sync_api import sync_playwright
+
+    from browser_tour import CHROMIUM, wait_for_new
+    from netgaze.serve import BackgroundServer
+
+    saved = json.loads(spray["marked_artifact"].read_text())
+    clusters = [(c, s["cluster"], s["shortcut"]) for c, e in sorted((int(k), e) for k, e in saved["classes"].items())
+                for s in e["summaries"]]
+    assert any(shortcut for _, _, shortcut in clusters)
+    errors: list[str] = []
+    sources = Sources.from_arguments([str(spray[k]) for k in ("marked", "plain")])
+    with BackgroundServer(sources) as server, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        try:
+            page = browser.new_page()
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(server.url + "/#/explain?run=cnn")
+            wait_for_new(page, "#tiles", None)
+            options = page.eval_on_selector_all("aside select option", "os => os.map(o => o.value)")
+            assert "strategy" not in options                                  # the run has no strategies
+            page.goto(server.url + "/#/explain?run=marked&order=strategy")
+            page.wait_for_selector("#strategies .strategy img")
+            groups = page.eval_on_selector_all(
+                "#strategies .strategy", "gs => gs.map(g => [+g.dataset.class, +g.dataset.cluster, "
+                "g.classList.contains('shortcut'), g.querySelectorAll('img').length])")
+            assert [tuple(g[:3]) for g in groups] == clusters
+            sizes = {(int(c), s["cluster"]): s["size"] for c, e in saved["classes"].items() for s in e["summaries"]}
+            assert all(g[3] == min(sizes[(g[0], g[1])], 60) for g in groups)
+            before = wait_for_new(page, "#tiles", None)
+            picture = page.locator("#strategies .strategy img").nth(1)
+            index = picture.get_attribute("data-index")
+            picture.click()
+            wait_for_new(page, "#tiles", before)
+            assert f"index={index}" in page.evaluate("() => location.hash")
+            assert page.text_content("#tiles figure figcaption").startswith(f"test picture #{index}")
+            assert page.locator("#strategies img.selected").get_attribute("data-index") == index
+        finally:
+            browser.close()
+    assert errors == []

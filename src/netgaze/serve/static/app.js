@@ -104,13 +104,45 @@ function layerSelect(run, current, onchange, extra) {
   return field("Layer", select(options, current, onchange));
 }
 
-// Picture picker: test pictures by class, wrongly classified first, or an upload.
+// Picture picker: test pictures by class, wrongly classified first, by strategy (the run's
+// SpRAy clusters, when it has them), or an upload.
+const STRATEGY_SHOWN = 60;
 function picturePicker(run, params, onpick) {
   const box = el("div", {});
   const strip = el("div", { class: "strip", id: "pictures" });
   const classOptions = [["", "all classes"]].concat(run.classes.map((c, i) => [i, c]));
-  const order = params.order || (run.task === "classify" ? "misclassified" : "index");
-  const load = async () => {
+  let order = params.order || (run.task === "classify" ? "misclassified" : "index");
+  if (order === "strategy" && !run.has_strategies) order = "misclassified";
+  const loadStrategies = async () => {
+    let data;
+    try { data = await api("/api/strategies?" + new URLSearchParams({ run: run.id })); }
+    catch (err) { status(err.message, true); return; }
+    const groups = el("div", { id: "strategies" });
+    for (const entry of data.classes) {
+      if (params.label !== undefined && params.label !== "" && String(entry.class) !== String(params.label)) continue;
+      for (const cluster of entry.clusters) {
+        const title = "class " + entry.name + ", strategy " + cluster.cluster + " (" + cluster.size + " " +
+          data.split + " pictures)" + (cluster.shortcut ? ": likely shortcut" : "");
+        const row = el("div", { class: "strip" });
+        for (const index of cluster.indices.slice(0, STRATEGY_SHOWN)) {
+          const image = { split: data.split, index: index };
+          const chosen = String(index) === String(params.index) && (params.split || "test") === data.split;
+          row.appendChild(el("img", { src: pictureUrl(run.id, image), alt: entry.name + " #" + index,
+                                      title: data.split + " #" + index, "data-index": index,
+                                      class: chosen ? "selected" : "", onclick: () => onpick(image) }));
+        }
+        if (cluster.indices.length > STRATEGY_SHOWN) {
+          row.appendChild(el("span", { class: "hint", text: "first " + STRATEGY_SHOWN + " of " + cluster.indices.length }));
+        }
+        groups.appendChild(el("div", { class: "strategy" + (cluster.shortcut ? " shortcut" : ""),
+                                       "data-class": entry.class, "data-cluster": cluster.cluster },
+          el("div", { class: "strategy-title", text: title, title: cluster.shortcut_reason || null }), row));
+      }
+    }
+    strip.className = "strategies";
+    strip.replaceChildren(groups);
+  };
+  const load = order === "strategy" ? loadStrategies : async () => {
     const query = new URLSearchParams({ split: "test", order: order, limit: 60 });
     if (params.label !== undefined && params.label !== "") query.set("label", params.label);
     let data;
@@ -129,8 +161,9 @@ function picturePicker(run, params, onpick) {
     }
   };
   if (run.task === "classify") {
-    box.appendChild(field("Pictures", select([["misclassified", "wrongly classified first"], ["index", "in order"]],
-      order, (v) => onpick({ order: v }, true))));
+    const orders = [["misclassified", "wrongly classified first"], ["index", "in order"]];
+    if (run.has_strategies) orders.push(["strategy", "by strategy"]);
+    box.appendChild(field("Pictures", select(orders, order, (v) => onpick({ order: v }, true))));
   }
   if (run.classes.length && run.task !== "segment") {
     box.appendChild(field("Class", select(classOptions, params.label === undefined ? "" : params.label,
@@ -159,13 +192,14 @@ function uploadFirst(controls) {
                                 text: "This model has no pictures of its own: upload one on the left." })];
 }
 function imageOf(params) {
-  return params.upload ? { upload: params.upload } : { split: "test", index: Number(params.index || 0) };
+  return params.upload ? { upload: params.upload } : { split: params.split || "test", index: Number(params.index || 0) };
 }
 function pick(page, params) {
   return (change, reset) => {
     const next = Object.assign({}, params, change);
     if (change.index !== undefined) delete next.upload;
-    if (reset) delete next.index;
+    if (change.index !== undefined && change.split === undefined) delete next.split;
+    if (reset) { delete next.index; delete next.split; }
     setHash(page, next);
   };
 }
@@ -221,7 +255,7 @@ function explainPage(params) {
     const tiles = document.getElementById("tiles");
     if (!tiles) return;
     tiles.replaceChildren(figure(pictureUrl(run.id, image), image.upload ? "uploaded picture" :
-      "test picture #" + image.index + (result.label ? ", a " + result.label.name : "")));
+      image.split + " picture #" + image.index + (result.label ? ", a " + result.label.name : "")));
     const overlays = body.layer ? result.overlay : { "": result.overlay };
     for (const [name, picture] of Object.entries(overlays)) {
       const list = Array.isArray(picture) ? picture : [picture];
