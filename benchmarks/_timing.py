@@ -59,6 +59,15 @@ def interleaved_rounds(fns: dict[str, Callable[[], object]], repeats: int = 5, s
     return times
 
 
+def with_cpu(cpu: dict[str, list[float]], name: str, fn: Callable[[], object]) -> Callable[[], None]:
+    """``fn`` that also appends its process CPU seconds to ``cpu[name]`` (the fairer number on a shared machine)."""
+    def call() -> None:
+        start = time.process_time()
+        fn()
+        cpu.setdefault(name, []).append(time.process_time() - start)
+    return call
+
+
 def paired_ratios(times: dict[str, list[float]], baseline: str) -> dict[str, float]:
     """Median over rounds of each function's time divided by the baseline's in that round."""
     return {name: statistics.median(t / b for t, b in zip(ts, times[baseline])) for name, ts in times.items()}

@@ -16,12 +16,11 @@ import os
 import shutil
 import statistics
 import tempfile
-import time
 from pathlib import Path
 
 import torch
 import torchvision
-from _timing import interleaved_rounds, paired_ratios, print_table, write_results
+from _timing import interleaved_rounds, paired_ratios, print_table, with_cpu, write_results
 from torch.utils.data import DataLoader, TensorDataset
 
 from netgaze.explain_dataset import explain_dataset
@@ -55,17 +54,10 @@ def main() -> None:
 
     cpu: dict[str, list[float]] = {}
 
-    def with_cpu(name, fn):
-        def call():
-            start = time.process_time()
-            fn()
-            cpu.setdefault(name, []).append(time.process_time() - start)
-        return call
-
     passes = {"plain no-grad inference": plain, "explain_dataset gradcam": explained("gradcam"),
               "two passes (before)": explained(gradcam_again)}
     try:
-        times = interleaved_rounds({name: with_cpu(name, fn) for name, fn in passes.items()}, repeats=ROUNDS)
+        times = interleaved_rounds({name: with_cpu(cpu, name, fn) for name, fn in passes.items()}, repeats=ROUNDS)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     cpu = {name: ts[1:] for name, ts in cpu.items()}  # the first call of each is the warm-up

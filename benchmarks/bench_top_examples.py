@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import os
 import statistics
-import time
 
 import torch
 import torchvision
-from _timing import interleaved_rounds, paired_ratios, print_table, write_results
+from _timing import interleaved_rounds, paired_ratios, print_table, with_cpu, write_results
 from torch.utils.data import DataLoader, TensorDataset
 
 from netgaze.analyses.top_examples import top_examples
@@ -40,15 +39,8 @@ def main() -> None:
 
     cpu: dict[str, list[float]] = {}
 
-    def with_cpu(name, fn):
-        def call():
-            start = time.process_time()
-            fn()
-            cpu.setdefault(name, []).append(time.process_time() - start)
-        return call
-
-    times = interleaved_rounds({"feature extraction": with_cpu("feature extraction", plain),
-                                "top_examples": with_cpu("top_examples", tops)}, repeats=ROUNDS)
+    times = interleaved_rounds({"feature extraction": with_cpu(cpu, "feature extraction", plain),
+                                "top_examples": with_cpu(cpu, "top_examples", tops)}, repeats=ROUNDS)
     cpu = {name: ts[1:] for name, ts in cpu.items()}
     wall, cpu_ratio = paired_ratios(times, "feature extraction"), paired_ratios(cpu, "feature extraction")
     rows, results = [], {}

@@ -26,6 +26,7 @@ from typing import Any, Callable
 
 import torch
 
+from netgaze.demo_processes import run_groups_in_processes
 from netgaze.studies.common import atomic_write_json, write_manifest
 
 
@@ -299,35 +300,6 @@ def _run_group(out: str, settings: DemoSettings, progress: bool, group: str, thr
             "reused": demo.reused, "seconds": round(time.perf_counter() - start, 1)}
 
 
-def _run_groups_in_processes(out: Path, settings: DemoSettings, progress: bool, threads: int) -> dict[str, dict[str, Any]]:
-    """Each group in its own ``python -m netgaze.demo --group`` process (no fork of a process that holds torch
-    threads, no re-import of the caller's main module); a process that dies becomes a skip note."""
-    import dataclasses
-    import subprocess
-    import tempfile
-
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
-    with tempfile.TemporaryDirectory(prefix="netgaze-demo-") as work:
-        processes = {}
-        for group in GROUPS:
-            result = Path(work) / f"{group}.json"
-            command = [sys.executable, "-m", "netgaze.demo", "--group", group, "--out", str(out), "--result", str(result),
-                       "--threads", str(threads), "--settings", json.dumps(dataclasses.asdict(settings))]
-            if not progress:
-                command.append("--quiet")
-            processes[group] = (subprocess.Popen(command, env=env), result)
-        results = {}
-        for group, (process, result) in processes.items():
-            code = process.wait()
-            if code == 0 and result.is_file():
-                results[group] = json.loads(result.read_text())
-            else:
-                reason = f"its process ended with exit status {code}"
-                results[group] = {"timings": {}, "cpu": {}, "skipped": {group: reason}, "seconds": None, "reused": [],
-                                  "unplaced": {group: {"study": group, "skipped": reason}}}
-    return results
-
-
 DEMO_RUNS = [folder for folder, *_ in CLASSIFIERS] + ["fcn", "digits-cnn", "vae", "cvae", "dvae", "vaegan", "cnn-marker"]
 
 
@@ -405,7 +377,7 @@ def run_demo(out: str | Path = "runs/demo", quick: bool = False, progress: bool 
     results: dict[str, dict[str, Any]] = {}
     if settings.workers > 1:
         threads = max(1, (torch.get_num_threads() or 1) // settings.workers)
-        results = _run_groups_in_processes(out, settings, progress, threads)
+        results = run_groups_in_processes(out, settings, progress, threads, list(GROUPS))
     else:
         results = {g: _run_group(str(out), settings, progress, g, None) for g in GROUPS}
     demo = Demo(out, settings, progress)
