@@ -108,7 +108,7 @@ def tour(url: str, shots: Path | None = None, runs: dict[str, str] | None = None
             # Embedding: hover then click a point -> the Explain page of that picture.
             page.goto(url + "/#/embedding" + (f"?run={cnn}" if cnn else ""))
             wait_for_new(page, "#scatter", None)
-            point = page.locator("#scatter circle").nth(5)
+            point = page.locator("#scatter circle").last  # drawn last, so on top of every other point
             index = point.get_attribute("data-index")
             point.hover()
             page.wait_for_selector("#tooltip:not([hidden])")
