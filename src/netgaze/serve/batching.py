@@ -102,8 +102,7 @@ class BatchQueue:
             self._groups.clear()
             self._pending = 0
             self._cond.notify_all()
-        for p in left:
-            _resolve(p, error=RuntimeError("the server is shutting down"))
+        _resolve([(p, None, RuntimeError("the server is shutting down")) for p in left])
         for thread in self._threads:
             thread.join(timeout)
 
@@ -145,28 +144,34 @@ class BatchQueue:
             self.stats.sizes[len(batch)] = self.stats.sizes.get(len(batch), 0) + 1
             try:
                 results = self.run_batch(state, [p.job for p in batch])
-                for p, result in zip(batch, results):
-                    _resolve(p, result=result)
+                _resolve([(p, result, None) for p, result in zip(batch, results)])
             except BaseException as err:  # noqa: BLE001 - re-raised in the awaiting request
                 if len(batch) == 1:
-                    _resolve(batch[0], error=err)
+                    _resolve([(batch[0], None, err)])
                     continue
                 for p in batch:            # find out which request failed; the others succeed
                     try:
-                        _resolve(p, result=self.run_batch(state, [p.job])[0])
+                        _resolve([(p, self.run_batch(state, [p.job])[0], None)])
                     except BaseException as single:  # noqa: BLE001
-                        _resolve(p, error=single)
+                        _resolve([(p, None, single)])
 
 
-def _resolve(p: _Pending, result: Any = None, error: BaseException | None = None) -> None:
-    def settle() -> None:
-        if p.future.done():
-            return
-        if error is not None:
-            p.future.set_exception(error)
-        else:
-            p.future.set_result(result)
-    try:
-        p.loop.call_soon_threadsafe(settle)
-    except RuntimeError:  # the loop is closed: nobody is waiting any more
-        pass
+def _resolve(outcomes: list[tuple[_Pending, Any, BaseException | None]]) -> None:
+    """Settle futures with ``(pending, result, error)``: one wake-up of each event loop per batch."""
+    by_loop: dict[asyncio.AbstractEventLoop, list] = {}
+    for outcome in outcomes:
+        by_loop.setdefault(outcome[0].loop, []).append(outcome)
+
+    def settle(items: list) -> None:
+        for p, result, error in items:
+            if p.future.done():
+                continue
+            if error is not None:
+                p.future.set_exception(error)
+            else:
+                p.future.set_result(result)
+    for loop, items in by_loop.items():
+        try:
+            loop.call_soon_threadsafe(settle, items)
+        except RuntimeError:  # the loop is closed: nobody is waiting any more
+            pass

@@ -1,6 +1,7 @@
 """Running the explorer: in the foreground for ``netgaze serve``, or in a background thread."""
 from __future__ import annotations
 
+import gc
 import secrets
 import socket
 import sys
@@ -56,11 +57,20 @@ def serve(sources: Sources, host: str = "127.0.0.1", port: int = 8765, settings:
         raise ApiError(f"cannot listen on {host}:{port}: {err.strerror or err}; pick another --port") from None
     print(f"netgaze serve: {len(list(sources))} source(s) at {url_of(host, port, settings.token)}  "
           "(Ctrl-C stops)", flush=True)
+    settle_memory()
     try:
         server.run()
     except KeyboardInterrupt:   # uvicorn shut down cleanly, then re-raised the signal it caught
         pass
     print("netgaze serve: stopped", flush=True)
+
+
+def settle_memory() -> None:
+    """Move everything loaded so far (PyTorch, the models, the datasets: ~340k objects) out of
+    the garbage collector's sight: a full collection then takes microseconds instead of ~150 ms,
+    which a request would otherwise wait for every few hundred answers."""
+    gc.collect()
+    gc.freeze()
 
 
 class BackgroundServer:
