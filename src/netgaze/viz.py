@@ -36,11 +36,15 @@ def normalize_signed(attributions: torch.Tensor, percentile: float = 99.5) -> to
 
 def colormap(maps: torch.Tensor, name: str = "jet") -> np.ndarray:
     """Colour [B, H, W] maps with values in [0, 1] (use ``normalize`` first) -> uint8 [B, H, W, 3]."""
+    index = (maps.detach().float().clamp(0, 1) * 255).round().long().cpu().numpy()
+    return colormap_table(name)[index]
+
+
+def colormap_table(name: str = "jet") -> np.ndarray:
+    """The 256 colours ``colormap`` uses: uint8 [256, 3] (the explorer's pages draw with it too)."""
     from matplotlib import colormaps
 
-    lut = (colormaps[name](np.linspace(0, 1, 256))[:, :3] * 255).astype(np.uint8)
-    index = (maps.detach().float().clamp(0, 1) * 255).round().long().cpu().numpy()
-    return lut[index]
+    return (colormaps[name](np.linspace(0, 1, 256))[:, :3] * 255).astype(np.uint8)
 
 
 def to_uint8(images: torch.Tensor) -> np.ndarray:

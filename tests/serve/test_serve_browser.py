@@ -41,3 +41,50 @@ def test_every_page_in_headless_chromium(serve_runs, tmp_path):
     assert report["xss"] is None                                   # ... never run
     assert {p.name for p in (tmp_path / "shots").iterdir()} == {"explain.png", "area.png", "epochs.png",
                                                                 "embedding.png", "units.png"}
+
+
+# In the page: ask for the packed map AND the server's PNG overlay of one request, draw the map
+# as the pages do (heat.js), and compare both pictures pixel by pixel (here they are equal; one
+# unit of rounding is allowed for another CPU's float arithmetic).
+COMPARE = """async ([body, cam, k]) => {
+  const answer = await api("/api/explain", Object.assign({}, body, { include: ["map_f32", "overlay"] }));
+  const drawn = await mapCanvas(answer.map_f32, pictureUrl(body.run, body.image), cam, k);
+  const mine = drawn.getContext("2d").getImageData(0, 0, drawn.width, drawn.height).data;
+  const overlay = Array.isArray(answer.overlay) ? answer.overlay[k] : answer.overlay;
+  const theirs = await picturePixels(png(overlay), drawn.height, drawn.width);
+  let worst = 0, exact = 0;
+  for (let i = 0; i < mine.length; i++) {
+    const d = Math.abs(mine[i] - theirs[i]);
+    worst = Math.max(worst, d); if (d === 0) exact++;
+  }
+  return { worst: worst, exact: exact / mine.length, pixels: mine.length / 4 };
+}"""
+
+
+@pytest.mark.skipif(_skip_reason() is not None, reason=_skip_reason() or "")
+def test_maps_drawn_in_the_page_equal_the_servers_overlays(serve_runs):
+    from playwright.sync_api import sync_playwright
+
+    from netgaze.serve import BackgroundServer, Sources
+
+    cases = [({"run": "cnn", "image": {"split": "test", "index": 3}, "method": "gradcam", "layer": -1}, True, 0),
+             ({"run": "cnn", "image": {"split": "test", "index": 5}, "method": "gradcam_pp",
+               "target": {"top": 3}}, True, 2),                                      # the third of a top-3 answer
+             ({"run": "cnn", "image": {"split": "test", "index": 3}, "method": "guided_backprop"}, False, 0),
+             ({"run": "vae", "image": {"split": "test", "index": 1}, "method": "gradcam",     # a grey picture
+               "target": {"box": [2, 2, 6, 6], "channel": None}}, True, 0),
+             ({"run": "vae", "image": {"split": "test", "index": 1}, "method": "saliency",
+               "target": {"box": [2, 2, 6, 6], "channel": None}}, False, 0)]
+    sources = Sources.from_arguments([str(serve_runs[k]) for k in ("cnn", "vae")])
+    with BackgroundServer(sources) as server, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        try:
+            page = browser.new_page()
+            page.goto(server.url + "/#/units")             # any page: only its scripts are used
+            page.wait_for_function("() => typeof mapCanvas === 'function' && document.body.dataset.page")
+            for body, cam, k in cases:
+                result = page.evaluate(COMPARE, [body, cam, k])
+                assert result["pixels"] > 0
+                assert result["worst"] <= 1 and result["exact"] >= 0.99, (body["method"], result)
+        finally:
+            browser.close()

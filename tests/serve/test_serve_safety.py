@@ -3,6 +3,7 @@ the token guard, a static strict page, and the command line's checks."""
 from __future__ import annotations
 
 import io
+import re
 import struct
 import zlib
 
@@ -13,6 +14,7 @@ from starlette.testclient import TestClient
 
 import netgaze as ng
 from netgaze.serve import Settings, Sources, create_app
+from netgaze.serve.app import STATIC
 from netgaze.serve.pictures import to_tensor
 
 ATOL = 1e-5
@@ -159,8 +161,11 @@ def test_the_page_is_static_and_strict(client):
     assert page.status_code == 200 and "<script src=\"/static/app.js\"" in page.text
     assert "script-src 'self'" in page.headers["content-security-policy"]
     assert "http" not in page.text.replace("http-equiv", "")        # nothing from a CDN
-    script = client.get("/static/app.js").text
-    assert "innerHTML" not in script and "insertAdjacentHTML" not in script and "eval(" not in script
+    scripts = re.findall(r'<script src="(/static/[a-z]+\.js)" defer></script>', page.text)
+    assert scripts[-1] == "/static/app.js" and len(scripts) == len(list(STATIC.glob("*.js")))   # every script is loaded
+    for path in scripts:
+        script = client.get(path).text
+        assert "innerHTML" not in script and "insertAdjacentHTML" not in script and "eval(" not in script, path
     runs = client.get("/api/runs").json()["runs"]
     evil = next(r for r in runs if r["id"] == "evil")
     assert evil["classes"][0].startswith("<img")                    # JSON carries it; the page shows it as text

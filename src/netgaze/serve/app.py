@@ -4,6 +4,7 @@ Routes (the API is documented in the README and kept stable for scripts):
 
 - ``GET  /api/health`` -> ``{"status": "ok"}``
 - ``GET  /api/runs`` -> the served runs and models: task, classes, layers (stages first), epochs
+- ``GET  /api/colormap`` -> the colour table and blending the pages draw maps with
 - ``GET  /api/runs/{run}/pictures?split=test&order=index|misclassified&label=c&limit=n``
 - ``GET  /api/runs/{run}/pictures/{split}/{index}.png`` -> the picture itself
 - ``GET  /api/runs/{run}/history`` -> one record per trained epoch
@@ -158,6 +159,13 @@ async def health(request: Request) -> Response:
     explorer = explorer_of(request)
     return JSONResponse({"status": "ok", "pending": explorer.queue.pending,
                          "batches": explorer.queue.stats.batches, "requests": explorer.queue.stats.requests})
+
+
+async def colormap(request: Request) -> Response:
+    """What the pages draw maps with, so a page's overlay equals ``viz.overlay`` / ``viz.attribution_image``."""
+    from netgaze import viz
+    return JSONResponse({"name": "jet", "colors": viz.colormap_table("jet").tolist(), "alpha": 0.5,
+                         "signed_percentile": 99.5}, headers={"Cache-Control": "private, max-age=3600"})
 
 
 async def runs(request: Request) -> Response:
@@ -397,6 +405,7 @@ def create_app(sources: Sources, settings: Settings | None = None) -> Starlette:
         Route("/favicon.ico", lambda request: Response(status_code=204)),
         Route("/api/health", health),
         Route("/api/runs", runs),
+        Route("/api/colormap", colormap),
         Route("/api/runs/{run}/history", history),
         Route("/api/runs/{run}/pictures", pictures),
         Route("/api/runs/{run}/pictures/{split}/{index:int}.png", picture),

@@ -5,10 +5,11 @@ Request body of ``POST /api/explain`` (JSON)::
     {"run": ID, "image": {"split": "test", "index": 3} | {"upload": ID},
      "method": "gradcam", "layer": NAME | -1 | [NAME, -2, ...],
      "target": {"class": 3 | NAME} | {"top": k} | {"box": [y0, x0, y1, x1], "channel": c | null},
-     "epoch": 7, "include": ["map", "overlay"]}
+     "epoch": 7, "include": ["map", "overlay", "map_f32"]}
 
 Everything but ``run`` and ``image`` is optional: method ``gradcam``, layer ``-1`` (the last
-stage), target ``{"top": 1}`` (the predicted class), the last epoch, map and overlay.
+stage), target ``{"top": 1}`` (the predicted class), the last epoch, map and overlay
+(``map_f32``, the map packed as base64 float32, is what the explorer's pages ask for).
 """
 from __future__ import annotations
 
@@ -28,7 +29,8 @@ from netgaze.serve.pictures import to_tensor
 from netgaze.serve.sources import Source, Sources
 
 EXPLAIN_KEYS = ("run", "image", "method", "layer", "target", "epoch", "include")
-INCLUDE = ("map", "overlay")
+INCLUDE = ("map", "overlay", "map_f32")
+DEFAULT_INCLUDE = ("map", "overlay")
 MAX_LAYERS_PER_REQUEST = 8
 MAX_TOP = 10
 UPLOAD_ID = re.compile(r"^[0-9a-f]{16}$")
@@ -160,8 +162,8 @@ def parse_explain(body: Any, sources: Sources, uploads: Uploads) -> ExplainJob:
         layers, many = check_layers(source, body.get("layer", -1))
     else:
         layers, many = None, False
-    include = body.get("include", list(INCLUDE))
-    if not isinstance(include, list) or not set(include) <= set(INCLUDE) or not all(isinstance(i, str) for i in include):
+    include = body.get("include", list(DEFAULT_INCLUDE))
+    if not isinstance(include, list) or not all(isinstance(i, str) for i in include) or not set(include) <= set(INCLUDE):
         raise ApiError(f"include is a list of: {', '.join(INCLUDE)}")
     x, label = labelled_picture(body["image"], source, uploads)
     target = check_target(source, body.get("target"), tuple(x.shape[-2:]))

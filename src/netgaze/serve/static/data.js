@@ -1,0 +1,92 @@
+/* The pages about a layer's features over the data: Embedding, Units. */
+"use strict";
+
+// ---------------------------------------------------------------- Embedding
+function embeddingPage(params) {
+  const runs = runsFor(["classify", "reconstruct", "segment"]).filter((r) => r.splits.test > 0);
+  if (!runs.length) return message("The Embedding page needs a run or picture folder.");
+  const run = runById(params.run) && runById(params.run).splits.test > 0 ? runById(params.run) : runs[0];
+  params.run = run.id;
+  const layer = params.layer || "prelogits";
+  const method = params.method || "pca";
+  const go = pick("embedding", params);
+  const extra = [["prelogits", "prelogits (pooled features)"]].concat(run.has_artifact_embedding ?
+    [["artifact", "the run's embedding artifact"]] : []);
+  const controls = [
+    runSelect(["classify", "reconstruct", "segment"], run.id, (v) => setHash("embedding", { run: v })),
+    layerSelect(run, layer, (v) => go({ layer: v }), extra),
+    field("Projection", select([["pca", "PCA"], ["tsne", "t-SNE"], ["umap", "UMAP"]], method, (v) => go({ method: v }))),
+    el("p", { class: "hint", text: "Hover a point for its picture; click it to explain it." }),
+  ];
+  const size = 560;
+  const plot = svg("svg", { class: "scatter", id: "scatter", width: size, height: size });
+  const legend = el("div", { class: "legend panel", id: "legend" });
+  const view = el("div", {}, el("div", { class: "panel", id: "embed-title", text: "computing the embedding..." }),
+                  plot, legend);
+  latest("embedding", () => api("/api/embedding", { run: run.id, layer: layer, method: method, limit: 500 }))
+    .then((data) => {
+      if (!data || !document.getElementById("scatter")) return;
+      document.getElementById("embed-title").textContent = run.id + ": " + data.title + ", " + data.points.length +
+        " test pictures, coloured by label";
+      const tip = document.getElementById("tooltip");
+      for (const p of data.points) {
+        const colour = COLOURS[(p.label === null ? 0 : p.label) % COLOURS.length];
+        const caption = (p.label !== null ? (data.classes[p.label] || p.label) : "#" + p.index) +
+          (p.pred !== null && p.pred !== undefined ? ", predicted " + (data.classes[p.pred] || p.pred) : "");
+        plot.appendChild(svg("circle", {
+          cx: 12 + p.x * (size - 24), cy: 12 + (1 - p.y) * (size - 24), r: 4.5, fill: colour, "data-index": p.index,
+          onmouseenter: (e) => {
+            document.getElementById("tooltip-img").src = pictureUrl(run.id, { split: "test", index: p.index });
+            document.getElementById("tooltip-text").textContent = caption;
+            tip.hidden = false; tip.style.left = e.clientX + 14 + "px"; tip.style.top = e.clientY + 14 + "px";
+          },
+          onmouseleave: () => { tip.hidden = true; },
+          onclick: () => { tip.hidden = true; setHash(run.task === "classify" ? "explain" : "area",
+                                                      { run: run.id, index: p.index }); },
+        }));
+      }
+      plot.dataset.stamp = String(++state.seq);
+      legend.replaceChildren(...data.classes.slice(0, COLOURS.length).map((c, i) =>
+        el("span", {}, swatch(COLOURS[i]), c)));
+    });
+  return [controls, view];
+}
+
+// ---------------------------------------------------------------- Units
+function unitsPage(params) {
+  const runs = state.runs;
+  const run = runById(params.run) || runs[0];
+  params.run = run.id;
+  const layer = params.layer && run.layers.includes(params.layer) ? params.layer : run.stages[run.stages.length - 1];
+  const first = Math.max(0, Number(params.first || 0));
+  const go = pick("units", params);
+  const controls = [
+    runSelect(["classify", "reconstruct", "segment"], run.id, (v) => setHash("units", { run: v })),
+    layerSelect(run, layer, (v) => go({ layer: v })),
+    field("First channel", el("input", { type: "number", min: 0, value: first,
+      onchange: (e) => go({ first: e.target.value }) })),
+    el("p", { class: "hint", text: "Eight channels from the first: the picture that excites each most " +
+      "(activation maximization, 64 steps) and the test pictures that activate it most." }),
+  ];
+  const table = el("table", { class: "units", id: "units" });
+  const view = el("div", {}, el("div", { class: "panel", id: "units-title", text: "rendering channels..." }), table);
+  const channels = Array.from({ length: 8 }, (_, i) => first + i);
+  latest("units", () => api("/api/units", { run: run.id, layer: layer, channels: channels, steps: 64, top: 6 }))
+    .then((data) => {
+      if (!data || !document.getElementById("units")) return;
+      document.getElementById("units-title").textContent = run.id + ": channels of " + data.layer;
+      table.replaceChildren(el("tr", {}, el("th", { text: "channel" }), el("th", { text: "maximizes it" }),
+                                      el("th", { text: "top test pictures (mean activation)" })));
+      for (const c of data.channels) {
+        table.appendChild(el("tr", {}, el("td", { text: String(c.channel) }),
+          el("td", {}, el("img", { src: png(c.image), alt: "channel " + c.channel })),
+          el("td", {}, el("div", { class: "tops" }, c.top.map((t) =>
+            el("figure", {}, el("img", { src: pictureUrl(run.id, { split: "test", index: t.index }), alt: "#" + t.index,
+                                         onclick: () => setHash(run.task === "classify" ? "explain" : "area",
+                                                                { run: run.id, index: t.index }) }),
+               el("figcaption", { text: t.value.toFixed(2) })))))));
+      }
+      table.dataset.stamp = String(++state.seq);
+    });
+  return [controls, view];
+}
