@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import io
 import threading
 
@@ -85,6 +86,29 @@ def test_many_layers_class_and_top_k_targets(client, serve_runs):
     expected = ng.layercam(run.model, x, "features", target=ng.TopClass(3))[0]
     assert torch.allclose(_map(top), expected, atol=ATOL) and len(top["overlay"]) == 3
     assert [c["class"] for c in top["target"]["classes"]] == run.model(x)[0].topk(3).indices.tolist()
+
+
+def _unpacked(packed):
+    values = np.frombuffer(base64.b64decode(packed["data"]), dtype="<f4").reshape(packed["shape"])
+    return torch.from_numpy(values.copy())
+
+
+def test_packed_maps_are_the_same_values(client):
+    """``map_f32`` (what the pages draw from) holds exactly the values of ``map``, per layer and per top-k class."""
+    for body in ({"layer": ["features.conv2", -1], "target": {"class": "star"}}, {"method": "layercam", "target": {"top": 3}},
+                 {"method": "guided_backprop"}):
+        answer = client.post("/api/explain", json=dict(body, run="cnn", image={"split": "test", "index": 3},
+                                                       include=["map", "map_f32"])).json()
+        assert "overlay" not in answer
+        plain, packed = answer["map"], answer["map_f32"]
+        pairs = [(plain[k], packed[k]) for k in plain] if isinstance(plain, dict) else [(plain, packed)]
+        for values, packed_values in pairs:
+            assert torch.equal(_unpacked(packed_values), torch.tensor(values))
+    shapes = client.post("/api/explain", json={"run": "cnn", "image": {"split": "test", "index": 3}, "target": {"top": 2},
+                                               "include": ["map_f32"]}).json()["map_f32"]["shape"]
+    assert shapes == [2, 32, 32]
+    bad = client.post("/api/explain", json={"run": "cnn", "image": {"split": "test", "index": 3}, "include": [{"a": 1}]})
+    assert bad.status_code == 400 and "include" in bad.json()["error"]
 
 
 def test_guided_backprop_and_an_older_epoch(client, serve_runs):

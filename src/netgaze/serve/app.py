@@ -400,7 +400,8 @@ def _lifespan(explorer: Explorer):
 def create_app(sources: Sources, settings: Settings | None = None) -> Starlette:
     """The explorer's ASGI application (serve it with uvicorn; ``app.state.explorer`` holds its state)."""
     explorer = Explorer(sources, settings)
-    routes = [
+    routes = [                      # matched in order: the most frequent request first
+        Route("/api/explain", explain, methods=["POST"]),
         Route("/", index),
         Route("/favicon.ico", lambda request: Response(status_code=204)),
         Route("/api/health", health),
@@ -412,7 +413,6 @@ def create_app(sources: Sources, settings: Settings | None = None) -> Starlette:
         Route("/api/strategies", strategies),
         Route("/api/uploads/{upload}.png", upload_picture),
         Route("/api/upload", upload, methods=["POST"]),
-        Route("/api/explain", explain, methods=["POST"]),
         Route("/api/epochs", epochs, methods=["POST"]),
         Route("/api/embedding", embedding, methods=["POST"]),
         Route("/api/units", units, methods=["POST"]),

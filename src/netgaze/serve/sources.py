@@ -23,6 +23,7 @@ from netgaze.serve.errors import ApiError, NotFound
 
 SPLITS = ("test", "train")
 MAX_LAYERS = 40
+PICTURE_CACHE_BYTES = 64 * 1024 * 1024
 ID_RE = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
@@ -68,6 +69,8 @@ class Source:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _layers: list[str] | None = field(default=None, repr=False)
     _stages: list[str] | None = field(default=None, repr=False)
+    _module_names: frozenset[str] | None = field(default=None, repr=False)
+    _pictures: MemoryLRU = field(default_factory=lambda: MemoryLRU(PICTURE_CACHE_BYTES, "pictures"), repr=False)
 
     @property
     def last_epoch(self) -> int | None:
@@ -124,7 +127,9 @@ class Source:
                 raise ApiError(f"stage index {layer} is out of range: {self.id} has stages -1..-{len(stages)} "
                                f"({', '.join(stages)})")
             return stages[layer]
-        if layer not in dict(self.model.named_modules()) or not layer:
+        if self._module_names is None:
+            self._module_names = frozenset(name for name, _ in self.model.named_modules())
+        if layer not in self._module_names or not layer:
             from netgaze.layers import _unknown_layer_message, layer_names
             raise ApiError(_unknown_layer_message(layer, layer_names(self.model)))
         return layer
@@ -148,11 +153,16 @@ class Source:
             return self._datasets[split]
 
     def picture(self, split: str, index: Any) -> Picture:
+        """One picture of a split (kept in a memory-bounded cache: datasets may render or decode
+        their pictures on every read, and this runs on the event loop's thread)."""
         dataset = self.dataset(split)
         if isinstance(index, bool) or not isinstance(index, int):
             raise ApiError(f"a picture index is an integer, got {type(index).__name__}")
         if not 0 <= index < len(dataset):
             raise NotFound(f"{self.id} {split} has pictures 0..{len(dataset) - 1}, not {index}")
+        return self._pictures.get_or_make((split, index), lambda: self._read_picture(dataset, index))
+
+    def _read_picture(self, dataset: Any, index: int) -> Picture:
         item = dataset[index]
         x, second = item[0], item[1]
         if self.task == "segment":
