@@ -304,7 +304,7 @@ def test_batch_queue_with_two_workers_answers_every_job_once():
         seen.extend(jobs)
         return [(state, j * 2) for j in jobs]
     queue = BatchQueue(run_batch, key=lambda j: j % 3, workers=2, max_batch=4, max_queue=100,
-                       make_state=lambda i: i, max_wait_ms=2)
+                       make_state=lambda i: i)
 
     async def go():
         return await asyncio.gather(*(queue.submit(j) for j in range(60)))

@@ -1,9 +1,11 @@
 """Dynamic batching: concurrent requests for the same model, layer and method share one pass.
 
 Requests wait in a bounded queue, grouped by a key (the model, epoch, layers, method and
-kind of target). Worker threads take the oldest group and up to ``max_batch`` of its
-requests at once, so while a worker is busy the requests that arrive meanwhile pile up
-and are served together by the next pass, as model servers do. The asyncio event loop only
+kind of target). A free worker thread takes the oldest group and up to ``max_batch`` of its
+requests at once, without waiting for more: while a worker is busy the requests that arrive
+meanwhile pile up and are served together by the next pass, as model servers do. (Waiting
+for a batch to fill was measured too: with 16 clients it made one large batch that left the
+CPU idle while it ran, and gained nothing.) The asyncio event loop only
 enqueues and awaits; PyTorch runs in the worker threads, each with its own model copies.
 """
 from __future__ import annotations
@@ -11,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import threading
-import time
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Any, Callable, Hashable, Sequence
@@ -50,20 +51,15 @@ class BatchQueue:
         max_batch: most jobs per pass.
         max_queue: most jobs waiting; more raise ``QueueFull``.
         make_state: ``worker index -> state`` passed to ``run_batch`` (one model cache per worker).
-        max_wait_ms: under concurrent load (the last batch held more than one request), a worker
-            waits up to this long for its group to grow to the last batch's size before it starts;
-            a lone user never waits.
     """
 
     def __init__(self, run_batch: Callable[[Any, Sequence[Any]], list[Any]], key: Callable[[Any], Hashable], *,
                  workers: int = 1, max_batch: int = 16, max_queue: int = 64,
-                 make_state: Callable[[int], Any] = lambda i: None, max_wait_ms: float = 4.0):
+                 make_state: Callable[[int], Any] = lambda i: None):
         if workers < 1 or max_batch < 1 or max_queue < 1:
             raise ValueError("workers, max_batch and max_queue must be >= 1")
         self.run_batch, self.key = run_batch, key
         self.max_batch, self.max_queue = max_batch, max_queue
-        self.max_wait = max_wait_ms / 1000
-        self._last_size = 1
         self.stats = BatchStats()
         self._groups: OrderedDict[Hashable, deque[_Pending]] = OrderedDict()
         self._pending = 0
@@ -108,30 +104,17 @@ class BatchQueue:
 
     def _take(self) -> list[_Pending] | None:
         with self._cond:
-            while True:
-                while not self._closed and self._pending == 0:
-                    self._cond.wait()
-                if self._closed:
-                    return None
-                key = min(self._groups, key=lambda k: self._groups[k][0].seq)   # the oldest request first
-                want = min(self.max_batch, self._last_size)
-                deadline = time.monotonic() + self.max_wait
-                while len(self._groups.get(key, ())) < want and not self._closed:   # let a batch fill a little
-                    left = deadline - time.monotonic()
-                    if left <= 0:
-                        break
-                    self._cond.wait(left)
-                group = self._groups.get(key)
-                if self._closed:
-                    return None
-                if not group:              # another worker took this group meanwhile
-                    continue
-                batch = [group.popleft() for _ in range(min(self.max_batch, len(group)))]
-                if not group:
-                    del self._groups[key]
-                self._pending -= len(batch)
-                self._last_size = len(batch)
-                return batch
+            while not self._closed and self._pending == 0:
+                self._cond.wait()
+            if self._closed:
+                return None
+            key = min(self._groups, key=lambda k: self._groups[k][0].seq)   # the oldest request first
+            group = self._groups[key]
+            batch = [group.popleft() for _ in range(min(self.max_batch, len(group)))]
+            if not group:
+                del self._groups[key]
+            self._pending -= len(batch)
+            return batch
 
     def _work(self, state: Any) -> None:
         while True:
