@@ -23,6 +23,22 @@ def test_area_box_is_end_exclusive_sum_and_channel_picks():
     assert torch.equal(ng.Area(mask=mask)(out), out[:, :, 2, 0].sum(1))
 
 
+def test_area_predicted_channel_is_the_majority_class_of_the_area_per_sample():
+    out = torch.zeros(2, 3, 4, 4)
+    out[0, 2, :2, :2] = 5.0          # sample 0: class 2 wins the top-left box (the rest argmax to class 0)
+    out[0, 1, 0, 0] = 9.0            # ... except one pixel of class 1
+    out[1, 1, :, :2] = 1.0           # sample 1: class 1 on the left half
+    target = ng.Area(box=(0, 0, 2, 2), channel="predicted")
+    assert target.predicted_channels(out).tolist() == [2, 1]
+    assert torch.equal(target(out), torch.stack([out[0, 2, :2, :2].sum(), out[1, 1, :2, :2].sum()]))
+    masks = torch.zeros(2, 4, 4, dtype=torch.bool)
+    masks[0, 3, 3] = True            # all-zero logits there: a tie, the lower class wins
+    masks[1, :, 0] = True
+    assert ng.Area(mask=masks, channel="predicted").predicted_channels(out).tolist() == [0, 1]
+    with pytest.raises(ValueError, match="predicted"):
+        ng.Area(box=(0, 0, 1, 1), channel="pred")
+
+
 def test_area_errors():
     with pytest.raises(ValueError, match="exactly one"):
         ng.Area()

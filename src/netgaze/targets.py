@@ -102,17 +102,26 @@ class TopClass(Target):
         return f"TopClass({self.k})"
 
 
+PREDICTED = "predicted"
+
+
 class Area(Target):
     """The SUM of a dense output [B, C, H, W] over a region.
 
     Args:
         box: ``(y0, x0, y1, x1)`` in output pixels, end-exclusive like a Python slice.
         mask: bool or float weights, [H, W] for every sample or [B, H, W] per sample.
-        channel: one channel (class, colour) to sum; all channels when None.
+        channel: one channel (class, colour) to sum; all channels when None; ``"predicted"``:
+            per sample, the class the model predicts at most pixels of the area (segmentation:
+            summing every class's logits rarely means anything, and is often negative
+            everywhere). Ties go to the lower class index; ``predicted_channels`` tells which.
     """
 
-    def __init__(self, box: Box | None = None, mask: torch.Tensor | None = None, channel: int | None = None):
-        channel = None if channel is None else as_classes(channel)
+    def __init__(self, box: Box | None = None, mask: torch.Tensor | None = None,
+                 channel: int | str | None = None):
+        if isinstance(channel, str) and channel != PREDICTED:
+            raise ArgumentError(f'channel is an index, None or "{PREDICTED}", got {channel!r}')
+        channel = None if channel is None else channel if channel == PREDICTED else as_classes(channel)
         if isinstance(channel, list):
             raise ValueError(f"Area takes one channel, got {channel!r}")
         if (box is None) == (mask is None):
@@ -141,7 +150,10 @@ class Area(Target):
         if output.dim() != 4:
             raise ArgumentError(f"Area targets a dense output [B, C, H, W]; the model returned shape {tuple(output.shape)}")
         dense = output
-        if self.channel is not None:
+        if self.channel == PREDICTED:
+            channels = self.predicted_channels(output)
+            dense = output.gather(1, channels.view(-1, 1, 1, 1).expand(-1, 1, *output.shape[-2:]))
+        elif self.channel is not None:
             if not 0 <= self.channel < output.shape[1]:
                 raise ArgumentError(f"channel {self.channel} out of range for {output.shape[1]} output channels")
             dense = output[:, self.channel:self.channel + 1]
@@ -158,6 +170,27 @@ class Area(Target):
             _check_batch(mask.shape[0], output.shape[0], "Area mask")
             mask = mask[:, None]
         return (dense * mask).sum(dim=(1, 2, 3))
+
+    def predicted_channels(self, output: torch.Tensor) -> torch.Tensor:
+        """Per sample [B]: the class predicted (argmax over channels) at most pixels of the area."""
+        region = self._region(output)
+        votes = torch.nn.functional.one_hot(output.detach().argmax(1), output.shape[1]).to(region.dtype)
+        return (votes * region[..., None]).sum(dim=(1, 2)).argmax(1)
+
+    def _region(self, output: torch.Tensor) -> torch.Tensor:
+        """The area as weights [B, H, W] on the output's grid."""
+        b, h, w = output.shape[0], output.shape[-2], output.shape[-1]
+        if self.box is not None:
+            y0, x0, y1, x1 = self.box
+            if y1 > h or x1 > w:
+                raise ArgumentError(f"box {self.box} lies outside the {h}x{w} output")
+            region = torch.zeros(b, h, w, device=output.device)
+            region[:, y0:y1, x0:x1] = 1.0
+            return region
+        mask = self.mask.to(device=output.device, dtype=torch.float32)
+        if mask.shape[-2:] != (h, w):
+            raise ArgumentError(f"mask size {tuple(mask.shape[-2:])} differs from the output's {(h, w)}")
+        return (mask != 0).float().expand(b, h, w) if mask.dim() == 2 else (mask != 0).float()
 
     def sample(self, i: int) -> "Area":
         if self.mask is not None and self.mask.dim() == 3:

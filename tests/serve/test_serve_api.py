@@ -144,6 +144,17 @@ def test_area_explanations_of_a_vae_and_an_fcn(client, serve_runs):
     expected = ng.saliency(fcn.model, xs, target=ng.Area(box=(2, 3, 12, 20), channel=0))[0]
     assert torch.allclose(_map(seg), expected, atol=ATOL) and float(expected.abs().sum()) > 0
     assert seg["inside"] == pytest.approx(float(expected.abs().sum(0)[2:12, 3:20].sum() / expected.abs().sum()), abs=1e-6)
+    predicted = client.post("/api/explain", json={"run": "fcn", "image": {"split": "test", "index": 2}, "layer": -1,
+                                                  "target": {"box": [2, 3, 12, 20], "channel": "predicted"}}).json()
+    area = ng.Area(box=(2, 3, 12, 20), channel="predicted")
+    c = int(area.predicted_channels(fcn.model(xs))[0])
+    assert predicted["target"] == {"box": [2, 3, 12, 20], "channel": "predicted", "class": c, "name": fcn.classes[c]}
+    expected = ng.gradcam(fcn.model, xs, "score_fr", target=area)[0]
+    assert torch.allclose(_map(predicted), expected, atol=ATOL)
+    assert torch.allclose(expected, ng.gradcam(fcn.model, xs, "score_fr", target=ng.Area(box=(2, 3, 12, 20), channel=c))[0])
+    bad = client.post("/api/explain", json={"run": "vae", "image": {"split": "test", "index": 2},
+                                            "target": {"box": [2, 3, 12, 20], "channel": "predicted"}})
+    assert bad.status_code == 400 and "channel is null" in bad.json()["error"]     # "predicted" is for segmentation
 
 
 def test_a_batch_equals_its_requests_one_by_one(sources, serve_runs):

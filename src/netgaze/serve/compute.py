@@ -28,7 +28,7 @@ from netgaze.recorder import select_output
 from netgaze.serve.cache import MemoryLRU
 from netgaze.serve.pictures import png_base64
 from netgaze.serve.sources import Source
-from netgaze.targets import Area, Class, TopClass
+from netgaze.targets import PREDICTED, Area, Class, TopClass
 
 # Methods whose first forward pass is the clean picture (so the hook sees the real output).
 SAME_FORWARD = {"gradcam", "gradcam_pp", "hirescam", "layercam", "xgradcam", "guided_backprop",
@@ -259,7 +259,11 @@ def target_facts(job: ExplainJob, out: torch.Tensor) -> dict[str, Any]:
         k = int(job.target[1])
         classes = out.flatten().topk(k).indices.tolist()
         return {"top": k, "classes": [{"class": c, "name": class_name(job.source, c)} for c in classes]}
-    return {"box": list(job.target[1]), "channel": job.target[2]}
+    facts = {"box": list(job.target[1]), "channel": job.target[2]}
+    if job.target[2] == PREDICTED:        # which class that was, for this picture
+        c = int(Area(box=job.target[1], channel=PREDICTED).predicted_channels(out[None])[0])
+        facts.update({"class": c, "name": class_name(job.source, c)})
+    return facts
 
 
 def class_name(source: Source, c: int) -> str:

@@ -4,7 +4,7 @@ Request body of ``POST /api/explain`` (JSON)::
 
     {"run": ID, "image": {"split": "test", "index": 3} | {"upload": ID},
      "method": "gradcam", "layer": NAME | -1 | [NAME, -2, ...],
-     "target": {"class": 3 | NAME} | {"top": k} | {"box": [y0, x0, y1, x1], "channel": c | null},
+     "target": {"class": 3 | NAME} | {"top": k} | {"box": [y0, x0, y1, x1], "channel": c | null | "predicted"},
      "epoch": 7, "include": ["map", "overlay", "map_f32"]}
 
 Everything but ``run`` and ``image`` is optional: method ``gradcam``, layer ``-1`` (the last
@@ -22,6 +22,7 @@ import torch
 from PIL import Image
 
 from netgaze.methods import LAYER_METHODS, METHODS
+from netgaze.targets import PREDICTED
 from netgaze.serve.cache import MemoryLRU
 from netgaze.serve.compute import ExplainJob
 from netgaze.serve.errors import ApiError, NotFound
@@ -128,9 +129,12 @@ def check_target(source: Source, target: Any, size: tuple[int, int]) -> tuple:
                            f"0 <= x0 < x1 <= {w})")
         channel = target.get("channel")
         channels = len(source.classes) if source.task == "segment" else source.channels
+        if channel == PREDICTED and source.task == "segment":
+            return ("box", (y0, x0, y1, x1), PREDICTED)
         if channel is not None and (isinstance(channel, bool) or not isinstance(channel, int)
                                     or not 0 <= channel < channels):
-            raise ApiError(f"channel is null or an integer in 0..{channels - 1}")
+            also = f', or "{PREDICTED}" (the class predicted most inside the box)' if source.task == "segment" else ""
+            raise ApiError(f"channel is null (all channels), an integer in 0..{channels - 1}{also}")
         return ("box", (y0, x0, y1, x1), channel)
     if source.task != "classify":
         raise ApiError(f"{source.id} has a dense output ({source.task}): give a box target "

@@ -85,9 +85,12 @@ function areaPage(params) {
   const layer = params.layer && run.layers.includes(params.layer) ? params.layer : run.stages[run.stages.length - 1];
   const box = params.box ? params.box.split(",").map(Number) :
     [Math.floor(h / 4), Math.floor(w / 4), Math.ceil(3 * h / 4), Math.ceil(3 * w / 4)];
-  const channel = params.channel === undefined ? "" : params.channel;
+  // Segmentation: by default the class predicted most inside the box (the sum of every class's
+  // logits means little and is often negative everywhere, an empty map).
+  const segment = run.task === "segment";
+  const channel = params.channel !== undefined ? params.channel : segment ? "predicted" : "";
   const go = pick("area", params);
-  const channels = run.task === "segment" ? run.classes.map((c, i) => [i, c]) :
+  const channels = segment ? [["predicted", "the class predicted in the box"]].concat(run.classes.map((c, i) => [i, c])) :
     (run.channels === 3 ? [[0, "red"], [1, "green"], [2, "blue"]] : []);
   const controls = [
     runSelect(["reconstruct", "segment"], run.id, (v) => setHash("area", { run: v })),
@@ -135,7 +138,7 @@ function areaPage(params) {
       el("figure", { id: "area-guided" }, el("canvas", { class: "map" }),
          el("figcaption", { text: "area guided backprop" }))),
     el("div", { class: "panel", id: "legend" }));
-  const target = { box: box, channel: channel === "" ? null : Number(channel) };
+  const target = { box: box, channel: channel === "" ? null : channel === "predicted" ? channel : Number(channel) };
   const image = imageOf(params);
   latest("area", async () => {
     const [cam, guided] = await Promise.all([
@@ -149,8 +152,9 @@ function areaPage(params) {
     const { cam, guided } = answer;
     output.src = png(cam.prediction.output);
     document.querySelector("#area-cam canvas").replaceWith(answer.camCanvas);
+    const explained = cam.target.name !== undefined ? " of " + cam.target.name : "";
     document.querySelector("#area-cam figcaption").textContent =
-      "area Grad-CAM, " + layer + ": " + pct(cam.inside) + " of the mass inside the box";
+      "area Grad-CAM" + explained + ", " + layer + ": " + pct(cam.inside) + " of the mass inside the box";
     document.querySelector("#area-guided canvas").replaceWith(answer.guidedCanvas);
     document.querySelector("#area-guided figcaption").textContent =
       "area guided backprop: " + pct(guided.inside) + " inside the box";
@@ -178,7 +182,8 @@ function epochsPage(params) {
   const go = pick("epochs", params);
   const [h, w] = run.size;
   const target = run.task === "classify" ? { top: 1 } :
-    { box: [Math.floor(h / 4), Math.floor(w / 4), Math.ceil(3 * h / 4), Math.ceil(3 * w / 4)], channel: null };
+    { box: [Math.floor(h / 4), Math.floor(w / 4), Math.ceil(3 * h / 4), Math.ceil(3 * w / 4)],
+      channel: run.task === "segment" ? "predicted" : null };
   const label = el("span", { id: "epoch-label", text: "epoch " + epoch });
   const slider = el("input", { type: "range", id: "epoch", min: 0, max: epochs.length - 1, step: 1,
                                value: epochs.indexOf(epoch) });
