@@ -1,4 +1,4 @@
-"""Tiny runs for the explorer's tests: a classifier, a conv VAE and an FCN, trained in seconds."""
+"""Tiny runs for the explorer's tests: a classifier, a conv VAE, a conditional VAE and an FCN, trained in seconds."""
 from __future__ import annotations
 
 import json
@@ -21,7 +21,7 @@ def make_runs(root: Path) -> dict[str, Path]:
     torch.set_num_threads(1)
     try:
         root = Path(root)
-        runs = {"cnn": root / "cnn", "vae": root / "vae", "fcn": root / "fcn"}
+        runs = {"cnn": root / "cnn", "vae": root / "vae", "fcn": root / "fcn", "cvae": root / "cvae"}
         if not (runs["cnn"] / "run.json").is_file():
             train_classifier(data="shapes", model="simple-cnn", epochs=2, out=str(runs["cnn"]),
                              data_options={"n": 128, "size": 32}, model_options={"channels": [8, 16, 16, 16]},
@@ -29,6 +29,9 @@ def make_runs(root: Path) -> dict[str, Path]:
         if not (runs["vae"] / "run.json").is_file():
             train_reconstruction("digits", "vae-conv", latent=4, epochs=1, batch_size=256, out=runs["vae"],
                                  model_args={"width": 4, "activation": "relu"}, progress=False)
+        if not (runs["cvae"] / "run.json").is_file():
+            train_reconstruction("digits", "cvae", latent=4, epochs=1, batch_size=256, out=runs["cvae"],
+                                 model_args={"width": 4, "arch": "conv"}, progress=False)
         if not (runs["fcn"] / "run.json").is_file():
             train_segmentation("shapes", "simple", "fcn8", epochs=1, out=runs["fcn"],
                                data_options={"n": 24, "size": 24}, batch_size=12, progress=False)

@@ -88,6 +88,12 @@ def test_many_layers_class_and_top_k_targets(client, serve_runs):
     assert [c["class"] for c in top["target"]["classes"]] == run.model(x)[0].topk(3).indices.tolist()
 
 
+def _png(size: int) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("L", (size, size), 128).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
 def _unpacked(packed):
     values = np.frombuffer(base64.b64decode(packed["data"]), dtype="<f4").reshape(packed["shape"])
     return torch.from_numpy(values.copy())
@@ -155,6 +161,37 @@ def test_area_explanations_of_a_vae_and_an_fcn(client, serve_runs):
     bad = client.post("/api/explain", json={"run": "vae", "image": {"split": "test", "index": 2},
                                             "target": {"box": [2, 3, 12, 20], "channel": "predicted"}})
     assert bad.status_code == 400 and "channel is null" in bad.json()["error"]     # "predicted" is for segmentation
+
+
+def test_a_conditional_vae_is_explained_with_each_pictures_label(serve_runs):
+    """A conditional VAE takes (x, y): its maps are those of ``vae.conditioned(label)``, even
+    for a batch of pictures of different labels; an upload (no label) is refused, not guessed."""
+    run = ng.load_run(serve_runs["cvae"])
+    sources = Sources.from_arguments([str(serve_runs["cvae"])])
+    with TestClient(create_app(sources), raise_server_exceptions=False) as c:
+        facts = c.get("/api/runs").json()["runs"][0]
+        assert facts["stages"][-1].startswith("vae.encoder")
+        labels = [int(run.dataset("test")[i][1]) for i in range(40)]
+        indices = [labels.index(1), labels.index(7)]                     # two labels in one batch
+        state = WorkerState(MemoryLRU(1 << 28), 1 << 28)
+        source = sources.get("cvae")
+        jobs = [ExplainJob(source, None, "gradcam", (facts["stages"][-1],), False, source.picture("test", i).x,
+                           ("box", (4, 4, 20, 20), None), label=source.picture("test", i).label) for i in indices]
+        for job, answer in zip(jobs, explain_batch(state, jobs)):
+            y = torch.tensor([job.label])
+            expected = ng.gradcam(run.model.conditioned(y), job.x[None], job.layers[0],
+                                  target=ng.Area(box=(4, 4, 20, 20)))[0]
+            assert answer["batch"] == 2 and torch.allclose(torch.tensor(answer["map"]), expected, atol=ATOL)
+        one = c.post("/api/explain", json={"run": "cvae", "image": {"split": "test", "index": indices[0]},
+                                           "target": {"box": [4, 4, 20, 20]}, "include": ["map"]})
+        assert one.status_code == 200 and float(torch.tensor(one.json()["map"]).max()) > 0
+        upload = c.post("/api/upload", content=_png(28)).json()["upload"]
+        refused = c.post("/api/explain", json={"run": "cvae", "image": {"upload": upload}, "target": {"box": [4, 4, 9, 9]}})
+        assert refused.status_code == 400 and "needs each picture's label" in refused.json()["error"]
+        assert "conditional VAE" in c.post("/api/embedding", json={"run": "cvae"}).json()["error"]
+        curves = c.post("/api/epochs", json={"run": "cvae", "image": {"split": "test", "index": indices[0]},
+                                             "target": {"box": [4, 4, 20, 20]}})
+        assert curves.status_code == 200 and len(curves.json()["epochs"]) == len(run.checkpoints)
 
 
 def test_a_batch_equals_its_requests_one_by_one(sources, serve_runs):

@@ -48,8 +48,8 @@ from netgaze.serve.cache import MemoryLRU
 from netgaze.serve.compute import WorkerState, explain_batch
 from netgaze.serve.errors import ApiError
 from netgaze.serve.pictures import MAX_UPLOAD_BYTES, check_upload, picture_png
-from netgaze.serve.requests import Uploads, check_keys, check_layers, check_method, check_target, parse_explain, \
-    picture_tensor
+from netgaze.serve.requests import Uploads, check_keys, check_layers, check_method, check_target, labelled_picture, \
+    parse_explain
 from netgaze.serve.sources import Sources
 from netgaze.serve import units as units_view
 from netgaze.serve import views
@@ -279,7 +279,8 @@ async def epochs(request: Request) -> Response:
         raise ApiError(f"the epoch curve uses a CAM method: {', '.join(CAM_METHODS)}")
     layers, _ = check_layers(source, body.get("layer", -1))
     image = body["image"]
-    x = picture_tensor(image, source, explorer.uploads)
+    x, label = labelled_picture(image, source, explorer.uploads)
+    source.check_labels([label])
     target = check_target(source, body.get("target"), tuple(x.shape[-2:]))
     mask = None
     if isinstance(image, dict) and "index" in image:
@@ -287,7 +288,7 @@ async def epochs(request: Request) -> Response:
         if source.task == "segment":
             mask = None
     key = ("epochs", source.id, json.dumps(image, sort_keys=True), method, layers[0], target)
-    result = await explorer.analyse(key, lambda state: views.epoch_curves(state, source, x, mask, method,
+    result = await explorer.analyse(key, lambda state: views.epoch_curves(state, source, x, label, mask, method,
                                                                           layers[0], target))
     return JSONResponse(dict(result, run=source.id, layer=layers[0]))
 

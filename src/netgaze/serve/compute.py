@@ -145,7 +145,7 @@ def explain_batch(state: WorkerState, jobs: Sequence[ExplainJob]) -> list[dict[s
     """Explain a group of jobs with equal keys in one pass; one answer dict per job."""
     start = time.perf_counter()
     first = jobs[0]
-    model = state.model(first.source, first.epoch)
+    model = first.source.bind(state.model(first.source, first.epoch), [j.label for j in jobs])
     x = torch.stack([j.x for j in jobs])
     maps, output = run_method(model, x, first.method, first.layers, first.many, batch_target(jobs),
                               first.source.output)

@@ -70,11 +70,6 @@ def check_keys(body: Any, allowed: tuple[str, ...], what: str) -> dict[str, Any]
     return body
 
 
-def picture_tensor(image: Any, source: Source, uploads: Uploads) -> torch.Tensor:
-    """The picture an ``"image"`` field names: a split and index, or an upload ID."""
-    return labelled_picture(image, source, uploads)[0]
-
-
 def labelled_picture(image: Any, source: Source, uploads: Uploads) -> tuple[torch.Tensor, int | None]:
     """``(picture, its label or None)`` of an ``"image"`` field."""
     if isinstance(image, dict) and "upload" in image:
@@ -170,6 +165,7 @@ def parse_explain(body: Any, sources: Sources, uploads: Uploads) -> ExplainJob:
     if not isinstance(include, list) or not all(isinstance(i, str) for i in include) or not set(include) <= set(INCLUDE):
         raise ApiError(f"include is a list of: {', '.join(INCLUDE)}")
     x, label = labelled_picture(body["image"], source, uploads)
+    source.check_labels([label])
     target = check_target(source, body.get("target"), tuple(x.shape[-2:]))
     return ExplainJob(source=source, epoch=epoch, method=method, layers=layers, many=many, x=x, target=target,
                       include=frozenset(include), label=label)

@@ -101,20 +101,43 @@ class Source:
         model.load_state_dict(state)
         return model.eval()
 
+    @property
+    def conditional(self) -> bool:
+        """A conditional VAE: its forward needs each picture's label beside the picture."""
+        return bool(getattr(self.model, "conditional", False))
+
+    def bind(self, model: nn.Module, labels: Sequence[int | None]) -> nn.Module:
+        """The module explanations run on: ``model`` itself, or a conditional VAE conditioned on
+        the pictures' labels (its layer names then start with ``vae.``, as in the studies)."""
+        if not self.conditional:
+            return model
+        self.check_labels(labels)
+        return model.conditioned(torch.tensor(list(labels), dtype=torch.long))
+
+    def check_labels(self, labels: Sequence[int | None]) -> None:
+        """ApiError when a conditional VAE is asked about a picture without a label."""
+        if self.conditional and any(label is None for label in labels):
+            raise ApiError(f"{self.id} is a conditional VAE: it needs each picture's label, so explain a "
+                           "picture of its data (an upload has no label)")
+
+    def _named(self) -> nn.Module:
+        """The module whose layer names clients use (a conditional VAE conditioned on class 0)."""
+        return self.bind(self.model, [0])
+
     # --- layers ----------------------------------------------------------------
     def layers(self) -> list[str]:
         """Layer names, the model's stages first (the last stage is the default), then every conv layer."""
         if self._layers is None:
             stages = self.stages()
-            self._layers = (stages + [n for n in conv_layer_names(self.model) if n not in stages])[:MAX_LAYERS]
+            self._layers = (stages + [n for n in conv_layer_names(self._named()) if n not in stages])[:MAX_LAYERS]
         return self._layers
 
     def stages(self) -> list[str]:
         """The model's stages whose output is one spatial tensor (checked with a probe forward pass)."""
         if self._stages is None:
             with self._lock:
-                self._stages = _usable(self.model, _stages(self.model, self.task), self.channels, self.size,
-                                       self.output)
+                named = self._named()
+                self._stages = _usable(named, _stages(named, self.task), self.channels, self.size, self.output)
         return self._stages
 
     def resolve_layer(self, layer: Any) -> str:
@@ -128,10 +151,10 @@ class Source:
                                f"({', '.join(stages)})")
             return stages[layer]
         if self._module_names is None:
-            self._module_names = frozenset(name for name, _ in self.model.named_modules())
+            self._module_names = frozenset(name for name, _ in self._named().named_modules())
         if layer not in self._module_names or not layer:
             from netgaze.layers import _unknown_layer_message, layer_names
-            raise ApiError(_unknown_layer_message(layer, layer_names(self.model)))
+            raise ApiError(_unknown_layer_message(layer, layer_names(self._named())))
         return layer
 
     # --- pictures --------------------------------------------------------------

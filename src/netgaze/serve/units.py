@@ -45,6 +45,9 @@ def units(state: WorkerState, source: Source, layer: Any, channels: Any, steps: 
     """Activation maximization image and top pictures of each requested channel."""
     from netgaze.featureviz import visualize
 
+    from netgaze.serve.views import refuse_conditional
+
+    refuse_conditional(source, "ranking its units")
     name = source.resolve_layer(layer)
     model = state.model(source, epoch)
     width = _channel_count(model, source, name)

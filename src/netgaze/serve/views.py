@@ -53,7 +53,7 @@ def picture_list(state: WorkerState, source: Source, split: str) -> list[dict[st
     return out
 
 
-def epoch_curves(state: WorkerState, source: Source, x: torch.Tensor, mask: torch.Tensor | None,
+def epoch_curves(state: WorkerState, source: Source, x: torch.Tensor, label: int | None, mask: torch.Tensor | None,
                  method: str, layer: str, target: tuple) -> dict[str, Any]:
     """Per checkpoint: the test accuracy (history) and the attention of this picture's map —
     the share of the map's mass on the object when its mask is known, else the share of pixels
@@ -71,7 +71,7 @@ def epoch_curves(state: WorkerState, source: Source, x: torch.Tensor, mask: torc
     job = ExplainJob(source=source, epoch=None, method=method, layers=(layer,), many=False, x=x, target=target)
     rows = []
     for epoch in source.epochs:
-        model = state.model(source, epoch)
+        model = source.bind(state.model(source, epoch), [label])
         maps = METHODS[method](model, x[None], layer, target=batch_target([job]), output=source.output).detach().float()
         if maps.dim() == 4:   # top-k: the best class's map
             maps = maps[:, 0]
@@ -100,6 +100,7 @@ def embedding(state: WorkerState, source: Source, layer: Any, method: str, epoch
         if path is None:
             raise ApiError(f"{source.id} has no embedding artifact (run `netgaze embed` on it first)")
         return _artifact_points(source, path)
+    refuse_conditional(source, "embedding its features")
     model = state.model(source, epoch)
     if source.task == "reconstruct" and layer == "prelogits":
         model, layer = model_for_task(model, "reconstruct")[0], "output"
@@ -114,6 +115,13 @@ def embedding(state: WorkerState, source: Source, layer: Any, method: str, epoch
     perplexity = float(min(30.0, (len(F) - 1) / 3))
     Y = project(F.features, method, 2, random_state=0, **({"perplexity": perplexity} if method == "tsne" else {}))
     return _points(source, Y, F.indices, F.labels, F.predictions, f"{F.layer}, {method}")
+
+
+def refuse_conditional(source: Source, what: str) -> None:
+    """Dataset-wide passes feed pictures without their labels, which a conditional VAE needs."""
+    if source.conditional:
+        raise ApiError(f"{source.id} is a conditional VAE, and {what} needs every picture's label fed beside "
+                       "it, which the explorer does not do yet (its Explain, Area and Epochs pages do)")
 
 
 def _artifact_points(source: Source, path: Path) -> dict[str, Any]:
