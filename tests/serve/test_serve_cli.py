@@ -15,15 +15,20 @@ from netgaze.serve.server import free_port
 SRC = Path(__file__).resolve().parents[2] / "src"
 
 
-def test_serve_prints_its_url_answers_and_stops_on_ctrl_c(serve_runs):
+def test_serve_prints_its_url_answers_and_stops_on_ctrl_c(serve_runs, tmp_path):
     port = free_port()
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(SRC), os.environ.get("PYTHONPATH")])))
-    process = subprocess.Popen([sys.executable, "-m", "netgaze", "serve", str(serve_runs["cnn"]), "--port", str(port),
+    (tmp_path / "demo.json").write_text("{}")                  # what `runs/demo/*` also matches
+    (tmp_path / "screenshots").mkdir()
+    globbed = [str(serve_runs["cnn"]), str(tmp_path / "demo.json"), str(tmp_path / "screenshots")]
+    process = subprocess.Popen([sys.executable, "-m", "netgaze", "serve", *globbed, "--port", str(port),
                                 "--threads", "1"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                env=env, start_new_session=True)
     try:
+        skipped = process.stdout.readline()
+        assert "skipped 2 path(s) that are not run folders" in skipped and "demo.json" in skipped
         line = process.stdout.readline()
-        assert f"http://127.0.0.1:{port}/" in line
+        assert f"http://127.0.0.1:{port}/" in line and "1 source(s)" in line
         deadline = time.monotonic() + 60
         while True:
             try:
@@ -43,3 +48,17 @@ def test_serve_prints_its_url_answers_and_stops_on_ctrl_c(serve_runs):
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def test_a_lone_path_that_is_not_a_run_is_an_error(tmp_path, capsys):
+    from netgaze.cli import main
+
+    (tmp_path / "notes.txt").write_text("hello")
+    assert main(["serve", str(tmp_path / "notes.txt")]) == 2
+    assert "is a file, not a run folder" in capsys.readouterr().err
+    assert main(["serve", str(tmp_path)]) == 2
+    assert "has no run.json" in capsys.readouterr().err
+    assert main(["serve", str(tmp_path), str(tmp_path / "notes.txt")]) == 2
+    assert "none of the 2 paths is a run folder" in capsys.readouterr().err
+    assert main(["serve", str(tmp_path / "missing")]) == 2
+    assert "no such run folder" in capsys.readouterr().err

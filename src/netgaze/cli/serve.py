@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 
 from netgaze.cli.common import UserError, existing_dir, existing_file, positive_int, run_folder
 
@@ -19,8 +21,9 @@ The HTTP API is documented in the README (section "netgaze serve"). Ctrl-C stops
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("runs", nargs="*", metavar="RUN", type=run_folder,
-                        help="run folders made by `netgaze train` (or the demo)")
+    parser.add_argument("runs", nargs="*", metavar="RUN", type=_existing,
+                        help="run folders made by `netgaze train` (or the demo); with several, as a shell "
+                             "glob gives them, files and folders that are not runs are skipped (and listed)")
     parser.add_argument("--model", help="also serve torchvision:NAME or timm:NAME (random weights unless --weights)")
     parser.add_argument("--weights", type=existing_file,
                         help="weights for --model: .pth/.pt (weights_only) or .safetensors")
@@ -39,6 +42,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="waiting requests before answering 503 (default 64)")
     parser.add_argument("--cache-mb", type=positive_int, default=512,
                         help="memory bound of each cache in MB (default 512)")
+
+
+def _existing(text: str) -> str:
+    """A path that exists (a typo is an error; what kind of path it is is checked in ``run_folders``)."""
+    if not Path(text).exists():
+        return run_folder(text)          # the usual "no such run folder" message
+    return text
+
+
+def run_folders(paths: list[str], out=None) -> list[str]:
+    """The run folders among ``paths`` (folders holding a ``run.json``). With one path, anything
+    else is an error; with several (``runs/demo/*``), the others are skipped and listed."""
+    runs = [p for p in paths if (Path(p) / "run.json").is_file()]
+    others = [p for p in paths if p not in runs]
+    if len(paths) == 1 and others:
+        run_folder(others[0])             # a file: "is a file, not a run folder"
+        raise UserError(f"{others[0]} is not a run folder: it has no run.json")
+    if others:
+        print(f"netgaze serve: skipped {len(others)} path(s) that are not run folders: {', '.join(others)}",
+              file=out or sys.stderr, flush=True)
+    if paths and not runs:
+        raise UserError(f"none of the {len(paths)} paths is a run folder (a folder with a run.json)")
+    return runs
 
 
 def _port(text: str) -> int:
@@ -66,7 +92,11 @@ def run(args: argparse.Namespace) -> int:
     if args.threads:
         import torch
         torch.set_num_threads(args.threads)
-    sources = Sources.from_arguments(args.runs, args.model, args.weights, args.images, args.size)
+    try:
+        runs = run_folders(args.runs)
+    except argparse.ArgumentTypeError as err:
+        raise UserError(str(err)) from None
+    sources = Sources.from_arguments(runs, args.model, args.weights, args.images, args.size)
     settings = Settings(workers=args.workers, max_batch=args.max_batch, max_queue=args.max_queue,
                         cache_mb=args.cache_mb, token=args.token)
     serve(sources, args.host, args.port, settings)
