@@ -386,3 +386,27 @@ def test_a_torchvision_segmenter_with_a_picture_folder(tmp_path, one_thread):
         assert torch.allclose(_map(answer), expected, atol=ATOL)
         assert answer["prediction"]["output"].startswith("iVBOR") and answer["label"] is None
         assert c.get(f"/api/runs/{source.id}/pictures/test/2.png").status_code == 404   # the .txt is not listed
+
+
+def test_models_of_users_are_named_as_users_type_and_transformers_get_token_stages(tmp_path, one_thread):
+    """torchvision/timm models: layers shown without the wrapper's ``net.`` (both spellings are
+    accepted), a ViT's default layer is its last block's tokens (not the patch embedding, the only
+    4-D output), and the maps of several layers come back under the names asked for."""
+    pytest.importorskip("timm")
+    Image.new("RGB", (40, 40), (120, 60, 30)).save(tmp_path / "p0.png")
+    resnet = Sources.from_arguments([], model="torchvision:resnet18", images=str(tmp_path), size=64)
+    vit = Sources.from_arguments([], model="timm:vit_tiny_patch16_224", images=str(tmp_path), size=224)
+    for sources, last in ((resnet, "layer4"), (vit, "blocks.11.norm1")):
+        source = next(iter(sources))
+        with TestClient(create_app(sources), raise_server_exceptions=False) as c:
+            facts = c.get("/api/runs").json()["runs"][0]
+            assert facts["stages"][-1] == last and not any(n.startswith("net.") for n in facts["layers"])
+            body = {"run": source.id, "image": {"split": "test", "index": 0}, "layer": [facts["stages"][-2], -1],
+                    "include": ["map"]}
+            answer = c.post("/api/explain", json=body).json()
+            assert list(answer["map"]) == [facts["stages"][-2], last]                 # the order asked for
+            x = source.picture("test", 0).x[None]
+            for name, values in answer["map"].items():
+                assert torch.allclose(torch.tensor(values), ng.gradcam(source.model, x, name)[0], atol=ATOL)
+            wrapped = c.post("/api/explain", json=dict(body, layer="net." + last)).json()
+            assert wrapped["layers"] == [last]

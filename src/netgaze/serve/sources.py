@@ -17,7 +17,8 @@ from typing import Any, Sequence
 import torch
 import torch.nn as nn
 
-from netgaze.layers import LayerError, conv_layer_names
+from netgaze import layouts
+from netgaze.layers import LayerError, conv_layer_names, display_name
 from netgaze.serve.cache import MemoryLRU
 from netgaze.serve.errors import ApiError, NotFound
 
@@ -69,7 +70,7 @@ class Source:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _layers: list[str] | None = field(default=None, repr=False)
     _stages: list[str] | None = field(default=None, repr=False)
-    _module_names: frozenset[str] | None = field(default=None, repr=False)
+    _module_names: dict[str, str] | None = field(default=None, repr=False)
     _pictures: MemoryLRU = field(default_factory=lambda: MemoryLRU(PICTURE_CACHE_BYTES, "pictures"), repr=False)
 
     @property
@@ -129,7 +130,8 @@ class Source:
         """Layer names, the model's stages first (the last stage is the default), then every conv layer."""
         if self._layers is None:
             stages = self.stages()
-            self._layers = (stages + [n for n in conv_layer_names(self._named()) if n not in stages])[:MAX_LAYERS]
+            convs = [display_name(self._named(), n) for n in conv_layer_names(self._named())]
+            self._layers = (stages + [n for n in convs if n not in stages])[:MAX_LAYERS]
         return self._layers
 
     def stages(self) -> list[str]:
@@ -137,11 +139,14 @@ class Source:
         if self._stages is None:
             with self._lock:
                 named = self._named()
-                self._stages = _usable(named, _stages(named, self.task), self.channels, self.size, self.output)
+                found = _stages(named, self.task, (self.channels, *self.size))
+                self._stages = [display_name(named, n)
+                                for n in _usable(named, found, self.channels, self.size, self.output)]
         return self._stages
 
     def resolve_layer(self, layer: Any) -> str:
-        """A layer name from a name or a negative stage index (-1 = the last stage)."""
+        """A layer name (as users type it: ``layer4``, not the wrapper's ``net.layer4``, which is
+        accepted too) from a name or a negative stage index (-1 = the last stage)."""
         if isinstance(layer, bool) or not isinstance(layer, (int, str)):
             raise ApiError(f"a layer is a name or a negative stage index, not {type(layer).__name__}")
         if isinstance(layer, int):
@@ -150,12 +155,17 @@ class Source:
                 raise ApiError(f"stage index {layer} is out of range: {self.id} has stages -1..-{len(stages)} "
                                f"({', '.join(stages)})")
             return stages[layer]
-        if self._module_names is None:
-            self._module_names = frozenset(name for name, _ in self._named().named_modules())
-        if layer not in self._module_names or not layer:
+        named = self._named()
+        if self._module_names is None:             # every accepted spelling -> the name shown
+            self._module_names = {}
+            for name, _ in named.named_modules():
+                if name:
+                    shown = display_name(named, name)
+                    self._module_names[name] = self._module_names[shown] = shown
+        if layer not in self._module_names:
             from netgaze.layers import _unknown_layer_message, layer_names
-            raise ApiError(_unknown_layer_message(layer, layer_names(self._named())))
-        return layer
+            raise ApiError(_unknown_layer_message(layer, [display_name(named, n) for n in layer_names(named)]))
+        return self._module_names[layer]
 
     # --- pictures --------------------------------------------------------------
     def splits(self) -> list[str]:
@@ -226,7 +236,7 @@ def _safe_len(source: Source, split: str) -> int:
         return 0
 
 
-def _stages(model: nn.Module, task: str) -> list[str]:
+def _stages(model: nn.Module, task: str, input_shape: tuple[int, int, int]) -> list[str]:
     from netgaze.studies.layers import stage_names
 
     if task == "reconstruct":
@@ -235,12 +245,13 @@ def _stages(model: nn.Module, task: str) -> list[str]:
         names = encoder_stages(inner)
         if names:
             return [f"vae.{n}" if inner is not model else n for n in names]
-    return stage_names(model)
+    return stage_names(model, input_shape)
 
 
 def _usable(model: nn.Module, names: list[str], channels: int, size: tuple[int, int], output: Any = None,
             depth: int = 0) -> list[str]:
-    """The names among ``names`` whose output is a [B, C, h, w] tensor. A container that returns
+    """The names among ``names`` whose output is a map: [B, C, h, w] (either channel order) or
+    a transformer's tokens on a grid (``netgaze.layouts`` reads both). A container that returns
     something else (an FCN encoder's list of taps, a torchvision backbone's dict) is replaced by
     its own stages; the last conv layer is the answer when nothing else is."""
     from netgaze.recorder import Recorder, RecorderError
@@ -252,7 +263,7 @@ def _usable(model: nn.Module, names: list[str], channels: int, size: tuple[int, 
         try:
             with Recorder(model, [name], grads=False, output=output) as rec:
                 rec.forward(x)
-                if rec.activations[name].dim() == 4:
+                if layouts.candidates(tuple(rec.activations[name].shape), size):
                     kept.append(name)
         except RecorderError:
             if depth < 2:
