@@ -147,6 +147,31 @@ def test_vae_means_via_output_selector():
         features(nn.Conv2d(1, 2, 1), x, "output", progress=False)
 
 
+def test_a_model_that_takes_labels_gets_each_batchs_labels():
+    class Conditional(nn.Module):          # output = x summed + 10 * label: only right with the right labels
+        takes_labels = True
+
+        def forward(self, x, y):
+            return torch.stack([x.flatten(1).sum(1), 10.0 * y.float()], 1)
+
+    x, y = torch.arange(20.0).view(5, 1, 2, 2), torch.tensor([3, 1, 4, 1, 5])
+    F = features(Conditional(), TensorDataset(x, y), "output", predict=False, batch_size=2, progress=False)
+    np.testing.assert_allclose(F.features[:, 1], [30, 10, 40, 10, 50])
+    np.testing.assert_allclose(F.features[:, 0], x.flatten(1).sum(1).numpy())
+    with pytest.raises(ValueError, match="needs each picture's label"):
+        features(Conditional(), x, "output", predict=False, progress=False)
+
+
+def test_a_conditional_vaes_mean_encoder_is_embedded_with_the_labels():
+    from netgaze.lab.models import build_model
+
+    vae = build_model("cvae", in_channels=1, image_size=8, latent=3, num_classes=4, arch="linear").eval()
+    x, y = torch.rand(6, 1, 8, 8), torch.tensor([0, 1, 2, 3, 0, 1])
+    F = features(vae.mean_encoder(), TensorDataset(x, y), "output", predict=False, batch_size=4, progress=False)
+    with torch.no_grad():
+        np.testing.assert_allclose(F.features, vae.encode(x, y)[0].numpy(), rtol=1e-6, atol=1e-6)
+
+
 def test_subset_paths_thumbnails_and_errors(data):
     x, y = data
     ds = Subset(Named(x.clamp(0, 1), y), [5, 2, 9])

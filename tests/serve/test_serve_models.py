@@ -40,7 +40,9 @@ def test_a_conditional_vae_is_explained_with_each_pictures_label(serve_runs):
         upload = c.post("/api/upload", content=_png(28)).json()["upload"]
         refused = c.post("/api/explain", json={"run": "cvae", "image": {"upload": upload}, "target": {"box": [4, 4, 9, 9]}})
         assert refused.status_code == 400 and "needs each picture's label" in refused.json()["error"]
-        assert "conditional VAE" in c.post("/api/embedding", json={"run": "cvae"}).json()["error"]
+        points = c.post("/api/embedding", json={"run": "cvae", "limit": 20}).json()["points"]   # labels fed
+        assert len(points) == 20 and points[0]["label"] == int(run.dataset("test")[points[0]["index"]][1])
+        assert "conditional VAE" in c.post("/api/units", json={"run": "cvae"}).json()["error"]
         curves = c.post("/api/epochs", json={"run": "cvae", "image": {"split": "test", "index": indices[0]},
                                              "target": {"box": [4, 4, 20, 20]}})
         assert curves.status_code == 200 and len(curves.json()["epochs"]) == len(run.checkpoints)

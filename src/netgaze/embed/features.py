@@ -81,7 +81,9 @@ def features(model: nn.Module, data: Dataset | DataLoader, layer: LayerRef = PRE
     """Global-average-pooled output of ``layer`` for every sample of ``data``.
 
     Args:
-        model: any module; run in eval mode and left as found (see ``Recorder``).
+        model: any module; run in eval mode and left as found (see ``Recorder``). A module
+            with ``takes_labels = True`` (a conditional VAE or its mean encoder) is called as
+            ``model(x, y)`` with each batch's labels.
         data: a Dataset of ``(image, label, ...)`` tuples or bare images, or a DataLoader
             over one. A DataLoader must not shuffle (rows are matched to dataset items).
         layer: a layer reference (dotted name, module, negative int = conv layer from
@@ -122,7 +124,7 @@ def features(model: nn.Module, data: Dataset | DataLoader, layer: LayerRef = PRE
             x, y = _split_batch(batch)
             take = min(len(x), total - filled)
             x = x[:take].to(device, non_blocking=True)
-            out = rec.forward(x)
+            out = rec.forward((x, _labels_for(model, y, take, device)) if getattr(model, "takes_labels", False) else x)
             act = rec.activations[hooked] if hooked else out
             pooled = pool(act).float().cpu().numpy()
             if rows is None:
@@ -199,6 +201,14 @@ def _as_loader(data: Dataset | DataLoader, batch_size: int, num_workers: int) ->
     if batch_size < 1:
         raise ArgumentError(f"batch_size must be >= 1, got {batch_size}")
     return DataLoader(data, batch_size=batch_size, shuffle=False, num_workers=num_workers)
+
+
+def _labels_for(model: nn.Module, y: torch.Tensor | None, take: int, device: Any) -> torch.Tensor:
+    """The batch's labels for a model that takes them (a conditional VAE: ``model(x, y)``)."""
+    if y is None:
+        raise ArgumentError(f"{type(model).__name__} needs each picture's label beside it (a conditional VAE), "
+                            "and the dataset gives none")
+    return y[:take].reshape(-1).to(device)
 
 
 def _split_batch(batch: Any) -> tuple[torch.Tensor, torch.Tensor | None]:

@@ -100,12 +100,13 @@ def embedding(state: WorkerState, source: Source, layer: Any, method: str, epoch
         if path is None:
             raise ApiError(f"{source.id} has no embedding artifact (run `netgaze embed` on it first)")
         return _artifact_points(source, path)
-    refuse_conditional(source, "embedding its features")
-    model = state.model(source, epoch)
+    model = state.model(source, epoch)       # a conditional VAE gets each batch's labels from ``features``
     if source.task == "reconstruct" and layer == "prelogits":
         model, layer = model_for_task(model, "reconstruct")[0], "output"
     elif layer not in ("prelogits", "logits"):
         layer = source.resolve_layer(layer)
+        if source.conditional:               # shown as vae.X (the conditioned wrapper's names)
+            layer = layer.removeprefix("vae.")
     dataset = source.dataset(split)
     F = features(model, dataset, layer, limit=min(limit, MAX_EMBEDDED, len(dataset)), progress=False,
                  output=source.output,
@@ -118,10 +119,10 @@ def embedding(state: WorkerState, source: Source, layer: Any, method: str, epoch
 
 
 def refuse_conditional(source: Source, what: str) -> None:
-    """Dataset-wide passes feed pictures without their labels, which a conditional VAE needs."""
+    """A conditional VAE's units: activation maximization would have to pick a label to condition on."""
     if source.conditional:
-        raise ApiError(f"{source.id} is a conditional VAE, and {what} needs every picture's label fed beside "
-                       "it, which the explorer does not do yet (its Explain, Area and Epochs pages do)")
+        raise ApiError(f"{source.id} is a conditional VAE: {what} would need a label to condition the "
+                       "optimised picture on, so it is not offered (Explain, Area, Epochs and Embedding are)")
 
 
 def _artifact_points(source: Source, path: Path) -> dict[str, Any]:

@@ -96,6 +96,11 @@ class VAE(nn.Module):
         z = torch.randn(n, self.latent, generator=generator).to(device)
         return self.decode(z, y)
 
+    @property
+    def takes_labels(self) -> bool:
+        """Whether ``forward`` needs each picture's label beside it (``netgaze.embed`` feeds them)."""
+        return self.conditional
+
     def mean_encoder(self) -> "EncoderMean":
         """A module ``x -> mu`` sharing this VAE's weights, for ``ng.Latent(i)`` targets."""
         return EncoderMean(self)
@@ -119,8 +124,12 @@ class EncoderMean(nn.Module):
         self.vae = vae
         self.y = y
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.vae.encode(x, self.y)[0]
+    @property
+    def takes_labels(self) -> bool:
+        return self.vae.conditional and self.y is None
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        return self.vae.encode(x, self.y if y is None else y)[0]
 
 
 class Conditioned(nn.Module):
