@@ -330,3 +330,26 @@ def test_batch_queue_with_two_workers_answers_every_job_once():
         queue.close()
     assert [r[1] for r in results] == [2 * j for j in range(60)] and sorted(seen) == list(range(60))
     assert queue.stats.largest <= 4 and queue.stats.requests == 60
+
+
+def test_pictures_are_decoded_off_the_event_loop_once(sources, monkeypatch):
+    """An upload is resized (and a folder's photo decoded) in a reader thread, once; a cached
+    picture is parsed inline. The stage rule's probe passes ran when the app was made."""
+    from netgaze.serve import requests as serve_requests
+
+    threads = []
+    resize = serve_requests.to_tensor
+
+    def recording(*args, **kwargs):
+        threads.append(threading.current_thread().name)
+        return resize(*args, **kwargs)
+    monkeypatch.setattr(serve_requests, "to_tensor", recording)
+    app = create_app(sources)
+    assert all(s._stages is not None for s in sources)
+    with TestClient(app, raise_server_exceptions=False) as c:
+        upload = c.post("/api/upload", content=_png(40)).json()["upload"]
+        body = {"run": "cnn", "image": {"upload": upload}, "include": []}
+        assert c.post("/api/explain", json=body).status_code == 200
+        assert c.post("/api/explain", json=body).status_code == 200
+        assert c.post("/api/epochs", json={"run": "cnn", "image": {"upload": upload}}).status_code == 200
+    assert len(threads) == 1 and threads[0].startswith("netgaze-serve-pictures")

@@ -49,7 +49,7 @@ from netgaze.serve.compute import WorkerState, explain_batch
 from netgaze.serve.errors import ApiError
 from netgaze.serve.pictures import MAX_UPLOAD_BYTES, check_upload, picture_png
 from netgaze.serve.requests import Uploads, check_keys, check_layers, check_method, check_target, labelled_picture, \
-    parse_explain
+    parse_explain, picture_is_ready
 from netgaze.serve.sources import Sources
 from netgaze.serve import units as units_view
 from netgaze.serve import views
@@ -96,6 +96,21 @@ class Explorer:
                                 make_state=lambda i: WorkerState(self.weights, budget))
         self.analysis_state = WorkerState(self.weights, budget)
         self.analysis = ThreadPoolExecutor(1, thread_name_prefix="netgaze-serve-analysis")
+        self.readers = ThreadPoolExecutor(2, thread_name_prefix="netgaze-serve-pictures")
+        for source in sources:       # the stage rule's probe passes run now, not in the event loop later
+            source.layers()
+
+    async def parse(self, body: Any) -> Any:
+        """``parse_explain``; off the event loop when the picture must first be decoded."""
+        if picture_is_ready(body, self.sources, self.uploads):
+            return parse_explain(body, self.sources, self.uploads)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.readers, parse_explain, body, self.sources, self.uploads)
+
+    async def picture(self, image: Any, source: Any) -> tuple:
+        """``(picture, label)`` of an ``"image"`` field, decoded off the event loop."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.readers, labelled_picture, image, source, self.uploads)
 
     async def analyse(self, key: tuple, work: Callable[[WorkerState], Any]) -> Any:
         """Run ``work`` in the analysis thread once per ``key``; later calls read the cache."""
@@ -109,6 +124,7 @@ class Explorer:
     def close(self) -> None:
         self.queue.close()
         self.analysis.shutdown(wait=False, cancel_futures=True)
+        self.readers.shutdown(wait=False, cancel_futures=True)
 
 
 # --- helpers ---------------------------------------------------------------------------
@@ -261,7 +277,7 @@ async def explain(request: Request) -> Response:
     start = time.perf_counter()
     explorer = explorer_of(request)
     body = await read_json(request)
-    job = parse_explain(body, explorer.sources, explorer.uploads)
+    job = await explorer.parse(body)
     result = await explorer.queue.submit(job)
     result = dict(result, ms=round((time.perf_counter() - start) * 1000, 3))
     return JSONResponse(result)
@@ -279,7 +295,7 @@ async def epochs(request: Request) -> Response:
         raise ApiError(f"the epoch curve uses a CAM method: {', '.join(CAM_METHODS)}")
     layers, _ = check_layers(source, body.get("layer", -1))
     image = body["image"]
-    x, label = labelled_picture(image, source, explorer.uploads)
+    x, label = await explorer.picture(image, source)
     source.check_labels([label])
     target = check_target(source, body.get("target"), tuple(x.shape[-2:]))
     mask = None

@@ -57,7 +57,28 @@ class Uploads:
         return array
 
     def tensor(self, upload_id: Any, source: Source) -> torch.Tensor:
-        return to_tensor(Image.fromarray(self.get(upload_id)), source.size, source.channels)
+        """The upload at the source's size (resized once per size, then kept with the upload's bytes)."""
+        key = (upload_id, source.size, source.channels)
+        found = self.cache.get(key)
+        if found is None:
+            found = self.cache.put(key, to_tensor(Image.fromarray(self.get(upload_id)), source.size, source.channels))
+        return found
+
+    def has_tensor(self, upload_id: Any, source: Source) -> bool:
+        return isinstance(upload_id, str) and (upload_id, source.size, source.channels) in self.cache
+
+
+def picture_is_ready(body: Any, sources: Sources, uploads: Uploads) -> bool:
+    """Whether the picture a request names is already decoded and cached, so parsing it costs
+    microseconds; False for anything else (the caller then parses off the event loop, where a
+    picture folder's photo or an upload may take milliseconds to decode and resize)."""
+    try:
+        source, image = sources.get(body["run"]), body["image"]
+        if "upload" in image:
+            return uploads.has_tensor(image["upload"], source)
+        return source.has_picture(image.get("split", "test"), image["index"])
+    except Exception:  # noqa: BLE001 - a malformed body: the full parse reports it
+        return False
 
 
 def check_keys(body: Any, allowed: tuple[str, ...], what: str) -> dict[str, Any]:

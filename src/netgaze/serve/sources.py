@@ -195,6 +195,9 @@ class Source:
             raise NotFound(f"{self.id} {split} has pictures 0..{len(dataset) - 1}, not {index}")
         return self._pictures.get_or_make((split, index), lambda: self._read_picture(dataset, index))
 
+    def has_picture(self, split: Any, index: Any) -> bool:
+        return (split, index) in self._pictures
+
     def _read_picture(self, dataset: Any, index: int) -> Picture:
         item = dataset[index]
         x, second = item[0], item[1]
