@@ -34,7 +34,7 @@ from netgaze.serve.pictures import png_base64
 from netgaze.serve.sources import Source
 from netgaze.targets import PREDICTED, Area, Class, TopClass
 
-# Methods whose first forward pass is the clean picture (so the hook sees the real output).
+# Methods whose first forward pass is the clean picture (so the output selector sees the real output).
 SAME_FORWARD = {"gradcam", "gradcam_pp", "hirescam", "layercam", "xgradcam", "guided_backprop",
                 "guided_gradcam", "saliency"}
 TOP_PREDICTIONS = 5
