@@ -71,6 +71,12 @@ def tour(url: str, shots: Path | None = None, runs: dict[str, str] | None = None
             report["explain_tiles"] = page.locator("#tiles figure").count()
             report["steps"].append(("explain: added a layer", second, third))
             report["options"] = page.eval_on_selector_all("aside select option", "os => os.map(o => o.textContent)")
+            pixels = "c => Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data.slice(0, 4000))"
+            before = page.eval_on_selector("#tiles canvas.map", pixels)
+            page.locator("#opacity").fill("100")          # drawn again in the page: no request
+            report["opacity"] = (before != page.eval_on_selector("#tiles canvas.map", pixels),
+                                 stamp(page, "#tiles") == third)
+            page.locator("#opacity").fill("50")
             shot("explain")
             page.set_input_files("#upload", files=[{"name": "upload.png", "mimeType": "image/png",
                                                     "buffer": _png_bytes()}])

@@ -31,6 +31,7 @@ def test_every_page_in_headless_chromium(serve_runs, tmp_path):
         assert after and after != before, step                     # a new map arrived after each gesture
     assert report["explain_tiles"] == 4                            # picture, two layers, guided backprop
     assert report["upload_caption"] == "uploaded picture"
+    assert report["opacity"] == (True, True)          # the opacity control redrew the maps without a request
     before, after = report["area_captions"]
     assert "inside the box" in after and before != after           # the dragged box changed the area map
     assert report["epoch_caption"].startswith("Grad-CAM features, epoch 0")

@@ -45,9 +45,10 @@ function roundHalfEven(v) {
   return r - v === 0.5 && r % 2 !== 0 ? r - 1 : r;
 }
 
-// viz.overlay: min-max normalise the map, colour it, blend it over the picture.
-function camPixels(values, offset, h, w, picture, table) {
-  const n = h * w, f = Math.fround, a = table.alpha, out = new ImageData(w, h);
+// viz.overlay: min-max normalise the map, colour it, blend it over the picture (alpha: the
+// map's weight, the server's 0.5 unless the page's opacity control says otherwise).
+function camPixels(values, offset, h, w, picture, table, alpha) {
+  const n = h * w, f = Math.fround, a = alpha, out = new ImageData(w, h);
   let lo = Infinity, hi = -Infinity;
   for (let i = 0; i < n; i++) { const v = values[offset + i]; if (v < lo) lo = v; if (v > hi) hi = v; }
   const span = f(hi - lo);
@@ -81,16 +82,37 @@ function attributionPixels(values, shape, table) {
 }
 
 // A canvas of one map of an answer: map `k` of a CAM answer ([H, W] or [k, H, W]) over the
-// picture, or a gradient method's [C, H, W] attribution.
+// picture, or a gradient method's [C, H, W] attribution. A CAM canvas keeps what it needs to
+// redraw itself at another opacity (`canvas.redraw(alpha)`), without asking the server again.
 async function mapCanvas(packed, pictureSrc, cam, k) {
   const table = await colourTable();
   const { shape, values } = unpack(packed);
   const [h, w] = shape.slice(-2);
-  const pixels = cam ? camPixels(values, (k || 0) * h * w, h, w, await picturePixels(pictureSrc, h, w), table)
-    : attributionPixels(values, shape.length === 2 ? [1, h, w] : shape, table);
   const canvas = el("canvas", { width: w, height: h, class: "map" });
-  canvas.getContext("2d").putImageData(pixels, 0, 0);
+  if (cam) {
+    const picture = await picturePixels(pictureSrc, h, w);
+    canvas.redraw = (alpha) => canvas.getContext("2d").putImageData(
+      camPixels(values, (k || 0) * h * w, h, w, picture, table, alpha), 0, 0);
+    canvas.redraw(overlayAlpha(table));
+  } else {
+    canvas.getContext("2d").putImageData(attributionPixels(values, shape.length === 2 ? [1, h, w] : shape, table), 0, 0);
+  }
   return canvas;
+}
+
+function overlayAlpha(table) { return heat.alpha === undefined ? table.alpha : heat.alpha; }
+
+// The control beside the maps: the maps' opacity over the pictures, redrawn in the page.
+function opacityControl() {
+  const shown = Math.round(100 * (heat.alpha === undefined ? 0.5 : heat.alpha));
+  const label = el("span", { text: shown + "% map" });
+  const range = el("input", { type: "range", id: "opacity", min: 0, max: 100, step: 5, value: shown });
+  range.addEventListener("input", () => {
+    heat.alpha = Number(range.value) / 100;
+    label.textContent = range.value + "% map";
+    document.querySelectorAll("canvas.map").forEach((c) => { if (c.redraw) c.redraw(heat.alpha); });
+  });
+  return field("Overlay opacity", el("div", {}, range, label));
 }
 
 // How many maps a CAM answer holds: 1 for [H, W], k for top-k's [k, H, W].

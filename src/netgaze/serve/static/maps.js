@@ -29,6 +29,7 @@ function explainPage(params) {
     field("Target", select(targets, target, (v) => go({ target: v }))),
     el("label", { class: "check" }, el("input", { type: "checkbox", id: "guided", checked: guided,
       onchange: (e) => go({ guided: e.target.checked ? "1" : "0" }) }), " guided backprop beside"),
+    opacityControl(),
   ];
   if (needsUpload(run, params)) return uploadFirst(controls);
   const view = el("div", {}, el("div", { class: "panel prediction", id: "prediction", text: "choose a picture" }),
@@ -97,6 +98,7 @@ function areaPage(params) {
     picturePicker(run, params, go),
     layerSelect(run, layer, (v) => go({ layer: v })),
     field("Output channel", select([["", "all channels"]].concat(channels), channel, (v) => go({ channel: v }))),
+    opacityControl(),
     el("p", { class: "hint", text: "Drag a rectangle on the output to explain that area." }),
   ];
   if (needsUpload(run, params)) return uploadFirst(controls);
@@ -194,6 +196,7 @@ function epochsPage(params) {
     picturePicker(run, params, go),
     layerSelect(run, layer, (v) => go({ layer: v })),
     field("Checkpoint", el("div", {}, slider, label)),
+    opacityControl(),
     run.task !== "classify" ? el("p", { class: "hint", text: "dense output: the map explains the centre box" }) : null,
   ];
   const chart = svg("svg", { class: "chart", id: "curves", width: 460, height: 240 });
