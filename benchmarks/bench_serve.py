@@ -212,7 +212,7 @@ def resnet_in_process(rounds: int) -> dict:
     """resnet18 at 224 px: the server runs in this process, so its requests and the model's own
     ``no_grad`` forward passes (interleaved, one before each request) share the same CPU and threads."""
     from netgaze.serve import BackgroundServer, Sources
-    from netgaze.serve.sources import model_source
+    from netgaze.serve.model_sources import model_source
 
     source = model_source("torchvision:resnet18", None, None)
     reference = model_source("torchvision:resnet18", None, None).model

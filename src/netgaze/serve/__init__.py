@@ -1,10 +1,13 @@
 """``netgaze serve``: a local web explorer over runs and models, with a documented HTTP API.
 
-- ``sources.py``: the served runs and models, named by ID (never by path), with pictures and layers.
+- ``sources.py``: the served runs and models, named by ID (never by path), with pictures and layers;
+  ``model_sources.py``: torchvision / timm models and segmenters as sources.
 - ``requests.py``: checks of what clients send; ``compute.py``: one batched explanation pass.
 - ``batching.py``: the bounded queue that groups concurrent requests per (model, layer, method).
 - ``views.py`` / ``units.py``: picture lists, epoch curves, embeddings, units (cached).
-- ``app.py``: the Starlette routes; ``static/``: the front end (plain HTML, JS and CSS).
+- ``app.py``: the explorer's state and the Explain routes; ``page_routes.py``: the other pages';
+  ``guard.py``: token, headers, error handlers; ``web.py``: request/response plumbing.
+- ``static/``: the front end (plain HTML, JS and CSS; maps drawn by ``heat.js``).
 - ``server.py``: run it with uvicorn (``serve(...)``), or in a background thread for tests.
 """
 from netgaze.serve.app import Explorer, Settings, create_app

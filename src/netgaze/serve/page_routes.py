@@ -1,0 +1,132 @@
+"""The routes behind the pages other than Explain: a run's pictures and history, its
+strategies, and the epoch curves, embeddings and units computed in the analysis thread."""
+from __future__ import annotations
+
+import asyncio
+import json
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from netgaze.serve import units as units_view
+from netgaze.serve import views
+from netgaze.serve.errors import ApiError
+from netgaze.serve.requests import check_keys, check_layers, check_method, check_target
+from netgaze.serve.web import explorer_of, read_json
+
+
+async def history(request: Request) -> Response:
+    source = explorer_of(request).sources.get(request.path_params["run"])
+    return JSONResponse({"run": source.id, "history": source.history, "epochs": source.epochs})
+
+
+async def pictures(request: Request) -> Response:
+    explorer = explorer_of(request)
+    source = explorer.sources.get(request.path_params["run"])
+    params = request.query_params
+    unknown = sorted(set(params) - {"split", "order", "label", "limit", "token"})
+    if unknown:
+        raise ApiError(f"unknown parameter(s) {', '.join(u[:40] for u in unknown)}; valid: split, order, label, limit")
+    split = params.get("split", "test")
+    source.dataset(split)       # 404 for a split the source lacks
+    order = params.get("order", "index")
+    if order not in ("index", "misclassified"):
+        raise ApiError("order is index or misclassified")
+    limit = _int_param(params.get("limit", "200"), "limit", 1, views.MAX_LISTED)
+    items = await explorer.analyse(("pictures", source.id, split),
+                                   lambda state: views.picture_list(state, source, split))
+    if params.get("label") not in (None, ""):
+        label = _int_param(params["label"], "label", 0, max(len(source.classes) - 1, 0))
+        items = [i for i in items if i["label"] == label]
+    if order == "misclassified":
+        items = sorted(items, key=lambda i: (i.get("correct") is not False, -i.get("p", 0.0)))
+    return JSONResponse({"run": source.id, "split": split, "total": len(items), "pictures": items[:limit]})
+
+
+async def strategies(request: Request) -> Response:
+    explorer = explorer_of(request)
+    params = request.query_params
+    unknown = sorted(set(params) - {"run", "token"})
+    if unknown:
+        raise ApiError(f"unknown parameter(s) {', '.join(u[:40] for u in unknown)}; valid: run")
+    source = explorer.sources.get(params.get("run"))
+    loop = asyncio.get_running_loop()
+    result = await loop.run_in_executor(None, views.strategies, source)
+    return JSONResponse(dict(result, run=source.id))
+
+
+def _int_param(text: str, name: str, lo: int, hi: int) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise ApiError(f"{name} is an integer") from None
+    if not lo <= value <= hi:
+        raise ApiError(f"{name} is in {lo}..{hi}")
+    return value
+
+
+async def epochs(request: Request) -> Response:
+    explorer = explorer_of(request)
+    body = check_keys(await read_json(request), ("run", "image", "method", "layer", "target"), "the request")
+    if "run" not in body or "image" not in body:
+        raise ApiError('a request needs "run" and "image"')
+    source = explorer.sources.get(body["run"])
+    method = check_method(body.get("method", "gradcam"))
+    from netgaze.methods import CAM_METHODS
+    if method not in CAM_METHODS:
+        raise ApiError(f"the epoch curve uses a CAM method: {', '.join(CAM_METHODS)}")
+    layers, _ = check_layers(source, body.get("layer", -1))
+    image = body["image"]
+    x, label = await explorer.picture(image, source)
+    source.check_labels([label])
+    target = check_target(source, body.get("target"), tuple(x.shape[-2:]))
+    mask = None
+    if isinstance(image, dict) and "index" in image:
+        mask = source.picture(image.get("split", "test"), image["index"]).mask
+        if source.task == "segment":
+            mask = None
+    key = ("epochs", source.id, json.dumps(image, sort_keys=True), method, layers[0], target)
+    result = await explorer.analyse(key, lambda state: views.epoch_curves(state, source, x, label, mask, method,
+                                                                          layers[0], target))
+    return JSONResponse(dict(result, run=source.id, layer=layers[0]))
+
+
+async def embedding(request: Request) -> Response:
+    explorer = explorer_of(request)
+    body = check_keys(await read_json(request), ("run", "layer", "method", "epoch", "limit", "split"), "the request")
+    source = explorer.sources.get(body.get("run"))
+    layer = body.get("layer", "prelogits")
+    method = body.get("method", "pca")
+    epoch = source.check_epoch(body.get("epoch"))
+    limit = body.get("limit", 500)
+    split = body.get("split", "test")
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 5 <= limit <= views.MAX_EMBEDDED:
+        raise ApiError(f"limit is an integer in 5..{views.MAX_EMBEDDED}")
+    if not isinstance(split, str):
+        raise ApiError("split is a name such as \"test\"")
+    source.dataset(split)
+    if not isinstance(layer, (str, int)) or isinstance(layer, bool):
+        raise ApiError("layer is a name, a negative stage index, \"prelogits\", \"logits\" or \"artifact\"")
+    if layer not in ("prelogits", "logits", "artifact"):
+        layer = source.resolve_layer(layer)
+    if method not in views.EMBED_METHODS:
+        raise ApiError(f"method is one of {', '.join(views.EMBED_METHODS)}")
+    key = ("embedding", source.id, layer, method, epoch, limit, split)
+    result = await explorer.analyse(key, lambda state: views.embedding(state, source, layer, method, epoch,
+                                                                       limit, split))
+    return JSONResponse(dict(result, run=source.id, split=split))
+
+
+async def units(request: Request) -> Response:
+    explorer = explorer_of(request)
+    body = check_keys(await read_json(request), ("run", "layer", "channels", "steps", "top", "epoch"), "the request")
+    source = explorer.sources.get(body.get("run"))
+    layer = source.resolve_layer(body.get("layer", -1))
+    epoch = source.check_epoch(body.get("epoch"))
+    channels, steps, k = body.get("channels"), body.get("steps", 64), body.get("top", 6)
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= 16:
+        raise ApiError("top is an integer in 1..16")
+    key = ("units", source.id, layer, json.dumps(channels), steps, k, epoch)
+    result = await explorer.analyse(key, lambda state: units_view.units(state, source, layer, channels, steps,
+                                                                        k, epoch))
+    return JSONResponse(dict(result, run=source.id))

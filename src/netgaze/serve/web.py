@@ -1,0 +1,48 @@
+"""Request and response plumbing shared by the explorer's routes: bodies read under a size
+limit, one-line JSON errors, the explorer behind a request."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from netgaze.serve.errors import ApiError
+
+MAX_JSON_BYTES = 64 * 1024
+
+
+def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    line = " ".join(str(message).split())[:500]
+    return JSONResponse({"error": line}, status_code=status, headers=headers)
+
+
+async def read_json(request: Request) -> Any:
+    body = await read_body(request, MAX_JSON_BYTES)
+    try:
+        return json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ApiError(f"the body is not JSON: {err.msg if hasattr(err, 'msg') else err}") from None
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise ApiError(f"the body has {declared} bytes; the limit is {limit}", status=413)
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise ApiError(f"the body is over the limit of {limit} bytes", status=413)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def explorer_of(request: Request) -> Any:
+    """The ``Explorer`` behind the app (``app.state.explorer``)."""
+    return request.app.state.explorer
+
+
+def png_response(data: bytes) -> Response:
+    return Response(data, media_type="image/png", headers={"Cache-Control": "private, max-age=3600"})
