@@ -212,7 +212,8 @@ function epochsPage(params) {
   }).then((result) => {
       if (!result || !document.getElementById("epoch-map")) return;
       document.querySelector("#epoch-map canvas").replaceWith(result.canvas);
-      const what = result.target.classes ? " for " + result.target.classes[0].name : "";
+      const what = result.target.classes ? " for " + result.target.classes[0].name :
+        result.target.name !== undefined ? ", " + result.target.name + " in the centre box" : "";
       document.querySelector("#epoch-map figcaption").textContent = "Grad-CAM " + layer + ", epoch " + epoch + what;
       document.getElementById("tiles").dataset.stamp = String(++state.seq);
     });
