@@ -27,41 +27,8 @@ from typing import Any, Callable
 import torch
 
 from netgaze.demo_processes import run_groups_in_processes
+from netgaze.demo_settings import DemoSettings, _settings_from_json, settings_json  # noqa: F401 - public here too
 from netgaze.studies.common import atomic_write_json, write_manifest
-
-
-@dataclass
-class DemoSettings:
-    """Sizes of the demo; ``quick()`` is a smoke-test version of the same pipeline."""
-
-    size: int = 48
-    n_train: int | None = None  # shapes' own default: 2,000 train and 500 test pictures
-    classifier_epochs: int = 8  # the shortcut is learned by epoch 2; the augmented model needs longer for shapes
-    channels: tuple[int, ...] = (16, 32, 64, 64)
-    digits_epochs: int = 5  # simple-cnn on digits with a 3x3 pooling grid: test accuracy 0.98 after 5
-    digits_channels: tuple[int, ...] = (16, 32, 64, 64)
-    layer_channels: int = 8  # channels per conv layer in the activation-maximization grid
-    vae_epochs: int = 40  # about 0.55 s of CPU an epoch: test pixel MSE 0.0076 after 20 epochs
-    cvae_epochs: int = 24
-    dvae_epochs: int = 24
-    vaegan_epochs: int = 20  # about 2 s of CPU an epoch; 0 leaves the VAE-GAN out
-    vae_latent: int = 8
-    vae_width: int = 16
-    vae_batch_size: int = 32  # many small steps: sharper digits in the same time than batch 128
-    morph_classes: tuple[int, int] | None = (0, 6)  # the class interpolation (None: the first test pictures' classes)
-    fcn_epochs: int = 6
-    n_eval: int = 200
-    embed_limit: int = 500
-    featureviz_steps: int = 96
-    faithfulness_images: int = 64
-    workers: int = 2  # processes running the step groups at once (1: everything in this process)
-
-    @classmethod
-    def quick(cls) -> "DemoSettings":
-        return cls(size=32, n_train=256, classifier_epochs=2, channels=(8, 16, 16, 16), digits_epochs=1,
-                   digits_channels=(8, 8, 8, 8), layer_channels=2, vae_epochs=1, cvae_epochs=1, dvae_epochs=1,
-                   vaegan_epochs=0, vae_batch_size=128, fcn_epochs=1, n_eval=32, embed_limit=64, featureviz_steps=8,
-                   faithfulness_images=8, workers=1)
 
 
 SHORT_HEADERS = {"pointing": "pointing", "energy_pointing": "energy pointing", "deletion_auc": "deletion",
@@ -303,10 +270,6 @@ def _run_group(out: str, settings: DemoSettings, progress: bool, group: str, thr
 DEMO_RUNS = [folder for folder, *_ in CLASSIFIERS] + ["fcn", "digits-cnn", "vae", "cvae", "dvae", "vaegan", "cnn-marker"]
 
 
-def settings_json(settings: DemoSettings) -> dict[str, Any]:
-    return json.loads(json.dumps(settings.__dict__, default=list))
-
-
 def set_aside_other_settings(out: Path, settings: DemoSettings) -> list[str]:
     """Move runs a demo with other settings left in ``out`` to ``out/replaced-<time>/``; say what moved.
 
@@ -335,14 +298,6 @@ def set_aside_other_settings(out: Path, settings: DemoSettings) -> list[str]:
     quick = " (a --quick demo)" if old == settings_json(DemoSettings.quick()) else ""
     return [f"{out} held runs trained with {what}{quick}: moved {', '.join(present)} to {aside} and training "
             "again with these settings"]
-
-
-def _settings_from_json(text: str) -> DemoSettings:
-    values = json.loads(text)
-    for key in ("channels", "digits_channels", "morph_classes"):
-        if isinstance(values.get(key), list):
-            values[key] = tuple(values[key])
-    return DemoSettings(**values)
 
 
 def _place_notes(out: Path, unplaced: dict[str, dict[str, str]]) -> None:
