@@ -1,4 +1,4 @@
-"""Fixtures of the explorer's tests: tiny runs trained once per session."""
+"""Fixtures of the explorer's tests: tiny runs trained once per session, served by one app per module."""
 from __future__ import annotations
 
 import sys
@@ -14,3 +14,20 @@ def serve_runs(tmp_path_factory):
     from serve_fixtures import make_runs
 
     return make_runs(tmp_path_factory.mktemp("serve-runs"))
+
+
+@pytest.fixture(scope="module")
+def sources(serve_runs):
+    from netgaze.serve import Sources
+
+    return Sources.from_arguments([str(serve_runs[k]) for k in ("cnn", "vae", "fcn", "evil")])
+
+
+@pytest.fixture(scope="module")
+def client(sources):
+    from starlette.testclient import TestClient
+
+    from netgaze.serve import create_app
+
+    with TestClient(create_app(sources), raise_server_exceptions=False) as c:
+        yield c

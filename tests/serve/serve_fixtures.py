@@ -8,6 +8,23 @@ from pathlib import Path
 import torch
 
 EVIL = '<img src=x onerror="window.__xss=1">'
+ATOL = 1e-5      # served maps against the library call
+
+
+def answer_map(answer: dict, key: str = "map"):
+    """An answer's map as a tensor (a dict of tensors when several layers were asked for)."""
+    value = answer[key]
+    return {k: torch.tensor(v) for k, v in value.items()} if isinstance(value, dict) else torch.tensor(value)
+
+
+def grey_png(size: int) -> bytes:
+    """A grey square PNG of ``size`` pixels a side."""
+    import io
+
+    from PIL import Image
+    buffer = io.BytesIO()
+    Image.new("L", (size, size), 128).save(buffer, format="PNG")
+    return buffer.getvalue()
 
 
 def make_runs(root: Path) -> dict[str, Path]:

@@ -14,28 +14,12 @@ from PIL import Image
 from starlette.testclient import TestClient
 
 import netgaze as ng
-from netgaze.serve import Settings, Sources, create_app
+from netgaze.serve import Settings, create_app
 from netgaze.serve.batching import BatchQueue
 from netgaze.serve.cache import MemoryLRU
 from netgaze.serve.compute import ExplainJob, WorkerState, explain_batch
+from serve_fixtures import ATOL, answer_map as _map, grey_png as _png
 
-ATOL = 1e-5
-
-
-@pytest.fixture(scope="module")
-def sources(serve_runs):
-    return Sources.from_arguments([str(serve_runs[k]) for k in ("cnn", "vae", "fcn", "evil")])
-
-
-@pytest.fixture(scope="module")
-def client(sources):
-    with TestClient(create_app(sources), raise_server_exceptions=False) as c:
-        yield c
-
-
-def _map(answer, key="map"):
-    value = answer[key]
-    return {k: torch.tensor(v) for k, v in value.items()} if isinstance(value, dict) else torch.tensor(value)
 
 
 def test_health_and_runs(client, sources):
@@ -85,12 +69,6 @@ def test_many_layers_class_and_top_k_targets(client, serve_runs):
     expected = ng.layercam(run.model, x, "features", target=ng.TopClass(3))[0]
     assert torch.allclose(_map(top), expected, atol=ATOL) and len(top["overlay"]) == 3
     assert [c["class"] for c in top["target"]["classes"]] == run.model(x)[0].topk(3).indices.tolist()
-
-
-def _png(size: int) -> bytes:
-    buffer = io.BytesIO()
-    Image.new("L", (size, size), 128).save(buffer, format="PNG")
-    return buffer.getvalue()
 
 
 def _unpacked(packed):

@@ -12,7 +12,7 @@ from netgaze.serve import Sources, create_app
 from netgaze.serve.cache import MemoryLRU
 from netgaze.serve.compute import ExplainJob, WorkerState, explain_batch
 from netgaze.serve.pictures import to_tensor
-from test_serve_api import ATOL, _map, _png
+from serve_fixtures import ATOL, answer_map as _map, grey_png as _png
 
 
 def test_a_conditional_vae_is_explained_with_each_pictures_label(serve_runs):

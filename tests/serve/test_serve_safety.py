@@ -13,27 +13,11 @@ from PIL import Image
 from starlette.testclient import TestClient
 
 import netgaze as ng
-from netgaze.serve import Settings, Sources, create_app
+from netgaze.serve import Settings, create_app
 from netgaze.serve.app import STATIC
 from netgaze.serve.pictures import to_tensor
+from serve_fixtures import ATOL, answer_map as _map
 
-ATOL = 1e-5
-
-
-@pytest.fixture(scope="module")
-def sources(serve_runs):
-    return Sources.from_arguments([str(serve_runs[k]) for k in ("cnn", "vae", "fcn", "evil")])
-
-
-@pytest.fixture(scope="module")
-def client(sources):
-    with TestClient(create_app(sources), raise_server_exceptions=False) as c:
-        yield c
-
-
-def _map(answer, key="map"):
-    value = answer[key]
-    return {k: torch.tensor(v) for k, v in value.items()} if isinstance(value, dict) else torch.tensor(value)
 
 
 def _png(size=(20, 20), mode="RGB") -> bytes:
