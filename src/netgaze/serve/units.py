@@ -45,9 +45,9 @@ def units(state: WorkerState, source: Source, layer: Any, channels: Any, steps: 
     """Activation maximization image and top pictures of each requested channel."""
     from netgaze.featureviz import visualize
 
-    from netgaze.serve.views import refuse_conditional
-
-    refuse_conditional(source, "ranking its units")
+    if source.conditional:     # activation maximization would have to pick a label to condition on
+        raise ApiError(f"{source.id} is a conditional VAE: ranking its units would need a label to condition "
+                       "the optimised picture on, so it is not offered (Explain, Area, Epochs and Embedding are)")
     name = source.resolve_layer(layer)
     model = state.model(source, epoch)
     width = _channel_count(model, source, name)

@@ -118,13 +118,6 @@ def embedding(state: WorkerState, source: Source, layer: Any, method: str, epoch
     return _points(source, Y, F.indices, F.labels, F.predictions, f"{F.layer}, {method}")
 
 
-def refuse_conditional(source: Source, what: str) -> None:
-    """A conditional VAE's units: activation maximization would have to pick a label to condition on."""
-    if source.conditional:
-        raise ApiError(f"{source.id} is a conditional VAE: {what} would need a label to condition the "
-                       "optimised picture on, so it is not offered (Explain, Area, Epochs and Embedding are)")
-
-
 def _artifact_points(source: Source, path: Path) -> dict[str, Any]:
     with np.load(path, allow_pickle=False) as data:
         Y, indices = data["embedding"][:, :2], data["indices"]
