@@ -19,7 +19,7 @@ function embeddingPage(params) {
     el("p", { class: "hint", text: "Hover a point for its picture; click it to explain it." }),
   ];
   const size = 560;
-  const plot = svg("svg", { class: "scatter", id: "scatter", width: size, height: size });
+  const plot = svg("svg", { class: "scatter", id: "scatter", width: size, height: size, viewBox: "0 0 " + size + " " + size });
   const legend = el("div", { class: "legend panel", id: "legend" });
   const view = el("div", {}, el("div", { class: "panel", id: "embed-title", text: "computing the embedding..." }),
                   plot, legend);

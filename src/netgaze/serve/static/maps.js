@@ -199,7 +199,7 @@ function epochsPage(params) {
     opacityControl(),
     run.task !== "classify" ? el("p", { class: "hint", text: "dense output: the map explains the centre box" }) : null,
   ];
-  const chart = svg("svg", { class: "chart", id: "curves", width: 460, height: 240 });
+  const chart = svg("svg", { class: "chart", id: "curves", width: 460, height: 240, viewBox: "0 0 460 240" });
   const view = el("div", {}, el("div", { class: "tiles", id: "tiles" },
     figure(pictureUrl(run.id, imageOf(params)), "picture"),
     el("figure", { id: "epoch-map" }, el("canvas", { class: "map" }), el("figcaption", { text: "" })),
