@@ -149,7 +149,7 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default="screenshots", help="folder for the PNGs (default ./screenshots)")
     args = parser.parse_args(argv)
     sys.path.insert(0, str(Path(__file__).parent))
-    from netgaze.serve import BackgroundServer, Sources
+    from netgaze.serve import BackgroundServer, Settings, Sources
 
     paths = args.runs
     if not paths:
@@ -159,7 +159,7 @@ def main(argv=None) -> int:
     sources = Sources.from_arguments(paths)
     pick = {"classify": next((s.id for s in sources if s.task == "classify" and len(s.epochs) > 1), None),
             "dense": next((s.id for s in sources if s.task != "classify"), None)}
-    with BackgroundServer(sources) as server:
+    with BackgroundServer(sources, Settings(processes=True)) as server:
         report = tour(server.url, Path(args.out), pick)
     print(f"screenshots in {args.out}: " + ", ".join(sorted(p.name for p in Path(args.out).glob('*.png'))))
     problems = report["console"] + report["page_errors"]

@@ -1,4 +1,5 @@
-"""Fixtures of the explorer's tests: tiny runs trained once per session, served by one app per module."""
+"""Fixtures of the explorer's tests: tiny runs trained once per session, served by one app per module
+(in each of its two ways)."""
 from __future__ import annotations
 
 import sys
@@ -23,11 +24,14 @@ def sources(serve_runs):
     return Sources.from_arguments([str(serve_runs[k]) for k in ("cnn", "vae", "fcn", "evil")])
 
 
-@pytest.fixture(scope="module")
-def client(sources):
+@pytest.fixture(scope="module", params=["threads", "processes"])
+def client(request, sources):
+    """The API served both ways: worker threads (the library's default) and a worker process
+    (what ``netgaze serve`` runs): every test of the API holds for both."""
     from starlette.testclient import TestClient
 
-    from netgaze.serve import create_app
+    from netgaze.serve import Settings, create_app
 
-    with TestClient(create_app(sources), raise_server_exceptions=False) as c:
+    settings = Settings(processes=request.param == "processes")
+    with TestClient(create_app(sources, settings), raise_server_exceptions=False) as c:
         yield c

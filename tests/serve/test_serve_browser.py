@@ -21,10 +21,10 @@ def _skip_reason() -> str | None:
 
 @pytest.mark.skipif(_skip_reason() is not None, reason=_skip_reason() or "")
 def test_every_page_in_headless_chromium(serve_runs, tmp_path):
-    from netgaze.serve import BackgroundServer, Sources
+    from netgaze.serve import BackgroundServer, Settings, Sources
 
     sources = Sources.from_arguments([str(serve_runs[k]) for k in ("cnn", "vae", "fcn", "evil")])
-    with BackgroundServer(sources) as server:
+    with BackgroundServer(sources, Settings(processes=True)) as server:
         report = tour(server.url, tmp_path / "shots", {"classify": "cnn", "dense": "vae", "escape": "evil"})
     assert report["console"] == [] and report["page_errors"] == [] and report["failed"] == []
     for step, before, after in report["steps"]:
@@ -66,7 +66,7 @@ COMPARE = """async ([body, cam, k]) => {
 def test_maps_drawn_in_the_page_equal_the_servers_overlays(serve_runs):
     from playwright.sync_api import sync_playwright
 
-    from netgaze.serve import BackgroundServer, Sources
+    from netgaze.serve import BackgroundServer, Settings, Sources
 
     cases = [({"run": "cnn", "image": {"split": "test", "index": 3}, "method": "gradcam", "layer": -1}, True, 0),
              ({"run": "cnn", "image": {"split": "test", "index": 5}, "method": "gradcam_pp",
@@ -77,7 +77,7 @@ def test_maps_drawn_in_the_page_equal_the_servers_overlays(serve_runs):
              ({"run": "vae", "image": {"split": "test", "index": 1}, "method": "saliency",
                "target": {"box": [2, 2, 6, 6], "channel": None}}, False, 0)]
     sources = Sources.from_arguments([str(serve_runs[k]) for k in ("cnn", "vae")])
-    with BackgroundServer(sources) as server, sync_playwright() as p:
+    with BackgroundServer(sources, Settings(processes=True)) as server, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
         try:
             page = browser.new_page()

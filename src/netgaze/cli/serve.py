@@ -33,7 +33,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="address to listen on (default 127.0.0.1: this machine only)")
     parser.add_argument("--port", type=_port, default=8765, help="port (default 8765)")
     parser.add_argument("--token", help="require this token on every request (needed with a non-local --host)")
-    parser.add_argument("--workers", type=positive_int, default=1, help="explanation worker threads (default 1)")
+    parser.add_argument("--workers", type=positive_int, default=1,
+                        help="explanation worker processes, each with its own model copies (default 1)")
     parser.add_argument("--threads", type=positive_int, help="PyTorch threads per operation (default: PyTorch's own; "
                         "1 serves small models best on a busy machine)")
     parser.add_argument("--max-batch", type=positive_int, default=16,
@@ -97,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
     except argparse.ArgumentTypeError as err:
         raise UserError(str(err)) from None
     sources = Sources.from_arguments(runs, args.model, args.weights, args.images, args.size)
-    settings = Settings(workers=args.workers, max_batch=args.max_batch, max_queue=args.max_queue,
-                        cache_mb=args.cache_mb, token=args.token)
+    settings = Settings(workers=args.workers, processes=True, threads=args.threads, max_batch=args.max_batch,
+                        max_queue=args.max_queue, cache_mb=args.cache_mb, token=args.token)
     serve(sources, args.host, args.port, settings)
     return 0

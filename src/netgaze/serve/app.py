@@ -44,14 +44,15 @@ from starlette.staticfiles import StaticFiles
 from netgaze.recorder import RecorderError
 from netgaze.serve.batching import BatchQueue, QueueFull
 from netgaze.serve.cache import MemoryLRU
-from netgaze.serve.compute import WorkerState, explain_batch
+from netgaze.serve.compute import WorkerState, answer_json, explain_batch, with_server_time
 from netgaze.serve.errors import ApiError
 from netgaze.serve.guard import TOKEN_COOKIE, Guard, api_error, http_error, queue_full, server_error, user_error
 from netgaze.serve.page_routes import embedding, epochs, history, pictures, strategies, units
 from netgaze.serve.pictures import MAX_UPLOAD_BYTES, check_upload, picture_png
 from netgaze.serve.requests import Uploads, labelled_picture, parse_explain, picture_is_ready
 from netgaze.serve.sources import Sources
-from netgaze.serve.web import explorer_of, png_response, read_body, read_json
+from netgaze.serve.processes import WorkerProcesses
+from netgaze.serve.web import MAX_JSON_BYTES, explorer_of, png_response, read_body, read_json
 
 STATIC = Path(__file__).parent / "static"
 
@@ -61,7 +62,11 @@ class Settings:
     """How the explorer serves.
 
     Attributes:
-        workers: explanation worker threads (each holds its own model copies).
+        workers: explanation workers (each holds its own model copies): threads, or with
+            ``processes`` child processes.
+        processes: explain in worker processes (``processes.py``), as ``netgaze serve`` does;
+            needs sources made by ``Sources.from_arguments`` (the workers load them again).
+        threads: PyTorch threads in each worker process (None: PyTorch's default).
         max_batch: most requests explained in one pass.
         max_queue: most requests waiting; beyond it the answer is 503 with Retry-After.
         cache_mb: memory bound of each cache (checkpoints, each worker's models, results).
@@ -69,6 +74,8 @@ class Settings:
     """
 
     workers: int = 1
+    processes: bool = False
+    threads: int | None = None
     max_batch: int = 16
     max_queue: int = 64
     cache_mb: int = 512
@@ -85,14 +92,39 @@ class Explorer:
         self.weights = MemoryLRU(budget, "checkpoints")
         self.results = MemoryLRU(budget, "results")
         self.uploads = Uploads(budget // 2)
-        self.queue = BatchQueue(explain_batch, key=lambda job: job.key(), workers=self.settings.workers,
-                                max_batch=self.settings.max_batch, max_queue=self.settings.max_queue,
-                                make_state=lambda i: WorkerState(self.weights, budget))
+        if self.settings.processes:
+            self.queue = WorkerProcesses(self.worker_setup(), self.settings.workers, self.settings.max_queue,
+                                         self.uploads)
+        else:
+            self.queue = BatchQueue(explain_batch, key=lambda job: job.key(), workers=self.settings.workers,
+                                    max_batch=self.settings.max_batch, max_queue=self.settings.max_queue,
+                                    make_state=lambda i: WorkerState(self.weights, budget))
         self.analysis_state = WorkerState(self.weights, budget)
         self.analysis = ThreadPoolExecutor(1, thread_name_prefix="netgaze-serve-analysis")
         self.readers = ThreadPoolExecutor(2, thread_name_prefix="netgaze-serve-pictures")
         for source in sources:       # the stage rule's probe passes run now, not in the event loop later
             source.layers()
+
+    def worker_setup(self) -> dict[str, Any]:
+        """What a worker process loads: the same sources, the batching and cache settings."""
+        if self.sources.recipe is None:
+            raise ValueError("worker processes need sources made by Sources.from_arguments (they load them again)")
+        return {"sources": self.sources.recipe, "max_batch": self.settings.max_batch,
+                "cache_mb": self.settings.cache_mb, "threads": self.settings.threads}
+
+    def wait_ready(self) -> None:
+        """Block until the worker processes have loaded (``ApiError`` if one cannot)."""
+        if isinstance(self.queue, WorkerProcesses):
+            self.queue.wait_ready()
+
+    async def start(self) -> None:
+        if isinstance(self.queue, WorkerProcesses):
+            await self.queue.start()
+
+    async def stop(self) -> None:
+        if isinstance(self.queue, WorkerProcesses):
+            await self.queue.stop()
+        self.close()
 
     async def parse(self, body: Any) -> Any:
         """``parse_explain``; off the event loop when the picture must first be decoded."""
@@ -179,26 +211,32 @@ async def upload(request: Request) -> Response:
     loop = asyncio.get_running_loop()
     image = await loop.run_in_executor(None, check_upload, data)
     upload_id = explorer.uploads.add(image)
+    if isinstance(explorer.queue, WorkerProcesses):
+        explorer.queue.upload(upload_id, explorer.uploads.get(upload_id))
     return JSONResponse({"upload": upload_id, "width": image.size[0], "height": image.size[1]})
 
 
 async def explain(request: Request) -> Response:
     start = time.perf_counter()
     explorer = explorer_of(request)
-    body = await read_json(request)
-    job = await explorer.parse(body)
-    result = await explorer.queue.submit(job)
-    result = dict(result, ms=round((time.perf_counter() - start) * 1000, 3))
-    return JSONResponse(result)
+    if isinstance(explorer.queue, WorkerProcesses):    # the worker checks the body and encodes the answer
+        status, answer = await explorer.queue.explain(await read_body(request, MAX_JSON_BYTES))
+    else:
+        job = await explorer.parse(await read_json(request))
+        status, answer = 200, answer_json(await explorer.queue.submit(job))
+    if status == 200:
+        answer = with_server_time(answer, start)
+    return Response(answer, status_code=status, media_type="application/json")
 
 
 def _lifespan(explorer: Explorer):
     @contextlib.asynccontextmanager
     async def lifespan(app):
         try:
+            await explorer.start()
             yield
         finally:
-            explorer.close()
+            await explorer.stop()
     return lifespan
 
 

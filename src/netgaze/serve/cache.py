@@ -79,6 +79,11 @@ class MemoryLRU:
         with self._lock:
             return key in self._items
 
+    def items(self) -> list[tuple[Hashable, Any]]:
+        """The kept ``(key, value)`` pairs, least recently used first."""
+        with self._lock:
+            return [(key, value) for key, (value, _) in self._items.items()]
+
     def __len__(self) -> int:
         return len(self._items)
 

@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from netgaze.serve.batching import QueueFull
-from netgaze.serve.errors import ApiError
+from netgaze.serve.errors import ApiError, status_and_message
 from netgaze.serve.web import error_response
 
 TOKEN_COOKIE = "netgaze_token"
@@ -20,11 +20,11 @@ log = logging.getLogger("netgaze.serve")
 
 
 async def api_error(request: Request, err: ApiError) -> Response:
-    return error_response(err.status, str(err))
+    return error_response(*status_and_message(err))
 
 
 async def user_error(request: Request, err: Exception) -> Response:
-    return error_response(400, str(err).splitlines()[0] if str(err) else type(err).__name__)
+    return error_response(*status_and_message(err))
 
 
 async def queue_full(request: Request, err: QueueFull) -> Response:
@@ -37,7 +37,7 @@ async def http_error(request: Request, err: HTTPException) -> Response:
 
 async def server_error(request: Request, err: Exception) -> Response:
     log.exception("unexpected error on %s", request.url.path)
-    return error_response(500, f"internal error ({type(err).__name__}); the server keeps serving")
+    return error_response(*status_and_message(err))
 
 
 class Guard:

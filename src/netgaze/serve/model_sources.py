@@ -6,15 +6,27 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
+import torch
 import torch.nn as nn
 
 from netgaze.serve.errors import ApiError
 from netgaze.serve.sources import Source, unique_id
 
 
+RANDOM_WEIGHTS_SEED = 0
+
+
 def model_source(spec: str, weights: str | None, images: str | None, size: int = 224,
                  taken: Sequence[str] = ()) -> Source:
-    """A source for ``torchvision:NAME`` or ``timm:NAME`` (random weights unless ``weights``)."""
+    """A source for ``torchvision:NAME`` or ``timm:NAME``. Without ``weights`` the weights are
+    random but drawn from a fixed seed, so the explorer's worker processes (which build the
+    model again) and every restart explain the same model; the global RNG is left untouched."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(RANDOM_WEIGHTS_SEED)
+        return _model_source(spec, weights, images, size, taken)
+
+
+def _model_source(spec: str, weights: str | None, images: str | None, size: int, taken: Sequence[str]) -> Source:
     from netgaze.studies.files import imagenet_classes, load_torchvision, load_weights_file
 
     if spec.startswith("torchvision:") and spec.split(":", 1)[1] in _segmenter_names():

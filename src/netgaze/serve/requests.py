@@ -45,8 +45,16 @@ class Uploads:
 
     def add(self, image: Image.Image) -> str:
         upload_id = secrets.token_hex(8)
-        self.cache.put(upload_id, np.asarray(image.convert("RGB"), dtype=np.uint8).copy())
+        self.put(upload_id, np.asarray(image.convert("RGB"), dtype=np.uint8).copy())
         return upload_id
+
+    def put(self, upload_id: str, array: np.ndarray) -> None:
+        """Keep an RGB array under a known ID (a worker process gets the explorer's uploads so)."""
+        self.cache.put(upload_id, array)
+
+    def arrays(self) -> list[tuple[str, np.ndarray]]:
+        """Every kept upload as ``(ID, RGB array)``, least recently used first."""
+        return [(key, value) for key, value in self.cache.items() if isinstance(key, str)]
 
     def get(self, upload_id: Any) -> np.ndarray:
         if not isinstance(upload_id, str) or not UPLOAD_ID.match(upload_id):

@@ -48,14 +48,19 @@ def serve(sources: Sources, host: str = "127.0.0.1", port: int = 8765, settings:
     """Serve until Ctrl-C (uvicorn handles SIGINT and shuts the workers down cleanly)."""
     settings = settings or Settings()
     settings.token = check_host(host, settings.token)
-    app = create_app(sources, settings)
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, lifespan="on")
-    server = uvicorn.Server(config)
     try:
         with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
             probe.bind((host, port))
     except OSError as err:
         raise ApiError(f"cannot listen on {host}:{port}: {err.strerror or err}; pick another --port") from None
+    app = create_app(sources, settings)
+    try:
+        app.state.explorer.wait_ready()         # a worker that cannot load is a one-line error, before listening
+    except BaseException:
+        app.state.explorer.close()
+        raise
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, lifespan="on")
+    server = uvicorn.Server(config)
     print(f"netgaze serve: {len(list(sources))} source(s) at {url_of(host, port, settings.token)}  "
           "(Ctrl-C stops)", flush=True)
     settle_process()

@@ -315,10 +315,11 @@ def run_source(path: str | Path, taken: Sequence[str] = ()) -> Source:
 class Sources:
     """The served sources by ID."""
 
-    def __init__(self, sources: Sequence[Source]):
+    def __init__(self, sources: Sequence[Source], recipe: dict[str, Any] | None = None):
         if not sources:
             raise ApiError("nothing to serve: give run folders or --model")
         self.by_id = {s.id: s for s in sources}
+        self.recipe = recipe     # the arguments of from_arguments, for worker processes to load the same
 
     def get(self, source_id: Any) -> Source:
         if not isinstance(source_id, str) or source_id not in self.by_id:
@@ -340,4 +341,7 @@ class Sources:
             found.append(model_source(model, weights, images, size, [s.id for s in found]))
         elif weights or images:
             raise ApiError("--weights and --images go with --model")
-        return cls(found)
+        absolute = {"runs": [str(Path(p).absolute()) for p in runs], "model": model, "size": size,
+                    "weights": weights and str(Path(weights).absolute()),
+                    "images": images and str(Path(images).absolute())}
+        return cls(found, recipe=absolute)

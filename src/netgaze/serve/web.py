@@ -8,18 +8,20 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from netgaze.serve.errors import ApiError
+from netgaze.serve.errors import ApiError, one_line
 
 MAX_JSON_BYTES = 64 * 1024
 
 
 def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    line = " ".join(str(message).split())[:500]
-    return JSONResponse({"error": line}, status_code=status, headers=headers)
+    return JSONResponse({"error": one_line(message)}, status_code=status, headers=headers)
 
 
 async def read_json(request: Request) -> Any:
-    body = await read_body(request, MAX_JSON_BYTES)
+    return parse_json(await read_body(request, MAX_JSON_BYTES))
+
+
+def parse_json(body: bytes) -> Any:
     try:
         return json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
