@@ -85,7 +85,8 @@ def run(args: argparse.Namespace) -> int:
     except ImportError as err:
         raise UserError(f"netgaze serve needs {err.name}: pip install 'netgaze[serve]'") from None
     from netgaze.serve.app import Settings
-    from netgaze.serve.server import serve
+    from netgaze.serve.processes import WorkerProcesses
+    from netgaze.serve.server import check_port, serve
     from netgaze.serve.sources import Sources
 
     if not args.runs and not args.model:
@@ -97,8 +98,14 @@ def run(args: argparse.Namespace) -> int:
         runs = run_folders(args.runs)
     except argparse.ArgumentTypeError as err:
         raise UserError(str(err)) from None
-    sources = Sources.from_arguments(runs, args.model, args.weights, args.images, args.size)
     settings = Settings(workers=args.workers, processes=True, threads=args.threads, max_batch=args.max_batch,
                         max_queue=args.max_queue, cache_mb=args.cache_mb, token=args.token)
-    serve(sources, args.host, args.port, settings)
+    check_port(args.host, args.port)
+    recipe = Sources.recipe_of(runs, args.model, args.weights, args.images, args.size)
+    workers = WorkerProcesses.start_loading(recipe, settings)    # they load while this process does
+    try:
+        sources = Sources.from_arguments(runs, args.model, args.weights, args.images, args.size)
+        serve(sources, args.host, args.port, settings, workers)
+    finally:
+        workers.close()
     return 0

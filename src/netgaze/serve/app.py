@@ -85,16 +85,20 @@ class Settings:
 class Explorer:
     """The state behind the routes: sources, uploads, the batch queue, the analysis thread, caches."""
 
-    def __init__(self, sources: Sources, settings: Settings | None = None):
+    def __init__(self, sources: Sources, settings: Settings | None = None, workers: WorkerProcesses | None = None):
         self.sources = sources
         self.settings = settings or Settings()
         budget = self.settings.cache_mb * 1024 * 1024
         self.weights = MemoryLRU(budget, "checkpoints")
         self.results = MemoryLRU(budget, "results")
         self.uploads = Uploads(budget // 2)
-        if self.settings.processes:
-            self.queue = WorkerProcesses(self.worker_setup(), self.settings.workers, self.settings.max_queue,
-                                         self.uploads)
+        if workers is None and self.settings.processes:
+            if self.sources.recipe is None:
+                raise ValueError("worker processes need sources made by Sources.from_arguments (they load them again)")
+            workers = WorkerProcesses.start_loading(self.sources.recipe, self.settings)
+        if workers is not None:
+            workers.uploads = self.uploads
+            self.queue = workers
         else:
             self.queue = BatchQueue(explain_batch, key=lambda job: job.key(), workers=self.settings.workers,
                                     max_batch=self.settings.max_batch, max_queue=self.settings.max_queue,
@@ -104,13 +108,6 @@ class Explorer:
         self.readers = ThreadPoolExecutor(2, thread_name_prefix="netgaze-serve-pictures")
         for source in sources:       # the stage rule's probe passes run now, not in the event loop later
             source.layers()
-
-    def worker_setup(self) -> dict[str, Any]:
-        """What a worker process loads: the same sources, the batching and cache settings."""
-        if self.sources.recipe is None:
-            raise ValueError("worker processes need sources made by Sources.from_arguments (they load them again)")
-        return {"sources": self.sources.recipe, "max_batch": self.settings.max_batch,
-                "cache_mb": self.settings.cache_mb, "threads": self.settings.threads}
 
     def wait_ready(self) -> None:
         """Block until the worker processes have loaded (``ApiError`` if one cannot)."""
@@ -240,9 +237,12 @@ def _lifespan(explorer: Explorer):
     return lifespan
 
 
-def create_app(sources: Sources, settings: Settings | None = None) -> Starlette:
-    """The explorer's ASGI application (serve it with uvicorn; ``app.state.explorer`` holds its state)."""
-    explorer = Explorer(sources, settings)
+def create_app(sources: Sources, settings: Settings | None = None,
+               workers: WorkerProcesses | None = None) -> Starlette:
+    """The explorer's ASGI application (serve it with uvicorn; ``app.state.explorer`` holds its state).
+    ``workers``: worker processes already loading the same sources (``netgaze serve`` starts them
+    before loading its own copy, so both load at once); by default ``settings.processes`` starts them."""
+    explorer = Explorer(sources, settings, workers)
     routes = [                      # matched in order: the most frequent request first
         Route("/api/explain", explain, methods=["POST"]),
         Route("/", index),

@@ -44,12 +44,20 @@ class WorkerProcesses:
     answer JSON)``; ``await stop()`` or ``close()`` ends them.
     """
 
-    def __init__(self, setup: dict[str, Any], count: int, max_queue: int, uploads: Uploads):
-        self.setup, self.max_queue, self.uploads = setup, max_queue, uploads
+    def __init__(self, setup: dict[str, Any], count: int, max_queue: int, uploads: Uploads | None = None):
+        self.setup, self.max_queue = setup, max_queue
+        self.uploads = uploads or Uploads()     # the explorer's, re-sent to a worker that restarts
         self.stats = BatchStats()
         self.closing = False
         self._ids = itertools.count(1)
         self.children = [_Child(self) for _ in range(count)]
+
+    @classmethod
+    def start_loading(cls, recipe: dict[str, Any], settings: Any) -> "WorkerProcesses":
+        """Workers for ``Sources.recipe_of(...)`` with the explorer's ``Settings``; they start loading now."""
+        setup = {"sources": recipe, "max_batch": settings.max_batch, "cache_mb": settings.cache_mb,
+                 "threads": settings.threads}
+        return cls(setup, settings.workers, settings.max_queue)
 
     @property
     def pending(self) -> int:

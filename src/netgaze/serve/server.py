@@ -12,6 +12,7 @@ import uvicorn
 
 from netgaze.serve.app import Settings, create_app
 from netgaze.serve.errors import ApiError
+from netgaze.serve.processes import WorkerProcesses
 from netgaze.serve.sources import Sources
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
@@ -44,16 +45,22 @@ def url_of(host: str, port: int, token: str | None) -> str:
     return f"http://{shown}:{port}/" + (f"?token={token}" if token else "")
 
 
-def serve(sources: Sources, host: str = "127.0.0.1", port: int = 8765, settings: Settings | None = None) -> None:
-    """Serve until Ctrl-C (uvicorn handles SIGINT and shuts the workers down cleanly)."""
-    settings = settings or Settings()
-    settings.token = check_host(host, settings.token)
+def check_port(host: str, port: int) -> None:
     try:
         with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
             probe.bind((host, port))
     except OSError as err:
         raise ApiError(f"cannot listen on {host}:{port}: {err.strerror or err}; pick another --port") from None
-    app = create_app(sources, settings)
+
+
+def serve(sources: Sources, host: str = "127.0.0.1", port: int = 8765, settings: Settings | None = None,
+          workers: WorkerProcesses | None = None) -> None:
+    """Serve until Ctrl-C (uvicorn handles SIGINT and shuts the workers down cleanly). ``workers``:
+    see ``create_app``."""
+    settings = settings or Settings()
+    settings.token = check_host(host, settings.token)
+    check_port(host, port)
+    app = create_app(sources, settings, workers)
     try:
         app.state.explorer.wait_ready()         # a worker that cannot load is a one-line error, before listening
     except BaseException:

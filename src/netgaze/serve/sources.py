@@ -341,7 +341,11 @@ class Sources:
             found.append(model_source(model, weights, images, size, [s.id for s in found]))
         elif weights or images:
             raise ApiError("--weights and --images go with --model")
-        absolute = {"runs": [str(Path(p).absolute()) for p in runs], "model": model, "size": size,
-                    "weights": weights and str(Path(weights).absolute()),
-                    "images": images and str(Path(images).absolute())}
-        return cls(found, recipe=absolute)
+        return cls(found, recipe=cls.recipe_of(runs, model, weights, images, size))
+
+    @staticmethod
+    def recipe_of(runs: Sequence[str], model: str | None = None, weights: str | None = None,
+                  images: str | None = None, size: int = 224) -> dict[str, Any]:
+        """``from_arguments``'s arguments with absolute paths: what a worker process loads again."""
+        return {"runs": [str(Path(p).absolute()) for p in runs], "model": model, "size": size,
+                "weights": weights and str(Path(weights).absolute()), "images": images and str(Path(images).absolute())}
