@@ -3,7 +3,9 @@
 - ``sources.py``: the served runs and models, named by ID (never by path), with pictures and layers;
   ``model_sources.py``: torchvision / timm models and segmenters as sources.
 - ``requests.py``: checks of what clients send; ``compute.py``: one batched explanation pass.
-- ``batching.py``: the bounded queue that groups concurrent requests per (model, layer, method).
+- ``processes.py``: the explanation worker processes ``netgaze serve`` runs (``worker_main.py``
+  is their program, ``frames.py`` the bytes between them); ``batching.py``: the bounded queue
+  of worker threads that groups concurrent requests per (model, layer, method) in one process.
 - ``views.py`` / ``units.py``: picture lists, epoch curves, embeddings, units (cached).
 - ``app.py``: the explorer's state and the Explain routes; ``page_routes.py``: the other pages';
   ``guard.py``: token, headers, error handlers; ``web.py``: request/response plumbing.

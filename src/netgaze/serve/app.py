@@ -18,8 +18,9 @@ Routes (the API is documented in the README and kept stable for scripts):
 
 This module holds the explorer's state and the Explain routes; ``page_routes.py`` the other
 pages', ``guard.py`` the token, headers and error handlers, ``web.py`` the plumbing.
-Explanations go through the batching queue (``batching.py``); the other computations run in
-one analysis thread. The event loop only parses, enqueues and answers. Every error is a 4xx
+Explanations go to worker processes (``processes.py``, what ``netgaze serve`` runs) or to the
+batching queue of worker threads (``batching.py``); the other computations run in one analysis
+thread. The event loop only parses, enqueues and answers. Every error is a 4xx
 (or a 503 with ``Retry-After``) with a one-line JSON body ``{"error": ...}``; an unexpected
 exception is a 500 with its type only, never a traceback.
 """

@@ -1,4 +1,6 @@
-"""Dynamic batching: concurrent requests for the same model, layer and method share one pass.
+"""Dynamic batching in worker threads (the explorer in one process; ``netgaze serve`` runs a
+worker process instead, see ``processes.py``): concurrent requests for the same model, layer
+and method share one pass.
 
 Requests wait in a bounded queue, grouped by a key (the model, epoch, layers, method and
 kind of target). A free worker thread takes the oldest group and up to ``max_batch`` of its

@@ -1,4 +1,4 @@
-"""One batched explanation pass for a group of requests (runs in a worker thread).
+"""One batched explanation pass for a group of requests (runs in a worker process or thread).
 
 Every request of a group shares the model, epoch, method, layers and kind of target, so
 the group is one call of the library method on the stacked pictures; each request then gets
