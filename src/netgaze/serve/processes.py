@@ -213,6 +213,8 @@ class _Child:
             self.attached().set()
 
     def close(self) -> None:
+        if not self.started and self.process.poll() is None:
+            self.process.kill()                  # still loading (Ctrl-C at start): nothing to finish
         if self.process.poll() is None:
             try:
                 self.process.stdin.close()       # end of input: the worker exits
