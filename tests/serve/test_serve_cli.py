@@ -41,13 +41,28 @@ def test_serve_prints_its_url_answers_and_stops_on_ctrl_c(serve_runs, tmp_path):
         answer = httpx.post(f"http://127.0.0.1:{port}/api/explain", timeout=30,
                             json={"run": "cnn", "image": {"split": "test", "index": 0}, "include": []})
         assert answer.status_code == 200 and answer.json()["layers"] == ["features"]
-        process.send_signal(signal.SIGINT)                      # what Ctrl-C sends
+        workers = _children(process.pid)
+        assert len(workers) == 1                               # the explanation worker process
+        os.killpg(process.pid, signal.SIGINT)                   # what Ctrl-C sends: to the server and its worker
         out, _ = process.communicate(timeout=60)
         assert process.returncode == 0 and "stopped" in out and "Traceback" not in out
+        assert not any(Path(f"/proc/{pid}").exists() for pid in workers)      # the worker stopped with it
     finally:
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (Linux)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if stat.read_text().rsplit(")", 1)[1].split()[1] == str(pid):
+                found.append(int(stat.parent.name))
+        except (OSError, IndexError):
+            continue
+    return found
 
 
 def test_a_lone_path_that_is_not_a_run_is_an_error(tmp_path, capsys):

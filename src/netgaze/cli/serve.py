@@ -98,14 +98,16 @@ def run(args: argparse.Namespace) -> int:
         runs = run_folders(args.runs)
     except argparse.ArgumentTypeError as err:
         raise UserError(str(err)) from None
-    settings = Settings(workers=args.workers, processes=True, threads=args.threads, max_batch=args.max_batch,
+    processes = sys.platform != "win32"      # the worker's pipes need a POSIX event loop; Windows uses threads
+    settings = Settings(workers=args.workers, processes=processes, threads=args.threads, max_batch=args.max_batch,
                         max_queue=args.max_queue, cache_mb=args.cache_mb, token=args.token)
     check_port(args.host, args.port)
     recipe = Sources.recipe_of(runs, args.model, args.weights, args.images, args.size)
-    workers = WorkerProcesses.start_loading(recipe, settings)    # they load while this process does
+    workers = WorkerProcesses.start_loading(recipe, settings) if processes else None   # they load while we do
     try:
         sources = Sources.from_arguments(runs, args.model, args.weights, args.images, args.size)
         serve(sources, args.host, args.port, settings, workers)
     finally:
-        workers.close()
+        if workers is not None:
+            workers.close()
     return 0
