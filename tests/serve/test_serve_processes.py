@@ -37,16 +37,8 @@ def process_client(sources):
         yield c
 
 
-@pytest.fixture
-def one_torch_thread():
-    """As many PyTorch threads here as in the worker process: the same summation order, the same bits."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def test_a_worker_process_answers_as_a_worker_thread_does(process_client, sources, one_torch_thread):
+def test_a_worker_process_answers_as_a_worker_thread_does(process_client, sources, one_thread):
+    """``one_thread``: as many PyTorch threads here as in the worker: the same summation order, the same bits."""
     with TestClient(create_app(sources)) as threads:
         for body in (BODY, dict(BODY, run="vae", layer=-1, target={"box": [2, 3, 12, 20]}),
                      dict(BODY, method="guided_backprop", layer=None, target={"class": 1}, epoch=0)):
