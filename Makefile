@@ -33,6 +33,7 @@ screenshots: $(STAMP) chromium
 	$(PY) tests/serve/browser_tour.py --out $(OUT)/screenshots $(patsubst %/run.json,%,$(wildcard $(OUT)/*/run.json))
 
 test: $(STAMP) chromium
+	.venv/bin/lint-imports
 	$(PY) -m pytest
 
 bench: $(BENCH)

@@ -14,7 +14,7 @@ import time
 
 from _timing import print_table, write_results
 
-from netgaze.lab.data import digits, shapes
+from netgaze.lab.datasets import digits, shapes
 
 shapes_module = importlib.import_module("netgaze.lab.datasets.shapes")
 digits_module = importlib.import_module("netgaze.lab.datasets.digits")

@@ -21,7 +21,7 @@ from _timing import print_table, write_results
 import netgaze as ng
 from netgaze.analyses.dissect import concepts_of, dissect
 from netgaze.lab.datasets.shapes import shapes
-from netgaze.recorder import Recorder
+from netgaze.core.recorder import Recorder
 
 N, SIZE, Q = 256, 64, 0.005
 

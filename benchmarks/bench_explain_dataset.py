@@ -23,7 +23,7 @@ import torchvision
 from _timing import interleaved_rounds, paired_ratios, print_table, with_cpu, write_results
 from torch.utils.data import DataLoader, TensorDataset
 
-from netgaze.explain_dataset import explain_dataset
+from netgaze.analyses.dataset_explanations import explain_dataset
 from netgaze.methods import gradcam
 
 N, SIZE, BATCH, SHARD = 256, 160, 32, 64

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import torch
 
-from netgaze.files import atomic_write_json
+from netgaze._util.atomic import atomic_write_json
 
 RESULTS = Path(__file__).resolve().parent / "results" / "featureviz.json"
 FULL_STEPS = 256

@@ -18,7 +18,7 @@ from _timing import interleaved_rounds, paired_ratios, print_table, with_cpu, wr
 from torch.utils.data import DataLoader, TensorDataset
 
 from netgaze.analyses.top_examples import top_examples
-from netgaze.recorder import Recorder
+from netgaze.core.recorder import Recorder
 
 N, SIZE, BATCH, LAYER = 256, 160, 64, "layer3"
 ROUNDS = int(os.environ.get("ROUNDS", "3"))

@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, DistributedSampler
 
 from netgaze.lab import loop, train
-from netgaze.lab.data import load_dataset
+from netgaze.lab.datasets import load_dataset
 from netgaze.lab.distributed import seed_everything
 from netgaze.lab.loop import EpochTrainer
 from netgaze.lab.models import build_model

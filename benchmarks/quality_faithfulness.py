@@ -58,7 +58,7 @@ def main() -> dict:
     args.run = args.run or str(ROOT / "runs" / f"quality-faithfulness-{args.model}-{args.size}")
     torch.manual_seed(0)
     began = time.perf_counter()
-    from netgaze.lab.data import shapes
+    from netgaze.lab.datasets import shapes
 
     if args.reuse:
         from netgaze.lab.runs import load_run

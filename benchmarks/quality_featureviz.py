@@ -37,7 +37,7 @@ from pathlib import Path
 
 import torch
 
-from netgaze.files import atomic_write_json
+from netgaze._util.atomic import atomic_write_json
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 RESULTS = RESULTS_DIR / "featureviz_quality.json"
@@ -65,7 +65,7 @@ def _initial_model(run):
 
 def _kernels(model) -> torch.Tensor:
     """First-layer kernels as weights on the [0, 1] picture: [out, 3, k, k] (the model normalises inside)."""
-    from netgaze.layers import resolve_layer
+    from netgaze.core.layers import resolve_layer
 
     w = resolve_layer(model, KERNELS)[1].weight.detach().float()
     normalize = getattr(model, "normalize", None)

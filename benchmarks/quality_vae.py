@@ -47,7 +47,7 @@ def _losses(run) -> list[float]:
 
 def bce_floor() -> float:
     """The smallest possible BCE per test picture: the summed entropy of its grey pixels."""
-    from netgaze.lab.data import digits
+    from netgaze.lab.datasets import digits
 
     x = digits("test").tensors()[0].clamp(1e-7, 1 - 1e-7)
     return float(-(x * x.log() + (1 - x) * (1 - x).log()).flatten(1).sum(1).mean())

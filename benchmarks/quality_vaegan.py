@@ -70,7 +70,7 @@ DIGITS_CONFIG = {"model_args": {"width": 16, "gate_prior": True}, "batch_size": 
 
 def write_shapes_folder(folder: Path, n: int = 500) -> Path:
     """``n`` 64x64 ``shapes`` pictures as PNG files in one sub-folder per class."""
-    from netgaze.lab.data import shapes
+    from netgaze.lab.datasets import shapes
     from netgaze.viz import save_png, to_uint8
 
     data = shapes("train", n=n, size=64, seed=0)
@@ -248,7 +248,7 @@ def main(argv=None) -> int:
                "digits": measure("digits", "digits", work / "vaegan-digits", args.epochs_digits, DIGITS_CONFIG)}
     results["stable"] = results["folder64"]["stable"] and results["digits"]["stable"]
     results["seconds"] = round(time.time() - began, 1)
-    from netgaze.files import atomic_write_json
+    from netgaze._util.atomic import atomic_write_json
     atomic_write_json(RESULTS / "vaegan.json", results)
     print(f"stable on both: {results['stable']}; wrote {RESULTS / 'vaegan.json'} in {results['seconds']:.0f} s")
     return 0

@@ -26,9 +26,9 @@ from pathlib import Path
 import torch
 
 import netgaze as ng
-from netgaze.files import atomic_write_json
-from netgaze.layouts import detect
-from netgaze.stages import stage_names, trace
+from netgaze._util.atomic import atomic_write_json
+from netgaze.core.layouts import detect
+from netgaze.core.stages import stage_names, trace
 
 HERE = Path(__file__).parent
 RESULT = HERE / "results" / "zoo.json"

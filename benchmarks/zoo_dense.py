@@ -21,7 +21,7 @@ import torch
 import torchvision.models as M
 
 import netgaze as ng
-from netgaze.files import atomic_write_json
+from netgaze._util.atomic import atomic_write_json
 from netgaze.studies.explain_dense import default_dense_layer
 
 RESULTS = Path(__file__).parent / "results" / "zoo_dense.json"

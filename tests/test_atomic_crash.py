@@ -13,8 +13,8 @@ import pytest
 import torch
 from safetensors.torch import save as save_safetensors
 
-import netgaze.files as files
-from netgaze.files import TMP_MARK, atomic_write_bytes
+import netgaze._util.atomic as files
+from netgaze._util.atomic import TMP_MARK, atomic_write_bytes
 from netgaze.lab.runs import RunFolder, remove_partial_files
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")

@@ -1,4 +1,4 @@
-"""The demo's bookkeeping: a step whose code is missing or fails leaves a visible note."""
+"""The demo's bookkeeping: a step that fails leaves a visible note."""
 from __future__ import annotations
 
 import json
@@ -16,8 +16,8 @@ def test_missing_or_failing_steps_become_notes_in_the_report(tmp_path):
     run = write_classify_run(tmp_path)
     demo = Demo(tmp_path, DemoSettings.quick(), progress=False)
 
-    def missing():
-        import netgaze.not_landed_yet  # noqa: F401
+    def missing():  # an import error is a failure like any other, not "code that has not landed"
+        import netgaze.not_a_module  # noqa: F401
 
     def failing():
         raise RuntimeError("boom\nsecond line")
@@ -27,9 +27,10 @@ def test_missing_or_failing_steps_become_notes_in_the_report(tmp_path):
     assert demo.step("fine", lambda: 42, run, "layers") == 42
     assert set(demo.skipped) == {"segments", "layers"} and "fine" in demo.timings
     note = json.loads((run / "artifacts" / "skipped-segments.json").read_text())
-    assert note["study"] == "area_segments" and "has not landed yet" in note["skipped"]
+    assert note["study"] == "area_segments" and "landed" not in note["skipped"]
+    assert note["skipped"] == "it failed: ModuleNotFoundError: No module named 'netgaze.not_a_module'"
     html = build_report([run], tmp_path / "report.html").read_text()
-    assert "not run — its code has not landed yet (No module named &#39;netgaze.not_landed_yet&#39;)" in html
+    assert "not run — it failed: ModuleNotFoundError: No module named &#39;netgaze.not_a_module&#39;" in html
     assert "not run — it failed: RuntimeError: boom" in html and "second line" not in html
     assert ">Area Grad-CAM of segments<" in html  # the note keeps its section in the outline
 
@@ -43,7 +44,7 @@ def test_quick_settings_are_small():
 def test_settings_travel_to_the_worker_processes_as_json():
     import dataclasses
 
-    from netgaze.demo import _settings_from_json
+    from netgaze.demo.settings import _settings_from_json
 
     settings = DemoSettings(morph_classes=(3, 8), channels=(4, 4, 8, 8), vaegan_epochs=3)
     back = _settings_from_json(json.dumps(dataclasses.asdict(settings)))
@@ -51,7 +52,7 @@ def test_settings_travel_to_the_worker_processes_as_json():
 
 
 def test_a_failed_training_leaves_its_note_in_another_run(tmp_path):
-    from netgaze.demo import _place_notes
+    from netgaze.demo.runner import _place_notes
 
     run = write_classify_run(tmp_path)
     demo = Demo(tmp_path, DemoSettings.quick(), progress=False)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from netgaze.devices import check_device
+from netgaze._util.devices import check_device
 from netgaze.errors import UserError, one_line, state_dict_mismatch
 
 

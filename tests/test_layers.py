@@ -36,7 +36,7 @@ def test_duplicates_refused():
 def test_wrapped_network_names_as_users_type_them():
     from netgaze.lab.models.classifiers import Normalized
     from netgaze.lab.models.normalize import Normalize
-    from netgaze.layers import display_name
+    from netgaze.core.layers import display_name
 
     inner = nn.Sequential()
     inner.add_module("stem", nn.Conv2d(3, 4, 3))

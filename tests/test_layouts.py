@@ -7,7 +7,7 @@ import torch.nn.functional as F
 import torchvision
 
 import netgaze as ng
-from netgaze.layouts import LayoutError, detect
+from netgaze.core.layouts import LayoutError, detect
 
 
 def test_swin_stage_output_is_channels_last():

@@ -13,8 +13,8 @@ from PIL import Image
 
 from netgaze.errors import UserError
 from netgaze.lab.datasets.folders import image_folder
-from netgaze.pictures import BACKGROUND, PictureError, read_picture
-from netgaze.studies.files import read_pictures
+from netgaze._util.picture_files import BACKGROUND, PictureError, read_picture
+from netgaze.studies.explain_files import read_pictures
 
 SIDE = 6
 

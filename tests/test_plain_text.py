@@ -13,7 +13,7 @@ import torch
 from matplotlib.text import Text
 from PIL import Image
 
-from netgaze.plots import plain_text
+from netgaze._util.plots import plain_text
 
 NAMES = ["$x$", "$x^$"]  # valid mathtext, and mathtext that does not parse
 

@@ -1,6 +1,6 @@
 """Every public name of ``netgaze`` stays what it is, whatever was imported before.
 
-Importing the submodule ``netgaze.explain_dataset`` used to replace the function
+Importing the submodule ``netgaze.analyses.dataset_explanations`` used to replace the function
 ``ng.explain_dataset`` with the module on the package. Each order runs in a fresh
 interpreter and touches every name of ``__all__`` twice.
 """
@@ -25,8 +25,8 @@ names = list(ng.__all__)
 names = {order}
 first = {{n: getattr(ng, n) for n in names}}
 second = {{n: getattr(ng, n) for n in names}}
-import netgaze.explain_dataset, netgaze.lab.runs, netgaze.embed.pipeline   # submodule imports afterwards
-from netgaze.explain_dataset import load_explanations
+import netgaze.analyses.dataset_explanations, netgaze.lab.runs, netgaze.embed.pipeline   # submodule imports afterwards
+from netgaze.analyses.dataset_explanations import load_explanations
 third = {{n: getattr(ng, n) for n in names}}
 print(json.dumps({{n: [type(first[n]).__name__, first[n] is second[n] is third[n],
                        isinstance(first[n], types.ModuleType)] for n in names}}))
@@ -34,7 +34,7 @@ print(json.dumps({{n: [type(first[n]).__name__, first[n] is second[n] is third[n
 
 ORDERS = {
     "all in order": ("", "names"),
-    "submodule first, reversed": ("import netgaze.explain_dataset", "names[::-1]"),
+    "submodule first, reversed": ("import netgaze.analyses.dataset_explanations", "names[::-1]"),
 }
 
 MODULES = {"viz", "lab", "datasets", "embed", "featureviz", "metrics", "studies", "report", "analyses"}

@@ -9,7 +9,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from netgaze.recorder import Recorder, RecorderError
+from netgaze.core.recorder import Recorder, RecorderError
 
 
 class _Counter(nn.Module):

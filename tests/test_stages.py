@@ -6,7 +6,7 @@ import torch.nn as nn
 import torchvision
 
 import netgaze as ng
-from netgaze import stages
+from netgaze.core import stages
 
 TORCHVISION = {  # pytorch-grad-cam's README recommendations, as module names
     "resnet18": "layer4",

@@ -7,24 +7,22 @@ stays quick.
 from __future__ import annotations
 
 import importlib
-import sys
-import types
 from typing import Any
 
 from netgaze import viz
-from netgaze.detection import Detection, DetectionMatchError
-from netgaze.layers import LayerError, conv_layer_names, layer_names, resolve_layer
-from netgaze.layouts import LayoutError
+from netgaze._util.version import VERSION as __version__
+from netgaze.core.detection import Detection, DetectionMatchError
+from netgaze.core.layers import LayerError, conv_layer_names, layer_names, resolve_layer
+from netgaze.core.layouts import LayoutError
 from netgaze.methods import (gradcam, gradcam_pp, guided_backprop, guided_gradcam, hirescam,
                              integrated_gradients, layercam, saliency, scorecam, smoothgrad, xgradcam)
-from netgaze.recorder import Recorder, RecorderError
-from netgaze.stages import stage_names
-from netgaze.targets import Area, Class, Latent, Target, TopClass
-
-__version__ = "0.1.0"
+from netgaze.core.recorder import Recorder, RecorderError
+from netgaze.core.stages import stage_names
+from netgaze.core.targets import Area, Class, Latent, Target, TopClass
+from netgaze.errors import RunError, UserError
 
 _LAZY_MODULES = {
-    "lab": "netgaze.lab", "datasets": "netgaze.lab.data", "embed": "netgaze.embed",
+    "lab": "netgaze.lab", "datasets": "netgaze.lab.datasets", "embed": "netgaze.embed",
     "featureviz": "netgaze.featureviz", "metrics": "netgaze.metrics", "studies": "netgaze.studies",
     "report": "netgaze.report", "analyses": "netgaze.analyses",
 }
@@ -33,7 +31,7 @@ _LAZY_NAMES = {
     "train_reconstruction": "netgaze.lab.reconstruct", "train_segmentation": "netgaze.lab.segment",
     "build_model": "netgaze.lab.models",
     "visualize": "netgaze.featureviz", "activation_maps": "netgaze.featureviz", "filters": "netgaze.featureviz",
-    "explain_dataset": "netgaze.explain_dataset", "load_explanations": "netgaze.explain_dataset",
+    "explain_dataset": "netgaze.analyses.dataset_explanations", "load_explanations": "netgaze.analyses.dataset_explanations",
     "build_report": "netgaze.report",
     "strategies": "netgaze.analyses.strategies", "dissect": "netgaze.analyses.dissect",
     "top_examples": "netgaze.analyses.top_examples",
@@ -51,28 +49,11 @@ def __getattr__(name: str) -> Any:
     return value
 
 
-class _Package(types.ModuleType):
-    """The package itself: importing a submodule never replaces a public name.
-
-    Python sets ``netgaze.explain_dataset = <module>`` when ``netgaze.explain_dataset`` (the
-    module) is first imported, which would shadow the function ``ng.explain_dataset``. The
-    submodule stays importable (``from netgaze.explain_dataset import load_explanations``).
-    """
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name in _LAZY_NAMES and isinstance(value, types.ModuleType):
-            return
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package
-
-
 __all__ = [
     "gradcam", "gradcam_pp", "hirescam", "layercam", "xgradcam", "scorecam",
     "saliency", "guided_backprop", "guided_gradcam", "smoothgrad", "integrated_gradients",
     "Class", "TopClass", "Area", "Latent", "Target", "Detection", "DetectionMatchError",
     "Recorder", "RecorderError", "LayerError", "LayoutError", "layer_names", "stage_names", "conv_layer_names",
-    "resolve_layer",
+    "resolve_layer", "UserError", "RunError",
     "viz", *_LAZY_MODULES, *_LAZY_NAMES,
 ]

@@ -25,6 +25,14 @@ class ArgumentTypeError(UserError, TypeError):
     """An argument of a type a function does not take (also a ``TypeError``)."""
 
 
+class LayerError(UserError):
+    """A layer reference that does not name a module of the model."""
+
+
+class RunError(UserError):
+    """A run folder that is missing, incomplete, or does not match what was asked."""
+
+
 class DeviceError(UserError):
     """A device that does not exist here (``cuda`` without a GPU, ``cuda:3`` on a 2-GPU machine)."""
 

@@ -15,7 +15,7 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 
 from netgaze.errors import ArgumentError
-from netgaze.files import atomic_write_bytes
+from netgaze._util.atomic import atomic_write_bytes
 
 
 def normalize(maps: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:

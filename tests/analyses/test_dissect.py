@@ -12,7 +12,7 @@ from netgaze.analyses.dissect import DissectionError, concepts_of, dissect
 from netgaze.analyses.histograms import UnitHistograms
 from netgaze.lab.datasets.base import TensorImageDataset
 from netgaze.lab.datasets.shapes import shapes
-from netgaze.recorder import Recorder
+from netgaze.core.recorder import Recorder
 
 
 def square_dataset(n=24, size=16):

@@ -9,7 +9,8 @@ from PIL import Image
 
 import netgaze as ng
 from netgaze.cli import main
-from netgaze.studies.files import load_torchvision, read_pictures
+from netgaze.studies.explain_files import read_pictures
+from netgaze.zoo import load_named_model
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +43,7 @@ def test_torchvision_model_with_weights_writes_overlays(files, capsys, tmp_path)
         assert png.is_file() and Image.open(png).size[0] > 2 * 64
     assert out.count("predicted") == 2
     # the overlay shows the Grad-CAM of the loaded weights: the same model gives the same top class
-    loaded = load_torchvision("resnet18", files / "r18.safetensors", 64)
+    loaded = load_named_model("torchvision:resnet18", files / "r18.safetensors", size=64)
     reference = torchvision.models.resnet18()
     reference.load_state_dict(torch.load(files / "r18.pth", weights_only=True))
     x = read_pictures([files / "a.jpg"], 64, 3)

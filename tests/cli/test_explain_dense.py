@@ -12,7 +12,7 @@ from PIL import Image
 
 from netgaze.cli import main
 from netgaze.studies.explain_dense import explain_dense_files
-from netgaze.studies.files import LoadedModel, read_pictures
+from netgaze.studies.explain_files import LoadedModel, read_pictures
 
 DETECTOR = "fasterrcnn_mobilenet_v3_large_320_fpn"
 
@@ -58,7 +58,7 @@ def test_detector_from_the_command_line(files, capsys, tmp_path, one_thread):
 
 
 def test_segmenter_from_the_command_line(files, capsys, tmp_path, one_thread):
-    from netgaze.studies.named_models import load_named_model
+    from netgaze.zoo.named import load_named_model
 
     code, out, err = _run(capsys, "--model", "torchvision:lraspp_mobilenet_v3_large", "--weights", files.root / "lraspp.pth",
                           "--images", files.root / "a.png", "--size", "48", "--target", "class:aeroplane@4,8,30,40",

@@ -6,8 +6,8 @@ import torch
 import torchvision
 from safetensors.torch import save_file
 
-from netgaze.studies.files import ExplainInputError
-from netgaze.studies.named_models import load_named_model
+from netgaze.studies.explain_files import ModelInputError
+from netgaze.zoo.named import load_named_model
 
 
 @pytest.fixture(scope="module")
@@ -51,17 +51,17 @@ def test_random_weights_give_indices_and_a_fine_tuned_head_its_own_size(weights,
     assert ten.model.net.fc.out_features == 10 and ten.classes == [str(i) for i in range(10)]
     named = load_named_model("torchvision:resnet18", weights / "ten.pth", labels=weights / "ten.txt")
     assert named.classes[9] == "thing9"
-    with pytest.raises(ExplainInputError, match="has 10 names but the model scores 1000"):
+    with pytest.raises(ModelInputError, match="has 10 names but the model scores 1000"):
         load_named_model("torchvision:resnet18", weights / "mine.safetensors", labels=weights / "ten.txt")
-    with pytest.raises(ExplainInputError, match="IMAGENET1K_V1"):
+    with pytest.raises(ModelInputError, match="IMAGENET1K_V1"):
         load_named_model("torchvision:resnet18", weights / "ten.pth", weights_enum="IMAGENET1K_V9")
-    with pytest.raises(ExplainInputError, match="do not fit"):
+    with pytest.raises(ModelInputError, match="do not fit"):
         load_named_model("torchvision:resnet18", weights / "ten.pth", weights_enum="IMAGENET1K_V1")
-    with pytest.raises(ExplainInputError, match="does not fit torchvision:resnet34"):
+    with pytest.raises(ModelInputError, match="does not fit torchvision:resnet34"):
         load_named_model("torchvision:resnet34", weights / "ten.pth")
-    with pytest.raises(ExplainInputError, match="did you mean resnet18"):
+    with pytest.raises(ModelInputError, match="did you mean resnet18"):
         load_named_model("torchvision:resnet81", None)
-    with pytest.raises(ExplainInputError, match="torchvision:NAME or timm:NAME"):
+    with pytest.raises(ModelInputError, match="torchvision:NAME or timm:NAME"):
         load_named_model("hub:resnet18", None)
 
 
@@ -88,5 +88,5 @@ def test_timm_models_with_timm_names_and_normalisation(weights, one_thread):
     assert torch.allclose(loaded.model.normalize.mean.flatten(), torch.tensor(timm.get_pretrained_cfg("resnet18").mean))
     ten = load_named_model("timm:resnet18", weights / "ten.pth")  # timm's resnet keeps torchvision's key names
     assert ten.model.net.fc.out_features == 10
-    with pytest.raises(ExplainInputError, match="does not fit timm:resnet18"):
+    with pytest.raises(ModelInputError, match="does not fit timm:resnet18"):
         load_named_model("timm:resnet18", weights / "lraspp4.pth")

@@ -6,7 +6,7 @@ import torch.nn as nn
 from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset
 
 from netgaze.embed import Features, features, pool, prelogit_layer
-from netgaze.layers import LayerError
+from netgaze.core.layers import LayerError
 
 
 def toy_model() -> nn.Sequential:

@@ -6,8 +6,8 @@ import torch
 import torchvision
 
 from netgaze.cli import main
-from netgaze.embed.named import ResizedPictures
-from netgaze.lab.data import load_dataset
+from netgaze.embed.model_on_data import ResizedPictures
+from netgaze.lab.datasets import load_dataset
 
 
 def test_embed_a_named_model_over_digits(tmp_path, capsys, one_thread):

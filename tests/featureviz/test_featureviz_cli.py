@@ -8,8 +8,8 @@ from PIL import Image
 
 import netgaze.cli.visualize as command
 from netgaze.cli import main
-from netgaze.cli.common import UserError
-from netgaze.studies.files import LoadedModel
+from netgaze.cli.parsing import UserError
+from netgaze.studies.explain_files import LoadedModel
 
 
 def test_parse_units():

@@ -21,7 +21,7 @@ from netgaze.featureviz import l1, total_variation, visualize
 
 def _digits() -> tuple[torch.Tensor, torch.Tensor]:
     try:
-        from netgaze.lab.data import digits
+        from netgaze.lab.datasets import digits
         data = digits("train")
         images = torch.stack([data[i][0] for i in range(len(data))])
         labels = torch.tensor([int(data[i][1]) for i in range(len(data))])

@@ -10,7 +10,7 @@ from PIL import Image
 import netgaze.featureviz as fv
 from netgaze.featureviz.render import image_channels
 from netgaze.featureviz import channel, class_logit, render, total_variation, visualize
-from netgaze.layers import LayerError
+from netgaze.core.layers import LayerError
 
 
 def _rgb_model():

@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from netgaze.lab.data import (DatasetError, Transformed, augmentation, digits, load_dataset, shapes)
+from netgaze.lab.datasets import (DatasetError, Transformed, augmentation, digits, load_dataset, shapes)
 
 
 def test_digits_split_is_fixed_complete_and_stratified():

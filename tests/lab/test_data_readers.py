@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from netgaze.lab.data import (CorruptImageWarning, DatasetError, image_folder, load_dataset, mnist,
+from netgaze.lab.datasets import (CorruptImageWarning, DatasetError, image_folder, load_dataset, mnist,
                               read_idx, read_split_list, readable_class_name)
 
 

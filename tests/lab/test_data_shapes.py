@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from netgaze.lab.data import SHAPE_NAMES, shapes
+from netgaze.lab.datasets import SHAPE_NAMES, shapes
 import importlib
 
 shapes_module = importlib.import_module("netgaze.lab.datasets.shapes")

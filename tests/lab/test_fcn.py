@@ -3,7 +3,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from netgaze.layers import resolve_layer
+from netgaze.core.layers import resolve_layer
 from netgaze.lab.models import ModelError, build_model
 from netgaze.lab.models.fcn import DECODERS, bilinear_kernel, upsampler
 from netgaze.lab.models.fcn_encoders import alexnet_encoder, classifier_head, load_imagenet, vgg16_encoder

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 import torchvision
 
-from netgaze.layers import conv_layer_names
+from netgaze.core.layers import conv_layer_names
 from netgaze.lab.models import ModelError, Normalize, build_model, model_names
 from netgaze.lab.models.classifiers import RESNET18_FILE, resnet18_weights_path
 

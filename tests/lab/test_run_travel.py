@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 
 from netgaze.cli import main
-from netgaze.lab.data import load_dataset
+from netgaze.lab.datasets import load_dataset
 from netgaze.lab.datasets.base import DatasetError
 from netgaze.lab.runs import DamagedCheckpointError, RunError, RunFolder, load_run
 from netgaze.lab.train import default_image_size, train_classifier

@@ -68,7 +68,7 @@ def test_real_label_range():
 def test_cli_passes_the_stabiliser_options_to_the_model():
     import argparse
 
-    from netgaze.cli.common import UserError
+    from netgaze.cli.parsing import UserError
     from netgaze.cli.training import reconstruct as cli
 
     parser = argparse.ArgumentParser()

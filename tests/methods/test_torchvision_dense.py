@@ -8,8 +8,8 @@ import torch.nn.functional as F
 from torchvision.models import detection, segmentation
 
 import netgaze as ng
-from netgaze.layer_entries import LayerEntryError
-from netgaze.recorder import RecorderError
+from netgaze.core.layer_entries import LayerEntryError
+from netgaze.core.recorder import RecorderError
 
 
 def reference_gradcam(model, x, module, key, score_fn):

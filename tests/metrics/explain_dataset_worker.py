@@ -5,7 +5,7 @@ import torch
 import torch.nn as nn
 from torch.utils.data import TensorDataset
 
-from netgaze.explain_dataset import explain_dataset
+from netgaze.analyses.dataset_explanations import explain_dataset
 
 
 def toy_model() -> nn.Module:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from netgaze.explain_dataset import ExplainDatasetError, explain_dataset, load_explanations
+from netgaze.analyses.dataset_explanations import ExplainDatasetError, explain_dataset, load_explanations
 from netgaze.methods import gradcam
 
 sys.path.insert(0, str(Path(__file__).parent))

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from netgaze.explain_dataset import explain_dataset, load_explanations
+from netgaze.analyses.dataset_explanations import explain_dataset, load_explanations
 from netgaze.methods import gradcam
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -49,7 +49,7 @@ def test_noisy_methods_keep_a_clean_pass_for_the_predictions(tmp_path):
 
 
 def test_a_failing_shard_write_is_raised(tmp_path, monkeypatch):
-    module = importlib.import_module("netgaze.explain_dataset")  # the package attribute is the function
+    module = importlib.import_module("netgaze.analyses.dataset_explanations")  # the package attribute is the function
 
     def broken(path, tensors, config):
         raise OSError("disk full")

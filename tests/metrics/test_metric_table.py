@@ -38,7 +38,7 @@ def test_every_cell_equals_a_direct_call():
     from netgaze import gradcam, saliency
     from netgaze.metrics import deletion_curve, energy_pointing_game, insertion_curve, model_randomization
     from netgaze.metrics.maps import as_map
-    from netgaze.targets import Class
+    from netgaze.core.targets import Class
 
     torch.manual_seed(1)
     model = nn.Sequential(nn.Conv2d(3, 6, 3, padding=1), nn.ReLU(), nn.Conv2d(6, 6, 3, padding=1), nn.ReLU(),

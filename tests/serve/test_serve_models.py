@@ -11,7 +11,7 @@ import netgaze as ng
 from netgaze.serve import Sources, create_app
 from netgaze.serve.cache import MemoryLRU
 from netgaze.serve.compute import ExplainJob, WorkerState, explain_batch
-from netgaze.serve.pictures import to_tensor
+from netgaze.serve.uploads import to_tensor
 from serve_fixtures import ATOL, answer_map as _map, grey_png as _png
 
 

@@ -15,7 +15,7 @@ from starlette.testclient import TestClient
 import netgaze as ng
 from netgaze.serve import Settings, create_app
 from netgaze.serve.app import STATIC
-from netgaze.serve.pictures import to_tensor
+from netgaze.serve.uploads import to_tensor
 from serve_fixtures import ATOL, answer_map as _map
 
 

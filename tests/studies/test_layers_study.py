@@ -11,12 +11,12 @@ import torchvision
 import netgaze as ng
 from netgaze.metrics import energy_inside
 from netgaze.studies import compare_layers, layers_study, pick_indices, stage_names
-from netgaze.studies.layers import coverage
+from netgaze.studies.across_layers import coverage
 from tiny_runs import tiny_run
 
 
 def test_stage_names_of_known_families():
-    # the core rule (netgaze.stages): one stage per resolution, the last is layer=-1
+    # the core rule (netgaze.core.stages): one stage per resolution, the last is layer=-1
     assert stage_names(torchvision.models.resnet18()) == ["layer1", "layer2", "layer3", "layer4"]
     # VGG11: the output at each resolution; the last (after the final pool) is `features`.
     assert stage_names(torchvision.models.vgg11()) == ["features.1", "features.4", "features.9",

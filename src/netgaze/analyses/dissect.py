@@ -27,8 +27,8 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from netgaze.analyses.histograms import UnitHistograms, region_cells
 from netgaze.analyses.indexed import IndexedPictures
 from netgaze.errors import UserError
-from netgaze.layers import LayerRef, conv_layer_names, resolve_layers
-from netgaze.recorder import Recorder
+from netgaze.core.layers import LayerRef, conv_layer_names, resolve_layers
+from netgaze.core.recorder import Recorder
 
 ConceptSource = Callable[[torch.Tensor], torch.Tensor]  # dataset indices [B] -> bool masks [B, H, W]
 

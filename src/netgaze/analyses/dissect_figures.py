@@ -4,8 +4,10 @@
 """
 from __future__ import annotations
 
+# The result is taken as it is (a ``Dissection``): the analysis calls these writers, never the reverse.
+
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 import numpy as np
 import torch
@@ -13,13 +15,11 @@ import torch.nn.functional as F
 
 from netgaze import viz
 
-if TYPE_CHECKING:  # pragma: no cover
-    from netgaze.analyses.dissect import Dissection
 
 TILE = 48
 
 
-def depth_plot(result: "Dissection") -> np.ndarray:
+def depth_plot(result: Any) -> np.ndarray:
     """uint8 figure: detectors per concept per layer (left), share of units that detect (right)."""
     import matplotlib
 
@@ -49,9 +49,9 @@ def depth_plot(result: "Dissection") -> np.ndarray:
     return figure_to_array(fig)
 
 
-def _unit_maps(result: "Dissection", layer: str, unit: int, indices: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+def _unit_maps(result: Any, layer: str, unit: int, indices: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
     """Pictures [n, C, H, W] and the unit's upsampled activation [n, H, W] on them."""
-    from netgaze.recorder import Recorder
+    from netgaze.core.recorder import Recorder
 
     images = torch.stack([result.dataset[i][0] for i in indices])
     device = next(result.model.parameters()).device
@@ -61,7 +61,7 @@ def _unit_maps(result: "Dissection", layer: str, unit: int, indices: list[int]) 
     return images, F.interpolate(act, size=images.shape[-2:], mode="bilinear", align_corners=False)[:, 0].cpu()
 
 
-def concept_units(result: "Dissection", units_per_concept: int = 3, pictures: int = 3) -> np.ndarray:
+def concept_units(result: Any, units_per_concept: int = 3, pictures: int = 3) -> np.ndarray:
     """uint8 grid: a row per concept with its best units (any layer), each on its top pictures, the area
     above the unit's threshold kept bright and the rest dimmed; under each unit's first picture its
     layer and number, under the second its IoU."""
@@ -85,7 +85,7 @@ def concept_units(result: "Dissection", units_per_concept: int = 3, pictures: in
     return viz.grid(tiles, ncols=units_per_concept * pictures, row_labels=labels)
 
 
-def sentences(result: "Dissection") -> list[str]:
+def sentences(result: Any) -> list[str]:
     """What the counts say, in words."""
     first, last = result.layers[0], result.layers[-1]
     def top(layer):
@@ -105,7 +105,7 @@ def sentences(result: "Dissection") -> list[str]:
     return [text]
 
 
-def save_dissection(result: "Dissection", folder: Path) -> Path:
+def save_dissection(result: Any, folder: Path) -> Path:
     from netgaze.studies.common import write_manifest
 
     folder.mkdir(parents=True, exist_ok=True)

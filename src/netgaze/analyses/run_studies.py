@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any, Sequence
 
-from netgaze.layers import LayerRef
+from netgaze.core.layers import LayerRef
 
 
 def _open(run, split: str):

@@ -28,7 +28,7 @@ from torch.utils.data import Dataset, Subset
 
 from netgaze.analyses.spectral import SpectralResult, spectral_clusters
 from netgaze.errors import UserError
-from netgaze.layers import LayerRef
+from netgaze.core.layers import LayerRef
 
 SHORTCUT_RATIO = 0.5   # a likely shortcut: its maps peak on the object less than half as often as the rest's
 MIN_SHORTCUT_SHARE = 0.05  # ... and it holds at least this share of its class's pictures
@@ -183,8 +183,8 @@ def strategies(model: nn.Module, dataset: Dataset, classes: Sequence[int | str] 
         random_state: seeds the eigensolver, k-means and t-SNE.
         progress: progress bars.
     """
-    from netgaze.explain_dataset import explain_dataset
-    from netgaze.layers import resolve_layer
+    from netgaze.analyses.dataset_explanations import explain_dataset
+    from netgaze.core.layers import resolve_layer
 
     labels = _labels(dataset)
     names = list(getattr(dataset, "classes", []) or [str(c) for c in range(int(labels.max()) + 1)])

@@ -7,8 +7,10 @@ spectral embedding coloured by cluster. ``strategies.json`` is a report manifest
 """
 from __future__ import annotations
 
+# The result is taken as it is (a ``Strategies``): the analysis calls these writers, never the reverse.
+
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
@@ -16,8 +18,6 @@ import torch.nn.functional as F
 
 from netgaze import viz
 
-if TYPE_CHECKING:  # pragma: no cover
-    from netgaze.analyses.strategies import Strategies
 
 TILE = 64
 
@@ -31,7 +31,7 @@ def _up(small: np.ndarray, size: tuple[int, int]) -> torch.Tensor:
     return F.interpolate(t.reshape(-1, 1, *t.shape[-2:]), size=size, mode="bilinear", align_corners=False)[:, 0]
 
 
-def cluster_grid(result: "Strategies", c: int) -> np.ndarray:
+def cluster_grid(result: Any, c: int) -> np.ndarray:
     """uint8 grid: a row per cluster, its mean map then its typical pictures with their maps."""
     dataset = result.dataset
     summaries = result.summaries[c]
@@ -56,7 +56,7 @@ def cluster_grid(result: "Strategies", c: int) -> np.ndarray:
                     col_labels=["mean map"] + [f"typical {k + 1}" for k in range(n_typical)])
 
 
-def spectrum_and_tsne(result: "Strategies", c: int) -> np.ndarray:
+def spectrum_and_tsne(result: Any, c: int) -> np.ndarray:
     """uint8 figure: eigenvalues with the chosen gap (left), t-SNE coloured by cluster (right)."""
     import matplotlib
 
@@ -91,7 +91,7 @@ def spectrum_and_tsne(result: "Strategies", c: int) -> np.ndarray:
     return figure_to_array(fig)
 
 
-def sentences(result: "Strategies") -> list[str]:
+def sentences(result: Any) -> list[str]:
     """Findings in words, built from the numbers."""
     out = []
     for c in result.classes:
@@ -114,7 +114,7 @@ def sentences(result: "Strategies") -> list[str]:
     return out
 
 
-def save_strategies(result: "Strategies", folder: Path) -> Path:
+def save_strategies(result: Any, folder: Path) -> Path:
     from netgaze.studies.common import write_manifest
 
     folder.mkdir(parents=True, exist_ok=True)

@@ -21,8 +21,8 @@ from torch.utils.data import DataLoader, Dataset
 
 from netgaze.analyses.indexed import IndexedPictures, picture_of
 from netgaze.errors import UserError
-from netgaze.layers import LayerRef, resolve_layer
-from netgaze.recorder import Recorder
+from netgaze.core.layers import LayerRef, resolve_layer
+from netgaze.core.recorder import Recorder
 
 
 class TopExamplesError(UserError):

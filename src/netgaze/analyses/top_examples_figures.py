@@ -1,8 +1,10 @@
 """Figures of ``TopExamples``: per channel a row of (activation maximization,) crops and pictures."""
 from __future__ import annotations
 
+# The result is taken as it is (a ``TopExamples``): the analysis calls these writers, never the reverse.
+
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 import numpy as np
 import torch
@@ -10,8 +12,6 @@ import torch.nn.functional as F
 
 from netgaze import viz
 
-if TYPE_CHECKING:  # pragma: no cover
-    from netgaze.analyses.top_examples import TopExamples
 
 TILE = 48
 ROWS_PER_FIGURE = 16
@@ -35,7 +35,7 @@ def _outlined(images: torch.Tensor, boxes: np.ndarray) -> torch.Tensor:
     return out
 
 
-def channel_grid(result: "TopExamples", channels: list[int], maximized: torch.Tensor | None,
+def channel_grid(result: Any, channels: list[int], maximized: torch.Tensor | None,
                  n_show: int = 5) -> np.ndarray:
     """uint8 grid: per channel, [activation maximization,] the top crops, then the top pictures."""
     k = min(n_show, result.indices.shape[1])
@@ -52,7 +52,7 @@ def channel_grid(result: "TopExamples", channels: list[int], maximized: torch.Te
     return viz.grid(tiles, ncols=len(head), row_labels=labels, col_labels=head)
 
 
-def save_top_examples(result: "TopExamples", folder: Path, maximized: torch.Tensor | None, facts: dict) -> Path:
+def save_top_examples(result: Any, folder: Path, maximized: torch.Tensor | None, facts: dict) -> Path:
     from netgaze.studies.common import write_manifest
 
     folder.mkdir(parents=True, exist_ok=True)

@@ -2,7 +2,7 @@
 
 Each subcommand module defines ``HELP`` (one line), ``EXAMPLES`` (epilog text),
 ``add_arguments(parser)`` and ``run(args) -> int | None``. Options are checked by the
-``type=`` functions of ``netgaze.cli.common`` as they are parsed; mistakes found later are a
+``type=`` functions of ``netgaze.cli.parsing`` as they are parsed; mistakes found later are a
 ``netgaze.errors.UserError`` (exactly that class, subclasses included). Both end as one line
 on stderr and exit status 2, never a traceback; anything else is a bug. Warnings print as one
 line ``netgaze COMMAND: warning: ...``.
@@ -16,7 +16,7 @@ import sys
 import warnings
 from typing import Sequence
 
-from netgaze.cli.common import OneLineParser, print_error
+from netgaze.cli.parsing import OneLineParser, print_error
 from netgaze.errors import UserError, one_line
 
 ORDER = ["train", "explain", "embed", "visualize", "report", "serve", "demo"]
@@ -32,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
         prog="netgaze", description="See where and how a convolutional network looks at pictures.",
         epilog="Run `netgaze COMMAND --help` for examples.")
-    from netgaze import __version__
+    from netgaze._util.version import VERSION as __version__
     parser.add_argument("--version", action="version", version=f"netgaze {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in _subcommands():

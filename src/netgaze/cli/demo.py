@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from netgaze.cli.common import out_dir
+from netgaze.cli.parsing import out_dir
 
 HELP = "train the reports' models on embedded data, run every study, write OUT/report.html"
 EXAMPLES = """examples:

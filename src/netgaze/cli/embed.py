@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from netgaze.cli.common import (UserError, add_model_arguments, load_model_argument, nonnegative_int, out_dir,
+from netgaze.cli.parsing import (UserError, add_model_arguments, load_model_argument, nonnegative_int, out_dir,
                                 positive_float, positive_int, run_folder)
 
 HELP = "embed a run's images by one layer's pooled features: PCA / t-SNE / UMAP, HTML view, TensorBoard projector"
@@ -91,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _model_on_data(args: argparse.Namespace):
     """``--model`` with ``--data``: a run-like pairing for ``embed_run`` and the output folder."""
-    from netgaze.embed.named import ModelOnData
+    from netgaze.embed.model_on_data import ModelOnData
 
     if not args.data:
         raise UserError("--model needs --data: the pictures to embed (digits, shapes, folder:PATH)")

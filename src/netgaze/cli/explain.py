@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import re
 
-from netgaze.cli.common import (UserError, add_model_arguments, fraction, load_model_argument, nonnegative_int,
+from netgaze.cli.parsing import (UserError, add_model_arguments, fraction, load_model_argument, nonnegative_int,
                                 out_dir, positive_int, run_folder)
 
 HELP = "explain pictures with Grad-CAM (or another method) and write overlay PNGs"
@@ -66,7 +66,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from netgaze.studies.files import check_method, explain_files
+    from netgaze.studies.explain_files import check_method, explain_files
 
     check_method(args.method)
     if args.all:
@@ -95,7 +95,7 @@ def _set_threshold(loaded, threshold: float) -> None:
 
 def _explain_all(args: argparse.Namespace) -> int:
     """``--all``: every picture of a dataset, sharded; torchrun-aware (see ``explain_dataset``)."""
-    from netgaze.explain_dataset import explain_dataset
+    from netgaze.analyses.dataset_explanations import explain_dataset
     from netgaze.lab.runs import load_run
     from netgaze.studies.common import require_task
 

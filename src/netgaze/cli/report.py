@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from netgaze.cli.common import out_file, run_folder
+from netgaze.cli.parsing import out_file, run_folder
 
 HELP = "write one self-contained report.html from run folders (reads them only)"
 EXAMPLES = """examples:

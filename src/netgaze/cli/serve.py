@@ -5,7 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from netgaze.cli.common import UserError, existing_dir, existing_file, positive_int, run_folder
+from netgaze.cli.parsing import UserError, existing_dir, existing_file, positive_int, run_folder
 
 HELP = "explore runs in the browser: explain, area, epochs, embedding, units (and an HTTP API)"
 EXAMPLES = """examples:
@@ -70,7 +70,7 @@ def run_folders(paths: list[str], out=None) -> list[str]:
 
 def _port(text: str) -> int:
     """A TCP port, 0 (any free port) to 65535."""
-    from netgaze.cli.common import nonnegative_int
+    from netgaze.cli.parsing import nonnegative_int
 
     value = nonnegative_int(text)
     if value > 65535:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import re
 
-from netgaze.cli.common import UserError, nonnegative_int, out_dir, positive_int, run_folder
+from netgaze.cli.parsing import UserError, nonnegative_int, out_dir, positive_int, run_folder
 
 DATASET_STUDIES = ("strategies", "dissect", "top-examples")
 HELP = ("run a study on run folders: layers (S1), models (S2), epochs (S3), latent (S8, VAE runs), "

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from netgaze.cli.common import (UserError, add_model_arguments, device, existing_file, load_model_argument,
+from netgaze.cli.parsing import (UserError, add_model_arguments, device, existing_file, load_model_argument,
                                 nonnegative_float, nonnegative_int, out_dir, positive_int, run_folder)
 
 HELP = "render what channels or classes respond to, first-layer filters, or one picture's activation maps"
@@ -94,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
         print(path)
         return 0
     if args.activations:
-        from netgaze.studies.files import read_pictures
+        from netgaze.studies.explain_files import read_pictures
         picture = read_pictures([args.activations], args.size or loaded.size, loaded.channels)[0]
         layers = [name.strip() for name in args.layer.split(",")] if args.layer else None
         result = activation_maps(model, picture, layers, device=args.device)

@@ -5,7 +5,7 @@ keeps, per batch, only the pooled vectors [B, D] (plus labels, predictions and s
 thumbnails when asked for): one batch of activations is alive at a time, so a dataset
 of any size fits as long as its [N, D] feature matrix does.
 
-The layer is recorded with ``netgaze.recorder.Recorder(model, [layer], grads=False)``
+The layer is recorded with ``netgaze.core.recorder.Recorder(model, [layer], grads=False)``
 (the only place that hooks a model). Special layer names:
 
 * ``"logits"`` / ``"output"``: the model's (selected) output itself, no hook at all.
@@ -29,8 +29,8 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset, RandomSampler, Subset
 
 from netgaze.errors import ArgumentError
-from netgaze.layers import LayerError, LayerRef, resolve_layer
-from netgaze.recorder import OutputSelector, Recorder
+from netgaze.core.layers import LayerError, LayerRef, resolve_layer
+from netgaze.core.recorder import OutputSelector, Recorder
 
 OUTPUT_LAYERS = ("logits", "output")
 PRELOGIT_LAYER = "prelogits"

@@ -19,14 +19,14 @@ import torch
 import torch.nn as nn
 
 from netgaze.errors import ArgumentError
-from netgaze.files import atomic_write
+from netgaze._util.atomic import atomic_write
 from netgaze.embed.features import OUTPUT_LAYERS, PRELOGIT_LAYER, Features, features
 from netgaze.embed.knn import knn_report
 from netgaze.embed.project import project
 from netgaze.embed.projector import export_projector
 from netgaze.embed.scatter import scatter_png
 from netgaze.embed.view import interactive_html
-from netgaze.layers import LayerRef, resolve_layer
+from netgaze.core.layers import LayerRef, resolve_layer
 
 THUMBNAIL = 32
 

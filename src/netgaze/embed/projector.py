@@ -36,7 +36,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from netgaze.files import atomic_write
+from netgaze._util.atomic import atomic_write
 
 CONFIG_NAME = "projector_config.pbtxt"
 METADATA_NAME = "metadata.tsv"

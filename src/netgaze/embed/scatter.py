@@ -13,7 +13,7 @@ from typing import Sequence
 import numpy as np
 
 from netgaze.errors import ArgumentError
-from netgaze.plots import plain_text
+from netgaze._util.plots import plain_text
 from netgaze.viz import save_png
 
 

@@ -23,7 +23,7 @@ from typing import Sequence
 import numpy as np
 
 from netgaze.errors import ArgumentError, warn_user
-from netgaze.files import atomic_write
+from netgaze._util.atomic import atomic_write
 from netgaze.embed.projector import max_sprite_points, sprite_image, sprite_layout
 from netgaze.embed.view_template import TEMPLATE
 

@@ -18,9 +18,9 @@ import torch.nn as nn
 
 from netgaze import viz
 from netgaze.errors import ArgumentError
-from netgaze.layers import LayerRef, conv_layer_names
-from netgaze.plots import plain_text
-from netgaze.recorder import Recorder
+from netgaze.core.layers import LayerRef, conv_layer_names
+from netgaze._util.plots import plain_text
+from netgaze.core.recorder import Recorder
 
 
 @dataclass

@@ -13,7 +13,7 @@ import torch.nn as nn
 
 from netgaze import viz
 from netgaze.errors import ArgumentError
-from netgaze.layers import LayerRef, conv_layer_names, resolve_layer
+from netgaze.core.layers import LayerRef, conv_layer_names, resolve_layer
 
 
 def filters(model: nn.Module, layer: LayerRef | None = None) -> torch.Tensor:

@@ -9,7 +9,7 @@ so there a batch is about as fast per unit as one unit at a time (see
 ``benchmarks/bench_featureviz.py``). The forward pass stops at the deepest layer the
 objective reads (``Recorder(stop=True)``).
 
-Hooks come from ``netgaze.recorder.Recorder``: it puts the model in eval mode, freezes the
+Hooks come from ``netgaze.core.recorder.Recorder``: it puts the model in eval mode, freezes the
 parameters and restores everything afterwards (also when something raises).
 """
 from __future__ import annotations
@@ -27,8 +27,8 @@ from netgaze.errors import ArgumentError
 from netgaze.featureviz.objectives import LOGITS, Context, Objective, channel, class_logit
 from netgaze.featureviz.param import make_image
 from netgaze.featureviz.transforms import Transform, compose, standard_transforms
-from netgaze.layers import CONV_TYPES
-from netgaze.recorder import OutputSelector, Recorder
+from netgaze.core.layers import CONV_TYPES
+from netgaze.core.recorder import OutputSelector, Recorder
 
 
 def image_channels(model: nn.Module) -> int:
@@ -201,7 +201,7 @@ def visualize(model: nn.Module, layer: str, channels: int | Sequence[int] | None
     if objective not in ("channel", "neuron"):
         raise ArgumentError(f"objective must be 'channel' or 'neuron', not {objective!r}")
     if layer != LOGITS:
-        from netgaze.layers import resolve_layer
+        from netgaze.core.layers import resolve_layer
         layer = resolve_layer(model, layer)[0]
     units = _unit_list(model, layer, channels, size, output, device)
     batch = batch_size or len(units)

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from netgaze.lab.runs import atomic_write_bytes
-from netgaze.plots import plain_text
+from netgaze._util.plots import plain_text
 
 SPLITS = ("train", "test")
 # Panels shown first when present; other metrics follow in the order they first appear.

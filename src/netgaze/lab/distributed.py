@@ -19,7 +19,7 @@ import torch.distributed as dist
 import torch.nn as nn
 from torch.utils.data import Dataset, DistributedSampler, Subset
 
-from netgaze.devices import check_device
+from netgaze._util.devices import check_device
 
 
 def pick_device(device: str | torch.device | None = None, local_rank: int = 0) -> torch.device:

@@ -52,8 +52,8 @@ GAN_MIN_UPDATES = 20
 
 
 def load_reconstruction_data(data: str, split: str, options: dict[str, Any] | None = None):
-    """A dataset split of pictures in [0, 1] (``netgaze.lab.data.load_dataset``)."""
-    from netgaze.lab.data import load_dataset
+    """A dataset split of pictures in [0, 1] (``netgaze.lab.datasets.load_dataset``)."""
+    from netgaze.lab.datasets import load_dataset
     return load_dataset(data, split, **(options or {}))
 
 

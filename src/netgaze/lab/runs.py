@@ -37,18 +37,14 @@ import torch.nn as nn
 from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
-from netgaze.errors import UserError, one_line, state_dict_mismatch
-from netgaze.files import TMP_MARK, atomic_write_bytes, atomic_write_json, atomic_write_text  # noqa: F401
+from netgaze.errors import RunError, one_line, state_dict_mismatch
+from netgaze._util.atomic import TMP_MARK, atomic_write_bytes, atomic_write_json, atomic_write_text  # noqa: F401
 from netgaze.lab.models import build_model, builder_parameters
 
 CHECKPOINT_RE = re.compile(r"^epoch-(\d{4,})\.json$")
 # Builder arguments that only matter when a model is first built (pretrained weights);
 # a run folder rebuilds with these values, then loads its own checkpoint.
 REBUILD_OVERRIDES = {"weights": None, "allow_random_init": True}
-
-
-class RunError(UserError):
-    """A run folder that is missing, incomplete, or does not match what was asked."""
 
 
 class DamagedCheckpointError(RunError):
@@ -305,13 +301,13 @@ class Run:
 
     def dataset(self, split: str = "test"):
         """The run's dataset split, without augmentation: classification/reconstruction sets
-        from ``netgaze.lab.data.load_dataset``, segmentation sets (image, mask) from
+        from ``netgaze.lab.datasets.load_dataset``, segmentation sets (image, mask) from
         ``netgaze.lab.segdata.load_segmentation``."""
         spec, options = self.data_spec(), self.data_options()
         if self.task == "segment":
             from netgaze.lab.segdata import load_segmentation
             return load_segmentation(spec, split, **options)
-        from netgaze.lab.data import load_dataset
+        from netgaze.lab.datasets import load_dataset
         return load_dataset(spec, split, **options)
 
     def data_spec(self) -> str:

@@ -25,7 +25,7 @@ from torch.utils.data import Dataset
 from netgaze.lab.datasets.base import DatasetError
 from netgaze.lab.datasets.shapes import Shapes
 from netgaze.metrics.segmentation import IGNORE_INDEX
-from netgaze.pictures import read_picture
+from netgaze._util.picture_files import read_picture
 
 VOC_CLASSES = ["background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair",
                "cow", "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa",

@@ -89,7 +89,7 @@ class ClassifierTrainer(EpochTrainer):
 
 def classifier_datasets(data: str, augment: str, data_options: dict[str, Any]) -> tuple[Dataset, Dataset]:
     """(train, test) datasets of a spec, the training split augmented by a preset."""
-    from netgaze.lab import data as lab_data
+    from netgaze.lab import datasets as lab_data
     if augment not in AUGMENT_PRESETS:
         raise ArgumentError(f"augment must be one of {', '.join(AUGMENT_PRESETS)}, got {augment!r}")
     train_set = lab_data.load_dataset(data, "train", **data_options)
@@ -192,7 +192,7 @@ def train_classifier(data: str = "shapes", model: str = "simple-cnn", augment: s
                   "model": model, "model_args": model_args, "classes": classes, "epochs": epochs,
                   "batch_size": batch_size, "lr": lr, "optimizer": optimizer, "weight_decay": weight_decay,
                   "seed": seed, "device": str(ctx.device), "world_size": ctx.world_size, "amp": amp,
-                  "workers": workers, "tensorboard": tensorboard,
+                  "workers": workers, "tensorboard": tensorboard, "data_facts": dict(getattr(train_set, "facts", {})),
                   "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                   "versions": {"torch": torch.__version__, "netgaze": _version()}}
         trainer = ClassifierTrainer(net, {optimizer: opt}, train_set, test_set, folder=RunFolder(out), ctx=ctx,
@@ -206,5 +206,5 @@ def train_classifier(data: str = "shapes", model: str = "simple-cnn", augment: s
 
 
 def _version() -> str:
-    from netgaze import __version__
+    from netgaze._util.version import VERSION as __version__
     return __version__

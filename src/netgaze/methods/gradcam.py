@@ -6,11 +6,11 @@ from typing import Sequence
 import torch
 import torch.nn as nn
 
-from netgaze.layers import LayerRef
-from netgaze.layouts import LayoutArg, ReshapeArg
-from netgaze.methods.base import layer_cams
-from netgaze.recorder import OutputSelector
-from netgaze.targets import TargetLike
+from netgaze.core.layers import LayerRef
+from netgaze.core.layouts import LayoutArg, ReshapeArg
+from netgaze.methods.templates import layer_cams
+from netgaze.core.recorder import OutputSelector
+from netgaze.core.targets import TargetLike
 
 
 def gradcam_formula(activations: torch.Tensor, grads: torch.Tensor) -> torch.Tensor:
@@ -31,11 +31,11 @@ def gradcam(model: nn.Module, x: torch.Tensor, layer: LayerRef | Sequence[LayerR
         model: any module; left exactly as found.
         x: image batch [B, C, H, W].
         layer: a dotted name, a module, a negative stage index (-1: the output of the
-            last spatial stage, see ``netgaze.stages``), or a list of those.
-        target: None (top class), an int / list of ints, or a ``netgaze.targets`` target.
+            last spatial stage, see ``netgaze.core.stages``), or a list of those.
+        target: None (top class), an int / list of ints, or a ``netgaze.core.targets`` target.
         output: selects the explained tensor of a tuple/dict output (see ``Recorder``).
         layout: how layer outputs are laid out, ``"nchw"``, ``"nhwc"`` or ``"tokens"``
-            (one value, or a dict per layer name); None detects it (``netgaze.layouts``).
+            (one value, or a dict per layer name); None detects it (``netgaze.core.layouts``).
         reshape: a callable ``tensor -> [B, C, h, w]`` (or a dict per layer) for layouts
             detection cannot read; applied to activations and gradients alike.
     """

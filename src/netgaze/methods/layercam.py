@@ -6,11 +6,11 @@ from typing import Sequence
 import torch
 import torch.nn as nn
 
-from netgaze.layers import LayerRef
-from netgaze.layouts import LayoutArg, ReshapeArg
-from netgaze.methods.base import layer_cams
-from netgaze.recorder import OutputSelector
-from netgaze.targets import TargetLike
+from netgaze.core.layers import LayerRef
+from netgaze.core.layouts import LayoutArg, ReshapeArg
+from netgaze.methods.templates import layer_cams
+from netgaze.core.recorder import OutputSelector
+from netgaze.core.targets import TargetLike
 
 
 def layercam_formula(activations: torch.Tensor, grads: torch.Tensor) -> torch.Tensor:

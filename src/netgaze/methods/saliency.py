@@ -5,10 +5,10 @@ import torch
 import torch.nn as nn
 
 from netgaze.errors import ArgumentError
-from netgaze.inputs import Inputs, batch_size, check_inputs
-from netgaze.methods.base import target_scores
-from netgaze.recorder import OutputSelector, Recorder
-from netgaze.targets import TargetLike, as_target
+from netgaze.core.inputs import Inputs, batch_size, check_inputs
+from netgaze.methods.templates import target_scores
+from netgaze.core.recorder import OutputSelector, Recorder
+from netgaze.core.targets import TargetLike, as_target
 
 Attribution = torch.Tensor | tuple[torch.Tensor | None, ...]
 

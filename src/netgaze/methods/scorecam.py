@@ -5,14 +5,14 @@ import torch
 import torch.nn as nn
 
 from netgaze.errors import ArgumentError
-from netgaze.detection import DetectionMatchError
-from netgaze.inputs import Inputs, as_tuple, check_inputs, from_tuple, is_multi
-from netgaze.layers import LayerRef
-from netgaze.layouts import LayoutArg, ReshapeArg
-from netgaze.methods.base import (layer_readers, map_size, needs_sources, picture_shape, source_picture, target_scores,
+from netgaze.core.detection import DetectionMatchError
+from netgaze.core.inputs import Inputs, as_tuple, check_inputs, from_tuple, is_multi
+from netgaze.core.layers import LayerRef
+from netgaze.core.layouts import LayoutArg, ReshapeArg
+from netgaze.methods.templates import (layer_readers, map_size, needs_sources, picture_shape, source_picture, target_scores,
                                  upsample)
-from netgaze.recorder import OutputSelector, Recorder, RecorderError
-from netgaze.targets import TargetLike, as_target
+from netgaze.core.recorder import OutputSelector, Recorder, RecorderError
+from netgaze.core.targets import TargetLike, as_target
 
 
 def scorecam(model: nn.Module, x: Inputs, layer: LayerRef = -1, target: TargetLike = None, *,

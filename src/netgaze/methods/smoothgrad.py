@@ -7,11 +7,11 @@ import torch
 import torch.nn as nn
 
 from netgaze.errors import ArgumentError
-from netgaze.inputs import Inputs, as_tuple, check_inputs, differentiable, from_tuple, is_multi, repeat
-from netgaze.methods.base import fixed_target
+from netgaze.core.inputs import Inputs, as_tuple, check_inputs, differentiable, from_tuple, is_multi, repeat
+from netgaze.methods.templates import fixed_target
 from netgaze.methods.saliency import Attribution, saliency
-from netgaze.recorder import OutputSelector
-from netgaze.targets import TargetLike
+from netgaze.core.recorder import OutputSelector
+from netgaze.core.targets import TargetLike
 
 
 def smoothgrad(model: nn.Module, x: Inputs, target: TargetLike = None, *,

@@ -18,9 +18,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from netgaze.errors import ArgumentError
-from netgaze.methods.base import check_image_batch, fixed_target
-from netgaze.recorder import OutputSelector, Recorder
-from netgaze.targets import TargetLike
+from netgaze.methods.templates import check_image_batch, fixed_target
+from netgaze.core.recorder import OutputSelector, Recorder
+from netgaze.core.targets import TargetLike
 
 BaselineLike = Union[str, float, torch.Tensor]
 BASELINES = ("blur", "constant", "noise")

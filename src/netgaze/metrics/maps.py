@@ -8,9 +8,9 @@ import torch
 import torch.nn as nn
 
 from netgaze.errors import ArgumentError, ArgumentTypeError
-from netgaze.layers import LayerRef
-from netgaze.recorder import OutputSelector
-from netgaze.targets import TargetLike
+from netgaze.core.layers import LayerRef
+from netgaze.core.recorder import OutputSelector
+from netgaze.core.targets import TargetLike
 
 MethodLike = Union[str, Callable[..., torch.Tensor]]
 
@@ -56,7 +56,7 @@ def explain(method: MethodLike, model: nn.Module, x: torch.Tensor, layer: LayerR
             target: TargetLike = None, output: OutputSelector = None, *,
             layout=None, reshape=None) -> torch.Tensor:
     """Maps [B, H, W] of ``method`` on ``x``; ``layer`` (and the ``layout`` / ``reshape``
-    overrides of ``netgaze.layouts``) are used only by methods that take a layer."""
+    overrides of ``netgaze.core.layouts``) are used only by methods that take a layer."""
     _, fn, takes_layer = resolve_method(method)
     if takes_layer and layer is not None:
         extra = {k: v for k, v in (("layout", layout), ("reshape", reshape)) if v is not None}

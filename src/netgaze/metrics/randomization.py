@@ -17,11 +17,11 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from netgaze.errors import ArgumentError
-from netgaze.layers import LayerRef, resolve_layer
-from netgaze.methods.base import check_image_batch, fixed_target
+from netgaze.core.layers import LayerRef, resolve_layer
+from netgaze.methods.templates import check_image_batch, fixed_target
 from netgaze.metrics.maps import MethodLike, explain, resolve_method
-from netgaze.recorder import OutputSelector
-from netgaze.targets import TargetLike
+from netgaze.core.recorder import OutputSelector
+from netgaze.core.targets import TargetLike
 
 
 @dataclass

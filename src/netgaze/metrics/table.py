@@ -17,15 +17,15 @@ from typing import Mapping, Sequence
 import torch
 import torch.nn as nn
 
-from netgaze.files import atomic_write_text
-from netgaze.layers import LayerRef
-from netgaze.methods.base import fixed_target
+from netgaze._util.atomic import atomic_write_text
+from netgaze.core.layers import LayerRef
+from netgaze.methods.templates import fixed_target
 from netgaze.metrics.deletion import BaselineLike, deletion_curve, insertion_curve
 from netgaze.metrics.maps import MethodLike, explain, resolve_method
 from netgaze.metrics.pointing import Regions, as_masks, centre_baseline, energy_pointing_game, pointing_game
 from netgaze.metrics.randomization import model_randomization
-from netgaze.recorder import OutputSelector
-from netgaze.targets import TargetLike
+from netgaze.core.recorder import OutputSelector
+from netgaze.core.targets import TargetLike
 
 COLUMNS = {
     "pointing": ("pointing game", "higher"),
@@ -139,7 +139,7 @@ def method_table(model: nn.Module, x: torch.Tensor, regions: Regions | None = No
 
 def _first(target, k: int):
     """The target restricted to the first k samples."""
-    from netgaze.targets import Class
+    from netgaze.core.targets import Class
 
     if isinstance(target, Class) and not isinstance(target.c, int):
         return Class([int(c) for c in list(target.c)[:k]])

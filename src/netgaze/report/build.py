@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 
 from netgaze.errors import UserError
 
-from netgaze.report.curves import curves_png
+from netgaze.report.history_figure import curves_png
 from netgaze.report.findings import findings
 from netgaze.report.runinfo import RunInfo, find_runs, read_run
 from netgaze.report.sections import CHAPTERS, FIGURE_ORDER, STUDIES, study_of
@@ -256,7 +256,7 @@ def linked_findings(runs: list[RunInfo], anchors: Anchors) -> list[dict[str, Any
 
 def render(runs: list[RunInfo], title: str | None = None) -> str:
     """The report's HTML text."""
-    from netgaze import __version__
+    from netgaze._util.version import VERSION as __version__
 
     env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=True, undefined=StrictUndefined,
                       trim_blocks=True, lstrip_blocks=True)
@@ -327,7 +327,7 @@ def build_report(paths: Sequence[str | Path], out: str | Path | None = None, tit
             run's own files (``ReportTargetError``).
         title: the report's title; the runs' names when None.
     """
-    from netgaze.studies.common import atomic_write_bytes
+    from netgaze._util.atomic import atomic_write_bytes
 
     run_paths = find_runs(list(paths))
     target = Path(out) if out is not None else Path(paths[0]) / "report.html"

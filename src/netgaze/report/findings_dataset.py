@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from netgaze.report.findings import figure_ref
+from netgaze.report.finding_text import figure_ref
 from netgaze.report.runinfo import RunInfo
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from netgaze.lab.runs import RunError
+from netgaze.errors import RunError
 
 PICTURE_SUFFIXES = (".png", ".gif", ".jpg", ".jpeg", ".svg")
 

@@ -13,7 +13,8 @@
 - ``server.py``: run it with uvicorn (``serve(...)``), or in a background thread for tests.
 """
 from netgaze.serve.app import Explorer, Settings, create_app
-from netgaze.serve.sources import Source, Sources
+from netgaze.serve.source import Source
+from netgaze.serve.sources import Sources
 
 __all__ = ["create_app", "Settings", "Explorer", "Source", "Sources", "serve", "BackgroundServer"]
 

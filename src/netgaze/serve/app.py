@@ -42,14 +42,14 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from netgaze.recorder import RecorderError
+from netgaze.core.recorder import RecorderError
 from netgaze.serve.batching import BatchQueue, QueueFull
 from netgaze.serve.cache import MemoryLRU
 from netgaze.serve.compute import WorkerState, answer_json, explain_batch, with_server_time
-from netgaze.serve.errors import ApiError
+from netgaze.serve.api_error import ApiError
 from netgaze.serve.guard import TOKEN_COOKIE, Guard, api_error, http_error, queue_full, server_error, user_error
 from netgaze.serve.page_routes import embedding, epochs, history, pictures, strategies, units
-from netgaze.serve.pictures import MAX_UPLOAD_BYTES, check_upload, picture_png
+from netgaze.serve.uploads import MAX_UPLOAD_BYTES, check_upload, picture_png
 from netgaze.serve.requests import Uploads, labelled_picture, parse_explain, picture_is_ready
 from netgaze.serve.sources import Sources
 from netgaze.serve.processes import WorkerProcesses
@@ -186,7 +186,7 @@ async def picture(request: Request) -> Response:
 async def upload_picture(request: Request) -> Response:
     explorer = explorer_of(request)
     array = explorer.uploads.get(request.path_params["upload"])
-    from netgaze.serve.pictures import png_bytes
+    from netgaze.serve.uploads import png_bytes
     return png_response(png_bytes(array))
 
 

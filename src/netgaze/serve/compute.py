@@ -26,13 +26,13 @@ import torch
 import torch.nn as nn
 
 from netgaze import viz
-from netgaze.layers import display_name
+from netgaze.core.layers import display_name
 from netgaze.methods import CAM_METHODS, LAYER_METHODS, METHODS
-from netgaze.recorder import select_output
+from netgaze.core.recorder import select_output
 from netgaze.serve.cache import MemoryLRU
-from netgaze.serve.pictures import png_base64
-from netgaze.serve.sources import Source
-from netgaze.targets import PREDICTED, Area, Class, TopClass
+from netgaze.serve.uploads import png_base64
+from netgaze.serve.source import Source
+from netgaze.core.targets import PREDICTED, Area, Class, TopClass
 
 # Methods whose first forward pass is the clean picture (so the output selector sees the real output).
 SAME_FORWARD = {"gradcam", "gradcam_pp", "hirescam", "layercam", "xgradcam", "guided_backprop",

@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from netgaze.serve.batching import QueueFull
-from netgaze.serve.errors import ApiError, status_and_message
+from netgaze.serve.api_error import ApiError, status_and_message
 from netgaze.serve.web import error_response
 
 TOKEN_COOKIE = "netgaze_token"

@@ -8,9 +8,9 @@ import json
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from netgaze.serve import units as units_view
+from netgaze.serve import units_page as units_view
 from netgaze.serve import views
-from netgaze.serve.errors import ApiError
+from netgaze.serve.api_error import ApiError
 from netgaze.serve.requests import check_keys, check_layers, check_method, check_target
 from netgaze.serve.web import explorer_of, read_json
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from netgaze.serve.batching import BatchStats, QueueFull
-from netgaze.serve.errors import ApiError
+from netgaze.serve.api_error import ApiError
 from netgaze.serve.frames import EXPLAIN, REPLY, SETUP, UPLOAD, FrameReader, request_frame, upload_payload
 from netgaze.serve.requests import Uploads
 

@@ -22,12 +22,13 @@ import torch
 from PIL import Image
 
 from netgaze.methods import LAYER_METHODS, METHODS
-from netgaze.targets import PREDICTED
+from netgaze.core.targets import PREDICTED
 from netgaze.serve.cache import MemoryLRU
 from netgaze.serve.compute import ExplainJob
-from netgaze.serve.errors import ApiError, NotFound
-from netgaze.serve.pictures import to_tensor
-from netgaze.serve.sources import Source, Sources
+from netgaze.serve.api_error import ApiError, NotFound
+from netgaze.serve.uploads import to_tensor
+from netgaze.serve.source import Source
+from netgaze.serve.sources import Sources
 
 EXPLAIN_KEYS = ("run", "image", "method", "layer", "target", "epoch", "include")
 INCLUDE = ("map", "overlay", "map_f32")

@@ -11,7 +11,7 @@ import time
 import uvicorn
 
 from netgaze.serve.app import Settings, create_app
-from netgaze.serve.errors import ApiError
+from netgaze.serve.api_error import ApiError
 from netgaze.serve.processes import WorkerProcesses
 from netgaze.serve.sources import Sources
 

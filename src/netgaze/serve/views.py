@@ -14,8 +14,8 @@ import numpy as np
 import torch
 
 from netgaze.serve.compute import WorkerState, class_name, dense_output
-from netgaze.serve.errors import ApiError, NotFound
-from netgaze.serve.sources import Source
+from netgaze.serve.api_error import ApiError, NotFound
+from netgaze.serve.source import Source
 
 MAX_LISTED = 2000
 BATCH = 128

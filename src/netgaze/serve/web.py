@@ -8,7 +8,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from netgaze.serve.errors import ApiError, one_line
+from netgaze.serve.api_error import ApiError, one_line
 
 MAX_JSON_BYTES = 64 * 1024
 

@@ -133,7 +133,7 @@ class Worker:
 
 def error_frame(request_id: int, err: BaseException) -> bytes:
     from netgaze.serve.compute import answer_json
-    from netgaze.serve.errors import one_line, status_and_message
+    from netgaze.serve.api_error import one_line, status_and_message
 
     status, message = status_and_message(err)
     if status >= 500:

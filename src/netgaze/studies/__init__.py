@@ -11,8 +11,8 @@ own modules (``netgaze.studies.latent``, ``netgaze.studies.area``,
 """
 from netgaze.studies.epochs import epochs_study
 from netgaze.studies.images import Examples, pick_examples, pick_indices
-from netgaze.studies.layers import StudyResult, compare_layers, layers_study, stage_names
-from netgaze.studies.models import explain_model, models_study
+from netgaze.studies.across_layers import StudyResult, compare_layers, layers_study, stage_names
+from netgaze.studies.across_models import explain_model, models_study
 
 __all__ = ["layers_study", "models_study", "epochs_study", "stage_names", "compare_layers", "explain_model",
            "pick_examples", "pick_indices", "Examples", "StudyResult"]

@@ -25,11 +25,11 @@ import torch.nn as nn
 
 from netgaze import viz
 from netgaze.methods import gradcam, guided_backprop
-from netgaze.stages import StageError
-from netgaze.stages import stage_names as core_stage_names
+from netgaze.core.stages import StageError
+from netgaze.core.stages import stage_names as core_stage_names
 from netgaze.studies.latent_common import VAERun, tile_scale
-from netgaze.studies.layers import StudyResult
-from netgaze.targets import Area
+from netgaze.studies.across_layers import StudyResult
+from netgaze.core.targets import Area
 
 Box = tuple[int, int, int, int]
 
@@ -61,7 +61,7 @@ def area_mass_share(attributions: torch.Tensor, box: Box, margin: int = 0) -> to
 
 
 def encoder_stages(model: nn.Module, input_shape: Sequence[int] | None = None) -> list[str]:
-    """The stages of ``model.encoder`` (``netgaze.stages``, the rule of ``layer=-1``); empty
+    """The stages of ``model.encoder`` (``netgaze.core.stages``, the rule of ``layer=-1``); empty
     for a linear VAE.
 
     A model whose forward holds real tensors (a conditional VAE wrapped by

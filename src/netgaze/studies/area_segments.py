@@ -26,8 +26,8 @@ from netgaze.methods import gradcam, guided_backprop
 from netgaze.studies.area import area_mass_share, draw_box
 from netgaze.studies.common import artifacts_dir, open_run, run_facts, write_manifest
 from netgaze.studies.images import pick_indices
-from netgaze.studies.layers import StudyResult
-from netgaze.targets import Area
+from netgaze.studies.across_layers import StudyResult
+from netgaze.core.targets import Area
 
 Box = tuple[int, int, int, int]
 

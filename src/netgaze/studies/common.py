@@ -16,28 +16,9 @@ from typing import Any, Sequence
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from netgaze.errors import UserError
-from netgaze.files import atomic_write_bytes  # noqa: F401  (re-exported for the studies)
-from netgaze.plots import plain_text
-
-TASK_HINTS = {"reconstruct": "for a VAE run use `netgaze study latent` or `netgaze study area`",
-              "segment": "for a segmentation run use `netgaze study area`",
-              "classify": "`netgaze explain` and `netgaze study layers|models|epochs` take classifier runs"}
-
-
-class WrongTaskError(UserError):
-    """A run of another task than the command needs (``study layers`` on a VAE run)."""
-
-
-def require_task(run, tasks: Sequence[str], what: str):
-    """``run`` itself if its task (``run.json``'s ``task``, default classify) is one of ``tasks``."""
-    task = str((getattr(run, "config", None) or {}).get("task", "classify"))
-    if task not in tasks:
-        hint = TASK_HINTS.get(task, "")
-        raise WrongTaskError(f"{what} needs a {' or '.join(tasks)} run; {run.path} is a {task} run"
-                             + (f" ({hint})" if hint else ""))
-    return run
-
+from netgaze._util.atomic import atomic_write_bytes  # noqa: F401  (re-exported for the studies)
+from netgaze._util.plots import plain_text
+from netgaze.lab.run_tasks import require_task
 
 def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
     """Write ``obj`` as indented JSON atomically; NaN becomes null."""

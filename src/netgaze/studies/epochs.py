@@ -16,12 +16,12 @@ from PIL import Image
 
 from netgaze import viz
 from netgaze.errors import ArgumentError
-from netgaze.plots import plain_text
+from netgaze._util.plots import plain_text
 from netgaze.studies.common import (artifacts_dir, atomic_write_bytes, figure_to_array, open_run, progress_bar,
                                     run_facts, write_manifest)
 from netgaze.studies.images import Examples, mask_area, pick_examples
-from netgaze.studies.layers import StudyResult, tile_scale
-from netgaze.studies.models import explain_model, look_numbers
+from netgaze.studies.across_layers import StudyResult, tile_scale
+from netgaze.studies.across_models import explain_model, look_numbers
 
 MAX_GRID_EPOCHS = 10
 

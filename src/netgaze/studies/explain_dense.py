@@ -22,14 +22,14 @@ import torch.nn as nn
 from PIL import Image, ImageDraw
 
 from netgaze import viz
-from netgaze.detection import Detection
-from netgaze.layer_entries import split_entry
+from netgaze.core.detection import Detection
+from netgaze.core.layer_entries import split_entry
 from netgaze.methods import LAYER_METHODS, METHODS
-from netgaze.recorder import Recorder
+from netgaze.core.recorder import Recorder
 from netgaze.studies.common import label_tiles
-from netgaze.studies.files import ExplainInputError, LoadedModel, check_method, read_pictures, resolve_user_layer
-from netgaze.studies.layers import tile_scale
-from netgaze.targets import Area, Target
+from netgaze.studies.explain_files import ModelInputError, LoadedModel, check_method, read_pictures, resolve_user_layer
+from netgaze.studies.across_layers import tile_scale
+from netgaze.core.targets import Area, Target
 
 
 def default_dense_layer(model: nn.Module, task: str) -> str:
@@ -37,7 +37,7 @@ def default_dense_layer(model: nn.Module, task: str) -> str:
     prefix, inner = ("net.", model.net) if hasattr(model, "net") and hasattr(model, "normalize") else ("", model)
     backbone = getattr(inner, "backbone", None)
     if backbone is None:
-        raise ExplainInputError("this model has no 'backbone'; give --layer")
+        raise ModelInputError("this model has no 'backbone'; give --layer")
     body = getattr(backbone, "body", None)
     if body is not None and hasattr(body, "return_layers"):  # a feature pyramid: its deepest input feeds all levels
         return f"{prefix}backbone.body.{list(body.return_layers)[-1]}"
@@ -69,7 +69,7 @@ def class_index(text: str, classes: Sequence[str]) -> int:
     import difflib
     close = difflib.get_close_matches(text, list(classes), n=3)
     hint = f"; did you mean {', '.join(close)}?" if close else ""
-    raise ExplainInputError(f"unknown class {text!r}{hint} ({len(classes)} classes; give a name or an index)")
+    raise ModelInputError(f"unknown class {text!r}{hint} ({len(classes)} classes; give a name or an index)")
 
 
 def _numbers(text: str, what: str) -> tuple[float, float, float, float]:
@@ -78,7 +78,7 @@ def _numbers(text: str, what: str) -> tuple[float, float, float, float]:
     except ValueError:
         values = ()
     if len(values) != 4 or values[2] <= values[0] or values[3] <= values[1]:
-        raise ExplainInputError(f"{what} takes x0,y0,x1,y1 with x0 < x1 and y0 < y1, got {text!r}")
+        raise ModelInputError(f"{what} takes x0,y0,x1,y1 with x0 < x1 and y0 < y1, got {text!r}")
     return values
 
 
@@ -98,7 +98,7 @@ def segment_target(text: str | None, out: torch.Tensor, classes: Sequence[str]) 
     h, w = predicted.shape
     region = (max(0, int(y0)), max(0, int(x0)), min(h, int(np.ceil(y1))), min(w, int(np.ceil(x1))))
     if region[2] <= region[0] or region[3] <= region[1]:
-        raise ExplainInputError(f"the box {box} lies outside the {w}x{h} picture")
+        raise ModelInputError(f"the box {box} lies outside the {w}x{h} picture")
     return Area(box=region, channel=c), f"{classes[c]} inside ({box})", (x0, y0, x1, y1)
 
 
@@ -107,7 +107,7 @@ def detect_target(text: str | None, classes: Sequence[str]) -> tuple[Detection, 
     text = text or "det:0"
     if text.startswith("det:"):
         if not text[4:].isdigit():
-            raise ExplainInputError(f"det:I takes a detection index (0 = the best), got {text!r}")
+            raise ModelInputError(f"det:I takes a detection index (0 = the best), got {text!r}")
         return Detection(index=int(text[4:])), None
     if text.startswith("box:"):
         coords, _, label = text[4:].partition(":")
@@ -137,7 +137,7 @@ def explain_dense_files(loaded: LoadedModel, paths: Sequence[str | Path], method
             chosen, given = detect_target(target, classes)
             match = chosen.match(output)[0]
             if match.index is None:
-                raise ExplainInputError(f"{path}: no detection matches --target {target or 'det:0'} "
+                raise ModelInputError(f"{path}: no detection matches --target {target or 'det:0'} "
                                         f"({len(output[0]['scores'])} detections)")
             found = output[0]["boxes"][match.index].detach().tolist()
             label = classes[match.label] if match.label is not None and match.label < len(classes) else "?"

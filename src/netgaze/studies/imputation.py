@@ -14,7 +14,7 @@ from netgaze import viz
 from netgaze.errors import ArgumentError
 from netgaze.lab.models.vae import VAE
 from netgaze.studies.latent_common import VAERun, tile_scale, tiles
-from netgaze.studies.layers import StudyResult
+from netgaze.studies.across_layers import StudyResult
 
 Box = tuple[int, int, int, int]
 

@@ -15,10 +15,10 @@ import torch
 
 from netgaze import viz
 from netgaze.errors import ArgumentError
-from netgaze.plots import plain_text
+from netgaze._util.plots import plain_text
 from netgaze.studies.common import figure_to_array
 from netgaze.studies.latent_common import VAERun, tile_scale, tiles
-from netgaze.studies.layers import StudyResult
+from netgaze.studies.across_layers import StudyResult
 
 
 def latent_traversal(run: Any, *, dataset: Any = None, index: int | None = 0, steps: int = 9,

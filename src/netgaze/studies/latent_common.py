@@ -10,7 +10,7 @@ from netgaze import viz
 from netgaze.errors import ArgumentError
 from netgaze.lab.models.vae import VAE
 from netgaze.studies.common import artifacts_dir, open_run, run_facts, write_manifest
-from netgaze.studies.layers import StudyResult
+from netgaze.studies.across_layers import StudyResult
 
 
 class VAERun:

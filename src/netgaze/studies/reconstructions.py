@@ -17,7 +17,7 @@ import torch.nn as nn
 from netgaze import viz
 from netgaze.lab.models.vae_loss import corrupt
 from netgaze.studies.latent_common import VAERun, tile_scale, tiles
-from netgaze.studies.layers import StudyResult
+from netgaze.studies.across_layers import StudyResult
 
 
 @torch.no_grad()

@@ -19,10 +19,10 @@ import torch.nn as nn
 from netgaze import viz
 from netgaze.featureviz import l1, total_variation, visualize
 from netgaze.featureviz.render import image_channels
-from netgaze.layers import conv_layer_names, resolve_layer
-from netgaze.recorder import Recorder
+from netgaze.core.layers import conv_layer_names, resolve_layer
+from netgaze.core.recorder import Recorder
 from netgaze.studies.common import artifacts_dir, open_run, run_facts, write_manifest
-from netgaze.studies.layers import StudyResult
+from netgaze.studies.across_layers import StudyResult
 
 def spread_conv_layers(model: nn.Module, most: int = 6) -> list[str]:
     """The model's conv layers in forward order, at most ``most`` evenly spread (first and last kept)."""

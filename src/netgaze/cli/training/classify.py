@@ -5,7 +5,7 @@ import argparse
 import json
 import re
 
-from netgaze.cli.common import (UserError, device, existing_file, fraction, nonnegative_int, out_dir,
+from netgaze.cli.parsing import (UserError, device, existing_file, fraction, nonnegative_int, out_dir,
                                 positive_float, positive_int)
 
 HELP = "train a classifier on shapes, digits, MNIST files or an image folder"

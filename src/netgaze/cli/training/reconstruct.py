@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from netgaze.cli.common import (UserError, device, fraction, nonnegative_float, nonnegative_int, out_dir,
+from netgaze.cli.parsing import (UserError, device, fraction, nonnegative_float, nonnegative_int, out_dir,
                                 positive_float, positive_int)
 
 HELP = "train a reconstruction model (VAE, conditional, denoising, VAE-GAN) on digits, MNIST files or an image folder"

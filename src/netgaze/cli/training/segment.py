@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from netgaze.cli.common import (UserError, device, existing_file, nonnegative_int, out_dir, positive_float,
+from netgaze.cli.parsing import (UserError, device, existing_file, nonnegative_int, out_dir, positive_float,
                                 positive_int)
 
 HELP = "train an FCN-32s/16s/8s segmentation model on shapes masks or a VOC-style folder"

@@ -16,7 +16,7 @@ from torch.utils.data import Dataset
 
 from netgaze.errors import warn_user
 from netgaze.lab.datasets.base import DatasetError, channel_stats
-from netgaze.pictures import PictureError, read_picture
+from netgaze._util.picture_files import PictureError, read_picture
 from netgaze.lab.datasets.split_lists import find_split_list, read_split_list
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
@@ -39,7 +39,7 @@ def _is_image(path: Path) -> bool:
 
 
 def decode_image(path: Path, size: int, mode: str, resize: str) -> np.ndarray:
-    """One file -> uint8 [size, size, C] (``netgaze.pictures.read_picture``); ``PictureError`` if broken."""
+    """One file -> uint8 [size, size, C] (``netgaze._util.picture_files.read_picture``); ``PictureError`` if broken."""
     return read_picture(path, mode, size, resize)
 
 

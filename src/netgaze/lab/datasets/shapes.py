@@ -256,6 +256,9 @@ class Shapes(TensorImageDataset):
         self.options = {"n": n, "seed": int(seed), "size": int(size), "spurious": bool(spurious),
                         "num_classes": int(num_classes), "clutter": float(clutter),
                         "max_rotation": float(max_rotation)}
+        follows = (self.backgrounds == self.labels).float().mean().item() if len(self.labels) else 0.0
+        # what the report may say about the data without knowing the generator: measured, not configured
+        self.facts = {"background_follows_class": round(follows, 4)} if spurious and split == "train" else {}
         if marker:
             self.options.update(marker_classes=list(marker_classes), marker_rate=float(marker_rate),
                                 marker_test_rate=float(marker_test_rate), marker_position=marker_position,

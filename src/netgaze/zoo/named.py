@@ -17,7 +17,8 @@ import torch.nn as nn
 
 from netgaze.errors import state_dict_mismatch
 from netgaze.lab.models.normalize import IMAGENET_MEAN, IMAGENET_STD
-from netgaze.studies.files import ExplainInputError, LoadedModel, load_weights_file
+from netgaze.zoo.loaded import LoadedModel, ModelInputError
+from netgaze.zoo.weights import load_weights_file
 
 DEFAULT_CLASSES = {"classify": 1000, "segment": 21, "detect": 91}
 
@@ -32,10 +33,10 @@ def load_named_model(spec: str, weights: str | Path | None = None, *, labels: st
     """
     family, _, name = spec.partition(":")
     if family not in ("torchvision", "timm") or not name:
-        raise ExplainInputError(f"--model takes torchvision:NAME or timm:NAME (e.g. torchvision:resnet18, "
+        raise ModelInputError(f"--model takes torchvision:NAME or timm:NAME (e.g. torchvision:resnet18, "
                                 f"timm:resnet18), got {spec!r}")
     if weights_enum and family != "torchvision":
-        raise ExplainInputError("--weights-enum names a torchvision weights enum member; timm models have none")
+        raise ModelInputError("--weights-enum names a torchvision weights enum member; timm models have none")
     task = torchvision_task(name) if family == "torchvision" else "classify"
     state = load_weights_file(weights) if weights is not None else None
     build = (lambda n, aux=False: _torchvision(name, task, n, aux)) if family == "torchvision" \
@@ -63,7 +64,7 @@ def torchvision_task(name: str) -> str:
     known = M.list_models(module=M) + M.list_models(module=M.segmentation) + M.list_models(module=M.detection)
     close = difflib.get_close_matches(name, known, n=3)
     hint = f"; did you mean {', '.join(close)}?" if close else ""
-    raise ExplainInputError(f"torchvision has no classification, segmentation or detection model {name!r}{hint}")
+    raise ModelInputError(f"torchvision has no classification, segmentation or detection model {name!r}{hint}")
 
 
 def _torchvision(name: str, task: str, num_classes: int, aux: bool) -> nn.Module:
@@ -115,7 +116,7 @@ def _load(model: nn.Module, state: dict, weights, spec: str) -> None:
     try:
         _inner(model, state).load_state_dict(state)
     except RuntimeError as err:
-        raise ExplainInputError(f"{weights} does not fit {spec}: {state_dict_mismatch(err)}") from None
+        raise ModelInputError(f"{weights} does not fit {spec}: {state_dict_mismatch(err)}") from None
 
 
 def num_outputs(model: nn.Module, task: str) -> int:
@@ -164,12 +165,12 @@ def class_names(family: str, name: str, n: int, weights, labels, weights_enum: s
 def read_labels(path: str | Path, n: int) -> list[str]:
     path = Path(path)
     if not path.is_file():
-        raise ExplainInputError(f"no such labels file: {path}")
+        raise ModelInputError(f"no such labels file: {path}")
     names = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
     while names and not names[-1]:
         names.pop()
     if len(names) != n:
-        raise ExplainInputError(f"{path} has {len(names)} names but the model scores {n} classes (one name a line)")
+        raise ModelInputError(f"{path} has {len(names)} names but the model scores {n} classes (one name a line)")
     return names
 
 
@@ -185,10 +186,10 @@ def torchvision_categories(name: str, filename: str, n: int, member: str | None)
         wanted = member.split(".")[-1]
         found = [w for w in members if w.name == wanted]
         if not found:
-            raise ExplainInputError(f"--weights-enum {member!r}: {name} has {', '.join(w.name for w in members) or 'none'}")
+            raise ModelInputError(f"--weights-enum {member!r}: {name} has {', '.join(w.name for w in members) or 'none'}")
         categories = found[0].meta.get("categories")
         if categories is None or len(categories) != n:
-            raise ExplainInputError(f"--weights-enum {member}: its {len(categories or [])} categories do not fit "
+            raise ModelInputError(f"--weights-enum {member}: its {len(categories or [])} categories do not fit "
                                     f"the weights' {n} classes")
         return list(categories)
     by_file = [w for w in members if w.url.rsplit("/", 1)[-1] == filename]
@@ -198,4 +199,39 @@ def torchvision_categories(name: str, filename: str, n: int, member: str | None)
     return None
 
 
-__all__ = ["load_named_model", "class_names", "read_labels", "torchvision_categories", "num_outputs"]
+def imagenet_classes(n: int) -> list[str]:
+    if n != 1000:
+        return [str(i) for i in range(n)]
+    try:
+        from torchvision.models import ResNet18_Weights
+        return list(ResNet18_Weights.IMAGENET1K_V1.meta["categories"])
+    except Exception:  # an older torchvision without metadata
+        return [str(i) for i in range(n)]
+
+
+def torchvision_segmenter(name: str, weights: str | None) -> tuple[nn.Module, list[str]]:
+    """A torchvision segmentation model as the explorer serves it: dict output (``"out"`` explained)
+    behind ImageNet normalisation, auxiliary head dropped, with the 21 VOC class names its
+    published weights use (also for random weights, so the pages can name the classes)."""
+    import torchvision.models
+    from netgaze.lab.models.classifiers import Normalized
+    from netgaze.lab.models.normalize import IMAGENET_MEAN, IMAGENET_STD, Normalize
+
+    net = torchvision.models.get_model(name, weights=None, weights_backbone=None, num_classes=21, aux_loss=False)
+    model = Normalized(Normalize(IMAGENET_MEAN, IMAGENET_STD, out_channels=3), net)
+    if weights is not None:
+        state = {k: v for k, v in load_weights_file(weights).items() if not k.startswith("aux_classifier.")}
+        inner = model.net if not any(k.startswith("net.") for k in state) else model
+        try:
+            inner.load_state_dict(state)
+        except RuntimeError as err:
+            raise ModelInputError(f"{weights} does not fit torchvision {name}: {str(err).splitlines()[0][:200]}") from None
+    try:
+        from torchvision.models.segmentation import DeepLabV3_ResNet50_Weights
+        classes = list(DeepLabV3_ResNet50_Weights.COCO_WITH_VOC_LABELS_V1.meta["categories"])
+    except Exception:  # noqa: BLE001 - an older torchvision without metadata
+        classes = [str(i) for i in range(21)]
+    return model, classes
+
+
+__all__ = ["load_named_model", "torchvision_segmenter", "imagenet_classes", "class_names", "read_labels", "torchvision_categories", "num_outputs"]

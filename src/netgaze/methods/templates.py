@@ -7,13 +7,13 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from netgaze import layouts
+from netgaze.core import layouts
 from netgaze.errors import ArgumentError
-from netgaze.inputs import Inputs, as_tuple, batch_size, check_inputs, is_multi, picture_indices, sources
-from netgaze.layers import LayerRef
-from netgaze.layouts import LayoutArg, ReshapeArg
-from netgaze.recorder import OutputSelector, Recorder, RecorderError
-from netgaze.targets import TargetLike, TopClass, as_target
+from netgaze.core.inputs import Inputs, as_tuple, batch_size, check_inputs, is_multi, picture_indices, sources
+from netgaze.core.layers import LayerRef
+from netgaze.core.layouts import LayoutArg, ReshapeArg
+from netgaze.core.recorder import OutputSelector, Recorder, RecorderError
+from netgaze.core.targets import TargetLike, TopClass, as_target
 
 # (activations [B, C, h, w], gradients [B, C, h, w]) -> map [B, h, w]
 CamFormula = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -53,7 +53,7 @@ def layer_cams(model: nn.Module, x: Inputs, layer: LayerRef | Sequence[LayerRef]
     layer, or a dict name -> map for a list of layers. With several inputs (a tuple
     ``x``) each map takes the size of the picture input its layer is computed from.
     Layer outputs laid out channels last or as tokens are read as [B, C, h, w]
-    (``netgaze.layouts``).
+    (``netgaze.core.layouts``).
     """
     check_inputs(x)
     target = as_target(target)

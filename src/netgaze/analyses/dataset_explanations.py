@@ -31,12 +31,12 @@ import torch.nn as nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from netgaze.errors import ArgumentError, UserError
-from netgaze.files import TMP_MARK, atomic_write_bytes
-from netgaze.layers import LayerRef, resolve_layer
-from netgaze.layouts import LayoutArg, ReshapeArg
+from netgaze._util.atomic import TMP_MARK, atomic_write_bytes
+from netgaze.core.layers import LayerRef, resolve_layer
+from netgaze.core.layouts import LayoutArg, ReshapeArg
 from netgaze.metrics.maps import MethodLike, explain, resolve_method
-from netgaze.recorder import OutputSelector, Recorder
-from netgaze.targets import Class, Target, as_target
+from netgaze.core.recorder import OutputSelector, Recorder
+from netgaze.core.targets import Class, Target, as_target
 
 DatasetTarget = Union[None, int, str, Target]
 INDEX = "index.json"
@@ -77,7 +77,7 @@ def explain_dataset(model: nn.Module, data: Dataset | DataLoader, method: Method
         progress: show a tqdm bar (rank 0 only).
         output: selects the explained tensor of a tuple/dict output.
         layout, reshape: how the layer's output is read as [B, C, h, w] when detection
-            cannot tell (see ``netgaze.layouts``).
+            cannot tell (see ``netgaze.core.layouts``).
 
     Returns:
         The path of ``index.json``.

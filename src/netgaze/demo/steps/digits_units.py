@@ -8,13 +8,10 @@ weighs where strokes are) and renders its class units and its layers' channels.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:  # pragma: no cover
-    from netgaze.demo import Demo
+from netgaze.demo.session import DemoSession
 
 
-def digits_classifier(demo: "Demo") -> None:
+def digits_classifier(demo: DemoSession) -> None:
     from netgaze.lab.train import train_classifier
     from netgaze.studies.units import class_units_study, layer_channels_study
 

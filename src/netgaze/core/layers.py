@@ -3,7 +3,7 @@
 A layer is named by its dotted ``named_modules()`` name (``"layer4.1.conv2"``,
 ``"features.28"``), given as the module object itself, or as a negative integer that
 counts the model's stages from the end (``-1`` = the output of the last spatial stage,
-``-2`` the stage before; see ``netgaze.stages`` for the rule).
+``-2`` the stage before; see ``netgaze.core.stages`` for the rule).
 
 A third-party network wrapped by the training lab (``Normalized``: ``normalize`` then
 ``net``) keeps its own layer names: ``"layer4"`` finds ``net.layer4``, and suggestions and
@@ -16,15 +16,12 @@ from typing import Sequence, Union
 
 import torch.nn as nn
 
-from netgaze.errors import UserError
+from netgaze.core.stages import resolve_stage, stage_names
+from netgaze.errors import LayerError
 
 LayerRef = Union[str, int, nn.Module]
 
 CONV_TYPES = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
-
-
-class LayerError(UserError):
-    """A layer reference that does not name a module of the model."""
 
 
 def conv_layer_names(model: nn.Module) -> list[str]:
@@ -41,10 +38,9 @@ def layer_names(model: nn.Module, stages: bool = False,
     """Every addressable module name (the root module has no name and is left out).
 
     With ``stages=True`` only the stages, first to last: the names that ``layer=-1``,
-    ``-2``, ... pick (``input_shape`` as in ``netgaze.stages.stage_names``).
+    ``-2``, ... pick (``input_shape`` as in ``netgaze.core.stages.stage_names``).
     """
     if stages:
-        from netgaze.stages import stage_names
         return list(stage_names(model, input_shape))
     return [name for name, _ in model.named_modules() if name]
 
@@ -79,7 +75,6 @@ def resolve_layer(model: nn.Module, layer: LayerRef,
     if isinstance(layer, bool) or not isinstance(layer, (int, str)):
         raise LayerError(f"a layer is a dotted name, a module or a negative int, not {type(layer).__name__}")
     if isinstance(layer, int):
-        from netgaze.stages import resolve_stage
         layer = resolve_stage(model, layer, input_shape)
     if layer:
         candidates = [layer, f"net.{layer}"] if _wrapped(model) and not layer.startswith("net.") else [layer]

@@ -53,7 +53,7 @@ class ModelOnData:
         self.model, self.path, self.data, self.size = loaded.model, loaded.name.replace(":", "-"), data, size
 
     def dataset(self, split: str) -> ResizedPictures:
-        from netgaze.lab.data import load_dataset
+        from netgaze.lab.datasets import load_dataset
 
         return ResizedPictures(load_dataset(self.data, split), self.size, 3)
 

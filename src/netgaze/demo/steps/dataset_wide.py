@@ -12,17 +12,19 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from netgaze.demo.session import DemoSession
+
 MARKER_CLASS = 2  # triangle
 
 
-def marker_options(demo: Any) -> dict[str, Any]:
+def marker_options(demo: DemoSession) -> dict[str, Any]:
     """Data options of the marker run: the demo's picture size, at most 1,200 pictures, class 2 tagged."""
     s = demo.settings
     return {"n": min(1200, s.n_train or 1200), "size": s.size, "marker_classes": [MARKER_CLASS],
             "marker_rate": 0.8}
 
 
-def dataset_analyses(demo: Any) -> Path | None:
+def dataset_analyses(demo: DemoSession) -> Path | None:
     """Train the marker run (resumed if present) and run the three analyses on it; returns the run path."""
     from netgaze.lab.train import train_classifier
 

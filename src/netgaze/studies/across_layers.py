@@ -15,14 +15,14 @@ import torch
 import torch.nn as nn
 
 from netgaze import viz
-from netgaze.layers import display_name, resolve_layer
-from netgaze.stages import stage_names as core_stage_names
+from netgaze.core.layers import display_name, resolve_layer
+from netgaze.core.stages import stage_names as core_stage_names
 from netgaze.methods import gradcam, guided_backprop
-from netgaze.recorder import Recorder
+from netgaze.core.recorder import Recorder
 from netgaze.studies.common import artifacts_dir, open_run, run_facts, write_manifest
 from netgaze.metrics.pointing import energy_inside
 from netgaze.studies.images import Examples, pick_examples
-from netgaze.targets import Class
+from netgaze.core.targets import Class
 
 MAX_STAGES = 6
 
@@ -45,7 +45,7 @@ class StudyResult:
 
 
 def stage_names(model: nn.Module, input_shape: Sequence[int] | None = None) -> list[str]:
-    """The model's stages (``netgaze.stages``, the rule behind ``layer=-1``), at most six.
+    """The model's stages (``netgaze.core.stages``, the rule behind ``layer=-1``), at most six.
 
     More than six are thinned evenly, always ending with the last stage (the default layer).
     """

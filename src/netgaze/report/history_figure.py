@@ -4,7 +4,7 @@ from __future__ import annotations
 import io
 from typing import Any
 
-from netgaze.plots import plain_text
+from netgaze._util.plots import plain_text
 
 SCORE_KEYS = ("train_acc", "test_acc", "pixel_acc", "mean_acc", "mean_iou", "fw_iou")
 

@@ -92,7 +92,7 @@ def fraction(text: str) -> float:
 
 def device(text: str) -> str:
     """A device this machine has: cpu, cuda, cuda:N (N < the GPU count) or mps."""
-    from netgaze.devices import check_device
+    from netgaze._util.devices import check_device
 
     try:
         check_device(text)
@@ -179,8 +179,8 @@ def load_model_argument(run: str | None, model: str | None, weights: str | None,
     A named model without weights prints ONE warning line on stderr: its weights are
     random and its classes are shown as indices.
     """
-    from netgaze.studies.files import load_run_model
-    from netgaze.studies.named_models import load_named_model
+    from netgaze.zoo import load_run_model
+    from netgaze.zoo.named import load_named_model
 
     if run:
         if weights or labels or weights_enum:

@@ -19,8 +19,8 @@ from netgaze.methods import gradcam, guided_backprop
 from netgaze.studies.common import artifacts_dir, label_tiles, open_run, progress_bar, run_facts, write_manifest
 from netgaze.metrics.pointing import energy_inside
 from netgaze.studies.images import Examples, mask_area, pick_examples
-from netgaze.studies.layers import StudyResult, predict, stage_names, tile_scale
-from netgaze.targets import Class
+from netgaze.studies.across_layers import StudyResult, predict, stage_names, tile_scale
+from netgaze.core.targets import Class
 
 
 def explain_model(model: nn.Module, x: torch.Tensor, layer: str | None = None) -> dict[str, Any]:

@@ -34,8 +34,8 @@ import torch
 import torch.nn as nn
 from torch.func import functional_call
 
-from netgaze import layouts
-from netgaze.layers import LayerError
+from netgaze.core import layouts
+from netgaze.errors import LayerError
 
 DEFAULT_SIZES = (224, 64, 32, 28)
 

@@ -2,14 +2,13 @@
 read the pictures, run one method, write one overlay PNG per picture.
 
 This is the library behind ``netgaze explain``; its errors are ``ValueError`` subclasses
-(``ExplainInputError``) with one-line messages meant for the user.
+(``ModelInputError``) with one-line messages meant for the user.
 """
 from __future__ import annotations
 
 import difflib
 import os
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -17,106 +16,21 @@ import torch
 import torch.nn as nn
 
 from netgaze import viz
-from netgaze.errors import UserError, state_dict_mismatch
-from netgaze.layers import LayerError, display_name, resolve_layer
+from netgaze.core.layers import LayerError, display_name, resolve_layer
 from netgaze.methods import LAYER_METHODS, METHODS
-from netgaze.pictures import read_picture
-from netgaze.studies.common import label_tiles, require_task
-from netgaze.studies.layers import predict, stage_names, tile_scale
-from netgaze.targets import Class
-
-
-class ExplainInputError(UserError):
-    """A missing or unreadable file, an unknown method, class or weights file that does not fit."""
-
-
-@dataclass
-class LoadedModel:
-    """A model ready to explain pictures: its class names and the picture size it takes.
-
-    ``task`` is ``"classify"``, ``"segment"`` (a dense class map) or ``"detect"`` (boxes);
-    ``random_weights`` is True for a named model loaded without a weights file.
-    """
-
-    model: nn.Module
-    classes: list[str]
-    size: int
-    channels: int
-    name: str
-    task: str = "classify"
-    random_weights: bool = False
+from netgaze._util.picture_files import read_picture
+from netgaze.studies.common import label_tiles
+from netgaze.studies.across_layers import predict, stage_names, tile_scale
+from netgaze.core.targets import Class
+from netgaze.zoo import LoadedModel, ModelInputError
 
 
 def check_method(method: str) -> str:
     if method not in METHODS:
         close = difflib.get_close_matches(method, list(METHODS), n=3)
         hint = f"did you mean {', '.join(close)}? " if close else ""
-        raise ExplainInputError(f"unknown method {method!r}; {hint}choose one of: {', '.join(METHODS)}")
+        raise ModelInputError(f"unknown method {method!r}; {hint}choose one of: {', '.join(METHODS)}")
     return method
-
-
-def load_weights_file(path: str | Path) -> dict[str, torch.Tensor]:
-    """A state dict from ``.safetensors`` or a ``torch.save`` file (read with weights_only=True)."""
-    path = Path(path)
-    if not path.is_file():
-        raise ExplainInputError(f"no such weights file: {path}")
-    try:
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
-            state = load_file(str(path))
-        else:
-            state = torch.load(str(path), map_location="cpu", weights_only=True)
-    except Exception as err:  # a corrupt or foreign file: one line for the user
-        reason = ("it holds objects other than tensors (netgaze reads weights with weights_only=True)"
-                  if "Weights only load failed" in str(err) and "Unsupported global" in str(err)
-                  else "not a PyTorch (.pth/.pt) or .safetensors weights file")
-        raise ExplainInputError(f"cannot read weights from {path}: {reason}") from None
-    for key in ("state_dict", "model"):
-        if isinstance(state, dict) and isinstance(state.get(key), dict):
-            state = state[key]
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise ExplainInputError(f"{path} does not hold a state dict of tensors")
-    return state
-
-
-def load_torchvision(name: str, weights: str | Path | None, size: int = 224) -> LoadedModel:
-    """A torchvision model (``"resnet18"``, a segmenter or a detector) with a weights file.
-
-    Kept for callers of the first version; ``netgaze.studies.named_models.load_named_model``
-    does the work (ImageNet normalisation in front, class names only with weights).
-    """
-    from netgaze.studies.named_models import load_named_model
-    return load_named_model(f"torchvision:{name}", weights, size=size)
-
-
-def imagenet_classes(n: int) -> list[str]:
-    if n != 1000:
-        return [str(i) for i in range(n)]
-    try:
-        from torchvision.models import ResNet18_Weights
-        return list(ResNet18_Weights.IMAGENET1K_V1.meta["categories"])
-    except Exception:  # an older torchvision without metadata
-        return [str(i) for i in range(n)]
-
-
-def load_run_model(path: str | Path, epoch: int | None = None, tasks: Sequence[str] | None = ("classify",),
-                   command: str = "explain") -> LoadedModel:
-    """A checkpoint of a run folder (the last when ``epoch`` is None), with its classes and picture size.
-
-    ``tasks``: the run tasks the caller handles (None: any); another raises ``WrongTaskError``.
-    """
-    from netgaze.lab.runs import load_run
-
-    if not Path(path).is_dir():
-        raise ExplainInputError(f"no such run folder: {path}")
-    run = load_run(path, epoch)
-    if tasks:
-        require_task(run, tasks, f"`{command}`")
-    args = run.config.get("model_args", {})
-    options = run.config.get("data_options", {}) or {}
-    data = str(run.config.get("data", ""))
-    size = int(options.get("size") or run.config.get("image_size") or (28 if data == "digits" or data.startswith("mnist") else 64))
-    return LoadedModel(run.model, list(run.classes), size, int(args.get("in_channels", 3)), run.config.get("model", "?"))
 
 
 def read_pictures(paths: Sequence[str | Path], size: int, channels: int) -> torch.Tensor:
@@ -151,7 +65,7 @@ def resolve_class(target: str | None, classes: Sequence[str], batch: int) -> Cla
         return Class([int(target)] * batch)
     close = difflib.get_close_matches(target, list(classes), n=3)
     hint = f"; did you mean {', '.join(close)}?" if close else ""
-    raise ExplainInputError(f"unknown class {target!r}{hint} ({len(classes)} classes; give a name or an index)")
+    raise ModelInputError(f"unknown class {target!r}{hint} ({len(classes)} classes; give a name or an index)")
 
 
 def output_names(paths: Sequence[str | Path], method: str) -> list[str]:

@@ -16,7 +16,7 @@ from typing import Any, Sequence
 import torch
 
 from netgaze.errors import ArgumentError, UserError
-from netgaze.targets import Target, as_classes
+from netgaze.core.targets import Target, as_classes
 
 
 class DetectionMatchError(UserError):

@@ -10,11 +10,11 @@ from typing import Any, Sequence
 
 import torch
 
-from netgaze.recorder import Recorder
+from netgaze.core.recorder import Recorder
 from netgaze.serve.compute import WorkerState
-from netgaze.serve.errors import ApiError
-from netgaze.serve.pictures import png_base64
-from netgaze.serve.sources import Source
+from netgaze.serve.api_error import ApiError
+from netgaze.serve.uploads import png_base64
+from netgaze.serve.source import Source
 
 MAX_CHANNELS = 16
 MAX_STEPS = 256

@@ -24,9 +24,9 @@ import torch
 import torch.nn as nn
 
 from netgaze.errors import UserError
-from netgaze.inputs import Inputs, as_tuple, differentiable, from_tuple, is_multi
-from netgaze.layer_entries import describe_entries, get_entry, set_entry, split_entry
-from netgaze.layers import LayerError, LayerRef, resolve_layers
+from netgaze.core.inputs import Inputs, as_tuple, differentiable, from_tuple, is_multi
+from netgaze.core.layer_entries import describe_entries, get_entry, set_entry, split_entry
+from netgaze.core.layers import LayerError, LayerRef, resolve_layers
 
 OutputSelector = Union[None, int, str, Callable[[Any], torch.Tensor]]
 
@@ -69,9 +69,9 @@ class Recorder:
 
     Args:
         model: any ``nn.Module``; explained in eval mode, restored afterwards.
-        layers: layer references (see ``netgaze.layers``); may be empty. ``"name[key]"``
+        layers: layer references (see ``netgaze.core.layers``); may be empty. ``"name[key]"``
             records one entry of a layer that returns a dict, tuple or list (a detector's
-            ``"backbone[0]"``, see ``netgaze.layer_entries``).
+            ``"backbone[0]"``, see ``netgaze.core.layer_entries``).
         output: which part of a tuple/dict model output is explained: an index, a key, or
             a callable ``raw_output -> Tensor``. None: the output itself; the ``"out"``
             entry of a dict (torchvision's segmenters); the first element of a tuple

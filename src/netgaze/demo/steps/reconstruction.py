@@ -9,10 +9,9 @@ the demo exists, it judges the style mixing and the samples (which digit they lo
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:  # pragma: no cover
-    from netgaze.demo import Demo
+from netgaze.demo.session import DemoSession
 
 # run folder -> (model, extra builder arguments); epochs and latent size come from the settings
 FAMILY = {
@@ -23,7 +22,7 @@ FAMILY = {
 }
 
 
-def train_family(demo: "Demo") -> dict[str, Path]:
+def train_family(demo: DemoSession) -> dict[str, Path]:
     """Train every member whose epochs are set; returns the run folders that exist."""
     from netgaze.lab.reconstruct import train_reconstruction
 
@@ -43,7 +42,7 @@ def train_family(demo: "Demo") -> dict[str, Path]:
     return runs
 
 
-def judge_model(demo: "Demo") -> Any:
+def judge_model(demo: DemoSession) -> Any:
     """The demo's digits classifier (eval mode), or None when it was not trained."""
     path = demo.out / "digits-cnn"
     if not (path / "run.json").is_file():
@@ -53,7 +52,7 @@ def judge_model(demo: "Demo") -> Any:
     return load_run(path).model.eval()
 
 
-def reconstruction_family(demo: "Demo") -> None:
+def reconstruction_family(demo: DemoSession) -> None:
     from netgaze.studies import area, latent, reconstructions
 
     runs = train_family(demo)

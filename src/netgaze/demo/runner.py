@@ -19,15 +19,14 @@ import json
 import os
 import sys
 import time
-import traceback
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
-from netgaze.demo_processes import run_groups_in_processes
-from netgaze.demo_settings import DemoSettings, _settings_from_json, settings_json  # noqa: F401 - public here too
+from netgaze.demo.group_processes import run_groups_in_processes
+from netgaze.demo.session import DemoSession
+from netgaze.demo.settings import DemoSettings, _settings_from_json, settings_json
 from netgaze.studies.common import atomic_write_json, write_manifest
 
 
@@ -41,56 +40,8 @@ CLASSIFIERS = [  # (run folder, model, augmentation, what the report calls it)
 ]
 
 
-@dataclass
-class Demo:
-    out: Path
-    settings: DemoSettings
-    progress: bool = True
-    timings: dict[str, float] = field(default_factory=dict)
-    cpu: dict[str, float] = field(default_factory=dict)
-    skipped: dict[str, str] = field(default_factory=dict)
-    group: str = ""
-    unplaced: dict[str, dict[str, str]] = field(default_factory=dict)  # skip notes with no run folder to hold them
-    reused: list[str] = field(default_factory=list)
-
-    def resuming(self, path: Path) -> bool:
-        """Whether a training continues an earlier one in ``path`` (then it is said and recorded)."""
-        if not (path / "run.json").is_file():
-            return False
-        self.reused.append(path.name)
-        self.say(f"{path.name}: continuing the training found in {path} (same settings)")
-        return True
-
-    def say(self, message: str) -> None:
-        if self.progress:
-            print(f"[demo {time.strftime('%H:%M:%S')}{' ' + self.group if self.group else ''}] {message}", flush=True)
-
-    def step(self, name: str, function: Callable[[], Any], note_in: Path | None = None, study: str | None = None):
-        """Run one step; on a missing module or an error, record a visible skip note."""
-        self.say(f"{name} ...")
-        start, cpu = time.perf_counter(), time.process_time()
-        try:
-            result = function()
-        except ImportError as err:
-            result = self.skip(name, f"its code has not landed yet ({err})", note_in, study)
-        except Exception as err:  # a failing step must not sink the demo; the report says so
-            if self.progress:
-                traceback.print_exc()
-            result = self.skip(name, f"it failed: {type(err).__name__}: {str(err).splitlines()[0][:200]}",
-                               note_in, study)
-        self.timings[name] = round(time.perf_counter() - start, 1)
-        self.cpu[name] = round(time.process_time() - cpu, 1)
-        self.say(f"{name} done in {self.timings[name]:.0f} s (CPU {self.cpu[name]:.0f} s)")
-        return result
-
-    def skip(self, name: str, reason: str, note_in: Path | None, study: str | None) -> None:
-        self.skipped[name] = reason
-        self.say(f"{name} SKIPPED: {reason}")
-        if note_in is not None and (note_in / "run.json").is_file():
-            write_manifest(note_in / "artifacts", f"skipped-{name}", {"study": study or name, "skipped": reason})
-        else:
-            self.unplaced[name] = {"study": study or name, "skipped": reason}
-        return None
+class Demo(DemoSession):
+    """The demo's steps in order, grouped by dataset (``GROUPS``)."""
 
     # -- classification ----------------------------------------------------------------
     def data_options(self) -> dict[str, Any]:
@@ -196,15 +147,15 @@ class Demo:
                                         f"{'↑' if data['columns'][k]['better'] == 'higher' else '↓'}" for k in keys]],
                 "rows": [[m, *[r.get(k) for k in keys]] for m, r in data["rows"].items()]}]})
 
-    # -- digits classifier: activation maximization (netgaze.demosteps.digits) --------------
+    # -- digits classifier: activation maximization (netgaze.demo.steps.digits_units) --------------
     def digits(self) -> None:
-        from netgaze.demosteps.digits import digits_classifier
+        from netgaze.demo.steps.digits_units import digits_classifier
 
         digits_classifier(self)
 
-    # -- reconstruction family (netgaze.demosteps.reconstruction) ------------------------------
+    # -- reconstruction family (netgaze.demo.steps.reconstruction) ------------------------------
     def reconstruction(self) -> None:
-        from netgaze.demosteps.reconstruction import reconstruction_family
+        from netgaze.demo.steps.reconstruction import reconstruction_family
 
         reconstruction_family(self)
 
@@ -244,9 +195,9 @@ class Demo:
         self.reconstruction()
         self.dataset_wide()
 
-    # -- dataset-wide analyses (netgaze.demo_dataset) ----------------------------------------------
+    # -- dataset-wide analyses (netgaze.demo.steps.dataset_wide) ----------------------------------------------
     def dataset_wide(self) -> None:
-        from netgaze.demo_dataset import dataset_analyses  # issue 16: strategies, dissection, top pictures
+        from netgaze.demo.steps.dataset_wide import dataset_analyses  # issue 16: strategies, dissection, top pictures
 
         self.step("dataset-wide analyses", lambda: dataset_analyses(self))
 

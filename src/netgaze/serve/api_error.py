@@ -30,7 +30,7 @@ def status_and_message(err: BaseException) -> tuple[int, str]:
     """How a failed request is answered: a user's mistake (a bad request, a value a method
     refuses, a layer a model lacks) is a 4xx with its message; anything else a 500 that names
     the error's type only."""
-    from netgaze.recorder import RecorderError
+    from netgaze.core.recorder import RecorderError
 
     if isinstance(err, ApiError):
         return err.status, str(err)

@@ -1,0 +1,8 @@
+"""Private helpers shared by every part of netgaze (not public API; may change without notice).
+
+- ``atomic``: files written atomically (temporary file, fsync, rename);
+- ``devices``: a device name checked against this machine;
+- ``picture_files``: the one reader of picture files;
+- ``plots``: matplotlib figures that draw user text as plain text;
+- ``version``: the package version.
+"""
