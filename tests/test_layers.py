@@ -3,6 +3,7 @@ import torch.nn as nn
 import torchvision
 
 import netgaze as ng
+from netgaze.core.layers import resolve_layers
 
 
 def test_names_modules_and_negative_indices():
@@ -30,7 +31,7 @@ def test_bad_references(ref, message):
 
 def test_duplicates_refused():
     with pytest.raises(ng.LayerError, match="twice"):
-        ng.layers.resolve_layers(torchvision.models.alexnet(), ["features", -1])
+        resolve_layers(torchvision.models.alexnet(), ["features", -1])
 
 
 def test_wrapped_network_names_as_users_type_them():

@@ -24,7 +24,7 @@ ORDER = ["train", "explain", "embed", "visualize", "report", "serve", "demo"]
 
 def _subcommands() -> list[str]:
     found = {m.name for m in pkgutil.iter_modules(__path__)
-             if not m.ispkg and m.name != "common" and not m.name.startswith("_")}
+             if not m.ispkg and m.name != "parsing" and not m.name.startswith("_")}
     return [n for n in ORDER if n in found] + sorted(found - set(ORDER))
 
 
