@@ -1,13 +1,18 @@
 """Models with several inputs (a tuple x) and numpy targets, on toys with hand-set weights."""
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 import torch.nn as nn
 
 import netgaze as ng
-from tests.methods.toys import set_conv1x1
+
+sys.path.insert(0, str(Path(__file__).parent))     # toys.py beside this file, from any working directory
+from toys import set_conv1x1  # noqa: E402
 
 
 class TwoPictures(nn.Module):
