@@ -47,9 +47,15 @@ def test_modes_write_files(tiny, tmp_path, capsys):
 
 def test_user_errors_are_one_line(tiny, tmp_path, capsys):
     assert main(["visualize", "--model", "torchvision:x", "--out", str(tmp_path)]) == 2
-    assert "--layer is required" in capsys.readouterr().err
+    _one_line(capsys.readouterr().err, "--layer is required")
     assert main(["visualize", "--model", "torchvision:x", "--layer", "2", "--channels", "9",
                  "--steps", "1", "--out", str(tmp_path)]) == 2
-    assert "out of range" in capsys.readouterr().err
+    _one_line(capsys.readouterr().err, "out of range")
     assert main(["visualize", "--model", "torchvision:x", "--layer", "nope", "--out", str(tmp_path)]) == 2
-    assert "unknown layer" in capsys.readouterr().err
+    _one_line(capsys.readouterr().err, "unknown layer")
+
+
+def _one_line(err: str, message: str) -> None:
+    """Exactly one line on stderr, the message in it, no traceback."""
+    assert err.count("\n") == 1 and err.endswith("\n") and message in err, err
+    assert "Traceback" not in err

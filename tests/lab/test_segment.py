@@ -65,11 +65,17 @@ def test_cli_errors_are_one_line(capsys, tmp_path):
     weights = tmp_path / "x.pth"
     weights.write_bytes(b"")
     assert main(["train", "segment", "--encoder", "simple", "--weights", str(weights), "--out", "unused"]) == 2
-    assert "apply to the vgg16 and alexnet" in capsys.readouterr().err
+    _one_line(capsys.readouterr().err, "apply to the vgg16 and alexnet")
     assert main(["train", "segment", "--encoder", "simple", "--weights", "x.pth", "--out", "unused"]) == 2
-    assert "argument --weights: no such file: x.pth" in capsys.readouterr().err
+    _one_line(capsys.readouterr().err, "argument --weights: no such file: x.pth")
     assert main(["train", "segment", "--data", "/no/such/folder", "--out", "unused"]) == 2
-    assert "use 'shapes' or a VOC-style folder" in capsys.readouterr().err
+    _one_line(capsys.readouterr().err, "use 'shapes' or a VOC-style folder")
+
+
+def _one_line(err: str, message: str) -> None:
+    """Exactly one line on stderr, the message in it, no traceback."""
+    assert err.count("\n") == 1 and err.endswith("\n") and message in err, err
+    assert "Traceback" not in err
 
 
 def test_colour_masks_paints_labels_and_keeps_background():
