@@ -28,10 +28,11 @@ def sources(serve_runs):
 def client(request, sources):
     """The API served both ways: worker threads (the library's default) and a worker process
     (what ``netgaze serve`` runs): every test of the API holds for both."""
+    from serve_fixtures import LOCAL_URL
     from starlette.testclient import TestClient
 
     from netgaze.serve import Settings, create_app
 
     settings = Settings(processes=request.param == "processes")
-    with TestClient(create_app(sources, settings), raise_server_exceptions=False) as c:
+    with TestClient(base_url=LOCAL_URL, app=create_app(sources, settings), raise_server_exceptions=False) as c:
         yield c

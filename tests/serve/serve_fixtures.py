@@ -7,6 +7,7 @@ from pathlib import Path
 
 import torch
 
+LOCAL_URL = "http://127.0.0.1"  # the Host a browser on this machine sends (the Host rule refuses "testserver")
 EVIL = '<img src=x onerror="window.__xss=1">'
 ATOL = 1e-5      # served maps against the library call
 

@@ -18,7 +18,7 @@ from netgaze.serve import Settings, create_app
 from netgaze.serve.batching import BatchQueue
 from netgaze.serve.cache import MemoryLRU
 from netgaze.serve.compute import ExplainJob, WorkerState, explain_batch
-from serve_fixtures import ATOL, answer_map as _map, grey_png as _png
+from serve_fixtures import LOCAL_URL, ATOL, answer_map as _map, grey_png as _png
 
 
 
@@ -257,7 +257,7 @@ def test_memory_lru_keeps_its_bound():
 
 def test_a_second_visit_to_an_epoch_is_served_from_cache(sources):
     app = create_app(sources)
-    with TestClient(app) as c:
+    with TestClient(base_url=LOCAL_URL, app=app) as c:
         body = {"run": "cnn", "image": {"split": "test", "index": 1}, "epoch": 1, "include": ["overlay"]}
         assert c.post("/api/explain", json=body).status_code == 200
         explorer = app.state.explorer
@@ -324,7 +324,7 @@ def test_pictures_are_decoded_off_the_event_loop_once(sources, monkeypatch):
     monkeypatch.setattr(serve_requests, "to_tensor", recording)
     app = create_app(sources)
     assert all(s._stages is not None for s in sources)
-    with TestClient(app, raise_server_exceptions=False) as c:
+    with TestClient(base_url=LOCAL_URL, app=app, raise_server_exceptions=False) as c:
         upload = c.post("/api/upload", content=_png(40)).json()["upload"]
         body = {"run": "cnn", "image": {"upload": upload}, "include": []}
         assert c.post("/api/explain", json=body).status_code == 200

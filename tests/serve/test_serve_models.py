@@ -12,7 +12,7 @@ from netgaze.serve import Sources, create_app
 from netgaze.serve.cache import MemoryLRU
 from netgaze.serve.compute import ExplainJob, WorkerState, explain_batch
 from netgaze.serve.uploads import to_tensor
-from serve_fixtures import ATOL, answer_map as _map, grey_png as _png
+from serve_fixtures import LOCAL_URL, ATOL, answer_map as _map, grey_png as _png
 
 
 def test_a_conditional_vae_is_explained_with_each_pictures_label(serve_runs):
@@ -20,7 +20,7 @@ def test_a_conditional_vae_is_explained_with_each_pictures_label(serve_runs):
     for a batch of pictures of different labels; an upload (no label) is refused, not guessed."""
     run = ng.load_run(serve_runs["cvae"])
     sources = Sources.from_arguments([str(serve_runs["cvae"])])
-    with TestClient(create_app(sources), raise_server_exceptions=False) as c:
+    with TestClient(base_url=LOCAL_URL, app=create_app(sources), raise_server_exceptions=False) as c:
         facts = c.get("/api/runs").json()["runs"][0]
         assert facts["stages"][-1].startswith("vae.encoder")
         labels = [int(run.dataset("test")[i][1]) for i in range(40)]
@@ -58,7 +58,7 @@ def test_a_torchvision_segmenter_with_a_picture_folder(tmp_path, one_thread):
     sources = Sources.from_arguments([], model="torchvision:lraspp_mobilenet_v3_large", images=str(tmp_path), size=64)
     source = next(iter(sources))
     assert source.task == "segment" and source.classes[0] == "__background__" and source.stages()
-    with TestClient(create_app(sources), raise_server_exceptions=False) as c:
+    with TestClient(base_url=LOCAL_URL, app=create_app(sources), raise_server_exceptions=False) as c:
         facts = c.get("/api/runs").json()["runs"][0]
         assert facts["splits"] == {"test": 2}
         body = {"run": source.id, "image": {"split": "test", "index": 1}, "layer": -1,
@@ -82,7 +82,7 @@ def test_models_of_users_are_named_as_users_type_and_transformers_get_token_stag
     vit = Sources.from_arguments([], model="timm:vit_tiny_patch16_224", images=str(tmp_path), size=224)
     for sources, last in ((resnet, "layer4"), (vit, "blocks.11.norm1")):
         source = next(iter(sources))
-        with TestClient(create_app(sources), raise_server_exceptions=False) as c:
+        with TestClient(base_url=LOCAL_URL, app=create_app(sources), raise_server_exceptions=False) as c:
             facts = c.get("/api/runs").json()["runs"][0]
             assert facts["stages"][-1] == last and not any(n.startswith("net.") for n in facts["layers"])
             body = {"run": source.id, "image": {"split": "test", "index": 0}, "layer": [facts["stages"][-2], -1],

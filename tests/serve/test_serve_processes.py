@@ -16,7 +16,7 @@ from starlette.testclient import TestClient
 from netgaze.serve import Settings, Sources, create_app
 from netgaze.serve.frames import EXPLAIN, REPLY, REQUEST, FrameReader, reply_frame, request_frame, upload_array, \
     upload_payload
-from serve_fixtures import grey_png
+from serve_fixtures import LOCAL_URL, grey_png
 
 BODY = {"run": "cnn", "image": {"split": "test", "index": 3}, "layer": ["features.conv2", -1],
         "target": {"top": 2}, "include": ["map", "map_f32", "overlay"]}
@@ -33,13 +33,13 @@ def _without_timings(answer: dict) -> dict:
 @pytest.fixture(scope="module")
 def process_client(sources):
     settings = Settings(processes=True, max_queue=2, threads=1)
-    with TestClient(create_app(sources, settings), raise_server_exceptions=False) as c:
+    with TestClient(base_url=LOCAL_URL, app=create_app(sources, settings), raise_server_exceptions=False) as c:
         yield c
 
 
 def test_a_worker_process_answers_as_a_worker_thread_does(process_client, sources, one_thread):
     """``one_thread``: as many PyTorch threads here as in the worker: the same summation order, the same bits."""
-    with TestClient(create_app(sources)) as threads:
+    with TestClient(base_url=LOCAL_URL, app=create_app(sources)) as threads:
         for body in (BODY, dict(BODY, run="vae", layer=-1, target={"box": [2, 3, 12, 20]}),
                      dict(BODY, method="guided_backprop", layer=None, target={"class": 1}, epoch=0)):
             body = {k: v for k, v in body.items() if v is not None}
@@ -90,7 +90,7 @@ def test_a_dead_worker_is_replaced_with_the_uploads(process_client):
 
 def test_no_worker_outlives_the_server_and_a_bad_start_is_reported(serve_runs, tmp_path):
     sources = Sources.from_arguments([str(serve_runs["cnn"])])
-    with TestClient(create_app(sources, Settings(processes=True))) as c:
+    with TestClient(base_url=LOCAL_URL, app=create_app(sources, Settings(processes=True))) as c:
         worker = _workers(c)[0].process
         assert c.post("/api/explain", json=dict(BODY, layer=-1)).status_code == 200
     assert worker.poll() is not None
@@ -99,7 +99,7 @@ def test_no_worker_outlives_the_server_and_a_bad_start_is_reported(serve_runs, t
     sources = Sources.from_arguments([str(doomed)])
     shutil.rmtree(doomed)                          # the worker cannot load what the explorer did
     with pytest.raises(Exception, match="explanation worker could not start: no such run folder"):
-        with TestClient(create_app(sources, Settings(processes=True))):
+        with TestClient(base_url=LOCAL_URL, app=create_app(sources, Settings(processes=True))):
             pass
 
 

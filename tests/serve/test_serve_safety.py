@@ -16,7 +16,7 @@ import netgaze as ng
 from netgaze.serve import Settings, create_app
 from netgaze.serve.app import STATIC
 from netgaze.serve.uploads import to_tensor
-from serve_fixtures import ATOL, answer_map as _map
+from serve_fixtures import LOCAL_URL, ATOL, answer_map as _map
 
 
 
@@ -130,7 +130,7 @@ def test_malformed_bodies_and_other_endpoints(client):
 
 
 def test_the_token_guards_every_request(sources):
-    with TestClient(create_app(sources, Settings(token="s3cret"))) as c:
+    with TestClient(base_url=LOCAL_URL, app=create_app(sources, Settings(token="s3cret"))) as c:
         assert c.get("/api/runs").status_code == 401
         assert c.get("/api/runs", headers={"Authorization": "Bearer wrong"}).status_code == 401
         assert c.get("/api/runs", headers={"Authorization": "Bearer s3cret"}).status_code == 200

@@ -7,6 +7,8 @@ import shutil
 import pytest
 from starlette.testclient import TestClient
 
+from serve_fixtures import LOCAL_URL
+
 from netgaze.serve import Sources, create_app
 
 
@@ -36,7 +38,7 @@ def spray(serve_runs, tmp_path_factory):
 @pytest.fixture(scope="module")
 def client(spray):
     sources = Sources.from_arguments([str(spray[k]) for k in ("spray", "marked", "plain", "linked")])
-    with TestClient(create_app(sources), raise_server_exceptions=False) as c:
+    with TestClient(base_url=LOCAL_URL, app=create_app(sources), raise_server_exceptions=False) as c:
         yield c
 
 

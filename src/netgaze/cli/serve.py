@@ -33,6 +33,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="address to listen on (default 127.0.0.1: this machine only)")
     parser.add_argument("--port", type=_port, default=8765, help="port (default 8765)")
     parser.add_argument("--token", help="require this token on every request (needed with a non-local --host)")
+    parser.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                        help="also answer requests for this host name (without a token only 127.0.0.1, localhost, "
+                             "::1 and --host are answered: DNS rebinding protection); repeatable")
     parser.add_argument("--workers", type=positive_int, default=1,
                         help="explanation worker processes, each with its own model copies (default 1)")
     parser.add_argument("--threads", type=positive_int, help="PyTorch threads per operation (default: PyTorch's own; "
@@ -100,7 +103,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(str(err)) from None
     processes = sys.platform != "win32"      # the worker's pipes need a POSIX event loop; Windows uses threads
     settings = Settings(workers=args.workers, processes=processes, threads=args.threads, max_batch=args.max_batch,
-                        max_queue=args.max_queue, cache_mb=args.cache_mb, token=args.token)
+                        max_queue=args.max_queue, cache_mb=args.cache_mb, token=args.token,
+                        allowed_hosts=(*args.allow_host, *([args.host] if args.host not in ("0.0.0.0", "::", "") else [])))
     check_port(args.host, args.port)
     recipe = Sources.recipe_of(runs, args.model, args.weights, args.images, args.size)
     workers = WorkerProcesses.start_loading(recipe, settings) if processes else None   # they load while we do

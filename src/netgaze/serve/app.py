@@ -72,6 +72,8 @@ class Settings:
         max_queue: most requests waiting; beyond it the answer is 503 with Retry-After.
         cache_mb: memory bound of each cache (checkpoints, each worker's models, results).
         token: when set, every request must carry it (header, cookie or ``?token=``).
+        allowed_hosts: ``Host`` names answered besides the loopback names (without a token,
+            other names are refused: DNS rebinding protection, ``guard.py``).
     """
 
     workers: int = 1
@@ -81,6 +83,7 @@ class Settings:
     max_queue: int = 64
     cache_mb: int = 512
     token: str | None = None
+    allowed_hosts: tuple[str, ...] = ()
 
 
 class Explorer:
@@ -266,7 +269,8 @@ def create_app(sources: Sources, settings: Settings | None = None,
                 RecorderError: user_error,
                 Exception: server_error}
     app = Starlette(routes=routes, exception_handlers=handlers,
-                    middleware=[Middleware(Guard, token=explorer.settings.token)],
+                    middleware=[Middleware(Guard, token=explorer.settings.token,
+                                           allowed_hosts=tuple(explorer.settings.allowed_hosts))],
                     lifespan=_lifespan(explorer))
     app.state.explorer = explorer
     return app

@@ -1,0 +1,65 @@
+"""DNS rebinding and cross-site requests: the Host and Origin rules of ``netgaze serve`` (guard.py)."""
+from __future__ import annotations
+
+import pytest
+from starlette.testclient import TestClient
+
+from serve_fixtures import LOCAL_URL
+
+from netgaze.serve import Settings, create_app
+from netgaze.serve.guard import host_name
+
+EXPLAIN = {"run": "cnn", "image": {"split": "test", "index": 0}, "method": "gradcam", "include": ["map_f32"]}
+
+
+@pytest.fixture
+def app(sources):
+    return create_app(sources)  # one app per client: its lifespan ends with the client
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1:8765", "localhost:8765", "[::1]:8765", "LOCALHOST", "127.0.0.1"])
+def test_loopback_names_are_answered(app, host):
+    with TestClient(base_url=LOCAL_URL, app=app) as c:
+        assert c.get("/api/runs", headers={"host": host}).status_code == 200
+
+
+@pytest.mark.parametrize("host", ["attacker.example", "attacker.example:8765", "127.0.0.1.attacker.example",
+                                  "localhost.attacker.example:80", ""])
+def test_a_rebound_name_is_refused_in_one_line(app, host):
+    with TestClient(base_url=LOCAL_URL, app=app) as c:
+        answer = c.get("/api/runs", headers={"host": host})
+        assert answer.status_code == 403 and "runs" not in answer.json()
+        assert "DNS rebinding" in answer.json()["error"] and "\n" not in answer.json()["error"]
+        assert c.post("/api/explain", json=EXPLAIN, headers={"host": host}).status_code == 403
+
+
+def test_allowed_hosts_add_names_and_a_token_server_answers_any_name(sources):
+    with TestClient(base_url=LOCAL_URL, app=create_app(sources, Settings(allowed_hosts=("lab.local",)))) as c:
+        assert c.get("/api/runs", headers={"host": "lab.local:8765"}).status_code == 200
+        assert c.get("/api/runs", headers={"host": "other.local"}).status_code == 403
+    with TestClient(base_url=LOCAL_URL, app=create_app(sources, Settings(token="s3cret"))) as c:
+        auth = {"Authorization": "Bearer s3cret"}
+        assert c.get("/api/runs", headers={**auth, "host": "192.168.1.20:8765"}).status_code == 200
+        assert c.get("/api/runs", headers={"host": "192.168.1.20:8765"}).status_code == 401
+
+
+@pytest.mark.parametrize("headers", [{"origin": "http://attacker.example"}, {"origin": "null"},
+                                     {"origin": "http://127.0.0.1:9999"}, {"sec-fetch-site": "cross-site"}])
+def test_cross_site_posts_are_refused_before_any_work(app, headers):
+    with TestClient(base_url=LOCAL_URL, app=app) as c:
+        answer = c.post("/api/explain", content=b'{"run": "cnn"}', headers={**headers, "content-type": "text/plain"})
+        assert answer.status_code == 403 and "another site" in answer.json()["error"]
+        assert c.post("/api/upload", content=b"x", headers=headers).status_code == 403
+
+
+def test_same_origin_and_non_browser_posts_are_computed(app):
+    with TestClient(base_url=LOCAL_URL, app=app) as c:
+        assert c.post("/api/explain", json=EXPLAIN).status_code == 200                        # no Origin: curl, Python
+        same = {"origin": "http://127.0.0.1", "sec-fetch-site": "same-origin"}
+        assert c.post("/api/explain", json=EXPLAIN, headers=same).status_code == 200
+        assert c.get("/api/runs", headers={"origin": "http://attacker.example"}).status_code == 200  # reads: the browser's own rule
+
+
+def test_host_name_strips_the_port_only():
+    assert [host_name(h) for h in ["127.0.0.1:80", "[::1]:8765", "::1", "Example.org", "a:b:c"]] == \
+        ["127.0.0.1", "::1", "::1", "example.org", "a:b:c"]
