@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from netgaze._util.containment import inside_run
 from netgaze.errors import RunError
 
 PICTURE_SUFFIXES = (".png", ".gif", ".jpg", ".jpeg", ".svg")
@@ -80,23 +81,6 @@ class RunInfo:
     @property
     def artifacts(self) -> Path:
         return self.path / "artifacts"
-
-
-def inside_run(run: Path, path: Path) -> Path | None:
-    """``path`` with symbolic links resolved when that is a regular file inside ``run``, else None.
-
-    The run folder itself is resolved too (so a run reached through a link still works);
-    anything that leaves it (absolute paths, ``..``, links pointing out, ``/proc`` files)
-    or is not a regular file (a FIFO would block the reader) gives None.
-    """
-    try:
-        root = run.resolve(strict=True)
-        resolved = path.resolve(strict=True)
-    except (OSError, RuntimeError):  # missing, or a loop of links
-        return None
-    if resolved != root and not resolved.is_relative_to(root):
-        return None
-    return resolved if resolved.is_file() else None
 
 
 def is_run_folder(path: Path) -> bool:

@@ -17,6 +17,7 @@ from typing import Any, Sequence
 import torch
 import torch.nn as nn
 
+from netgaze._util.containment import inside_run
 from netgaze.core import layouts
 from netgaze.core.layers import LayerError, conv_layer_names, display_name
 from netgaze.serve.cache import MemoryLRU
@@ -217,16 +218,15 @@ class Source:
                 "has_strategies": self.strategies_artifact() is not None}
 
     def embedding_artifact(self) -> Path | None:
+        """``artifacts/embed/embedding.npz`` with links resolved, when it is a regular file inside
+        the run folder (the report's containment rule); else None."""
         if self.run is None:
             return None
-        path = Path(self.run.artifacts) / "embed" / "embedding.npz"
-        return path if path.is_file() else None
+        return inside_run(Path(self.run.path), Path(self.run.artifacts) / "embed" / "embedding.npz")
 
     def strategies_artifact(self) -> Path | None:
         """``artifacts/strategies/strategies.json`` with links resolved, when it is a regular file
         inside the run folder (the report's containment rule); else None."""
-        from netgaze.report.runinfo import inside_run
-
         if self.run is None:
             return None
         return inside_run(Path(self.run.path), Path(self.run.artifacts) / "strategies" / "strategies.json")

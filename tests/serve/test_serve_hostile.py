@@ -1,4 +1,4 @@
-"""DNS rebinding and cross-site requests: the Host and Origin rules of ``netgaze serve`` (guard.py)."""
+"""Hostile requests and run folders: the Host and Origin rules (guard.py), files linked out of a run."""
 from __future__ import annotations
 
 import pytest
@@ -63,3 +63,28 @@ def test_same_origin_and_non_browser_posts_are_computed(app):
 def test_host_name_strips_the_port_only():
     assert [host_name(h) for h in ["127.0.0.1:80", "[::1]:8765", "::1", "Example.org", "a:b:c"]] == \
         ["127.0.0.1", "::1", "::1", "example.org", "a:b:c"]
+
+
+def test_an_embedding_artifact_linked_out_of_the_run_is_not_read(serve_runs, tmp_path):
+    """Every file the explorer reads from a run obeys the report's containment rule."""
+    import shutil
+
+    import numpy as np
+
+    from netgaze.serve import Sources
+
+    outside = tmp_path / "secret.npz"
+    np.savez(outside, embedding=np.arange(20.0).reshape(10, 2), indices=np.arange(10))
+    for name, place in (("linked", None), ("inside", "copy")):
+        run = tmp_path / name
+        shutil.copytree(serve_runs["cnn"], run, ignore=shutil.ignore_patterns("artifacts"))
+        (run / "artifacts" / "embed").mkdir(parents=True)
+        target = run / "artifacts" / "embed" / "embedding.npz"
+        shutil.copy(outside, target) if place else target.symlink_to(outside)
+    sources = Sources.from_arguments([str(tmp_path / "linked"), str(tmp_path / "inside")])
+    with TestClient(base_url=LOCAL_URL, app=create_app(sources)) as c:
+        runs = {r["id"]: r for r in c.get("/api/runs").json()["runs"]}
+        assert not runs["linked"]["has_artifact_embedding"] and runs["inside"]["has_artifact_embedding"]
+        refused = c.post("/api/embedding", json={"run": "linked", "layer": "artifact"})
+        assert refused.status_code == 400 and "no embedding artifact" in refused.json()["error"]
+        assert len(c.post("/api/embedding", json={"run": "inside", "layer": "artifact"}).json()["points"]) == 10
