@@ -88,12 +88,15 @@ def export_projector(out_dir: str | os.PathLike, tensors: Mapping[str, np.ndarra
         out_dir: the folder (created); point ``tensorboard --logdir`` at it.
         tensors: one [N, D] array, or ``{name: [N, D]}`` sharing points (e.g. the pooled
             features and their 3-D t-SNE); names become file names.
-        labels, predictions, paths: per-point values (class names preferred over ids).
+        labels: per-point values (class names preferred over ids).
+        predictions: per-point values (class names preferred over ids).
+        paths: per-point values (class names preferred over ids).
         split: per-point values or one string for all points ("test").
         thumbnails: uint8 [N, h, w, 3] images for the sprite (see ``features(...,
             thumbnail_size=)``); None writes no sprite.
         tensor_format: "tsv" or "bytes".
-        max_thumbnail, min_thumbnail: sprite thumbnail side range in pixels.
+        max_thumbnail: sprite thumbnail side range in pixels.
+        min_thumbnail: sprite thumbnail side range in pixels.
         random_state: seeds the subsample taken when the sprite cannot hold every point.
         group: a name for this export (e.g. ``"features.conv4-test"``): tensors are called
             ``GROUP/NAME`` and its files start with ``GROUP-``, so that it joins the folder's

@@ -38,7 +38,8 @@ def interactive_html(path: str | os.PathLike, embedding: np.ndarray, *, labels: 
     """Write the interactive view of ``embedding`` [N, 2|3] to ``path`` (atomically).
 
     Args:
-        labels, predictions: integer class ids per point (indices into ``classes``).
+        labels: integer class ids per point (indices into ``classes``).
+        predictions: integer class ids per point (indices into ``classes``).
         classes: class names; None shows the ids.
         paths: image paths shown on hover.
         thumbnails: uint8 [N, h, w, 3] images shown on hover (shrunk to 32 px); left

@@ -59,7 +59,8 @@ def render(model: nn.Module, objective: Objective, n: int, size: int | tuple[int
         transforms: robustness transforms (default ``standard_transforms(size)``; ``[]`` for none).
         lr: Adam learning rate (lucid's 0.05).
         channels: image channels (default: from the model's first convolution).
-        mean, std: per-channel normalisation applied before the model (e.g. ImageNet's for
+        mean: per-channel normalisation applied before the model (e.g. ImageNet's for
+        std: per-channel normalisation applied before the model (e.g. ImageNet's for
             torchvision models); None when the model takes [0, 1] pictures.
         output: which tensor of a tuple/dict output is "logits" (see ``Recorder``).
         random_state: seed of the starting noise and of the transforms' random draws.
@@ -185,7 +186,8 @@ def visualize(model: nn.Module, layer: str, channels: int | Sequence[int] | None
         lr: Adam learning rate.
         batch_size: render at most this many units at once (memory); the result does not
             depend on it.
-        mean, std: normalisation the model expects after [0, 1] pictures (None: none).
+        mean: normalisation the model expects after [0, 1] pictures (None: none).
+        std: normalisation the model expects after [0, 1] pictures (None: none).
         output: which tensor of a tuple/dict output is "logits".
         random_state: seed; the same seed renders each unit the same in any batch.
         device: where to optimise (default: the model's device).

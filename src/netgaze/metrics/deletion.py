@@ -119,7 +119,10 @@ def perturbation_curve(model: nn.Module, x: torch.Tensor, maps: torch.Tensor, mo
         target: the explained score; None fixes each image's top class on the clean
             image, so every step scores the same class.
         steps: the curve has ``steps + 1`` points, at ``k / steps`` of the pixels.
-        baseline, value, blur_sigma, random_state: see ``make_baseline``.
+        baseline: see ``make_baseline``.
+        value: see ``make_baseline``.
+        blur_sigma: see ``make_baseline``.
+        random_state: see ``make_baseline``.
         score: ``"probability"`` (softmax over classes before the target, as RISE) or
             ``"raw"`` (the target on the model's output as is: a logit, a dense sum).
         batch_size: perturbed images per forward pass, mixed across steps and images.

@@ -90,7 +90,8 @@ def method_table(model: nn.Module, x: torch.Tensor, regions: Regions | None = No
             ``netgaze.methods.METHODS``.
         layer: the layer of the methods that take one.
         target: None fixes each image's top class on the clean images.
-        steps, baseline: deletion / insertion settings.
+        steps: deletion / insertion settings.
+        baseline: deletion / insertion settings.
         randomization_images: the first this many images go through the (costly)
             randomization check; 0 skips it, None uses all.
         randomization_layers: layers to randomize (default: all, top-down).
