@@ -76,7 +76,9 @@ def explain_dataset(model: nn.Module, data: Dataset | DataLoader, method: Method
             the model on ``cuda:LOCAL_RANK`` in each process.
         progress: show a tqdm bar (rank 0 only).
         output: selects the explained tensor of a tuple/dict output.
-        layout, reshape: how the layer's output is read as [B, C, h, w] when detection
+        layout: how the layer's output is read as [B, C, h, w] when detection
+            cannot tell (see ``netgaze.core.layouts``).
+        reshape: a callable that reads the layer's output as [B, C, h, w], when detection
             cannot tell (see ``netgaze.core.layouts``).
 
     Returns:

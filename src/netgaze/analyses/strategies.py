@@ -177,7 +177,8 @@ def strategies(model: nn.Module, dataset: Dataset, classes: Sequence[int | str] 
         n_typical: typical pictures kept per cluster.
         out: folder for the explanation shards (kept, and a rerun resumes from them); None = a
             temporary folder removed afterwards.
-        batch_size, shard_size: of ``explain_dataset``.
+        batch_size: of ``explain_dataset``.
+        shard_size: of ``explain_dataset``.
         tsne_limit: at most this many points per class go into the t-SNE (a seeded subset).
         device: where to compute; default the model's device.
         random_state: seeds the eigensolver, k-means and t-SNE.

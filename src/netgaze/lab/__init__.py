@@ -1,6 +1,6 @@
 """The training lab: datasets, models, training into run folders, and loading runs back.
 
-- ``netgaze.lab.datasets`` / ``netgaze.lab.datasets``: embedded digits and shapes, MNIST files, image folders.
+- ``netgaze.lab.datasets``: embedded digits and shapes, MNIST files, image folders.
 - ``netgaze.lab.models``: the model registry (``build_model``, ``model_names``).
 - ``netgaze.lab.train``: ``train_classifier`` (and how other tasks reuse the loop).
 - ``netgaze.lab.runs``: run folders (``RunFolder``, ``load_run``).
