@@ -37,9 +37,24 @@ class DeviceError(UserError):
     """A device that does not exist here (``cuda`` without a GPU, ``cuda:3`` on a 2-GPU machine)."""
 
 
+def printable(text: str) -> str:
+    """``text`` safe for a terminal: control characters (escape sequences that would retitle the
+    terminal or move the cursor, bidirectional overrides) written as ``\\x1b``-style escapes.
+
+    Class names, labels and file names come from the user's files; printed raw, ``\\x1b]0;...``
+    would change the terminal's title. Tabs and newlines are kept.
+    """
+    return "".join(ch if ch in "\t\n" or (ch.isprintable() and not _is_bidi_control(ch))
+                   else ch.encode("unicode_escape").decode("ascii") for ch in str(text))
+
+
+def _is_bidi_control(ch: str) -> bool:
+    return "\u202a" <= ch <= "\u202e" or "\u2066" <= ch <= "\u2069"
+
+
 def one_line(text: str) -> str:
-    """``text`` with its lines joined by ``"; "`` (for messages quoted from other libraries)."""
-    return "; ".join(part.strip() for part in str(text).splitlines() if part.strip())
+    """``text`` with its lines joined by ``"; "`` (for messages quoted from other libraries), printable."""
+    return printable("; ".join(part.strip() for part in str(text).splitlines() if part.strip()))
 
 
 def state_dict_mismatch(err: Exception) -> str:

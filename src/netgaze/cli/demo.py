@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 
 from netgaze.cli.parsing import out_dir
+from netgaze.errors import printable
 
 HELP = "train the reports' models on embedded data, run every study, write OUT/report.html"
 EXAMPLES = """examples:
@@ -24,5 +25,5 @@ def run(args: argparse.Namespace) -> int:
     from netgaze.demo import run_demo
 
     report = run_demo(args.out, quick=args.quick, progress=not args.quiet)
-    print(report)
+    print(printable(report))
     return 0

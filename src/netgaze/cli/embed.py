@@ -6,6 +6,7 @@ from pathlib import Path
 
 from netgaze.cli.parsing import (UserError, add_model_arguments, load_model_argument, nonnegative_int, out_dir,
                                 positive_float, positive_int, run_folder)
+from netgaze.errors import printable
 
 HELP = "embed a run's images by one layer's pooled features: PCA / t-SNE / UMAP, HTML view, TensorBoard projector"
 EXAMPLES = """examples:
@@ -81,11 +82,11 @@ def run(args: argparse.Namespace) -> int:
     except ImportError as err:  # umap-learn missing
         raise UserError(str(err)) from err
     F = result.features
-    print(f"embedded {len(F)} images by {F.layer} ({F.features.shape[1]} features) -> {args.method} {args.dims}-D")
+    print(printable(f"embedded {len(F)} images by {F.layer} ({F.features.shape[1]} features) -> {args.method} {args.dims}-D"))
     for key, value in result.knn.items():
-        print(f"  kNN (k=5) {key.replace('_', ' ')}: {value:.3f}")
+        print(printable(f"  kNN (k=5) {key.replace('_', ' ')}: {value:.3f}"))
     for kind, path in result.files.items():
-        print(f"  {kind}: {path}")
+        print(printable(f"  {kind}: {path}"))
     return 0
 
 

@@ -6,6 +6,7 @@ import re
 
 from netgaze.cli.parsing import (UserError, add_model_arguments, fraction, load_model_argument, nonnegative_int,
                                 out_dir, positive_int, run_folder)
+from netgaze.errors import printable
 
 HELP = "explain pictures with Grad-CAM (or another method) and write overlay PNGs"
 EXAMPLES = """examples:
@@ -78,11 +79,11 @@ def run(args: argparse.Namespace) -> int:
     if loaded.task != "classify":
         from netgaze.studies.explain_dense import explain_dense_files
         for path, what in explain_dense_files(loaded, args.images, args.method, args.layer, args.target, args.out):
-            print(f"{path}  explained {what}")
+            print(printable(f"{path}  explained {what}"))
         return 0
     written = explain_files(loaded, args.images, args.method, args.layer, args.target, args.out)
     for path, label, confidence in written:
-        print(f"{path}  predicted {label} ({confidence:.0%})")
+        print(printable(f"{path}  predicted {label} ({confidence:.0%})"))
     return 0
 
 
@@ -111,5 +112,5 @@ def _explain_all(args: argparse.Namespace) -> int:
     layer = int(args.layer) if args.layer is not None and re.fullmatch(r"-?[0-9]+", args.layer) else (args.layer or -1)
     index = explain_dataset(run.model, dataset, args.method, layer, target, args.out,
                             shard_size=args.shard_size, batch_size=args.batch_size)
-    print(index)
+    print(printable(index))
     return 0

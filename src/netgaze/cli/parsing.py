@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import NoReturn
 
-from netgaze.errors import UserError, one_line
+from netgaze.errors import UserError, one_line, printable
 
 __all__ = ["OneLineParser", "UserError", "positive_int", "nonnegative_int", "positive_float",
            "nonnegative_float", "finite_float", "fraction", "device", "existing_file", "existing_dir", "run_folder",
@@ -29,7 +29,7 @@ class OneLineParser(argparse.ArgumentParser):
     """An ``ArgumentParser`` whose errors are one line on stderr (exit status 2), no usage block."""
 
     def error(self, message: str) -> NoReturn:
-        message = " ".join(message.split())
+        message = printable(" ".join(message.split()))
         self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
 
 
@@ -189,7 +189,7 @@ def load_model_argument(run: str | None, model: str | None, weights: str | None,
     loaded = load_named_model(model, weights, labels=labels, weights_enum=weights_enum, size=size)
     if loaded.random_weights:
         names = "" if command == "embed" else "; classes from --labels" if labels else "; classes shown as indices"
-        print(f"netgaze {command}: warning: {model} has random weights (no --weights){names}", file=sys.stderr)
+        print(printable(f"netgaze {command}: warning: {model} has random weights (no --weights){names}"), file=sys.stderr)
     return loaded
 
 

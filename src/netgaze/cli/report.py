@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 
 from netgaze.cli.parsing import out_file, run_folder
+from netgaze.errors import printable
 
 HELP = "write one self-contained report.html from run folders (reads them only)"
 EXAMPLES = """examples:
@@ -24,5 +25,5 @@ def run(args: argparse.Namespace) -> int:
     from netgaze.report import build_report
 
     path = build_report(args.runs, args.out, args.title)
-    print(path)
+    print(printable(path))
     return 0

@@ -5,6 +5,7 @@ import argparse
 import re
 
 from netgaze.cli.parsing import UserError, nonnegative_int, out_dir, positive_int, run_folder
+from netgaze.errors import printable
 
 DATASET_STUDIES = ("strategies", "dissect", "top-examples")
 HELP = ("run a study on run folders: layers (S1), models (S2), epochs (S3), latent (S8, VAE runs), "
@@ -76,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
         result = studies.epochs_study(runs[0], n_images=args.images, seed=args.seed, n_eval=args.eval, out=args.out,
                                       progress=not args.quiet)
     for path in [*result.figures, result.path]:
-        print(path)
+        print(printable(path))
     return 0
 
 
@@ -99,7 +100,7 @@ def _run_reconstruction_or_segment_study(args: argparse.Namespace) -> int:
         require_task(run, ("reconstruct", "segment"), "`study area`")
     for result in results:
         for path in [*result.figures, result.path]:
-            print(path)
+            print(printable(path))
     return 0
 
 
@@ -118,5 +119,5 @@ def _run_dataset_study(args: argparse.Namespace) -> int:
     else:
         path = run_studies.top_examples_study(run, layer=-1 if layer is None else layer, k=args.k, split=args.split,
                                               featureviz_steps=args.steps, out=args.out)
-    print(path)
+    print(printable(path))
     return 0

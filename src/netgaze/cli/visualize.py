@@ -6,6 +6,7 @@ from pathlib import Path
 
 from netgaze.cli.parsing import (UserError, add_model_arguments, device, existing_file, load_model_argument,
                                 nonnegative_float, nonnegative_int, out_dir, positive_int, run_folder)
+from netgaze.errors import printable
 
 HELP = "render what channels or classes respond to, first-layer filters, or one picture's activation maps"
 EXAMPLES = """examples:
@@ -91,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
     model = loaded.model.to(args.device)
     if args.filters:
         path = viz.save_png(filter_grid(model, args.layer), out / f"filters-{args.layer or 'first'}.png")
-        print(path)
+        print(printable(path))
         return 0
     if args.activations:
         from netgaze.studies.explain_files import read_pictures
@@ -102,8 +103,8 @@ def run(args: argparse.Namespace) -> int:
             viz.save_png(result.grid(stat.name), out / f"activations-{stat.name}.png")
         result.plot(out / "sparsity.png")
         (out / "sparsity.txt").write_text(result.table() + "\n")
-        print(result.table())
-        print(f"maps and sparsity plot written to {out}/")
+        print(printable(result.table()))
+        print(printable(f"maps and sparsity plot written to {out}/"))
         return 0
     if not args.layer:
         raise UserError("--layer is required to render units (e.g. --layer logits or --layer features.28)")
@@ -122,5 +123,5 @@ def run(args: argparse.Namespace) -> int:
     except IndexError as err:
         raise UserError(f"--channels: a unit is out of range for layer {args.layer!r} ({err})") from None
     torch.save(images.cpu(), out / f"{args.layer}-{args.objective}.pt")
-    print(f"{path}  ({images.shape[0]} images, {images.shape[-1]}x{images.shape[-2]})")
+    print(printable(f"{path}  ({images.shape[0]} images, {images.shape[-1]}x{images.shape[-2]})"))
     return 0

@@ -7,6 +7,7 @@ import re
 
 from netgaze.cli.parsing import (UserError, device, existing_file, fraction, nonnegative_int, out_dir,
                                 positive_float, positive_int)
+from netgaze.errors import printable
 
 HELP = "train a classifier on shapes, digits, MNIST files or an image folder"
 EXAMPLES = """examples:
@@ -104,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
                             progress=not args.quiet)
     last = run_.history[-1] if run_.history else {}
     summary = "  ".join(f"{k} {last[k]:.4f}" for k in ("test_acc", "test_loss") if k in last)
-    print(f"{run_.path}: epoch {run_.epoch}  {summary}")
+    print(printable(f"{run_.path}: epoch {run_.epoch}  {summary}"))
     return 0
 
 

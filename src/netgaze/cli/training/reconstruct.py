@@ -5,6 +5,7 @@ import argparse
 
 from netgaze.cli.parsing import (UserError, device, fraction, nonnegative_float, nonnegative_int, out_dir,
                                 positive_float, positive_int)
+from netgaze.errors import printable
 
 HELP = "train a reconstruction model (VAE, conditional, denoising, VAE-GAN) on digits, MNIST files or an image folder"
 EXAMPLES = """examples:
@@ -94,5 +95,5 @@ def run(args: argparse.Namespace) -> int:
     last = run_.history[-1] if run_.history else {}
     summary = "  ".join(f"{k} {last[k]:.4f}" for k in ("test_loss", "test_recon", "test_kl", "test_pixel_mse")
                         if k in last)
-    print(f"{run_.path}: epoch {run_.epoch}  {summary} (per image)")
+    print(printable(f"{run_.path}: epoch {run_.epoch}  {summary} (per image)"))
     return 0

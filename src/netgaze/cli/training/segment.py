@@ -5,6 +5,7 @@ import argparse
 
 from netgaze.cli.parsing import (UserError, device, existing_file, nonnegative_int, out_dir, positive_float,
                                 positive_int)
+from netgaze.errors import printable
 
 HELP = "train an FCN-32s/16s/8s segmentation model on shapes masks or a VOC-style folder"
 EXAMPLES = """examples:
@@ -65,5 +66,5 @@ def run(args: argparse.Namespace) -> int:
                               workers=args.workers, progress=not args.quiet)
     last = run_.history[-1] if run_.history else {}
     summary = "  ".join(f"{k} {last[k]:.4f}" for k in ("pixel_acc", "mean_acc", "mean_iou", "test_loss") if k in last)
-    print(f"{run_.path}: epoch {run_.epoch}  {summary}")
+    print(printable(f"{run_.path}: epoch {run_.epoch}  {summary}"))
     return 0

@@ -1,0 +1,35 @@
+"""User strings (class names, labels, file names) never reach the terminal as control sequences."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torchvision
+from PIL import Image
+
+from netgaze.cli import main
+from netgaze.errors import one_line, printable
+
+TITLE = "\x1b]0;pwned\x07"   # sets the terminal's title when printed raw
+
+
+def test_printable_escapes_control_characters_and_keeps_text():
+    assert printable(f"dog{TITLE} é 狗\tx") == "dog\\x1b]0;pwned\\x07 é 狗\tx"
+    assert printable("\u202egnp.exe") == "\\u202egnp.exe"          # a right-to-left override
+    assert one_line("a\n\x1b[2J b") == "a; \\x1b[2J b"
+
+
+def test_labels_and_file_names_are_printed_escaped(tmp_path, capsys):
+    torch.manual_seed(0)
+    torch.save(torchvision.models.resnet18(num_classes=2).state_dict(), tmp_path / "r18.pth")
+    (tmp_path / "labels.txt").write_text(f"cat{TITLE}\ndog{TITLE}\n")
+    picture = tmp_path / f"p{TITLE}.png"
+    Image.fromarray(np.full((64, 64, 3), 128, np.uint8)).save(picture)
+    status = main(["explain", "--model", "torchvision:resnet18", "--weights", str(tmp_path / "r18.pth"),
+                   "--labels", str(tmp_path / "labels.txt"), "--size", "64", "--images", str(picture),
+                   "--out", str(tmp_path / "out")])
+    out, err = capsys.readouterr()
+    assert status == 0 and "\x1b" not in out + err and "\x07" not in out + err
+    assert "\\x1b]0;pwned\\x07" in out and "predicted" in out
+    assert main(["report", str(tmp_path / f"missing{TITLE}")]) == 2
+    err = capsys.readouterr().err
+    assert "\x1b" not in err and "missing\\x1b]0;pwned" in err and len(err.strip().splitlines()) == 1
