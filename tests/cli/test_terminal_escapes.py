@@ -33,3 +33,20 @@ def test_labels_and_file_names_are_printed_escaped(tmp_path, capsys):
     assert main(["report", str(tmp_path / f"missing{TITLE}")]) == 2
     err = capsys.readouterr().err
     assert "\x1b" not in err and "missing\\x1b]0;pwned" in err and len(err.strip().splitlines()) == 1
+
+
+def test_labels_files_that_would_mislead_are_refused(tmp_path):
+    import pytest
+
+    from netgaze.zoo import ModelInputError, read_labels
+
+    cases = {"dup.txt": ("cat\ndog\ncat\n", "'cat' names two classes (lines 1 and 3)"),
+             "blank.txt": ("cat\n\ndog\n", "line 2 is blank"),
+             "latin1.txt": ("chat\nchien\nb\xe9b\xe9\n".encode("latin-1"), "cannot read")}
+    for name, (text, message) in cases.items():
+        path = tmp_path / name
+        path.write_bytes(text) if isinstance(text, bytes) else path.write_text(text)
+        with pytest.raises(ModelInputError, match=message):
+            read_labels(path, 3)
+    (tmp_path / "ok.txt").write_text("cat\ndog\nbird\n\n")
+    assert read_labels(tmp_path / "ok.txt", 3) == ["cat", "dog", "bird"]

@@ -166,11 +166,22 @@ def read_labels(path: str | Path, n: int) -> list[str]:
     path = Path(path)
     if not path.is_file():
         raise ModelInputError(f"no such labels file: {path}")
-    names = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+    try:
+        names = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+    except (UnicodeDecodeError, OSError) as err:
+        raise ModelInputError(f"cannot read {path} as UTF-8 text, one class name a line ({type(err).__name__})") from None
     while names and not names[-1]:
         names.pop()
     if len(names) != n:
         raise ModelInputError(f"{path} has {len(names)} names but the model scores {n} classes (one name a line)")
+    blank = [i + 1 for i, name in enumerate(names) if not name]
+    if blank:
+        raise ModelInputError(f"{path}: line {blank[0]} is blank; every class needs a name")
+    seen: dict[str, int] = {}
+    for i, name in enumerate(names):
+        if name in seen:  # --target NAME would silently take the first
+            raise ModelInputError(f"{path}: {name!r} names two classes (lines {seen[name] + 1} and {i + 1})")
+        seen[name] = i
     return names
 
 
