@@ -1,7 +1,12 @@
-"""Shared test fixtures: model snapshots that prove a call left a model exactly as found."""
+"""Shared test fixtures: model snapshots that prove a call left a model exactly as found, and waits
+with deadlines (lines of a child process, polling) that fail with a message instead of hanging."""
 from __future__ import annotations
 
 import os
+import queue
+import threading
+import time
+from typing import Callable, IO
 
 import pytest
 import torch
@@ -54,3 +59,70 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+class Lines:
+    """The lines a child process writes to a pipe, each awaited with a deadline: a test that waits
+    for a line that never comes fails with ``what`` and the lines seen so far, instead of hanging."""
+
+    def __init__(self, pipe: IO[str]):
+        self.seen: list[str] = []
+        self._queue: queue.Queue = queue.Queue()
+        threading.Thread(target=self._read, args=(pipe,), daemon=True, name="test-lines").start()
+
+    def _read(self, pipe: IO[str]) -> None:
+        for line in pipe:
+            self._queue.put(line)
+        self._queue.put(None)                   # the pipe closed: the process ended
+
+    def next(self, what: str, timeout: float = 60) -> str:
+        try:
+            line = self._queue.get(timeout=timeout)
+        except queue.Empty:
+            raise AssertionError(f"no line within {timeout:g} s: {what}; seen so far: {self.seen!r}") from None
+        if line is None:
+            self._queue.put(None)
+            raise AssertionError(f"the process closed its output before {what}; seen: {self.seen!r}")
+        self.seen.append(line)
+        return line
+
+    def rest(self, timeout: float = 60) -> str:
+        """Everything until the pipe closes (the process ended)."""
+        out, deadline = [], time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"the output did not end within {timeout:g} s; seen: {self.seen + out!r}")
+            try:
+                line = self._queue.get(timeout=left)
+            except queue.Empty:
+                continue
+            if line is None:
+                self._queue.put(None)
+                self.seen += out
+                return "".join(out)
+            out.append(line)
+
+
+@pytest.fixture
+def lines() -> Callable[[IO[str]], Lines]:
+    """``out = lines(process.stdout)``; ``out.next("the URL", timeout=60)``: a line, or a clear failure."""
+    return Lines
+
+
+def wait_until(condition: Callable[[], object], what: str, timeout: float = 30, every: float = 0.02):
+    """Poll ``condition`` until it is true (returns its value); past ``timeout`` fail with ``what``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout:g} s: {what}")
+        time.sleep(every)
+
+
+@pytest.fixture
+def until():
+    """``until(lambda: ..., "what is awaited", timeout=30)``: polls with a deadline (``wait_until``)."""
+    return wait_until

@@ -1,56 +1,79 @@
-"""`netgaze serve` as a user runs it: prints its URL, answers, and stops cleanly on Ctrl-C."""
+"""`netgaze serve` as a user runs it: prints its URL, answers, and stops on Ctrl-C with exit status 130."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 
-from netgaze.serve.server import free_port
-
 SRC = Path(__file__).resolve().parents[2] / "src"
+ENV = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(SRC), os.environ.get("PYTHONPATH")])))
 
 
-def test_serve_prints_its_url_answers_and_stops_on_ctrl_c(serve_runs, tmp_path):
-    port = free_port()
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(SRC), os.environ.get("PYTHONPATH")])))
+def start_serve(*args: str) -> subprocess.Popen:
+    """``netgaze serve ARGS`` in its own process group (Ctrl-C in a terminal signals the whole group)."""
+    return subprocess.Popen([sys.executable, "-m", "netgaze", "serve", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, env=ENV, start_new_session=True)
+
+
+def stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.kill()
+        process.wait(timeout=30)
+
+
+def test_serve_prints_its_url_answers_and_stops_on_ctrl_c(serve_runs, tmp_path, lines, until):
     (tmp_path / "demo.json").write_text("{}")                  # what `runs/demo/*` also matches
     (tmp_path / "screenshots").mkdir()
     globbed = [str(serve_runs["cnn"]), str(tmp_path / "demo.json"), str(tmp_path / "screenshots")]
-    process = subprocess.Popen([sys.executable, "-m", "netgaze", "serve", *globbed, "--port", str(port),
-                                "--threads", "1"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                               env=env, start_new_session=True)
+    process = start_serve(*globbed, "--port", "0", "--threads", "1")     # port 0: the server binds a free one
     try:
-        skipped = process.stdout.readline()
+        out = lines(process.stdout)
+        skipped = out.next("the list of skipped paths", timeout=120)
         assert "skipped 2 path(s) that are not run folders" in skipped and "demo.json" in skipped
-        line = process.stdout.readline()
-        assert f"http://127.0.0.1:{port}/" in line and "1 source(s)" in line
-        deadline = time.monotonic() + 60
-        while True:
+        line = out.next("the URL", timeout=120)
+        assert "1 source(s)" in line, line
+        port = int(re.search(r"http://127\.0\.0\.1:([0-9]+)/", line).group(1))
+        assert port != 0
+        url = f"http://127.0.0.1:{port}"
+
+        def health():
             try:
-                health = httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=2)
-                break
+                return httpx.get(f"{url}/api/health", timeout=2)
             except httpx.HTTPError:
-                assert time.monotonic() < deadline and process.poll() is None, "the server did not come up"
-                time.sleep(0.2)
-        assert health.json()["status"] == "ok"
-        answer = httpx.post(f"http://127.0.0.1:{port}/api/explain", timeout=30,
+                assert process.poll() is None, out.seen
+                return None
+        assert until(health, "the server answers at the printed URL", timeout=60).json()["status"] == "ok"
+        answer = httpx.post(f"{url}/api/explain", timeout=30,
                             json={"run": "cnn", "image": {"split": "test", "index": 0}, "include": []})
         assert answer.status_code == 200 and answer.json()["layers"] == ["features"]
         workers = _children(process.pid)
         assert len(workers) == 1                               # the explanation worker process
         os.killpg(process.pid, signal.SIGINT)                   # what Ctrl-C sends: to the server and its worker
-        out, _ = process.communicate(timeout=60)
-        assert process.returncode == 0 and "stopped" in out and "Traceback" not in out
+        process.wait(timeout=60)
+        rest = out.rest(timeout=30)
+        assert process.returncode == 130, rest                 # like every other command on Ctrl-C
+        assert rest.splitlines() == ["netgaze serve: stopped", "netgaze serve: interrupted"], rest
         assert not any(Path(f"/proc/{pid}").exists() for pid in workers)      # the worker stopped with it
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+        stop(process)
+
+
+def test_a_port_in_use_is_one_line(serve_runs):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run([sys.executable, "-m", "netgaze", "serve", str(serve_runs["cnn"]), "--port", str(port)],
+                                capture_output=True, text=True, env=ENV, timeout=120)
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and f"cannot listen on 127.0.0.1:{port}" in result.stderr, result.stderr
 
 
 def _children(pid: int) -> list[int]:

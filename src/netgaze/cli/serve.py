@@ -16,7 +16,7 @@ EXAMPLES = """examples:
   curl -s localhost:8765/api/runs
   curl -s -X POST localhost:8765/api/explain -H 'content-type: application/json' \\
        -d '{"run": "cnn", "image": {"split": "test", "index": 0}, "method": "gradcam", "layer": -1}'
-The HTTP API is documented in the README (section "netgaze serve"). Ctrl-C stops the server.
+The HTTP API is documented in the README (section "netgaze serve"). Ctrl-C stops the server (exit status 130).
 """
 
 
@@ -31,7 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--size", type=positive_int, default=224, help="picture size for --model (default 224)")
     parser.add_argument("--host", default="127.0.0.1", 
                         help="address to listen on (default 127.0.0.1: this machine only)")
-    parser.add_argument("--port", type=_port, default=8765, help="port (default 8765)")
+    parser.add_argument("--port", type=_port, default=8765,
+                        help="port (default 8765; 0: any free port, named in the printed URL)")
     parser.add_argument("--token", help="require this token on every request (needed with a non-local --host)")
     parser.add_argument("--allow-host", action="append", default=[], metavar="NAME",
                         help="also answer requests for this host name (without a token only 127.0.0.1, localhost, "
@@ -89,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"netgaze serve needs {err.name}: pip install 'netgaze[serve]'") from None
     from netgaze.serve.app import Settings
     from netgaze.serve.processes import WorkerProcesses
-    from netgaze.serve.server import check_port, serve
+    from netgaze.serve.server import bind_socket, serve
     from netgaze.serve.sources import Sources
 
     if not args.runs and not args.model:
@@ -105,13 +106,16 @@ def run(args: argparse.Namespace) -> int:
     settings = Settings(workers=args.workers, processes=processes, threads=args.threads, max_batch=args.max_batch,
                         max_queue=args.max_queue, cache_mb=args.cache_mb, token=args.token,
                         allowed_hosts=(*args.allow_host, *([args.host] if args.host not in ("0.0.0.0", "::", "") else [])))
-    check_port(args.host, args.port)
-    recipe = Sources.recipe_of(runs, args.model, args.weights, args.images, args.size)
-    workers = WorkerProcesses.start_loading(recipe, settings) if processes else None   # they load while we do
+    sock = bind_socket(args.host, args.port)        # --port 0: any free port; the printed URL names it
     try:
-        sources = Sources.from_arguments(runs, args.model, args.weights, args.images, args.size)
-        serve(sources, args.host, args.port, settings, workers)
+        recipe = Sources.recipe_of(runs, args.model, args.weights, args.images, args.size)
+        workers = WorkerProcesses.start_loading(recipe, settings) if processes else None   # they load while we do
+        try:
+            sources = Sources.from_arguments(runs, args.model, args.weights, args.images, args.size)
+            serve(sources, args.host, args.port, settings, workers, sock=sock)
+        finally:
+            if workers is not None:
+                workers.close()
     finally:
-        if workers is not None:
-            workers.close()
-    return 0
+        sock.close()
+    return 0       # Ctrl-C goes on as KeyboardInterrupt: `netgaze` prints "interrupted" and exits 130

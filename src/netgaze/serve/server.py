@@ -20,6 +20,8 @@ SWITCH_INTERVAL_S = 0.001
 
 
 def free_port(host: str = "127.0.0.1") -> int:
+    """A port that was free a moment ago (benchmarks only: another process may take it before it is
+    used; the explorer itself binds its socket with ``bind_socket``)."""
     with socket.socket() as sock:
         sock.bind((host, 0))
         return sock.getsockname()[1]
@@ -46,36 +48,55 @@ def url_of(host: str, port: int, token: str | None) -> str:
 
 
 def check_port(host: str, port: int) -> None:
+    """Raise a one-line ``ApiError`` when ``host:port`` cannot be listened on (the socket is closed again)."""
+    bind_socket(host, port).close()
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """A socket bound to ``host:port`` for the server to listen on; port 0 takes any free port
+    (``sock.getsockname()[1]`` says which), with no gap in which another process could take it.
+    A port that cannot be bound is a one-line ``ApiError``."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
     try:
-        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
-            probe.bind((host, port))
+        if sys.platform != "win32":       # what uvicorn does: a restart need not wait for TIME_WAIT to end
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
     except OSError as err:
+        sock.close()
         raise ApiError(f"cannot listen on {host}:{port}: {err.strerror or err}; pick another --port") from None
+    return sock
 
 
 def serve(sources: Sources, host: str = "127.0.0.1", port: int = 8765, settings: Settings | None = None,
-          workers: WorkerProcesses | None = None) -> None:
-    """Serve until Ctrl-C (uvicorn handles SIGINT and shuts the workers down cleanly). ``workers``:
-    see ``create_app``."""
+          workers: WorkerProcesses | None = None, sock: socket.socket | None = None) -> None:
+    """Serve until Ctrl-C: uvicorn shuts the workers down cleanly, then the ``KeyboardInterrupt``
+    goes on to the caller (``netgaze serve`` exits 130, as every command does on Ctrl-C).
+    ``workers``: see ``create_app``. ``sock``: a socket from ``bind_socket`` (default: one bound
+    here to ``host:port``); with port 0 the printed URL names the port it got."""
     settings = settings or Settings()
     settings.token = check_host(host, settings.token)
-    check_port(host, port)
-    app = create_app(sources, settings, workers)
+    sock = sock or bind_socket(host, port)
     try:
-        app.state.explorer.wait_ready()         # a worker that cannot load is a one-line error, before listening
-    except BaseException:
-        app.state.explorer.close()
-        raise
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, lifespan="on")
-    server = uvicorn.Server(config)
-    print(f"netgaze serve: {len(list(sources))} source(s) at {url_of(host, port, settings.token)}  "
-          "(Ctrl-C stops)", flush=True)
-    settle_process()
-    try:
-        server.run()
-    except KeyboardInterrupt:   # uvicorn shut down cleanly, then re-raised the signal it caught
-        pass
-    print("netgaze serve: stopped", flush=True)
+        app = create_app(sources, settings, workers)
+        try:
+            app.state.explorer.wait_ready()         # a worker that cannot load is a one-line error, before listening
+        except BaseException:
+            app.state.explorer.close()
+            raise
+        config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, lifespan="on")
+        server = uvicorn.Server(config)
+        port = sock.getsockname()[1]
+        print(f"netgaze serve: {len(list(sources))} source(s) at {url_of(host, port, settings.token)}  "
+              "(Ctrl-C stops)", flush=True)
+        settle_process()
+        try:
+            server.run(sockets=[sock])
+        except KeyboardInterrupt:   # uvicorn shut down cleanly, then re-raised the signal it caught
+            print("netgaze serve: stopped", flush=True)
+            raise
+        print("netgaze serve: stopped", flush=True)
+    finally:
+        sock.close()
 
 
 def settle_process() -> None:
@@ -101,12 +122,14 @@ class BackgroundServer:
 
     def __init__(self, sources: Sources, settings: Settings | None = None, host: str = "127.0.0.1",
                  port: int | None = None):
-        self.host, self.port = host, port or free_port(host)
+        self.socket = bind_socket(host, port or 0)     # port 0: the system picks a free one, no race
+        self.host, self.port = host, self.socket.getsockname()[1]
         self.app = create_app(sources, settings)
         config = uvicorn.Config(self.app, host=host, port=self.port, log_level="warning", access_log=False,
                                 lifespan="on")
         self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True, name="netgaze-serve")
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.socket]}, daemon=True,
+                                       name="netgaze-serve")
 
     @property
     def url(self) -> str:
@@ -124,3 +147,4 @@ class BackgroundServer:
     def __exit__(self, *exc) -> None:
         self.server.should_exit = True
         self.thread.join(10)
+        self.socket.close()
