@@ -5,13 +5,14 @@ of its native size): Grad-CAM on the default layer, a three-stage call in one pa
 (``layer=[-3, -2, -1]``), guided backprop and Grad-CAM++. Each must be finite, not
 constant, input-sized, and leave the model unchanged (no parameter or buffer written,
 same ``training`` flags and ``requires_grad``, no hook left). Writes
-``benchmarks/results/zoo.json`` after every model and regenerates the README's model
-table between ``<!-- zoo:start -->`` and ``<!-- zoo:end -->``.
+``benchmarks/results/zoo.json`` after every model and regenerates the model table of the
+documentation's zoo page (``docs/zoo.md``, and of any other page that carries the markers)
+between ``<!-- zoo:start -->`` and ``<!-- zoo:end -->``.
 
     python benchmarks/zoo.py                     # everything (heavy models last)
     python benchmarks/zoo.py --only resnet18 tv:vit_b_16
     python benchmarks/zoo.py --resume            # skip models already in zoo.json
-    python benchmarks/zoo.py --table             # only regenerate the README table
+    python benchmarks/zoo.py --table             # only regenerate the table in docs/zoo.md
 """
 from __future__ import annotations
 
@@ -26,13 +27,16 @@ from pathlib import Path
 import torch
 
 import netgaze as ng
-from netgaze._util.atomic import atomic_write_json
+from netgaze._util.atomic import atomic_write_json, atomic_write_text
 from netgaze.core.layouts import detect
 from netgaze.core.stages import stage_names, trace
 
 HERE = Path(__file__).parent
 RESULT = HERE / "results" / "zoo.json"
-README = HERE.parent / "README.md"
+# Pages whose text between the markers this script writes: the zoo page first (it must have the
+# markers), then any other page that carries them.
+PAGES = (HERE.parent / "docs" / "zoo.md", HERE.parent / "README.md")
+MARKERS = ("<!-- zoo:start -->", "<!-- zoo:end -->")
 SIZES = (32, 64, 96, 128, 160, 192, 224, 256, 299)
 TIMM = {  # family -> models (small members; the rule is the family's, not the size's)
     "resnet": ["resnet18", "resnet50d"], "resnetv2": ["resnetv2_18", "resnetv2_50"],
@@ -197,20 +201,24 @@ def write_table(rows: list[dict]) -> None:
                f"without an error ({len(planned) - n_tv} listed). \"Without an error\" counts maps that came out "
                "all zero: a CAM is ReLU'd, and with random weights every location can score below zero "
                "(the maps equal the peers' recipe, `tests/test_layouts.py`). A failure is named with its error.")
-    text = README.read_text()
-    begin, end = "<!-- zoo:start -->", "<!-- zoo:end -->"
-    if begin not in text:
-        return
-    head, rest = text.split(begin, 1)
-    tail = rest.split(end, 1)[1]
-    README.write_text(head + begin + "\n" + summary + "\n\n" + "\n".join(lines) + "\n" + end + tail)
+    begin, end = MARKERS
+    block = begin + "\n" + summary + "\n\n" + "\n".join(lines) + "\n" + end
+    for number, page in enumerate(PAGES):
+        text = page.read_text() if page.exists() else ""
+        if begin not in text or end not in text:
+            if number == 0:
+                raise SystemExit(f"{page}: the zoo table's markers {begin} / {end} are missing")
+            continue
+        head, rest = text.split(begin, 1)
+        atomic_write_text(page, head + block + rest.split(end, 1)[1])
+        print(f"wrote the zoo table into {page}")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--only", nargs="*", help="model keys (tv:NAME, timm:NAME) or bare names")
     parser.add_argument("--resume", action="store_true", help="keep the rows already in zoo.json")
-    parser.add_argument("--table", action="store_true", help="only regenerate the README table")
+    parser.add_argument("--table", action="store_true", help="only regenerate the table in docs/zoo.md")
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
     torch.set_num_threads(2)
