@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import json
-import socket
+import re
 import subprocess
 import sys
 import time
@@ -19,10 +19,14 @@ pytest.importorskip("tensorboard")
 WAIT_SECONDS = 90
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def port_of(server_lines) -> int:
+    """The port TensorBoard bound for ``--port 0``, from its line "TensorBoard V at http://HOST:PORT/"."""
+    deadline = time.monotonic() + WAIT_SECONDS
+    while True:
+        line = server_lines.next("TensorBoard's 'at http://...' line", timeout=max(1.0, deadline - time.monotonic()))
+        found = re.search(r"TensorBoard \S+ at http://[^/]*:([0-9]+)/", line)
+        if found:
+            return int(found.group(1))
 
 
 def ask(port: int, route: str, **query) -> bytes:
@@ -33,7 +37,7 @@ def ask(port: int, route: str, **query) -> bytes:
         return response.read()
 
 
-def test_tensorboard_over_the_runs_folder_finds_every_embedding(tmp_path):
+def test_tensorboard_over_the_runs_folder_finds_every_embedding(tmp_path, lines):
     rng = np.random.default_rng(0)
     logs = tmp_path / "runs"
     board = logs / "shapes" / "projector"                       # README: embed --tensorboard runs/shapes/projector
@@ -42,13 +46,15 @@ def test_tensorboard_over_the_runs_folder_finds_every_embedding(tmp_path):
     export_projector(board, {"features": conv, "pca-2d": conv[:, :2]}, labels=["a", "b"] * 6, group="conv4-test")
     export_projector(board, {"features": logits}, labels=["c"] * 20, group="logits-train")   # a second `embed`
     (logs / "shapes" / "notes").mkdir()                          # other folders of the log tree are harmless
-    port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "tensorboard.main", "--logdir", str(logs), "--host", "127.0.0.1",
-                               "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
+                               "--port", "0"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:                                                           # port 0: TensorBoard binds a free one and says which
+        said = lines(server.stderr)
+        port = port_of(said)
+        assert port != 0
         runs, deadline = [], time.monotonic() + WAIT_SECONDS
         while time.monotonic() < deadline and "shapes/projector" not in runs:
-            assert server.poll() is None, server.stderr.read().decode()[-2000:]
+            assert server.poll() is None, "".join(said.seen)[-2000:]
             try:
                 runs = json.loads(ask(port, "runs"))
             except OSError:
