@@ -66,7 +66,8 @@ def to_mode(image: Image.Image, mode: str, background: tuple[int, int, int] = BA
     return image.convert(mode)
 
 
-def _resize(image: Image.Image, size: int | tuple[int, int], resize: str) -> Image.Image:
+def resize_picture(image: Image.Image, size: int | tuple[int, int], resize: str = "crop") -> Image.Image:
+    """``size`` as ``read_picture`` takes it: an int with "crop" scales the shorter side and crops the centre."""
     if isinstance(size, int) and resize == "crop":
         w, h = image.size
         scale = size / min(w, h)
@@ -110,7 +111,7 @@ def read_picture(path: str | Path, mode: str = "RGB", size: int | tuple[int, int
                     image.draft(mode, (side, side))  # JPEG: decode at a reduced scale still >= size
                 image = to_mode(image, mode, background)
                 if size is not None:
-                    image = _resize(image, size, resize)
+                    image = resize_picture(image, size, resize)
                 pixels = np.array(image, dtype=np.uint8)
     except PictureError:
         raise

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from netgaze._util.picture_files import resize_picture, to_mode
 from netgaze.serve.api_error import ApiError
 
 MAX_UPLOAD_BYTES = 8 * 1024 * 1024
@@ -58,10 +59,12 @@ def check_upload(data: bytes, max_bytes: int = MAX_UPLOAD_BYTES, max_pixels: int
 
 
 def to_tensor(image: Image.Image, size: int | tuple[int, int], channels: int) -> torch.Tensor:
-    """float [C, H, W] in [0, 1]: the picture scaled to cover ``size`` and centre-cropped."""
+    """float [C, H, W] in [0, 1], read as ``netgaze explain`` reads a file (``read_picture``): high
+    bit depths by their real range, transparent pixels over white, the shorter side scaled to
+    ``size`` and the centre cropped (a non-square ``size`` is covered and centre-cropped)."""
     h, w = (size, size) if isinstance(size, int) else size
-    image = image.convert("L" if channels == 1 else "RGB")
-    image = ImageOps.fit(image, (w, h), Image.BILINEAR)
+    image = to_mode(image, "L" if channels == 1 else "RGB")
+    image = resize_picture(image, h, "crop") if h == w else ImageOps.fit(image, (w, h), Image.BILINEAR)
     array = np.asarray(image, dtype=np.uint8).reshape(h, w, channels)
     return torch.from_numpy(array.copy()).permute(2, 0, 1).float() / 255
 
