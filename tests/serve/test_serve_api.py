@@ -5,6 +5,7 @@ import asyncio
 import base64
 import io
 import threading
+import time
 
 import httpx
 import numpy as np
@@ -177,10 +178,12 @@ def test_concurrent_requests_are_batched_and_exact(sources, serve_runs):
 
     async def go():
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+        async with httpx.AsyncClient(transport=transport, base_url=LOCAL_URL) as c:
             tasks = [asyncio.create_task(c.post("/api/explain", json={"run": "cnn", "image": {"split": "test", "index": i}}))
                      for i in range(6)]
+            deadline = time.monotonic() + 30
             while explorer.queue.pending + explorer.queue.stats.requests < 6:   # all queued or taken
+                assert time.monotonic() < deadline, "the six requests were not all queued within 30 s"
                 await asyncio.sleep(0.01)
             gate.set()
             return await asyncio.gather(*tasks)
@@ -207,13 +210,16 @@ def test_a_full_queue_answers_503_with_retry_after(sources):
 
     async def go():
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+        async with httpx.AsyncClient(transport=transport, base_url=LOCAL_URL) as c:
             body = {"run": "cnn", "image": {"split": "test", "index": 0}}
             first = asyncio.create_task(c.post("/api/explain", json=body))
+            deadline = time.monotonic() + 30
             while explorer.queue.stats.batches < 1:
+                assert time.monotonic() < deadline, "the worker did not take the first request within 30 s"
                 await asyncio.sleep(0.01)
             second = asyncio.create_task(c.post("/api/explain", json=body))
             while explorer.queue.pending < 1:
+                assert time.monotonic() < deadline, "the second request was not queued within 30 s"
                 await asyncio.sleep(0.01)
             third = await c.post("/api/explain", json=body)
             gate.set()
