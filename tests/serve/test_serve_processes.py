@@ -1,12 +1,11 @@
 """Explaining in worker processes (what ``netgaze serve`` runs): the same answers as in threads,
-503 when full, a dead worker is replaced, no process outlives the server."""
+503 when full, a dead worker is replaced (what it held answered 500), no process outlives the server."""
 from __future__ import annotations
 
 import os
 import shutil
 import signal
 import threading
-import time
 
 import numpy as np
 import pytest
@@ -51,7 +50,7 @@ def test_a_worker_process_answers_as_a_worker_thread_does(process_client, source
         assert process_client.post("/api/explain", json=wrong).json() == threads.post("/api/explain", json=wrong).json()
 
 
-def test_a_full_queue_answers_503_and_the_rest_are_served(process_client):
+def test_a_full_queue_answers_503_and_the_rest_are_served(process_client, until):
     worker = _workers(process_client)[0].process
     answers = []
     os.kill(worker.pid, signal.SIGSTOP)           # the worker holds what it gets: the queue fills
@@ -60,9 +59,8 @@ def test_a_full_queue_answers_503_and_the_rest_are_served(process_client):
                    for _ in range(2)]
         for thread in threads:
             thread.start()
-        deadline = time.monotonic() + 10
-        while process_client.get("/api/health").json()["pending"] < 2 and time.monotonic() < deadline:
-            time.sleep(0.01)
+        until(lambda: process_client.get("/api/health").json()["pending"] >= 2,
+              "two requests waiting for the stopped worker", timeout=30, every=0.01)
         full = process_client.post("/api/explain", json=BODY)
         assert full.status_code == 503 and full.headers["retry-after"] == "1" and "busy" in full.json()["error"]
     finally:
@@ -72,20 +70,45 @@ def test_a_full_queue_answers_503_and_the_rest_are_served(process_client):
     assert [a.status_code for a in answers] == [200, 200]
 
 
-def test_a_dead_worker_is_replaced_with_the_uploads(process_client):
+def test_a_dead_worker_is_replaced_with_the_uploads(process_client, until):
     upload = process_client.post("/api/upload", content=grey_png(40)).json()["upload"]
     body = {"run": "cnn", "image": {"upload": upload}, "include": ["map"]}
     before = process_client.post("/api/explain", json=body).json()
     old = _workers(process_client)[0].process
     old.kill()
     old.wait(10)
-    deadline = time.monotonic() + 60
-    while (_workers(process_client)[0].process is old or not _workers(process_client)[0].started) \
-            and time.monotonic() < deadline:
+
+    def replaced():
         assert process_client.get("/api/health").json()["status"] == "ok"      # the explorer serves on
-        time.sleep(0.05)
+        return _workers(process_client)[0].process is not old and _workers(process_client)[0].started
+    until(replaced, "a new worker replaced the killed one", timeout=60, every=0.05)
     after = process_client.post("/api/explain", json=body)
     assert after.status_code == 200 and after.json()["map"] == before["map"]
+
+
+def test_requests_held_by_a_dead_worker_get_a_500_and_the_next_is_served(process_client, until):
+    """README: the requests a dead worker held are answered 500 (one line), and the explorer serves on."""
+    worker = _workers(process_client)[0].process
+    answers = []
+    os.kill(worker.pid, signal.SIGSTOP)           # the worker takes the requests and answers none
+    threads = [threading.Thread(target=lambda: answers.append(process_client.post("/api/explain", json=BODY)),
+                                daemon=True) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    until(lambda: process_client.get("/api/health").json()["pending"] >= 2,
+          "two requests held by the stopped worker", timeout=30, every=0.01)
+    worker.kill()                                 # it dies holding them
+    worker.wait(10)
+    for thread in threads:
+        thread.join(30)
+    assert len(answers) == 2, "the requests held by the dead worker were never answered"
+    for answer in answers:
+        assert answer.status_code == 500 and list(answer.json()) == ["error"], answer.text
+        error = answer.json()["error"]
+        assert "explanation worker stopped" in error and "\n" not in error and "Traceback" not in error
+    until(lambda: _workers(process_client)[0].process is not worker and _workers(process_client)[0].started,
+          "a new worker replaced the dead one", timeout=60, every=0.05)
+    assert process_client.post("/api/explain", json=BODY).status_code == 200
 
 
 def test_no_worker_outlives_the_server_and_a_bad_start_is_reported(serve_runs, tmp_path):
