@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
+import torch
 import torch.nn as nn
 
 from netgaze.errors import state_dict_mismatch
@@ -113,10 +114,26 @@ def _classes_in(expected: dict, state: dict, default: int) -> int:
 
 
 def _load(model: nn.Module, state: dict, weights, spec: str) -> None:
+    target = _inner(model, state)
+    check_values(target.state_dict(), state, weights)
     try:
-        _inner(model, state).load_state_dict(state)
+        target.load_state_dict(state)
     except RuntimeError as err:
         raise ModelInputError(f"{weights} does not fit {spec}: {state_dict_mismatch(err)}") from None
+
+
+def check_values(expected: dict, state: dict, weights) -> None:
+    """Refuse weights that would load silently and explain nonsense: a floating-point parameter
+    given as integers or booleans (``load_state_dict`` would cast them), or NaN / infinite values."""
+    for key, tensor in state.items():
+        want = expected.get(key)
+        if want is not None and want.is_floating_point() and not tensor.is_floating_point():
+            raise ModelInputError(f"{weights}: {key} is {str(tensor.dtype).removeprefix('torch.')}, but the model's "
+                                  f"parameter is floating point (a quantized or foreign file?)")
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            bad = int((~torch.isfinite(tensor)).sum())
+            raise ModelInputError(f"{weights}: {key} holds {bad} NaN or infinite value(s) of {tensor.numel()}; "
+                                  "these weights cannot give meaningful explanations")
 
 
 def num_outputs(model: nn.Module, task: str) -> int:

@@ -1,4 +1,4 @@
-"""User strings (class names, labels, file names) never reach the terminal as control sequences."""
+"""Hostile inputs to the command line: control sequences in user strings, misleading labels, nonsense weights."""
 from __future__ import annotations
 
 import numpy as np
@@ -53,3 +53,34 @@ def test_labels_files_that_would_mislead_are_refused(tmp_path):
 
     (tmp_path / "ok.txt").write_text("cat\ndog\nbird\n\n")
     assert read_labels(tmp_path / "ok.txt", 3) == ["cat", "dog", "bird"]
+
+
+def test_weights_that_would_explain_nonsense_are_refused(tmp_path):
+    import re
+
+    import pytest
+
+    from netgaze.zoo import ModelInputError, load_named_model
+
+    torch.manual_seed(0)
+    good = torchvision.models.resnet18(num_classes=2).state_dict()
+    torch.save(good, tmp_path / "good.pth")
+    assert load_named_model("torchvision:resnet18", tmp_path / "good.pth", size=64).classes == ["0", "1"]
+    def nan(t):
+        t[0, :2] = float("nan")
+        return t
+
+    def inf(t):
+        t.view(-1)[0] = float("inf")
+        return t
+
+    cases = {"nan.pth": ("fc.weight", nan, "fc.weight holds 2 NaN or infinite value(s) of 1024"),
+             "inf.pth": ("conv1.weight", inf, "conv1.weight holds 1 NaN or infinite"),
+             "int8.pth": ("fc.weight", lambda t: t.to(torch.int8), "fc.weight is int8"),
+             "bool.pth": ("fc.bias", lambda t: t > 0, "fc.bias is bool")}
+    for name, (key, change, message) in cases.items():
+        state = {k: v.clone() for k, v in good.items()}
+        state[key] = change(state[key])
+        torch.save(state, tmp_path / name)
+        with pytest.raises(ModelInputError, match=re.escape(message)):
+            load_named_model("torchvision:resnet18", tmp_path / name, size=64)
