@@ -91,6 +91,8 @@ CASES: list[tuple[list[str], str]] = [
     (["explain", "--run", "{R}/bad-ckpt", "--images", "{F}/ok.png", "--out", "o"],
      "{R}/bad-ckpt/checkpoints/epoch-0001.safetensors does not match its metadata's checksum: the checkpoint is damaged"),
     (["explain", "--run", "{R}/bad-meta", "--images", "{F}/ok.png", "--out", "o"], "epoch-0001.json is damaged"),
+    (["explain", "--run", "{R}/bad-nosum", "--images", "{F}/ok.png", "--out", "o"],
+     "epoch-0001.safetensors has no checksum in its metadata (weights_sha256), so it cannot be checked"),
     (["explain", "--run", "{R}/bad-hist", "--images", "{F}/ok.png", "--out", "o"], "history.jsonl: line 1 is not JSON"),
     (["explain", "--run", "{R}/bad-weights", "--images", "{F}/ok.png", "--out", "o"], "does not fit the model"),
     (["explain", "--run", "{R}/cls", "--images", "{F}/missing.png", "--out", "o"], "no such picture: {F}/missing.png"),
@@ -232,7 +234,7 @@ def _train_runs(root: Path, files: Path) -> None:
     for name, folder in (("tiny", "tinyset"), ("one", "oneclass")):
         train_classifier(data=str(files / folder), epochs=1, out=str(root / name),
                          model_options={"channels": [4, 4, 4, 4]}, progress=False)
-    for name in ("runjson", "ckpt", "meta", "hist", "weights"):
+    for name in ("runjson", "ckpt", "meta", "hist", "weights", "nosum"):
         shutil.copytree(root / "cls", root / f"bad-{name}")
     (root / "bad-runjson" / "run.json").write_text("{broken")
     weights = root / "bad-ckpt" / "checkpoints" / "epoch-0001.safetensors"
@@ -246,6 +248,10 @@ def _train_runs(root: Path, files: Path) -> None:
     meta = json.loads(meta_path.read_text())
     meta["weights_sha256"] = hashlib.sha256(seg_weights.read_bytes()).hexdigest()
     meta_path.write_text(json.dumps(meta))
+    unsummed = root / "bad-nosum" / "checkpoints" / "epoch-0001.json"  # a checkpoint nobody can check
+    meta = json.loads(unsummed.read_text())
+    del meta["weights_sha256"]
+    unsummed.write_text(json.dumps(meta))
 
 
 @pytest.fixture(scope="module")
