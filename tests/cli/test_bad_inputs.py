@@ -63,6 +63,16 @@ CASES: list[tuple[list[str], str]] = [
      "decompression bomb"),
     (["train", "classify", "--quiet", "--epochs", "3", "--resume", "--out", "{R}/bad-runjson"],
      "{R}/bad-runjson/run.json is damaged"),
+    # sizes past a stated limit are refused before anything is allocated
+    (["train", "classify", "--quiet", "--data", "shapes", "--n", "1000000000", "--out", "o"],
+     "argument --n: at most 200,000 pictures, got 1000000000"),
+    (["train", "classify", "--quiet", "--data", "shapes", "--size", "100000", "--out", "o"],
+     "argument --size: at most 4,096 pixels a side"),
+    (["serve", "--workers", "1000", "{R}/cls"], "argument --workers: at most 64 processes"),
+    (["explain", "--model", "torchvision:resnet18", "--size", "100000", "--images", "{F}/ok.png", "--out", "o"],
+     "argument --size: at most 4,096 pixels a side"),
+    (["visualize", "--model", "torchvision:resnet18", "--layer", "layer4", "--channels", "0-1000000", "--out", "o"],
+     "--channels names more than 4,096 units"),
     # train reconstruct
     (["train", "reconstruct", "--quiet", "--epochs", "1", "--latent", "0", "--out", "o"], "argument --latent"),
     (["train", "reconstruct", "--quiet", "--epochs", "0", "--out", "o"], "argument --epochs"),

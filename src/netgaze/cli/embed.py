@@ -4,8 +4,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from netgaze.cli.parsing import (UserError, add_model_arguments, load_model_argument, nonnegative_int, out_dir,
-                                positive_float, positive_int, run_folder)
+from netgaze.cli.parsing import (UserError, add_model_arguments, batch_size, load_model_argument, nonnegative_int,
+                                 out_dir, picture_side, positive_float, positive_int, run_folder)
 from netgaze.errors import printable
 
 HELP = "embed a run's images by one layer's pooled features: PCA / t-SNE / UMAP, HTML view, TensorBoard projector"
@@ -29,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--run", type=run_folder, help="run folder (runs/NAME)")
     add_model_arguments(parser, source)
-    parser.add_argument("--size", type=positive_int, default=224, help="with --model: picture size (default 224)")
+    parser.add_argument("--size", type=picture_side, default=224, help="with --model: picture size (default 224)")
     parser.add_argument("--epoch", type=nonnegative_int, default=None, help="checkpoint epoch (default: the last)")
     parser.add_argument("--layer", default="prelogits",
                         help="layer name, negative conv index, 'prelogits' (default) or 'logits'")
@@ -42,7 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--perplexity", type=positive_float, default=30.0, help="t-SNE perplexity (default 30)")
     parser.add_argument("--seed", type=nonnegative_int, default=0, help="random_state of the projection and subsamples")
     parser.add_argument("--limit", type=positive_int, default=None, help="embed only the first N images")
-    parser.add_argument("--batch-size", type=positive_int, default=64)
+    parser.add_argument("--batch-size", type=batch_size, default=64)
     parser.add_argument("--out", default=None, type=out_dir, help="output folder (default: RUN/artifacts/embed-...)")
     parser.add_argument("--tensorboard", default=None, type=out_dir, metavar="DIR",
                         help="also write a TensorBoard Embedding Projector folder here")

@@ -4,8 +4,8 @@ from __future__ import annotations
 import argparse
 import re
 
-from netgaze.cli.parsing import (UserError, add_model_arguments, fraction, load_model_argument, nonnegative_int,
-                                out_dir, positive_int, run_folder)
+from netgaze.cli.parsing import (UserError, add_model_arguments, batch_size, fraction, load_model_argument,
+                                 nonnegative_int, out_dir, picture_side, positive_int, run_folder)
 from netgaze.errors import printable
 
 HELP = "explain pictures with Grad-CAM (or another method) and write overlay PNGs"
@@ -52,7 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split", default="test", help="with --all: train or test (default test)")
     parser.add_argument("--shard-size", type=positive_int, default=256,
                         help="with --all: pictures per shard (default 256)")
-    parser.add_argument("--batch-size", type=positive_int, default=32,
+    parser.add_argument("--batch-size", type=batch_size, default=32,
                         help="with --all: pictures per pass (default 32)")
     parser.add_argument("--method", default="gradcam", help="explanation method (default gradcam)")
     parser.add_argument("--layer", help="dotted layer name, or -1 = the last spatial stage's output, -2 = the stage "
@@ -62,7 +62,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "segmenters and detectors: see below")
     parser.add_argument("--score-threshold", type=fraction, metavar="T",
                         help="detectors: keep detections scoring at least T (default: the model's own)")
-    parser.add_argument("--size", type=positive_int, default=224, help="picture size for --model (default 224)")
+    parser.add_argument("--size", type=picture_side, default=224, help="picture size for --model (default 224)")
     parser.add_argument("--out", default="explanations", type=out_dir, help="output folder (default ./explanations)")
 
 

@@ -18,7 +18,8 @@ from typing import NoReturn
 
 from netgaze.errors import UserError, one_line, printable
 
-__all__ = ["OneLineParser", "UserError", "positive_int", "nonnegative_int", "positive_float",
+__all__ = ["OneLineParser", "UserError", "positive_int", "nonnegative_int", "positive_float", "at_most",
+           "picture_side", "picture_count", "process_count", "batch_size",
            "nonnegative_float", "finite_float", "fraction", "device", "existing_file", "existing_dir", "run_folder",
            "out_dir", "out_file", "load_model_argument"]
 
@@ -45,6 +46,30 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {text}")
     return value
+
+
+# Stated limits, checked before anything is allocated (a typo must not exhaust the machine).
+MAX_PICTURE_SIDE = 4096        # --size: 4096 x 4096 pictures, 16.7 megapixels
+MAX_PICTURES = 200_000         # --n of the synthetic sets (2.4 GB at 64 px)
+MAX_PROCESSES = 64             # --workers
+MAX_BATCH = 65_536             # --batch-size, --max-batch
+
+
+def at_most(limit: int, what: str):
+    """A ``type=`` for whole numbers from 1 to ``limit``; the message states the limit and why."""
+    def check(text: str) -> int:
+        value = positive_int(text)
+        if value > limit:
+            raise argparse.ArgumentTypeError(f"at most {limit:,} {what}, got {text}")
+        return value
+    check.__name__ = f"at_most_{limit}"
+    return check
+
+
+picture_side = at_most(MAX_PICTURE_SIDE, "pixels a side")
+picture_count = at_most(MAX_PICTURES, "pictures")
+process_count = at_most(MAX_PROCESSES, "processes")
+batch_size = at_most(MAX_BATCH, "pictures a batch")
 
 
 def nonnegative_int(text: str) -> int:

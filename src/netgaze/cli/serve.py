@@ -5,7 +5,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from netgaze.cli.parsing import UserError, existing_dir, existing_file, positive_int, run_folder
+from netgaze.cli.parsing import (UserError, batch_size, existing_dir, existing_file, picture_side, positive_int,
+                                 process_count, run_folder)
+from netgaze.errors import printable
 
 HELP = "explore runs in the browser: explain, area, epochs, embedding, units (and an HTTP API)"
 EXAMPLES = """examples:
@@ -28,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--weights", type=existing_file,
                         help="weights for --model: .pth/.pt (weights_only) or .safetensors")
     parser.add_argument("--images", type=existing_dir, help="a folder of pictures to explain with --model")
-    parser.add_argument("--size", type=positive_int, default=224, help="picture size for --model (default 224)")
+    parser.add_argument("--size", type=picture_side, default=224, help="picture size for --model (default 224)")
     parser.add_argument("--host", default="127.0.0.1", 
                         help="address to listen on (default 127.0.0.1: this machine only)")
     parser.add_argument("--port", type=_port, default=8765,
@@ -37,11 +39,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--allow-host", action="append", default=[], metavar="NAME",
                         help="also answer requests for this host name (without a token only 127.0.0.1, localhost, "
                              "::1 and --host are answered: DNS rebinding protection); repeatable")
-    parser.add_argument("--workers", type=positive_int, default=1,
+    parser.add_argument("--workers", type=process_count, default=1,
                         help="explanation worker processes, each with its own model copies (default 1)")
     parser.add_argument("--threads", type=positive_int, help="PyTorch threads per operation (default: PyTorch's own; "
                         "1 serves small models best on a busy machine)")
-    parser.add_argument("--max-batch", type=positive_int, default=16,
+    parser.add_argument("--max-batch", type=batch_size, default=16,
                         help="most requests batched into one pass (default 16)")
     parser.add_argument("--max-queue", type=positive_int, default=64,
                         help="waiting requests before answering 503 (default 64)")
@@ -65,7 +67,7 @@ def run_folders(paths: list[str], out=None) -> list[str]:
         run_folder(others[0])             # a file: "is a file, not a run folder"
         raise UserError(f"{others[0]} is not a run folder: it has no run.json")
     if others:
-        print(f"netgaze serve: skipped {len(others)} path(s) that are not run folders: {', '.join(others)}",
+        print(printable(f"netgaze serve: skipped {len(others)} path(s) that are not run folders: {', '.join(others)}"),
               file=out or sys.stderr, flush=True)
     if paths and not runs:
         raise UserError(f"none of the {len(paths)} paths is a run folder (a folder with a run.json)")

@@ -4,8 +4,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from netgaze.cli.parsing import (UserError, add_model_arguments, device, existing_file, load_model_argument,
-                                nonnegative_float, nonnegative_int, out_dir, positive_int, run_folder)
+from netgaze.cli.parsing import (UserError, add_model_arguments, batch_size, device, existing_file,
+                                 load_model_argument, nonnegative_float, nonnegative_int, out_dir, picture_side,
+                                 run_folder)
 from netgaze.errors import printable
 
 HELP = "render what channels or classes respond to, first-layer filters, or one picture's activation maps"
@@ -38,7 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                         "--filters the conv layer; with --activations a comma list (default: all conv)")
     parser.add_argument("--channels", help="units to render: '0-15', '0,3,7' or '0-3,10' (default: all)")
     parser.add_argument("--steps", type=nonnegative_int, default=256, help="optimisation steps (default 256)")
-    parser.add_argument("--size", type=positive_int,
+    parser.add_argument("--size", type=picture_side,
                         help="image size (default: the run's picture size; 128 for --model)")
     parser.add_argument("--objective", choices=["channel", "neuron"], default="channel",
                         help="maximise a channel's mean or its centre neuron (default channel)")
@@ -48,12 +49,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="weight of the total-variation penalty (default 0)")
     parser.add_argument("--l1", type=nonnegative_float, default=0.0,
                         help="weight of an L1 pull towards black (default 0)")
-    parser.add_argument("--batch-size", type=positive_int, help="render at most this many units at once (memory)")
+    parser.add_argument("--batch-size", type=batch_size, help="render at most this many units at once (memory)")
     parser.add_argument("--seed", type=nonnegative_int, default=0, help="random seed (default 0)")
     parser.add_argument("--device", default="cpu", type=device, help="torch device (default cpu)")
     parser.add_argument("--out", default="visualizations", type=out_dir,
                         help="output folder (default ./visualizations)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+MAX_UNITS = 4096  # units rendered by one command (each is a picture optimised in memory)
 
 
 def parse_units(text: str) -> list[int]:
@@ -64,11 +68,15 @@ def parse_units(text: str) -> list[int]:
         try:
             if "-" in part:
                 low, high = (int(v) for v in part.split("-", 1))
-                if high < low:
+                if high < low or low < 0:
                     raise ValueError
+                if len(units) + high - low + 1 > MAX_UNITS:    # counted before the list is built
+                    raise UserError(f"--channels names more than {MAX_UNITS:,} units; render them in parts")
                 units.extend(range(low, high + 1))
             elif part:
                 units.append(int(part))
+        except UserError:
+            raise
         except ValueError:
             raise UserError(f"--channels: cannot read {part!r}; write e.g. '0-15' or '0,3,7'") from None
     if not units:
@@ -88,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
     from netgaze.featureviz import activation_maps, filter_grid, l1, total_variation, visualize
 
     out = Path(args.out)
+    units = parse_units(args.channels) if args.channels else None   # a bad range is refused before any loading
     loaded = _load(args)
     model = loaded.model.to(args.device)
     if args.filters:
@@ -113,7 +122,6 @@ def run(args: argparse.Namespace) -> int:
         regularizer = args.tv * total_variation()
     if args.l1:
         regularizer = args.l1 * l1(0.0) + regularizer if regularizer is not None else args.l1 * l1(0.0)
-    units = parse_units(args.channels) if args.channels else None
     path = out / f"{args.layer}-{args.objective}.png"
     try:
         images = visualize(model, args.layer, units, steps=args.steps, size=args.size or loaded.size,

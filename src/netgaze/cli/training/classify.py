@@ -5,8 +5,8 @@ import argparse
 import json
 import re
 
-from netgaze.cli.parsing import (UserError, device, existing_file, fraction, nonnegative_int, out_dir,
-                                positive_float, positive_int)
+from netgaze.cli.parsing import (UserError, batch_size, device, existing_file, fraction, nonnegative_int, out_dir,
+                                 picture_count, picture_side, positive_float, positive_int)
 from netgaze.errors import printable
 
 HELP = "train a classifier on shapes, digits, MNIST files or an image folder"
@@ -34,7 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--epochs", type=positive_int, default=10, help="train up to this epoch (default: 10)")
     parser.add_argument("--out", default=None, type=out_dir, help="run folder (default: runs/MODEL-DATA)")
     parser.add_argument("--resume", action="store_true", help="continue from the last complete checkpoint")
-    parser.add_argument("--batch-size", type=positive_int, default=64, help="per process (default: 64)")
+    parser.add_argument("--batch-size", type=batch_size, default=64, help="per process (default: 64)")
     parser.add_argument("--lr", type=positive_float, default=None, help="learning rate (default: 1e-3 Adam, 0.01 SGD)")
     parser.add_argument("--optimizer", default="adam", choices=["adam", "sgd"])
     parser.add_argument("--seed", type=nonnegative_int, default=0)
@@ -53,12 +53,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     transfer.add_argument("--unfreeze", action="store_true", help="train the backbone too")
     transfer.add_argument("--allow-random-init", action="store_true",
                           help="train from random weights when no ImageNet weights file is found")
-    parser.add_argument("--size", type=positive_int, default=None,
+    parser.add_argument("--size", type=picture_side, default=None,
                         help="picture size in pixels, any dataset (default: 224 for torchvision:, timm: and "
                              "transfer models; else the data's own: 64 for shapes and image folders, "
                              "28 for digits/MNIST)")
     shapes = parser.add_argument_group("shapes data")
-    shapes.add_argument("--n", type=positive_int, default=None, help="training pictures (default: 2000)")
+    shapes.add_argument("--n", type=picture_count, default=None, help="training pictures (default: 2000)")
     shapes.add_argument("--spurious", action="store_true", help="background colour follows the class (train split)")
     shapes.add_argument("--marker-classes", nargs="+", default=None, metavar="CLASS",
                         help="classes (indices or names) whose training pictures carry a small corner tag, "

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import argparse
 
-from netgaze.cli.parsing import (UserError, device, fraction, nonnegative_float, nonnegative_int, out_dir,
-                                positive_float, positive_int)
+from netgaze.cli.parsing import (UserError, batch_size, device, fraction, nonnegative_float, nonnegative_int,
+                                 out_dir, picture_side, positive_float, positive_int)
 from netgaze.errors import printable
 
 HELP = "train a reconstruction model (VAE, conditional, denoising, VAE-GAN) on digits, MNIST files or an image folder"
@@ -40,13 +40,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--epochs", type=positive_int, default=10, help="train up to this epoch (default: 10)")
     parser.add_argument("--out", default=None, type=out_dir, help="run folder (default: runs/MODEL-DATA)")
     parser.add_argument("--resume", action="store_true", help="continue from the last complete checkpoint")
-    parser.add_argument("--batch-size", type=positive_int, default=128, help="(default: 128)")
+    parser.add_argument("--batch-size", type=batch_size, default=128, help="(default: 128)")
     parser.add_argument("--lr", type=positive_float, default=1e-3, help="Adam learning rate (default: 1e-3)")
     parser.add_argument("--seed", type=nonnegative_int, default=0)
     parser.add_argument("--device", default=None, type=device,
                         help="cpu | cuda | cuda:N | mps (default: best available)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
-    parser.add_argument("--size", type=positive_int, default=None,
+    parser.add_argument("--size", type=picture_side, default=None,
                         help="resize an image folder's pictures to SIZE x SIZE")
     arch = parser.add_argument_group("model options")
     arch.add_argument("--arch", default=None, choices=["linear", "conv"], help="cvae / dvae body (default: linear)")

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import argparse
 
-from netgaze.cli.parsing import (UserError, device, existing_file, nonnegative_int, out_dir, positive_float,
-                                positive_int)
+from netgaze.cli.parsing import (UserError, batch_size, device, existing_file, nonnegative_int, out_dir,
+                                 picture_count, picture_side, positive_float, positive_int)
 from netgaze.errors import printable
 
 HELP = "train an FCN-32s/16s/8s segmentation model on shapes masks or a VOC-style folder"
@@ -30,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--epochs", type=positive_int, default=8, help="train up to this epoch (default: 8)")
     parser.add_argument("--out", default=None, type=out_dir, help="run folder (default: runs/DECODER-ENCODER-DATA)")
     parser.add_argument("--resume", action="store_true", help="continue from the last complete checkpoint")
-    parser.add_argument("--batch-size", type=positive_int, default=32, help="per process (default: 32)")
+    parser.add_argument("--batch-size", type=batch_size, default=32, help="per process (default: 32)")
     parser.add_argument("--lr", type=positive_float, default=None,
                         help="Adam learning rate (default: 3e-3 simple, 1e-4 vgg16/alexnet)")
     parser.add_argument("--seed", type=nonnegative_int, default=0)
@@ -46,8 +46,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     pretrained.add_argument("--fc-channels", type=positive_int, default=None,
                             help="width of fc6/fc7 (default 4096, the only width that takes ImageNet fc weights)")
     data = parser.add_argument_group("data")
-    data.add_argument("--n", type=positive_int, default=None, help="shapes: training pictures (default: 2000)")
-    data.add_argument("--size", type=positive_int, default=None,
+    data.add_argument("--n", type=picture_count, default=None, help="shapes: training pictures (default: 2000)")
+    data.add_argument("--size", type=picture_side, default=None,
                       help="picture size in pixels (shapes default 64, VOC 256)")
 
 
