@@ -10,7 +10,6 @@ a reader can download it and open it in Jupyter (jupytext) or run it as a script
 from __future__ import annotations
 
 import re
-import shutil
 from pathlib import Path
 
 from mkdocs.structure.files import File
@@ -37,9 +36,6 @@ def on_files(files, config):
     for script in sorted((docs / "tutorials").glob("*.py")):
         uri = f"tutorials/{script.stem}.md"
         files.append(File.generated(config, uri, content=percent_to_markdown(script.read_text(), script.name)))
+    llms = docs.parent / "llms.txt"              # the repository's llms.txt, served at the site's root
+    files.append(File.generated(config, "llms.txt", content=llms.read_text()))
     return files
-
-
-def on_post_build(config):
-    llms = Path(config["docs_dir"]).parent / "llms.txt"
-    shutil.copyfile(llms, Path(config["site_dir"]) / "llms.txt")
