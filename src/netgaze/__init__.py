@@ -27,7 +27,8 @@ _LAZY_MODULES = {
     "report": "netgaze.report", "analyses": "netgaze.analyses",
 }
 _LAZY_NAMES = {
-    "load_run": "netgaze.lab.runs", "train_classifier": "netgaze.lab.train",
+    "load_run": "netgaze.lab.runs", "RunWriter": "netgaze.lab.run_writer",
+    "import_checkpoints": "netgaze.lab.checkpoint_import", "train_classifier": "netgaze.lab.train",
     "train_reconstruction": "netgaze.lab.reconstruct", "train_segmentation": "netgaze.lab.segment",
     "build_model": "netgaze.lab.models",
     "visualize": "netgaze.featureviz", "activation_maps": "netgaze.featureviz", "filters": "netgaze.featureviz",

@@ -20,6 +20,8 @@ from netgaze.cli.parsing import OneLineParser, print_error
 from netgaze.errors import UserError, one_line
 
 ORDER = ["train", "explain", "embed", "visualize", "report", "serve", "demo"]
+# Commands that rebuild a run's model: a run naming package.module:callable needs --trust-code.
+TRUST_COMMANDS = ("explain", "embed", "visualize", "study", "serve")
 
 
 def _subcommands() -> list[str]:
@@ -40,8 +42,30 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=module.HELP, description=module.HELP, epilog=module.EXAMPLES,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
         module.add_arguments(p)
+        if name in TRUST_COMMANDS:
+            add_trust_arguments(p)
         p.set_defaults(_run=module.run)
     return parser
+
+
+def add_trust_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--trust-code`` / ``--trust-module``: allow a run's ``package.module:callable`` to be imported."""
+    group = parser.add_argument_group("code named by a run (a run folder is untrusted input)")
+    group.add_argument("--trust-code", action="store_true",
+                       help="import and run the code a run names to rebuild its model (package.module:callable)")
+    group.add_argument("--trust-module", action="append", metavar="MODULE", default=None,
+                       help="trust only this module (and its submodules), e.g. mypkg; repeatable")
+
+
+def _trust(args: argparse.Namespace):
+    """A context that allows what ``--trust-code`` / ``--trust-module`` allow (nothing when neither)."""
+    import contextlib
+
+    trust = True if getattr(args, "trust_code", False) else (getattr(args, "trust_module", None) or None)
+    if not trust:
+        return contextlib.nullcontext()
+    from netgaze.lab.models.trust import trusting_code
+    return trusting_code(trust)
 
 
 def _one_line_warnings(command: str):
@@ -64,7 +88,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     show = warnings.showwarning
     warnings.showwarning = _one_line_warnings(command)
     try:
-        return int(args._run(args) or 0)
+        with _trust(args):
+            return int(args._run(args) or 0)
     except UserError as err:
         print_error(command, str(err))
         return 2

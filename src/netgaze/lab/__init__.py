@@ -4,6 +4,8 @@
 - ``netgaze.lab.models``: the model registry (``build_model``, ``model_names``).
 - ``netgaze.lab.train``: ``train_classifier`` (and how other tasks reuse the loop).
 - ``netgaze.lab.runs``: run folders (``RunFolder``, ``load_run``).
+- ``netgaze.lab.run_writer`` / ``netgaze.lab.checkpoint_import``: run folders from the user's
+  own training (``RunWriter``, ``import_checkpoints``).
 
 Submodules are imported on first use, so ``import netgaze.lab`` stays cheap.
 """
@@ -14,7 +16,8 @@ from typing import Any
 
 _LAZY = {"load_run": "netgaze.lab.runs", "Run": "netgaze.lab.runs", "RunFolder": "netgaze.lab.runs",
          "train_classifier": "netgaze.lab.train", "build_model": "netgaze.lab.models",
-         "model_names": "netgaze.lab.models", "register_model": "netgaze.lab.models"}
+         "model_names": "netgaze.lab.models", "register_model": "netgaze.lab.models",
+         "RunWriter": "netgaze.lab.run_writer", "import_checkpoints": "netgaze.lab.checkpoint_import"}
 
 __all__ = sorted(_LAZY)
 

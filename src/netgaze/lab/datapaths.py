@@ -1,7 +1,7 @@
 """Data paths in ``run.json`` that survive a move: where a run's data lies, from any working directory.
 
 A dataset spec is a name (``"digits"``, ``"shapes"``) or names a folder (``"mnist:PATH"``,
-``"folder:PATH"``, ``"voc:PATH"``, a bare ``PATH``). When a run is trained, ``stored_data``
+``"folder:PATH"``, ``"voc:PATH"``, ``"tensors:PATH"``, a bare ``PATH``). When a run is trained, ``stored_data``
 writes the folder as
 
 * a path relative to the run folder when the data lies inside the run folder (the pair
@@ -24,7 +24,7 @@ from typing import Any
 from netgaze.lab.datasets.base import DatasetError
 
 NAMED = ("digits", "shapes")
-PREFIXES = ("mnist:", "folder:", "voc:")
+PREFIXES = ("mnist:", "folder:", "voc:", "tensors:")
 # data_options entries that are paths (image folders' split lists)
 PATH_OPTIONS = ("train_list", "test_list")
 

@@ -39,7 +39,9 @@ from safetensors.torch import save as save_safetensors
 
 from netgaze.errors import RunError, one_line, state_dict_mismatch
 from netgaze._util.atomic import TMP_MARK, atomic_write_bytes, atomic_write_json, atomic_write_text  # noqa: F401
-from netgaze.lab.models import build_model, builder_parameters
+from netgaze.lab.models import build_from_spec, builder_parameters
+from netgaze.lab.models.model_error import ModelError
+from netgaze.lab.models.trust import Trust
 
 CHECKPOINT_RE = re.compile(r"^epoch-(\d{4,})\.json$")
 # Builder arguments that only matter when a model is first built (pretrained weights);
@@ -53,7 +55,7 @@ class DamagedCheckpointError(RunError):
 
 # ---------------------------------------------------------------- partial files
 # The files a trainer writes atomically, per sub-folder of the run: (folder, file-name pattern).
-TRAINER_FILES = (("", r"run\.json|history\.jsonl|curves\.png"),
+TRAINER_FILES = (("", r"run\.json|history\.jsonl|curves\.png|data\.safetensors"),
                  ("checkpoints", r"epoch-\d{4,}\.(?:safetensors|optim\.pt|json)"),
                  ("artifacts", r"predictions\.png"))
 
@@ -163,8 +165,14 @@ class RunFolder:
         Returns:
             The metadata path; once it exists the checkpoint is complete.
         """
+        return self.save_state(epoch, state_dict_to_cpu(model.state_dict()), metrics, training_state, extra)
+
+    def save_state(self, epoch: int, state: dict[str, torch.Tensor], metrics: dict[str, Any],
+                   training_state: dict[str, Any] | None = None, extra: dict[str, Any] | None = None) -> Path:
+        """``save_epoch`` for a state dict already copied to the CPU (``RunWriter`` copies it on the
+        training thread and writes it on its own): weights, training state, metadata last."""
         weights_path, state_path, meta_path = self.checkpoint_paths(epoch)
-        weights = save_safetensors(state_dict_to_cpu(model.state_dict()))
+        weights = save_safetensors(state)
         atomic_write_bytes(weights_path, weights)
         buffer = io.BytesIO()
         torch.save(training_state or {}, buffer)
@@ -194,7 +202,9 @@ class RunFolder:
         problem = None
         if verify:
             expected = self.read_metadata(epoch).get("weights_sha256")
-            if expected and hashlib.sha256(data).hexdigest() != expected:
+            if not isinstance(expected, str) or not expected:   # every checkpoint netgaze writes records one
+                problem = "has no checksum in its metadata (weights_sha256), so it cannot be checked"
+            elif hashlib.sha256(data).hexdigest() != expected:
                 problem = "does not match its metadata's checksum"
         if problem is None:
             try:
@@ -260,11 +270,46 @@ class RunFolder:
 
 
 # ---------------------------------------------------------------- loading a run
-def rebuild_model(name: str, args: dict[str, Any]) -> nn.Module:
-    """Build a model from ``run.json``'s name and arguments, without any pretrained weights file."""
-    accepted = set(builder_parameters(name))
+def rebuild_model(name: str, args: dict[str, Any], trust_code: Trust = False) -> nn.Module:
+    """Build a model from ``run.json``'s name and arguments, without any pretrained weights file.
+
+    ``name`` is any form ``netgaze.lab.models.build_from_spec`` takes; a
+    ``package.module:callable`` is imported only when ``trust_code`` (or an enclosing
+    ``trusting_code`` block) allows its module.
+    """
+    if not isinstance(name, str):
+        raise RunError(f"run.json names no model (model: {name!r})")
+    try:
+        accepted = set(builder_parameters(name))
+    except ModelError:  # not a registered name: the user's own import path, or an unknown name
+        return build_from_spec(name, args, trust_code)
     overrides = {k: v for k, v in REBUILD_OVERRIDES.items() if k in accepted}
-    return build_model(name, **{**args, **overrides})
+    return build_from_spec(name, {**args, **overrides}, trust_code)
+
+
+# Metrics the explorer and the studies plot, in order of preference, when run.json names none.
+METRIC_PREFERENCE = ("test_acc", "val_acc", "valid_acc", "eval_acc", "test_accuracy", "val_accuracy",
+                     "valid_accuracy", "eval_accuracy", "accuracy", "acc", "test_mean_iou", "val_mean_iou",
+                     "test_pixel_mse", "test_loss", "val_loss", "eval_loss", "loss")
+
+
+def pick_metric(config: dict[str, Any], history: Iterable[dict[str, Any]]) -> str | None:
+    """The metric a run's curves plot: ``run.json``'s ``metric`` if set, else the first of
+    ``METRIC_PREFERENCE`` that the history holds as a number, else the first numeric key
+    after ``epoch``; None for a run without numbers."""
+    stated = config.get("metric")
+    if isinstance(stated, str) and stated:
+        return stated
+    numeric: list[str] = []
+    for record in history:
+        for key, value in record.items():
+            if key not in numeric and key not in ("epoch", "seconds", "step") and isinstance(value, (int, float)) \
+                    and not isinstance(value, bool):
+                numeric.append(key)
+    for key in METRIC_PREFERENCE:
+        if key in numeric:
+            return key
+    return numeric[0] if numeric else None
 
 
 @dataclass
@@ -282,6 +327,7 @@ class Run:
         artifacts: folder for what studies write about this run.
         data: a dataset spec that replaces ``run.json``'s (the data moved); None uses the
             stored one, found relative to the run folder (``netgaze.lab.datapaths``).
+        trust_code: what ``load_run`` was allowed to import (``model_at`` rebuilds with it).
     """
 
     path: Path
@@ -294,10 +340,16 @@ class Run:
     artifacts: Path
     folder: RunFolder = field(repr=False)
     data: str | None = None
+    trust_code: Any = field(default=False, repr=False)
 
     def model_at(self, epoch: int) -> nn.Module:
         """A fresh model with the weights of another epoch (eval mode), e.g. for a timeline."""
-        return _load_model(self.folder, self.config, epoch)
+        return _load_model(self.folder, self.config, epoch, self.trust_code)
+
+    @property
+    def metric(self) -> str | None:
+        """The history metric the explorer and the studies plot (``pick_metric``)."""
+        return pick_metric(self.config, self.history)
 
     def dataset(self, split: str = "test"):
         """The run's dataset split, without augmentation: classification/reconstruction sets
@@ -338,12 +390,12 @@ def _read_json(path: Path) -> Any:
         raise RunError(f"{path} is damaged: not JSON ({one_line(err)[:80]})") from None
 
 
-def _load_model(folder: RunFolder, config: dict[str, Any], epoch: int) -> nn.Module:
+def _load_model(folder: RunFolder, config: dict[str, Any], epoch: int, trust_code: Trust = False) -> nn.Module:
     args = config.get("model_args", {})
     if not isinstance(args, dict):
         raise RunError(f"{folder.config_path}: model_args must be a JSON object")
     try:
-        model = rebuild_model(config["model"], args)
+        model = rebuild_model(config["model"], args, trust_code)
     except TypeError as err:  # run.json names an argument the builder does not take
         raise RunError(f"{folder.config_path}: cannot rebuild {config['model']} ({one_line(err)[:160]})") from None
     weights_path = folder.checkpoint_paths(epoch)[0]
@@ -355,7 +407,8 @@ def _load_model(folder: RunFolder, config: dict[str, Any], epoch: int) -> nn.Mod
     return model.eval()
 
 
-def load_run(path: str | os.PathLike, epoch: int | None = None, data: str | None = None) -> Run:
+def load_run(path: str | os.PathLike, epoch: int | None = None, data: str | None = None,
+             trust_code: Trust = False) -> Run:
     """Load a run folder: its config, history and the model of one checkpoint.
 
     Args:
@@ -363,10 +416,14 @@ def load_run(path: str | os.PathLike, epoch: int | None = None, data: str | None
         epoch: which checkpoint; None takes the last one.
         data: where the run's data is now (a dataset spec such as ``"folder:/new/place"``),
             when it moved; None finds it from ``run.json`` (see ``netgaze.lab.datapaths``).
+        trust_code: a run whose model is the user's own ``package.module:callable`` imports
+            that module, which runs its code; a run folder is untrusted input, so this is
+            refused unless ``trust_code`` is True or names the module (or its package).
 
     Raises:
         RunError: not a run folder, no checkpoint, or no checkpoint of ``epoch``
             (the message lists the available epochs).
+        UntrustedCodeError: the run names code to import and ``trust_code`` does not allow it.
     """
     folder = RunFolder(path)
     config = folder.read_config()
@@ -378,8 +435,8 @@ def load_run(path: str | os.PathLike, epoch: int | None = None, data: str | None
         epoch = epochs[-1]
     elif epoch not in epochs:
         raise RunError(f"{folder.path} has no checkpoint of epoch {epoch}; it has epochs {epochs}")
-    model = _load_model(folder, config, epoch)
+    model = _load_model(folder, config, epoch, trust_code)
     meta = folder.read_metadata(epoch)
     return Run(path=folder.path, config=config, model=model, epoch=epoch,
                classes=list(meta.get("classes", config.get("classes", []))), history=folder.read_history(),
-               checkpoints=checkpoints, artifacts=folder.artifacts, folder=folder, data=data)
+               checkpoints=checkpoints, artifacts=folder.artifacts, folder=folder, data=data, trust_code=trust_code)

@@ -99,7 +99,8 @@ class Source:
         def load() -> dict[str, torch.Tensor]:
             return self.run.folder.load_weights(epoch)
         state = weights.get_or_make(("weights", self.id, epoch), load) if weights is not None else load()
-        model = rebuild_model(self.run.config["model"], self.run.config.get("model_args", {}))
+        model = rebuild_model(self.run.config["model"], self.run.config.get("model_args", {}),
+                              getattr(self.run, "trust_code", False))
         model.load_state_dict(state)
         return model.eval()
 
@@ -170,7 +171,10 @@ class Source:
 
     # --- pictures --------------------------------------------------------------
     def splits(self) -> list[str]:
-        return ["test"] if self.run is None else list(SPLITS)
+        if self.run is None:
+            return ["test"]
+        kept = self.run.config.get("data_splits")   # a RunWriter's run keeps only the splits it was given
+        return [s for s in SPLITS if s in kept] if isinstance(kept, dict) else list(SPLITS)
 
     def dataset(self, split: str):
         if split not in self.splits():

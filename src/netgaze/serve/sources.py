@@ -70,6 +70,10 @@ class Sources:
     @staticmethod
     def recipe_of(runs: Sequence[str], model: str | None = None, weights: str | None = None,
                   images: str | None = None, size: int = 224) -> dict[str, Any]:
-        """``from_arguments``'s arguments with absolute paths: what a worker process loads again."""
+        """``from_arguments``'s arguments with absolute paths: what a worker process loads again,
+        with the code this process trusts (``--trust-code``), which the worker trusts too."""
+        from netgaze.lab.models.trust import process_trust
+
         return {"runs": [str(Path(p).absolute()) for p in runs], "model": model, "size": size,
-                "weights": weights and str(Path(weights).absolute()), "images": images and str(Path(images).absolute())}
+                "weights": weights and str(Path(weights).absolute()), "images": images and str(Path(images).absolute()),
+                "trust_code": process_trust()}

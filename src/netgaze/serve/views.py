@@ -66,8 +66,7 @@ def epoch_curves(state: WorkerState, source: Source, x: torch.Tensor, label: int
     if not source.epochs:
         raise ApiError(f"{source.id} is not a run: it has no epochs")
     history = {int(r.get("epoch", i + 1)): r for i, r in enumerate(source.history)}
-    metric = next((k for k in ("test_acc", "test_mean_iou", "test_pixel_mse", "test_loss")
-                   if any(k in r for r in source.history)), None)
+    metric = source.run.metric if source.run is not None else None   # run.json's, else the rule of pick_metric
     job = ExplainJob(source=source, epoch=None, method=method, layers=(layer,), many=False, x=x, target=target)
     rows = []
     for epoch in source.epochs:

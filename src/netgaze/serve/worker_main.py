@@ -64,7 +64,11 @@ class Worker:
 
         if setup.get("threads"):
             torch.set_num_threads(int(setup["threads"]))
-        self.sources = Sources.from_arguments(**setup["sources"])
+        from netgaze.lab.models.trust import trust_in_process
+
+        recipe = dict(setup["sources"])
+        trust_in_process(recipe.pop("trust_code", False))   # what the command allowed (--trust-code)
+        self.sources = Sources.from_arguments(**recipe)
         budget = int(setup["cache_mb"]) * 1024 * 1024
         self.uploads = Uploads(budget // 2)
         self.state = WorkerState(MemoryLRU(budget, "checkpoints"), budget)

@@ -53,7 +53,8 @@ def open_run(run, epoch: int | None = None, tasks: Sequence[str] | None = None, 
         from netgaze.lab.runs import load_run
 
         data = getattr(run, "data", None) if hasattr(run, "path") else None
-        run = load_run(getattr(run, "path", run), epoch=epoch, data=data)
+        trust = getattr(run, "trust_code", False) if hasattr(run, "path") else False
+        run = load_run(getattr(run, "path", run), epoch=epoch, data=data, trust_code=trust)
     return require_task(run, tasks, what) if tasks else run
 
 

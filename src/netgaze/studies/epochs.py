@@ -81,8 +81,10 @@ def epochs_curve(rows: list[dict[str, Any]], baseline: float | None, title: str)
     epochs = [r["epoch"] for r in rows]
     if any(r.get("gradcam_energy_in_mask") is not None for r in rows):
         axis.plot(epochs, [r.get("gradcam_energy_in_mask") for r in rows], "o-", label="Grad-CAM energy inside object")
+    metric = next((r.get("metric") for r in rows if r.get("metric")), "test_acc")
     if any(r.get("test_acc") is not None for r in rows):
-        axis.plot(epochs, [r.get("test_acc") for r in rows], "s-", label="test accuracy")
+        label = "test accuracy" if metric == "test_acc" else plain_label(metric)
+        axis.plot(epochs, [r.get("test_acc") for r in rows], "s-", label=label)
     if baseline is not None:
         axis.axhline(baseline, color="grey", linestyle="--", label="object area (uniform map)")
     axis.set_xlabel("epoch")
@@ -122,6 +124,9 @@ def epochs_study(run, examples: Examples | None = None, n_images: int = 4, seed:
         examples = pick_examples(test, n_images, seed)
     evaluation = pick_examples(test, n_eval, seed + 1) if n_eval else examples
     history = {int(h["epoch"]): h for h in run.history if "epoch" in h}
+    # the run's metric (run.json's ``metric``, else the first of test_acc, val_acc, ...): kept in the
+    # rows' ``test_acc`` column for the report, named by ``metric``
+    metric = getattr(run, "metric", None) or "test_acc"
     cams: dict[int, torch.Tensor] = {}
     rows = []
     for epoch in progress_bar(chosen, "study epochs", progress, "epoch"):
@@ -129,8 +134,8 @@ def epochs_study(run, examples: Examples | None = None, n_images: int = 4, seed:
         explained = explain_model(model, examples.images, layer)
         cams[epoch] = explained["gradcam"]
         numbers = look_numbers(model, evaluation.images, evaluation.labels, evaluation.masks, layer)
-        rows.append({"epoch": epoch, "layer": explained["layer"], "test_acc": history.get(epoch, {}).get("test_acc"),
-                     **numbers})
+        rows.append({"epoch": epoch, "layer": explained["layer"], "test_acc": _score(history.get(epoch, {}), metric),
+                     "metric": metric, **numbers})
     folder = Path(out) if out is not None else artifacts_dir(run)
     facts = run_facts(run)
     names = examples.names()
@@ -159,9 +164,21 @@ def epochs_study(run, examples: Examples | None = None, n_images: int = 4, seed:
     return StudyResult(manifest, path, [png, gif, curve], {"gradcam": cams})
 
 
+def _score(record: dict[str, Any], metric: str) -> float | None:
+    value = record.get(metric)
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def plain_label(metric: str) -> str:
+    """``val_acc`` -> ``val acc``, for a legend."""
+    return metric.replace("_", " ")
+
+
 def _epochs_table(rows: list[dict[str, Any]]) -> dict[str, Any]:
     has_energy = any("gradcam_energy_in_mask" in r for r in rows)
-    columns = ["epoch", "test accuracy", "accuracy on the explained pictures"]
+    metric = next((r.get("metric") for r in rows if r.get("metric")), "test_acc")
+    columns = ["epoch", "test accuracy" if metric == "test_acc" else plain_label(metric),
+               "accuracy on the explained pictures"]
     if has_energy:
         columns.append("Grad-CAM energy inside object")
     body = []

@@ -13,9 +13,11 @@ from netgaze.lab.datasets.folders import image_folder
 from netgaze.lab.datasets.mnist_idx import mnist
 from netgaze.lab.datasets.resized import Resized
 from netgaze.lab.datasets.shapes import shapes
+from netgaze.lab.datasets.tensor_file import tensor_dataset
 
 SPEC_FORMS = ('"digits"', '"shapes"', '"mnist:PATH" (a folder of MNIST IDX files)',
-              '"folder:PATH" or an existing folder PATH (one sub-folder per class)')
+              '"folder:PATH" or an existing folder PATH (one sub-folder per class)',
+              '"tensors:PATH" (a data.safetensors file a RunWriter kept)')
 EMBEDDED: dict[str, Callable[..., Dataset]] = {"digits": digits, "shapes": shapes}
 
 
@@ -38,7 +40,8 @@ def load_dataset(spec: str, split: str = "train", **options: Any) -> Dataset:
     """The dataset named by ``spec``, one split of it.
 
     Args:
-        spec: "digits", "shapes", "mnist:PATH", "folder:PATH", or the path of an image folder.
+        spec: "digits", "shapes", "mnist:PATH", "folder:PATH", the path of an image folder, or
+            "tensors:PATH" (splits kept exactly by ``RunWriter``, ``tensor_file``).
         split: "train" or "test" (image folders and digits also take "all").
         **options: the named builder's own parameters (e.g. ``n=500, spurious=True`` for shapes,
             ``size=128, test_list="lists/test_list.mat"`` for a folder); an option the builder
@@ -57,6 +60,8 @@ def load_dataset(spec: str, split: str = "train", **options: Any) -> Dataset:
     kind, sep, rest = spec.partition(":")
     if sep and kind.lower() == "mnist":
         return _call(mnist, "mnist", {"root": rest, "split": split}, options)
+    if sep and kind.lower() == "tensors":
+        return _call(tensor_dataset, "tensor file", {"root": rest, "split": split}, options)
     if sep and kind.lower() == "folder":
         return _call(image_folder, "image folder", {"root": rest, "split": split}, options)
     if Path(spec).is_dir():

@@ -11,11 +11,13 @@ import importlib
 import pkgutil
 
 from netgaze.lab.models.normalize import Normalize
-from netgaze.lab.models.registry import (ModelError, build_model, builder_parameters, model_names,
-                                         register_model)
+from netgaze.lab.models.registry import (ModelError, build_forms, build_from_spec, build_model, builder_parameters,
+                                         model_names, register_model)
+from netgaze.lab.models.trust import UntrustedCodeError, trusting_code
 
 for _module in pkgutil.iter_modules(__path__):
     if not _module.name.startswith("_"):
         importlib.import_module(f"{__name__}.{_module.name}")
 
-__all__ = ["build_model", "model_names", "register_model", "builder_parameters", "ModelError", "Normalize"]
+__all__ = ["build_model", "build_from_spec", "build_forms", "model_names", "register_model", "builder_parameters",
+           "ModelError", "UntrustedCodeError", "trusting_code", "Normalize"]
