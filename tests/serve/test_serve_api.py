@@ -337,3 +337,20 @@ def test_pictures_are_decoded_off_the_event_loop_once(sources, monkeypatch):
         assert c.post("/api/explain", json=body).status_code == 200
         assert c.post("/api/epochs", json={"run": "cnn", "image": {"upload": upload}}).status_code == 200
     assert len(threads) == 1 and threads[0].startswith("netgaze-serve-pictures")
+
+
+@pytest.mark.parametrize("method", ["scorecam", "guided_gradcam"])
+def test_one_layer_methods_take_the_pages_layer_lists(client, serve_runs, method):
+    """The Explain page always sends a list of layers; methods that explain one layer at a time
+    are called once per layer (they had answered 400 "explains one layer")."""
+    run = ng.load_run(serve_runs["cnn"])
+    x = run.dataset("test")[3][0][None]
+    function = getattr(ng, method)
+    for layers in (["features.conv2"], ["features.conv2", "features"]):
+        answer = client.post("/api/explain", json={"run": "cnn", "image": {"split": "test", "index": 3},
+                                                   "method": method, "layer": layers, "target": {"class": 3}})
+        assert answer.status_code == 200, answer.text
+        got = _map(answer.json())
+        assert list(got) == layers
+        for name in layers:
+            assert torch.allclose(got[name], function(run.model, x, name, target=ng.Class(3))[0], atol=ATOL)

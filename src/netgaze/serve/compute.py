@@ -103,6 +103,10 @@ def batch_target(jobs: Sequence[ExplainJob]):
     return Area(mask=mask, channel=jobs[0].target[2])
 
 
+# Methods whose library call takes one layer (a list is refused there): the explorer calls them per layer.
+ONE_LAYER_METHODS = ("scorecam", "guided_gradcam")
+
+
 def run_method(model: nn.Module, x: torch.Tensor, method: str, layers: tuple[str, ...] | None, many: bool, target,
                output: Any = None):
     """``(maps, model output)`` of one library call; the output comes from the same forward pass."""
@@ -114,7 +118,9 @@ def run_method(model: nn.Module, x: torch.Tensor, method: str, layers: tuple[str
             seen.append(_detach(raw))
         return select_output(raw, output)
     selector = select if method in SAME_FORWARD else output
-    if method in LAYER_METHODS:
+    if method in LAYER_METHODS and many and method in ONE_LAYER_METHODS:   # the page may ask for several
+        maps = {name: function(model, x, name, target=target, output=selector) for name in layers}
+    elif method in LAYER_METHODS:
         maps = function(model, x, list(layers) if many else layers[0], target=target, output=selector)
         if isinstance(maps, dict):     # keyed by the model's own names (net.layer4): back to the names shown
             shown = {display_name(model, name): m for name, m in maps.items()}
