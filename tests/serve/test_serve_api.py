@@ -354,3 +354,14 @@ def test_one_layer_methods_take_the_pages_layer_lists(client, serve_runs, method
         assert list(got) == layers
         for name in layers:
             assert torch.allclose(got[name], function(run.model, x, name, target=ng.Class(3))[0], atol=ATOL)
+
+
+def test_only_installed_projections_are_offered(client):
+    import importlib.util
+
+    has_umap = importlib.util.find_spec("umap") is not None
+    offered = client.get("/api/runs").json()["embedding_methods"]
+    assert offered == ["pca", "tsne"] + (["umap"] if has_umap else [])
+    if not has_umap:   # a 400 that says what to install, not a 500 with a traceback
+        answer = client.post("/api/embedding", json={"run": "cnn", "method": "umap", "limit": 40})
+        assert answer.status_code == 400 and "umap-learn" in answer.json()["error"]

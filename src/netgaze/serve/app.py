@@ -177,7 +177,10 @@ async def colormap(request: Request) -> Response:
 
 
 async def runs(request: Request) -> Response:
-    return JSONResponse({"runs": [s.facts() for s in explorer_of(request).sources]})
+    from netgaze.serve.views import EMBED_METHODS
+
+    return JSONResponse({"runs": [s.facts() for s in explorer_of(request).sources],
+                         "embedding_methods": list(EMBED_METHODS)})
 
 
 async def picture(request: Request) -> Response:

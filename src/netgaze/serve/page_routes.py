@@ -110,7 +110,8 @@ async def embedding(request: Request) -> Response:
     if layer not in ("prelogits", "logits", "artifact"):
         layer = source.resolve_layer(layer)
     if method not in views.EMBED_METHODS:
-        raise ApiError(f"method is one of {', '.join(views.EMBED_METHODS)}")
+        missing = " (UMAP needs umap-learn: pip install 'netgaze[umap]')" if method == "umap" else ""
+        raise ApiError(f"method is one of {', '.join(views.EMBED_METHODS)}{missing}")
     key = ("embedding", source.id, layer, method, epoch, limit, split)
     result = await explorer.analyse(key, lambda state: views.embedding(state, source, layer, method, epoch,
                                                                        limit, split))

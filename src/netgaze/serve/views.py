@@ -20,7 +20,14 @@ from netgaze.serve.source import Source
 MAX_LISTED = 2000
 BATCH = 128
 MAX_EMBEDDED = 2000
-EMBED_METHODS = ("pca", "tsne", "umap")
+def _embed_methods() -> tuple[str, ...]:
+    """The projections this installation can compute (UMAP only when umap-learn is installed)."""
+    import importlib.util
+
+    return ("pca", "tsne") + (("umap",) if importlib.util.find_spec("umap") is not None else ())
+
+
+EMBED_METHODS = _embed_methods()
 
 
 def picture_list(state: WorkerState, source: Source, split: str) -> list[dict[str, Any]]:
@@ -93,7 +100,8 @@ def embedding(state: WorkerState, source: Source, layer: Any, method: str, epoch
     from netgaze.embed.project import project
 
     if method not in EMBED_METHODS:
-        raise ApiError(f"method is one of {', '.join(EMBED_METHODS)}")
+        missing = " (UMAP needs umap-learn: pip install 'netgaze[umap]')" if method == "umap" else ""
+        raise ApiError(f"method is one of {', '.join(EMBED_METHODS)}{missing}")
     if layer == "artifact":
         path = source.embedding_artifact()
         if path is None:

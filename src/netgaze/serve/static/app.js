@@ -21,6 +21,7 @@ async function start() {
   try {
     const data = await api("/api/runs");
     state.runs = data.runs;
+    state.embeddingMethods = data.embedding_methods || ["pca", "tsne"];
   } catch (err) { status(err.message, true); return; }
   if (new URLSearchParams(location.search).has("token")) history.replaceState(null, "", "/" + location.hash);
   window.addEventListener("hashchange", route);

@@ -87,7 +87,14 @@ async function latest(kind, work) {
     status("ready" + (result && result.ms !== undefined ? " (server " + result.ms.toFixed(0) + " ms)" : ""));
     return result;
   } catch (err) {
-    if (ticket === state[kind]) status(err.message, true);
+    if (ticket === state[kind]) {
+      status(err.message, true);
+      for (const panel of document.querySelectorAll("[data-busy]")) {   // no panel stays "computing..."
+        panel.textContent = "Could not compute this: " + err.message;
+        panel.classList.add("failed");
+        panel.removeAttribute("data-busy");
+      }
+    }
     return null;
   }
 }

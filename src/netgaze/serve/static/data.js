@@ -2,30 +2,35 @@
 "use strict";
 
 // ---------------------------------------------------------------- Embedding
+const PROJECTIONS = [["pca", "PCA"], ["tsne", "t-SNE"], ["umap", "UMAP"]];   // offered when the server has them
+
 function embeddingPage(params) {
   const runs = runsFor(["classify", "reconstruct", "segment"]).filter((r) => r.splits.test > 0);
   if (!runs.length) return message("The Embedding page needs a run or picture folder.");
   const run = runById(params.run) && runById(params.run).splits.test > 0 ? runById(params.run) : runs[0];
   params.run = run.id;
   const layer = params.layer || "prelogits";
-  const method = params.method || "pca";
+  const method = state.embeddingMethods.includes(params.method) ? params.method : "pca";
   const go = pick("embedding", params);
   const extra = [["prelogits", "prelogits (pooled features)"]].concat(run.has_artifact_embedding ?
     [["artifact", "the run's embedding artifact"]] : []);
   const controls = [
     runSelect(["classify", "reconstruct", "segment"], run.id, (v) => setHash("embedding", { run: v })),
     layerSelect(run, layer, (v) => go({ layer: v }), extra),
-    field("Projection", select([["pca", "PCA"], ["tsne", "t-SNE"], ["umap", "UMAP"]], method, (v) => go({ method: v }))),
+    field("Projection", select(PROJECTIONS.filter(([m]) => state.embeddingMethods.includes(m)), method,
+                               (v) => go({ method: v }))),
     el("p", { class: "hint", text: "Hover a point for its picture; click it to explain it." }),
   ];
   const size = 560;
   const plot = svg("svg", { class: "scatter", id: "scatter", width: size, height: size, viewBox: "0 0 " + size + " " + size });
   const legend = el("div", { class: "legend panel", id: "legend" });
-  const view = el("div", {}, el("div", { class: "panel", id: "embed-title", text: "computing the embedding..." }),
+  const view = el("div", {}, el("div", { class: "panel", id: "embed-title", "data-busy": true,
+                                          text: "computing the embedding..." }),
                   plot, legend);
   latest("embedding", () => api("/api/embedding", { run: run.id, layer: layer, method: method, limit: 500 }))
     .then((data) => {
       if (!data || !document.getElementById("scatter")) return;
+      document.getElementById("embed-title").removeAttribute("data-busy");
       document.getElementById("embed-title").textContent = run.id + ": " + data.title + ", " + data.points.length +
         " test pictures, coloured by label";
       const tip = document.getElementById("tooltip");
@@ -69,11 +74,13 @@ function unitsPage(params) {
       "(activation maximization, 64 steps) and the test pictures that activate it most." }),
   ];
   const table = el("table", { class: "units", id: "units" });
-  const view = el("div", {}, el("div", { class: "panel", id: "units-title", text: "rendering channels..." }), table);
+  const view = el("div", {}, el("div", { class: "panel", id: "units-title", "data-busy": true,
+                                          text: "rendering channels..." }), table);
   const channels = Array.from({ length: 8 }, (_, i) => first + i);
   latest("units", () => api("/api/units", { run: run.id, layer: layer, channels: channels, steps: 64, top: 6 }))
     .then((data) => {
       if (!data || !document.getElementById("units")) return;
+      document.getElementById("units-title").removeAttribute("data-busy");
       document.getElementById("units-title").textContent = run.id + ": channels of " + data.layer;
       table.replaceChildren(el("tr", {}, el("th", { text: "channel" }), el("th", { text: "maximizes it" }),
                                       el("th", { text: "top test pictures (mean activation)" })));
