@@ -20,6 +20,8 @@ from netgaze.serve.source import Source
 MAX_LISTED = 2000
 BATCH = 128
 MAX_EMBEDDED = 2000
+
+
 def _embed_methods() -> tuple[str, ...]:
     """The projections this installation can compute (UMAP only when umap-learn is installed)."""
     import importlib.util
