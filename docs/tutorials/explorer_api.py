@@ -20,7 +20,6 @@
 import base64
 from contextlib import ExitStack
 import numpy as np
-import torch
 from starlette.testclient import TestClient
 import netgaze as ng
 from netgaze.serve import Sources, create_app
