@@ -16,6 +16,8 @@ from netgaze.core.layers import LayerError, conv_layer_names, layer_names, resol
 from netgaze.core.layouts import LayoutError
 from netgaze.methods import (gradcam, gradcam_pp, guided_backprop, guided_gradcam, hirescam,
                              integrated_gradients, layercam, saliency, scorecam, smoothgrad, xgradcam)
+from netgaze.methods import (ablationcam, cam, eigen_gradcam, eigencam, gradcam_elementwise, iscam,
+                             smoothgradcam_pp, sscam)
 from netgaze.core.recorder import Recorder, RecorderError
 from netgaze.core.stages import stage_names
 from netgaze.core.targets import Area, Class, Latent, Target, TopClass
@@ -53,6 +55,7 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "gradcam", "gradcam_pp", "hirescam", "layercam", "xgradcam", "scorecam",
     "saliency", "guided_backprop", "guided_gradcam", "smoothgrad", "integrated_gradients",
+    "cam", "eigencam", "eigen_gradcam", "gradcam_elementwise", "ablationcam", "sscam", "iscam", "smoothgradcam_pp",
     "Class", "TopClass", "Area", "Latent", "Target", "Detection", "DetectionMatchError",
     "Recorder", "RecorderError", "LayerError", "LayoutError", "layer_names", "stage_names", "conv_layer_names",
     "resolve_layer", "UserError", "RunError",

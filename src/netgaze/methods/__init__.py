@@ -1,17 +1,28 @@
 """Explanation methods, one file each, all with the signature ``(model, x, [layer,] target)``."""
+from netgaze.methods.ablationcam import ablationcam
+from netgaze.methods.cam import cam
+from netgaze.methods.eigen_gradcam import eigen_gradcam
+from netgaze.methods.eigencam import eigencam
 from netgaze.methods.gradcam import gradcam
+from netgaze.methods.gradcam_elementwise import gradcam_elementwise
 from netgaze.methods.gradcam_pp import gradcam_pp
 from netgaze.methods.guided import guided_backprop, guided_gradcam
 from netgaze.methods.hirescam import hirescam
 from netgaze.methods.integrated_gradients import integrated_gradients
 from netgaze.methods.layercam import layercam
 from netgaze.methods.saliency import saliency
+from netgaze.methods.iscam import iscam
 from netgaze.methods.scorecam import scorecam
 from netgaze.methods.smoothgrad import smoothgrad
+from netgaze.methods.smoothgradcam_pp import smoothgradcam_pp
+from netgaze.methods.sscam import sscam
 from netgaze.methods.xgradcam import xgradcam
 
 CAM_METHODS = {"gradcam": gradcam, "gradcam_pp": gradcam_pp, "hirescam": hirescam,
-               "layercam": layercam, "xgradcam": xgradcam, "scorecam": scorecam}
+               "layercam": layercam, "xgradcam": xgradcam, "scorecam": scorecam,
+               "cam": cam, "eigencam": eigencam, "eigen_gradcam": eigen_gradcam,
+               "gradcam_elementwise": gradcam_elementwise, "ablationcam": ablationcam, "sscam": sscam,
+               "iscam": iscam, "smoothgradcam_pp": smoothgradcam_pp}
 GRADIENT_METHODS = {"saliency": saliency, "guided_backprop": guided_backprop,
                     "smoothgrad": smoothgrad, "integrated_gradients": integrated_gradients}
 LAYER_METHODS = {**CAM_METHODS, "guided_gradcam": guided_gradcam}
@@ -19,4 +30,6 @@ METHODS = {**LAYER_METHODS, **GRADIENT_METHODS}
 
 __all__ = ["gradcam", "gradcam_pp", "hirescam", "layercam", "xgradcam", "scorecam", "saliency",
            "guided_backprop", "guided_gradcam", "smoothgrad", "integrated_gradients",
+           "cam", "eigencam", "eigen_gradcam", "gradcam_elementwise", "ablationcam", "sscam", "iscam",
+           "smoothgradcam_pp",
            "CAM_METHODS", "GRADIENT_METHODS", "LAYER_METHODS", "METHODS"]

@@ -132,3 +132,35 @@ def fixed_target(model: nn.Module, x: Inputs, target: TargetLike, output: Output
     with Recorder(model, [], output=output, grads=False) as rec:
         out = rec.forward(x)
     return target.resolve(out)
+
+
+# activations [B, C, h, w] -> map [B, h, w]
+ActivationFormula = Callable[[torch.Tensor], torch.Tensor]
+
+
+def activation_cams(model: nn.Module, x: Inputs, layer: LayerRef | Sequence[LayerRef],
+                    formula: ActivationFormula, *, output: OutputSelector = None,
+                    layout: LayoutArg = None, reshape: ReshapeArg = None
+                    ) -> torch.Tensor | dict[str, torch.Tensor]:
+    """Maps computed from layer activations alone (EigenCAM): one forward pass, no backward.
+
+    Same layers, layouts, several inputs and return values as ``layer_cams``; no target.
+    """
+    check_inputs(x)
+    many = isinstance(layer, (list, tuple))
+    traced = needs_sources(x)
+    with Recorder(model, list(layer) if many else [layer], output=output, grads=traced, input_grad=traced,
+                  input_shape=picture_shape(x)) as rec:
+        rec.forward(x)
+        sizes = {n: map_size(x, rec, n) for n in rec.names}
+        readers = layer_readers(rec, sizes, layout, reshape)
+        maps = {}
+        for n in rec.names:
+            activations = readers[n](rec.activations[n].detach())
+            if activations.dim() != 4:
+                raise RecorderError(f"layer {n!r} gives shape {tuple(activations.shape)} after reshape=; "
+                                    "CAM methods need [B, C, h, w]")
+            with torch.no_grad():
+                maps[n] = formula(activations)
+    maps = {n: upsample(m, sizes[n]) for n, m in maps.items()}
+    return maps if many else next(iter(maps.values()))
