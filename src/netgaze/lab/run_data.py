@@ -53,9 +53,10 @@ def _materialize(dataset: Dataset, batch_size: int = 256) -> tuple[torch.Tensor,
     return torch.cat(images), torch.cat(labels)
 
 
-def keep_splits(data: Mapping[str, Dataset], max_data_mb: float = DEFAULT_MAX_DATA_MB
-                ) -> tuple[bytes, dict[str, Any]]:
-    """``(bytes of data.safetensors, run.json entries)`` for ``data={"test": ds, ...}``.
+def keep_splits(data: Mapping[str, Dataset], max_data_mb: float = DEFAULT_MAX_DATA_MB,
+                classes: Sequence[str] | None = None) -> tuple[bytes, dict[str, Any]]:
+    """``(bytes of data.safetensors, run.json entries)`` for ``data={"test": ds, ...}``;
+    ``classes`` None takes the datasets' own ``.classes``, else the label numbers.
 
     Raises:
         DatasetError: a split over the size limit (checked from the first picture before
@@ -86,10 +87,12 @@ def keep_splits(data: Mapping[str, Dataset], max_data_mb: float = DEFAULT_MAX_DA
     if len(shapes) != 1:
         raise DatasetError(f"data splits hold pictures of different shapes: {sorted(shapes)}")
     c, h, w = shapes.pop()
-    classes = _classes(data)
+    classes = [str(c) for c in classes] if classes is not None else _classes(data)
     n_labels = max(int(labels.max()) for _, labels in splits.values()) + 1
     if classes is None:
         classes = [str(i) for i in range(n_labels)]
+    elif len(classes) < n_labels:
+        raise DatasetError(f"{len(classes)} class names but the data has labels up to {n_labels - 1}")
     entries = {"data": f"tensors:{DATA_FILE}", "data_options": {}, "image_size": int(h), "image_shape": [c, h, w],
                "image_channels": c, "data_splits": {name: len(labels) for name, (_, labels) in splits.items()},
                "classes": classes}

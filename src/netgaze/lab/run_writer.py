@@ -155,7 +155,7 @@ class RunWriter:
         else:
             if data_options:
                 raise ArgumentError("data_options go with a dataset spec (data='folder:PATH'); kept tensors have none")
-            data_bytes, entries = keep_splits(data, max_data_mb)
+            data_bytes, entries = keep_splits(data, max_data_mb, classes)
             entries["data"] = f"tensors:{os.path.abspath(self.folder.path / DATA_FILE)}"  # stored relative to the run
         if classes is not None:
             entries["classes"] = [str(c) for c in classes]
