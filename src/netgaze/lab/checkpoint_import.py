@@ -29,7 +29,7 @@ from typing import Any, Mapping, Sequence
 import torch
 
 from netgaze.errors import RunError, UserError, one_line, state_dict_mismatch
-from netgaze.lab.models import build_from_spec
+from netgaze.lab.models import ModelError, build_from_spec
 from netgaze.lab.models.import_path import is_import_path
 from netgaze.lab.run_data import DEFAULT_MAX_DATA_MB
 from netgaze.lab.run_writer import RunWriter
@@ -70,6 +70,7 @@ def import_checkpoints(path: str | os.PathLike, files: str | os.PathLike | Seque
     epochs: dict[int, tuple[Path, dict[str, torch.Tensor], dict[str, Any]]] = {}
     for place, file in enumerate(found, start=1):
         epoch, state, record = _read_checkpoint(file, place, expected)
+        _load_into(model, state, file, build)     # every file fits before anything is written
         if epoch in epochs:
             other = epochs[epoch]
             if _same(other[1], state):
@@ -84,13 +85,16 @@ def import_checkpoints(path: str | os.PathLike, files: str | os.PathLike | Seque
                    data_options=data_options, max_data_mb=max_data_mb) as writer:
         for epoch in sorted(epochs):
             file, state, record = epochs[epoch]
-            try:
-                model.load_state_dict(state)
-            except RuntimeError as err:
-                from netgaze.lab.models import ModelError
-                raise ModelError(f"{file} does not fit build={build!r} ({state_dict_mismatch(err)})") from None
+            _load_into(model, state, file, build)
             writer.save(epoch, model, record)   # copies the weights now: the next load cannot change them
     return Path(path)
+
+
+def _load_into(model: torch.nn.Module, state: dict[str, torch.Tensor], file: Path, build: str) -> None:
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as err:
+        raise ModelError(f"{file} does not fit build={build!r} ({state_dict_mismatch(err)})") from None
 
 
 def _checkpoint_files(files: Any) -> list[Path]:
