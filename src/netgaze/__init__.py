@@ -16,8 +16,8 @@ from netgaze.core.layers import LayerError, conv_layer_names, layer_names, resol
 from netgaze.core.layouts import LayoutError
 from netgaze.methods import (gradcam, gradcam_pp, guided_backprop, guided_gradcam, hirescam,
                              integrated_gradients, layercam, saliency, scorecam, smoothgrad, xgradcam)
-from netgaze.methods import (ablationcam, cam, eigen_gradcam, eigencam, gradcam_elementwise, iscam,
-                             smoothgradcam_pp, sscam)
+from netgaze.methods import (ablationcam, cam, deconvolution, eigen_gradcam, eigencam, gradcam_elementwise,
+                             input_x_gradient, iscam, occlusion, rise, smoothgradcam_pp, sscam)
 from netgaze.core.recorder import Recorder, RecorderError
 from netgaze.core.stages import stage_names
 from netgaze.core.targets import Area, Class, Latent, Target, TopClass
@@ -56,6 +56,7 @@ __all__ = [
     "gradcam", "gradcam_pp", "hirescam", "layercam", "xgradcam", "scorecam",
     "saliency", "guided_backprop", "guided_gradcam", "smoothgrad", "integrated_gradients",
     "cam", "eigencam", "eigen_gradcam", "gradcam_elementwise", "ablationcam", "sscam", "iscam", "smoothgradcam_pp",
+    "input_x_gradient", "deconvolution", "occlusion", "rise",
     "Class", "TopClass", "Area", "Latent", "Target", "Detection", "DetectionMatchError",
     "Recorder", "RecorderError", "LayerError", "LayoutError", "layer_names", "stage_names", "conv_layer_names",
     "resolve_layer", "UserError", "RunError",

@@ -1,6 +1,7 @@
 """Explanation methods, one file each, all with the signature ``(model, x, [layer,] target)``."""
 from netgaze.methods.ablationcam import ablationcam
 from netgaze.methods.cam import cam
+from netgaze.methods.deconvolution import deconvolution
 from netgaze.methods.eigen_gradcam import eigen_gradcam
 from netgaze.methods.eigencam import eigencam
 from netgaze.methods.gradcam import gradcam
@@ -8,8 +9,11 @@ from netgaze.methods.gradcam_elementwise import gradcam_elementwise
 from netgaze.methods.gradcam_pp import gradcam_pp
 from netgaze.methods.guided import guided_backprop, guided_gradcam
 from netgaze.methods.hirescam import hirescam
+from netgaze.methods.input_x_gradient import input_x_gradient
 from netgaze.methods.integrated_gradients import integrated_gradients
 from netgaze.methods.layercam import layercam
+from netgaze.methods.occlusion import occlusion
+from netgaze.methods.rise import rise
 from netgaze.methods.saliency import saliency
 from netgaze.methods.iscam import iscam
 from netgaze.methods.scorecam import scorecam
@@ -24,12 +28,15 @@ CAM_METHODS = {"gradcam": gradcam, "gradcam_pp": gradcam_pp, "hirescam": hiresca
                "gradcam_elementwise": gradcam_elementwise, "ablationcam": ablationcam, "sscam": sscam,
                "iscam": iscam, "smoothgradcam_pp": smoothgradcam_pp}
 GRADIENT_METHODS = {"saliency": saliency, "guided_backprop": guided_backprop,
-                    "smoothgrad": smoothgrad, "integrated_gradients": integrated_gradients}
+                    "smoothgrad": smoothgrad, "integrated_gradients": integrated_gradients,
+                    "input_x_gradient": input_x_gradient, "deconvolution": deconvolution}
+# Input perturbations: occlusion gives [B, C, H, W] like the gradient methods, RISE one map [B, H, W].
+PERTURBATION_METHODS = {"occlusion": occlusion, "rise": rise}
 LAYER_METHODS = {**CAM_METHODS, "guided_gradcam": guided_gradcam}
-METHODS = {**LAYER_METHODS, **GRADIENT_METHODS}
+METHODS = {**LAYER_METHODS, **GRADIENT_METHODS, **PERTURBATION_METHODS}
 
 __all__ = ["gradcam", "gradcam_pp", "hirescam", "layercam", "xgradcam", "scorecam", "saliency",
            "guided_backprop", "guided_gradcam", "smoothgrad", "integrated_gradients",
            "cam", "eigencam", "eigen_gradcam", "gradcam_elementwise", "ablationcam", "sscam", "iscam",
-           "smoothgradcam_pp",
-           "CAM_METHODS", "GRADIENT_METHODS", "LAYER_METHODS", "METHODS"]
+           "smoothgradcam_pp", "input_x_gradient", "deconvolution", "occlusion", "rise",
+           "CAM_METHODS", "GRADIENT_METHODS", "PERTURBATION_METHODS", "LAYER_METHODS", "METHODS"]

@@ -16,15 +16,18 @@ from netgaze.core.targets import TargetLike
 
 def smoothgrad(model: nn.Module, x: Inputs, target: TargetLike = None, *,
                method: Callable[..., torch.Tensor] = saliency, n: int = 25, sigma: float = 0.15,
-               squared: bool = False, batch_size: int = 64, random_state: int | None = 0,
-               output: OutputSelector = None) -> Attribution:
-    """Mean of ``method`` over ``n`` noisy copies of each sample.
+               squared: bool = False, kind: str = "smoothgrad", batch_size: int = 64,
+               random_state: int | None = 0, output: OutputSelector = None) -> Attribution:
+    """Mean of ``method`` over ``n`` noisy copies of each sample (or of its square, or its variance).
 
     Args:
         method: any ``(model, x, target=..., output=...)`` method, e.g. ``saliency``,
             ``guided_backprop`` or ``functools.partial(gradcam, layer="layer4")``.
         sigma: noise standard deviation as a share of each sample's value range.
-        squared: average the squared attributions (SmoothGrad-Squared).
+        squared: average the squared attributions (the same as ``kind="smoothgrad_sq"``).
+        kind: ``"smoothgrad"`` (mean), ``"smoothgrad_sq"`` (mean of squares, SmoothGrad²) or
+            ``"vargrad"`` (variance over the copies, ``mean(a^2) - mean(a)^2``, as Captum's
+            NoiseTunnel computes it; Adebayo et al. 2018).
         batch_size: rows per call of ``method``; noisy copies are stacked on the batch axis.
         random_state: seed of the noise (None: torch's global generator).
 
@@ -33,6 +36,12 @@ def smoothgrad(model: nn.Module, x: Inputs, target: TargetLike = None, *,
     (scaled to its own range) and the result is a tuple, one attribution per input.
     """
     check_inputs(x)
+    if kind not in KINDS:
+        raise ArgumentError(f"kind={kind!r} is not one of {', '.join(KINDS)}")
+    if squared:
+        if kind == "vargrad":
+            raise ArgumentError("squared=True is kind='smoothgrad_sq'; it does not combine with kind='vargrad'")
+        kind = "smoothgrad_sq"
     if n < 1:
         raise ArgumentError(f"n must be >= 1, got {n}")
     target = fixed_target(model, x, target, output)
@@ -42,6 +51,7 @@ def smoothgrad(model: nn.Module, x: Inputs, target: TargetLike = None, *,
     stds = [sigma * _value_range(t) if differentiable(t) else None for t in parts]
     copies_per_call = max(1, batch_size // rows)
     total: list | None = None
+    total_sq: list | None = None
     done = 0
     while done < n:
         m = min(copies_per_call, n - done)
@@ -51,11 +61,20 @@ def smoothgrad(model: nn.Module, x: Inputs, target: TargetLike = None, *,
         noisy = [torch.cat([t + noise[i] * stds[i] for noise in noises]) if stds[i] is not None
                  else as_tuple(repeat(t, m))[0] for i, t in enumerate(parts)]
         result = as_tuple(method(model, from_tuple(noisy, is_multi(x)), target=target.repeat(m), output=output))
-        chunks = [None if a is None else (a.pow(2) if squared else a).view(m, rows, *a.shape[1:]).sum(0)
+        chunks = [None if a is None else (a.pow(2) if kind == "smoothgrad_sq" else a).view(m, rows, *a.shape[1:]).sum(0)
                   for a in result]
         total = chunks if total is None else [None if t is None else t + c for t, c in zip(total, chunks)]
+        if kind == "vargrad":
+            squares = [None if a is None else a.pow(2).view(m, rows, *a.shape[1:]).sum(0) for a in result]
+            total_sq = squares if total_sq is None else [None if t is None else t + c for t, c in zip(total_sq, squares)]
         done += m
+    if kind == "vargrad":
+        return from_tuple([None if t is None else s / n - (t / n).pow(2) for t, s in zip(total, total_sq)],
+                          is_multi(x))
     return from_tuple([None if t is None else t / n for t in total], is_multi(x))
+
+
+KINDS = ("smoothgrad", "smoothgrad_sq", "vargrad")
 
 
 def _value_range(t: torch.Tensor) -> torch.Tensor:
