@@ -54,8 +54,14 @@ def import_checkpoints(path: str | os.PathLike, files: str | os.PathLike | Seque
         path: the run folder to write (new).
         files: a folder (its ``.pt``/``.pth``/``.safetensors``/``.ckpt`` files and
             ``checkpoint-*`` folders) or a list of such files and folders.
-        build, build_args, data, classes, task, metric, data_options, max_data_mb: as for
-            ``RunWriter``.
+        build: as for ``RunWriter``.
+        build_args: as for ``RunWriter``.
+        data: as for ``RunWriter``.
+        classes: as for ``RunWriter``.
+        task: as for ``RunWriter``.
+        metric: as for ``RunWriter``.
+        data_options: as for ``RunWriter``.
+        max_data_mb: as for ``RunWriter``.
         metrics: ``{epoch: {"val_acc": 0.9, ...}}`` for epochs whose files carry none.
 
     Raises:
