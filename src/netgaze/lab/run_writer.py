@@ -238,9 +238,8 @@ class RunWriter:
                                   key=lambda r: r["epoch"])
         self.folder.write_history(self.history)
         metric = pick_metric({"metric": self.metric}, self.history)
-        last = max(self._saved)
-        if metric != self.config["metric"] or self.config["epochs"] != last:
-            self.config.update(metric=metric, epochs=last)
+        if metric != self.config["metric"]:      # once, when the first metrics arrive
+            self.config["metric"] = metric
             self._write_config()
 
     def _raise_failures(self) -> None:
@@ -260,6 +259,9 @@ class RunWriter:
         if self._executor is not None:
             try:
                 self.flush()
+                if self._saved and self.config["epochs"] != max(self._saved):
+                    self.config["epochs"] = max(self._saved)
+                    self._write_config()
                 if self.history:
                     from netgaze.lab.curves import plot_curves
                     plot_curves(self.history, self.folder.curves_path, title=self.folder.path.name)

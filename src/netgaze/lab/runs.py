@@ -165,21 +165,25 @@ class RunFolder:
         Returns:
             The metadata path; once it exists the checkpoint is complete.
         """
-        return self.save_state(epoch, state_dict_to_cpu(model.state_dict()), metrics, training_state, extra)
+        return self.save_state(epoch, state_dict_to_cpu(model.state_dict()), metrics, training_state or {}, extra)
 
     def save_state(self, epoch: int, state: dict[str, torch.Tensor], metrics: dict[str, Any],
                    training_state: dict[str, Any] | None = None, extra: dict[str, Any] | None = None) -> Path:
         """``save_epoch`` for a state dict already copied to the CPU (``RunWriter`` copies it on the
-        training thread and writes it on its own): weights, training state, metadata last."""
+        training thread and writes it on its own): weights, training state, metadata last.
+        ``training_state`` None writes no training-state file (nothing to resume from but the
+        weights; ``load_training_state`` then gives ``{}``)."""
         weights_path, state_path, meta_path = self.checkpoint_paths(epoch)
         weights = save_safetensors(state)
         atomic_write_bytes(weights_path, weights)
-        buffer = io.BytesIO()
-        torch.save(training_state or {}, buffer)
-        atomic_write_bytes(state_path, buffer.getvalue())
+        if training_state is not None:
+            buffer = io.BytesIO()
+            torch.save(training_state, buffer)
+            atomic_write_bytes(state_path, buffer.getvalue())
         meta = {"epoch": epoch, "metrics": metrics, **(extra or {}),
                 "weights": weights_path.name, "weights_sha256": hashlib.sha256(weights).hexdigest(),
-                "training_state": state_path.name, "saved": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+                "training_state": state_path.name if training_state is not None else None,
+                "saved": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
         atomic_write_json(meta_path, meta)
         return meta_path
 
