@@ -36,10 +36,13 @@ TOLERANCE = 1e-5
 
 
 def normalise(maps: torch.Tensor) -> torch.Tensor:
-    """pytorch-grad-cam's scale_cam_image on [B, H, W]: minus the min, over (1e-7 + max)."""
-    flat = maps.flatten(1)
-    shifted = maps - flat.amin(1)[:, None, None]
-    return shifted / (1e-7 + shifted.flatten(1).amax(1)[:, None, None])
+    """pytorch-grad-cam's scale_cam_image on [B, H, W] (minus the min, over 1e-7 + max), applied twice
+    as pytorch-grad-cam does (per layer, then after averaging the layers): the second pass
+    undoes the epsilon's share on maps of small values."""
+    for _ in range(2):
+        shifted = maps - maps.flatten(1).amin(1)[:, None, None]
+        maps = shifted / (1e-7 + shifted.flatten(1).amax(1)[:, None, None])
+    return maps
 
 
 def up(maps: torch.Tensor, size) -> torch.Tensor:
@@ -104,20 +107,26 @@ def torchcam_peers(model, x, classes, seed: int = 0, samples: int = 2) -> list[d
     class_idx = [int(c) for c in classes]
     rows = []
 
-    def raw(extractor_class, **kw) -> torch.Tensor:
+    def raw(extractor_class, relu: bool = False, **kw) -> torch.Tensor:
         with extractor_class(model, "layer4", input_shape=shape, **kw) as extractor:
             scores = model(x)
-            maps = extractor(class_idx=class_idx, scores=scores, normalized=False)[0]
-        return up(maps.detach(), size)
+            maps = extractor(class_idx=class_idx, scores=scores, normalized=False)[0].detach()
+        return up(maps.clamp(min=0) if relu else maps, size)
 
-    rows.append(row("cam", "torchcam", ng.cam(model, x, "layer4", target=classes), raw(CAM, fc_layer="fc"), "raw"))
+    rows.append(row("cam", "torchcam", ng.cam(model, x, "layer4", target=classes),
+                    raw(CAM, relu=True, fc_layer="fc"), "raw",
+                    "torchcam's CAM is not ReLU'd (its docstring's formula is): its map is ReLU'd on the layer's grid "
+                    "before the upsampling, as ours"))
+    masks = ("Score-CAM masks: torchcam min-max scales each channel on the layer's grid, then upsamples; ours "
+             "(the paper, pytorch-grad-cam) scales the upsampled map: equal when each channel's extremes lie on the "
+             "grid's border (here layer4's grid is 2x2). ")
     rows.append(row("iscam", "torchcam", ng.iscam(model, x, "layer4", target=classes, n=samples),
                     raw(ISCAM, num_samples=samples), "raw",
-                    "mask scale at step i: sum_{j<=i} j / n, as torchcam (its coefficient update)"))
+                    masks + "Mask scale at step i: sum_{j<=i} j / n, as torchcam (its coefficient update)"))
     torch.manual_seed(seed)
     theirs = raw(SSCAM, num_samples=samples, std=2.0)
     rows.append(row("sscam", "torchcam", ng.sscam(model, x, "layer4", target=classes, n=samples, sigma=2.0, seed=seed),
-                    theirs, "raw", "same noise draws: one [C, H, W] standard normal per sample (batch of one)"))
+                    theirs, "raw", masks + "Same noise draws: one [C, H, W] standard normal per sample (batch of one)"))
     std = 0.3
     sigma = std / float(x.max() - x.min())
     torch.manual_seed(seed)

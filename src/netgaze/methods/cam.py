@@ -28,7 +28,7 @@ def cam(model: nn.Module, x: Inputs, layer: LayerRef | Sequence[LayerRef] = -1,
     naming the reason (use ``gradcam``, which needs no such head). On such a model CAM
     equals Grad-CAM times ``h * w`` (the layer's grid). The target must be class logits:
     ``Class`` or ``TopClass``. Maps are ReLU'd (as torchcam and pytorch-grad-cam do), not
-    normalised, upsampled bilinearly.
+    normalised, upsampled bilinearly (torchcam's CAM is not ReLU'd).
     """
     check_inputs(x)
     target = as_target(target)

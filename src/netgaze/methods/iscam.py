@@ -24,6 +24,10 @@ def iscam(model: nn.Module, x: Inputs, layer: LayerRef | Sequence[LayerRef] = -1
     cumulative coefficients of torchcam's implementation of the paper's sum). The mean of
     the ``n`` scores, softmaxed over channels, weights the channels.
 
+    Masks are scaled after upsampling (the paper, pytorch-grad-cam); torchcam scales on
+    the layer's grid, then upsamples: the same where each channel's extremes lie on the
+    grid's border.
+
     Args:
         n: integration steps (torchcam's default 10).
         batch_size: masked inputs per forward pass.

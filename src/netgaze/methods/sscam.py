@@ -27,6 +27,10 @@ def sscam(model: nn.Module, x: Inputs, layer: LayerRef | Sequence[LayerRef] = -1
     One noise draw [C, H, W] per sample is shared by every picture of the batch, so a batch
     equals its pictures one by one and a batch of one draws what torchcam draws.
 
+    Masks are scaled after upsampling (the paper, pytorch-grad-cam); torchcam scales on
+    the layer's grid, then upsamples: the same where each channel's extremes lie on the
+    grid's border.
+
     Args:
         n: noisy copies of every mask.
         sigma: noise standard deviation, in units of the [0, 1] mask.
