@@ -41,7 +41,7 @@ from netgaze.errors import RunError, one_line, state_dict_mismatch
 from netgaze._util.atomic import TMP_MARK, atomic_write_bytes, atomic_write_json, atomic_write_text  # noqa: F401
 from netgaze.lab.models import build_from_spec, builder_parameters
 from netgaze.lab.models.model_error import ModelError
-from netgaze.lab.models.trust import Trust
+from netgaze.lab.models.trust import Trust, effective_trust
 
 CHECKPOINT_RE = re.compile(r"^epoch-(\d{4,})\.json$")
 # Builder arguments that only matter when a model is first built (pretrained weights);
@@ -331,7 +331,8 @@ class Run:
         artifacts: folder for what studies write about this run.
         data: a dataset spec that replaces ``run.json``'s (the data moved); None uses the
             stored one, found relative to the run folder (``netgaze.lab.datapaths``).
-        trust_code: what ``load_run`` was allowed to import (``model_at`` rebuilds with it).
+        trust_code: what ``load_run`` was allowed to import, its argument joined with the
+            enclosing ``trusting_code`` blocks (``model_at`` and the explorer rebuild with it).
     """
 
     path: Path
@@ -443,4 +444,5 @@ def load_run(path: str | os.PathLike, epoch: int | None = None, data: str | None
     meta = folder.read_metadata(epoch)
     return Run(path=folder.path, config=config, model=model, epoch=epoch,
                classes=list(meta.get("classes", config.get("classes", []))), history=folder.read_history(),
-               checkpoints=checkpoints, artifacts=folder.artifacts, folder=folder, data=data, trust_code=trust_code)
+               checkpoints=checkpoints, artifacts=folder.artifacts, folder=folder, data=data,
+               trust_code=effective_trust(trust_code))

@@ -63,6 +63,15 @@ def process_trust() -> Union[bool, list[str]]:
     return sorted({m for g in _PROCESS if g for m in g})
 
 
+def effective_trust(trust: Trust = False) -> Union[bool, list[str]]:
+    """``trust`` joined with what the enclosing blocks allow now: what a run loaded now keeps
+    for its later rebuilds (another epoch, the explorer's model copies)."""
+    grant, now = normalize_trust(trust), process_trust()
+    if grant is True or now is True:
+        return True
+    return sorted(set(grant or ()) | set(now))
+
+
 @contextlib.contextmanager
 def trusting_code(trust: Trust) -> Iterator[None]:
     """Inside the block, runs may name code in the trusted modules (``True``: any module)."""
