@@ -281,3 +281,43 @@ def test_save_refuses_a_repeated_epoch_and_the_writer_owns_the_folder(tmp_path):
                       resume=True) as again:
         again.save(2, model, metrics={"val_acc": 1.0})
     assert [e for e, _ in ng.load_run(tmp_path / "r", trust_code=True).checkpoints] == [1, 2]
+
+
+def test_an_image_folder_is_referenced_not_copied_and_travels_by_path(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from netgaze_test_usercnn import SmallCNN
+
+    folder = tmp_path / "pictures"
+    rng = np.random.default_rng(0)
+    for name in ("cat", "dog", "fox"):
+        (folder / name).mkdir(parents=True)
+        for i in range(5):
+            Image.fromarray(rng.integers(0, 256, (8, 8), dtype=np.uint8)).save(folder / name / f"{i}.png")
+    model = SmallCNN()
+    with ng.RunWriter(tmp_path / "runs" / "r", model=model, build=BUILD, data=f"folder:{folder}",
+                      data_options={"size": 8, "mode": "L"}) as writer:
+        writer.save(1, model)
+    config = json.loads((tmp_path / "runs" / "r" / "run.json").read_text())
+    assert config["data"] == f"folder:{folder}" and config["data_from_run"] == "folder:../../pictures"
+    assert config["classes"] == ["cat", "dog", "fox"] and not (tmp_path / "runs" / "r" / "data.safetensors").exists()
+    test = ng.load_run(tmp_path / "runs" / "r", trust_code=True).dataset("test")
+    expected = ng.datasets.load_dataset(f"folder:{folder}", "test", size=8, mode="L")
+    assert len(test) == len(expected) == 3 and all(torch.equal(test[i][0], expected[i][0]) for i in range(3))
+
+
+def test_a_failed_background_write_is_raised_by_the_next_call(tmp_path, monkeypatch):
+    from netgaze_test_usercnn import SmallCNN
+
+    x, y = _data(6)
+    model = SmallCNN()
+    writer = ng.RunWriter(tmp_path / "r", model=model, build=BUILD, data={"test": TensorDataset(x, y)})
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(writer.folder, "save_state", disk_full)
+    writer.save(1, model)                       # returns at once: the write happens on the writer's thread
+    with pytest.raises(OSError, match="No space left"):
+        writer.close()
+    assert writer._lock is None and not (tmp_path / "r" / "checkpoints" / "epoch-0001.json").exists()
