@@ -321,3 +321,20 @@ def test_a_failed_background_write_is_raised_by_the_next_call(tmp_path, monkeypa
     with pytest.raises(OSError, match="No space left"):
         writer.close()
     assert writer._lock is None and not (tmp_path / "r" / "checkpoints" / "epoch-0001.json").exists()
+
+
+def test_object_masks_are_kept_with_the_pictures_through_a_subset(tmp_path):
+    test = ng.datasets.shapes("test", n=40, size=16)
+    model = build_from_spec("simple-cnn", {"num_classes": len(test.classes), "in_channels": 3})
+    sample = Subset(test, range(0, 40, 3))
+    with ng.RunWriter(tmp_path / "r", model=model, build="simple-cnn",
+                      build_args={"num_classes": len(test.classes), "in_channels": 3}, data={"test": sample}) as writer:
+        writer.save(1, model)
+    kept = ng.load_run(tmp_path / "r").dataset("test")
+    assert kept.classes == test.classes and len(kept) == 14
+    for i, j in enumerate(range(0, 40, 3)):
+        assert torch.equal(kept[i][0], test[j][0]) and kept[i][1] == test[j][1]
+        assert torch.equal(kept.mask(i), torch.as_tensor(test.mask(j)).bool())
+    assert kept.masks.dtype == torch.bool and kept.masks.shape == (14, 16, 16)
+    result = _netgaze(["study", "dissect", str(tmp_path / "r"), "--quiet"], tmp_path)
+    assert result.returncode == 0, result.stderr

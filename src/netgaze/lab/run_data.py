@@ -43,14 +43,29 @@ def _split_size(name: str, dataset: Dataset) -> tuple[torch.Tensor, int]:
     return x, n
 
 
-def _materialize(dataset: Dataset, batch_size: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
+def _materialize(dataset: Dataset, batch_size: int = 256) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """(images, labels, object masks or None) of a whole split."""
     images, labels = [], []
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=0,
                         collate_fn=lambda items: items)
     for items in loader:
         images.append(torch.stack([item[0].detach().cpu() for item in items]))
         labels.append(torch.tensor([int(item[1]) for item in items], dtype=torch.int64))
-    return torch.cat(images), torch.cat(labels)
+    images_all = torch.cat(images)
+    return images_all, torch.cat(labels), _masks(dataset, len(images_all), tuple(images_all.shape[-2:]))
+
+
+def _masks(dataset: Any, n: int, size: tuple[int, int]) -> torch.Tensor | None:
+    """Object masks ``.mask(i)`` of a dataset (looking through ``Subset``s), when it has them."""
+    indices = list(range(n))
+    while not hasattr(dataset, "mask") and isinstance(getattr(dataset, "indices", None), Sequence) \
+            and hasattr(dataset, "dataset"):
+        indices = [int(dataset.indices[i]) for i in indices]
+        dataset = dataset.dataset
+    if not hasattr(dataset, "mask"):
+        return None
+    masks = torch.stack([torch.as_tensor(dataset.mask(i)).bool() for i in indices])
+    return masks if tuple(masks.shape[1:]) == size else None
 
 
 def keep_splits(data: Mapping[str, Dataset], max_data_mb: float = DEFAULT_MAX_DATA_MB,
@@ -83,18 +98,18 @@ def keep_splits(data: Mapping[str, Dataset], max_data_mb: float = DEFAULT_MAX_DA
             "keep a sample, e.g. data={'test': torch.utils.data.Subset(test_set, range(1000))}, raise max_data_mb=, "
             "or reference an image folder with data='folder:PATH'")
     splits = {name: _materialize(dataset) for name, dataset in data.items()}
-    shapes = {tuple(images.shape[1:]) for images, _ in splits.values()}
+    shapes = {tuple(images.shape[1:]) for images, *_ in splits.values()}
     if len(shapes) != 1:
         raise DatasetError(f"data splits hold pictures of different shapes: {sorted(shapes)}")
     c, h, w = shapes.pop()
     classes = [str(c) for c in classes] if classes is not None else _classes(data)
-    n_labels = max(int(labels.max()) for _, labels in splits.values()) + 1
+    n_labels = max(int(labels.max()) for _, labels, _ in splits.values()) + 1
     if classes is None:
         classes = [str(i) for i in range(n_labels)]
     elif len(classes) < n_labels:
         raise DatasetError(f"{len(classes)} class names but the data has labels up to {n_labels - 1}")
     entries = {"data": f"tensors:{DATA_FILE}", "data_options": {}, "image_size": int(h), "image_shape": [c, h, w],
-               "image_channels": c, "data_splits": {name: len(labels) for name, (_, labels) in splits.items()},
+               "image_channels": c, "data_splits": {name: len(labels) for name, (_, labels, _) in splits.items()},
                "classes": classes}
     return tensor_file_bytes(splits, classes), entries
 
