@@ -1,6 +1,8 @@
 """What ``RunWriter.save`` adds to an epoch of the demo's digits CNN (the bar: at most 5%).
 
-    .venv/bin/python benchmarks/bench_runwriter.py                 # about 1 minute on 2 cores
+    .venv/bin/python benchmarks/bench_runwriter.py                 # about 20 s on 2 idle cores
+    taskset -c 1 env OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_runwriter.py --threads 1
+                                      # one core: the writer's thread shares the training's only core
 
 The demo's digits classifier (``simple-cnn`` with channels 16, 32, 64, 64 and a 3x3 pooling
 grid, Adam, batch 64) trains on the embedded digits in a plain loop, as a user's loop would.
