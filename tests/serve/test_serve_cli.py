@@ -6,6 +6,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import httpx
@@ -59,6 +60,53 @@ def test_serve_prints_its_url_answers_and_stops_on_ctrl_c(serve_runs, tmp_path, 
         assert process.returncode == 130, rest                 # like every other command on Ctrl-C
         assert rest.splitlines() == ["netgaze serve: stopped", "netgaze serve: interrupted"], rest
         assert not any(Path(f"/proc/{pid}").exists() for pid in workers)      # the worker stopped with it
+    finally:
+        stop(process)
+
+
+def test_requests_held_by_a_dead_worker_get_a_500_and_the_next_is_served(serve_runs, lines, until):
+    """README: the requests a dead worker held are answered 500 (one line each), and the explorer serves on.
+    A real `netgaze serve` in its own process: whatever breaks, the test kills it and cannot hang."""
+    process = start_serve(str(serve_runs["cnn"]), "--port", "0", "--threads", "1")
+    try:
+        out = lines(process.stdout)
+        url = re.search(r"http://127\.0\.0\.1:[0-9]+", out.next("the URL", timeout=120)).group(0)
+        body = {"run": "cnn", "image": {"split": "test", "index": 0}, "include": ["map"]}
+
+        def up():
+            try:
+                return httpx.get(f"{url}/api/health", timeout=2).status_code == 200
+            except httpx.HTTPError:
+                assert process.poll() is None, out.seen
+                return False
+        until(up, "the server answers at the printed URL", timeout=60, every=0.1)
+        assert httpx.post(f"{url}/api/explain", json=body, timeout=60).status_code == 200   # the worker is up
+        [worker] = _children(process.pid)
+        answers: list = []
+
+        def ask():
+            try:
+                answers.append(httpx.post(f"{url}/api/explain", json=body, timeout=30))
+            except httpx.HTTPError as err:
+                answers.append(err)
+        os.kill(worker, signal.SIGSTOP)                          # the worker takes the requests and answers none
+        threads = [threading.Thread(target=ask, daemon=True) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        until(lambda: httpx.get(f"{url}/api/health", timeout=5).json()["pending"] >= 2,
+              "two requests held by the stopped worker", timeout=30, every=0.02)
+        os.kill(worker, signal.SIGKILL)                          # it dies holding them
+        for thread in threads:
+            thread.join(40)
+        assert len(answers) == 2 and all(isinstance(a, httpx.Response) for a in answers), \
+            f"the requests held by the dead worker were not answered: {answers}"
+        for answer in answers:
+            assert answer.status_code == 500 and list(answer.json()) == ["error"], answer.text
+            error = answer.json()["error"]
+            assert "explanation worker stopped" in error and "\n" not in error and "Traceback" not in error
+        after = httpx.post(f"{url}/api/explain", json=body, timeout=60)      # waits for the new worker
+        assert after.status_code == 200, after.text
+        assert len(_children(process.pid)) == 1 and worker not in _children(process.pid)
     finally:
         stop(process)
 

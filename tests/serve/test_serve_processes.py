@@ -1,5 +1,6 @@
 """Explaining in worker processes (what ``netgaze serve`` runs): the same answers as in threads,
-503 when full, a dead worker is replaced (what it held answered 500), no process outlives the server."""
+503 when full, a dead worker is replaced, no process outlives the server (what a dead worker held:
+test_serve_cli.py)."""
 from __future__ import annotations
 
 import os
@@ -84,31 +85,6 @@ def test_a_dead_worker_is_replaced_with_the_uploads(process_client, until):
     until(replaced, "a new worker replaced the killed one", timeout=60, every=0.05)
     after = process_client.post("/api/explain", json=body)
     assert after.status_code == 200 and after.json()["map"] == before["map"]
-
-
-def test_requests_held_by_a_dead_worker_get_a_500_and_the_next_is_served(process_client, until):
-    """README: the requests a dead worker held are answered 500 (one line), and the explorer serves on."""
-    worker = _workers(process_client)[0].process
-    answers = []
-    os.kill(worker.pid, signal.SIGSTOP)           # the worker takes the requests and answers none
-    threads = [threading.Thread(target=lambda: answers.append(process_client.post("/api/explain", json=BODY)),
-                                daemon=True) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    until(lambda: process_client.get("/api/health").json()["pending"] >= 2,
-          "two requests held by the stopped worker", timeout=30, every=0.01)
-    worker.kill()                                 # it dies holding them
-    worker.wait(10)
-    for thread in threads:
-        thread.join(30)
-    assert len(answers) == 2, "the requests held by the dead worker were never answered"
-    for answer in answers:
-        assert answer.status_code == 500 and list(answer.json()) == ["error"], answer.text
-        error = answer.json()["error"]
-        assert "explanation worker stopped" in error and "\n" not in error and "Traceback" not in error
-    until(lambda: _workers(process_client)[0].process is not worker and _workers(process_client)[0].started,
-          "a new worker replaced the dead one", timeout=60, every=0.05)
-    assert process_client.post("/api/explain", json=BODY).status_code == 200
 
 
 def test_no_worker_outlives_the_server_and_a_bad_start_is_reported(serve_runs, tmp_path):
