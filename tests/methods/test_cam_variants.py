@@ -248,6 +248,47 @@ def test_channels_last_layer_equals_channels_first(name):
     assert torch.allclose(first, last, atol=1e-5 * float(first.abs().max()) + 1e-9)
 
 
+class Tokens(nn.Module):
+    """The tiny net with its explained layer's output as tokens [B, 1 + h w, C] (a class token first)."""
+
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+        self.tokens = nn.Identity()
+
+    def forward(self, x):
+        a = self.net[3](self.net[2](self.net[1](self.net[0](x))))
+        b, c, h, w = a.shape
+        t = self.tokens(torch.cat([a.mean((2, 3))[:, None], a.flatten(2).transpose(1, 2)], 1))
+        a = t[:, 1:].transpose(1, 2).reshape(b, c, h, w)
+        return self.net[6](self.net[5](self.net[4](a)))
+
+
+@pytest.mark.parametrize("name", list(QUICK))
+def test_token_layer_equals_channels_first(name):
+    net = tiny_net()
+    x = torch.rand(2, 3, 8, 8)
+    first = _run(name, net, x, "3", target=[1, 3])
+    tokens = _run(name, Tokens(net), x, "tokens", target=[1, 3], layout="tokens")
+    assert torch.allclose(first, tokens, atol=1e-5 * float(first.abs().max()) + 1e-9)
+
+
+@pytest.mark.parametrize("name", ["cam", "eigencam", "eigen_gradcam", "gradcam_elementwise", "ablationcam",
+                                  "smoothgradcam_pp", "input_x_gradient", "deconvolution", "occlusion", "rise"])
+def test_on_resnet18_in_train_mode(name, snapshot):
+    import torchvision
+
+    torch.manual_seed(0)
+    model = torchvision.models.resnet18(num_classes=7).train()
+    x = torch.rand(2, 3, 64, 64)
+    snap = snapshot(model)
+    method = ng.methods.METHODS[name]
+    extra = {"smoothgradcam_pp": {"n": 2}, "occlusion": {"window": (32, 32)}, "rise": {"n": 8}}.get(name, {})
+    result = method(model, x, "layer4", **extra) if name in ng.methods.LAYER_METHODS else method(model, x, **extra)
+    snap.assert_unchanged()
+    assert result.shape in ((2, 64, 64), (2, 3, 64, 64)) and torch.isfinite(result).all()
+
+
 @pytest.mark.parametrize("name", list(QUICK))
 def test_model_left_untouched_also_when_the_call_raises(name, snapshot):
     model = tiny_net().train()
