@@ -24,7 +24,7 @@ def snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:
 
 
 @pytest.fixture()
-def owner(tmp_path):
+def owner(tmp_path, lines):
     """A run folder held by another live process, with that process's write in progress."""
     folder = tmp_path / "run"
     (folder / "checkpoints").mkdir(parents=True)
@@ -33,7 +33,7 @@ def owner(tmp_path):
     (folder / "checkpoints" / ".epoch-0001.safetensors.tmp-424242").write_bytes(b"half a checkpoint")
     process = subprocess.Popen([sys.executable, "-c", HOLD, str(folder)], env=ENV, stdin=subprocess.PIPE,
                                stdout=subprocess.PIPE, text=True)
-    assert process.stdout.readline().strip() == "locked"
+    assert lines(process.stdout).next("the owner's 'locked'", timeout=120).strip() == "locked"
     yield folder, process
     process.kill()
     process.wait(timeout=30)

@@ -85,7 +85,7 @@ def test_resume_after_sigkill(tmp_path):
     assert proc.poll() is None and meta.exists(), proc.stderr.read().decode()[-2000:] if proc.poll() else "too slow"
     time.sleep(0.3)  # somewhere inside epoch 3 or its writes
     proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    proc.wait(timeout=30)
     folder = RunFolder(out)
     done = [e for e, _ in folder.checkpoints()]
     assert done[:3] == [0, 1, 2] and done[-1] < 40
