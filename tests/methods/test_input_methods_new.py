@@ -153,10 +153,10 @@ def test_rise_by_hand_on_a_linear_model():
     scores = 2 * torch.einsum("bhw,khw->kb", x[:, 0], masks)
     expected = torch.einsum("kb,khw->bhw", scores, masks) / (n * p)
     got = ng.rise(model, x, whole(x), n=n, grid=3, p=p, seed=9)
-    assert torch.allclose(got, expected, atol=1e-5)
+    assert torch.allclose(got, expected[:, None], atol=1e-5)
     # keeping every cell (p = 1): every mask is 1 and the map is the score everywhere
     kept = ng.rise(model, x, whole(x), n=4, grid=3, p=1.0)
-    assert torch.allclose(kept, (2 * x.sum((1, 2, 3)))[:, None, None].expand(2, 5, 5), atol=1e-5)
+    assert torch.allclose(kept, (2 * x.sum((1, 2, 3)))[:, None, None, None].expand(2, 1, 5, 5), atol=1e-5)
 
 
 def test_rise_masks_are_smooth_and_in_range():

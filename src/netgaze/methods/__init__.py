@@ -30,7 +30,7 @@ CAM_METHODS = {"gradcam": gradcam, "gradcam_pp": gradcam_pp, "hirescam": hiresca
 GRADIENT_METHODS = {"saliency": saliency, "guided_backprop": guided_backprop,
                     "smoothgrad": smoothgrad, "integrated_gradients": integrated_gradients,
                     "input_x_gradient": input_x_gradient, "deconvolution": deconvolution}
-# Input perturbations: occlusion gives [B, C, H, W] like the gradient methods, RISE one map [B, H, W].
+# Input perturbations: occlusion gives [B, C, H, W] like the gradient methods, RISE [B, 1, H, W].
 PERTURBATION_METHODS = {"occlusion": occlusion, "rise": rise}
 LAYER_METHODS = {**CAM_METHODS, "guided_gradcam": guided_gradcam}
 METHODS = {**LAYER_METHODS, **GRADIENT_METHODS, **PERTURBATION_METHODS}

@@ -31,7 +31,10 @@ def rise_masks(count: int, size: tuple[int, int], grid: int, p: float, generator
 def rise(model: nn.Module, x: torch.Tensor, target: TargetLike = None, *, n: int = 2000, grid: int = 7,
          p: float = 0.5, seed: int | None = 0, generator: torch.Generator | None = None, batch_size: int = 64,
          output: OutputSelector = None) -> torch.Tensor:
-    """RISE saliency [B, H, W]: ``sum_i score(x * M_i) M_i / (n p)``, not normalised.
+    """RISE saliency [B, 1, H, W]: ``sum_i score(x * M_i) M_i / (n p)``, not normalised.
+
+    One map per picture, on a channel axis of one so that it reads like the input
+    attributions [B, C, H, W] everywhere they go (``viz.attribution_image``, the metrics).
 
     Args:
         n: random masks (the paper uses 4000 to 8000 for ImageNet models).
@@ -71,5 +74,5 @@ def rise(model: nn.Module, x: torch.Tensor, target: TargetLike = None, *, n: int
                 except DetectionMatchError:
                     scores = torch.zeros(len(part), rows, dtype=x.dtype, device=x.device)
                 total += torch.einsum("kb,khw->bhw", scores, part)
-    return total / (n * p)
+    return (total / (n * p))[:, None]
 
