@@ -6,6 +6,10 @@ composited on white.
 """
 from __future__ import annotations
 
+import math
+import struct
+import zlib
+
 import numpy as np
 import pytest
 import torch
@@ -110,6 +114,29 @@ def test_unreadable_pictures_are_user_errors_naming_the_file(tmp_path):
         with pytest.raises(PictureError, match=message) as caught:
             read_picture(tmp_path / name)
         assert str(tmp_path / name) in str(caught.value) and isinstance(caught.value, UserError)
+
+
+def _png_header(width: int, height: int) -> bytes:
+    """A PNG whose header claims width x height RGB pixels (its data is a few bytes: it cannot be decoded)."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
+
+
+def test_the_pixel_limit_is_netgaze_s_own_check(tmp_path, monkeypatch):
+    """MAX_PIXELS holds even where Pillow's own limit is lifted (a library may set
+    Image.MAX_IMAGE_PIXELS = None): a picture above it is refused by its header, nothing decoded."""
+    from netgaze._util.picture_files import MAX_PIXELS
+
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", None)
+    side = math.isqrt(MAX_PIXELS) + 1                       # 9460 x 9460: just above 89,478,485
+    (tmp_path / "over.png").write_bytes(_png_header(side, side))
+    with pytest.raises(PictureError, match=rf"is {side}x{side} pixels, more than the {MAX_PIXELS:,} netgaze reads"):
+        read_picture(tmp_path / "over.png")
+    (tmp_path / "under.png").write_bytes(_png_header(side - 1, side - 1))   # within the limit: read, and
+    with pytest.raises(PictureError, match="cannot read picture"):         # refused only for its broken data
+        read_picture(tmp_path / "under.png")
 
 
 @pytest.mark.parametrize("size", [0, -3, 2.5])

@@ -63,6 +63,31 @@ def test_uploads_are_checked_and_explained(client, serve_runs):
         assert list(r.json()) == ["error"] and "\n" not in r.json()["error"]
 
 
+def _black_png(width: int, height: int) -> bytes:
+    """A valid RGB PNG of black pixels, written by hand: 4097x4096 is ~50 KB compressed."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    rows = zlib.compress(bytes((1 + 3 * width) * height), 9)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", rows) + chunk(b"IEND", b"")
+
+
+def test_the_upload_pixel_limit_is_netgaze_s_own_check(client):
+    """4097x4096 pixels: above netgaze's 4096x4096 (16.7 megapixels), far below Pillow's own limit
+    (89 megapixels), a valid picture well under the byte limit: only netgaze's check refuses it."""
+    from netgaze.serve.api_error import ApiError
+    from netgaze.serve.uploads import MAX_PIXELS, MAX_UPLOAD_BYTES, check_upload
+
+    over = _black_png(4097, 4096)
+    assert MAX_PIXELS == 4096 * 4096 < 4097 * 4096 < Image.MAX_IMAGE_PIXELS and len(over) < MAX_UPLOAD_BYTES
+    with pytest.raises(ApiError, match=r"4097x4096 pixels; the limit is 16777216 pixels") as caught:
+        check_upload(over)
+    assert caught.value.status == 413
+    answer = client.post("/api/upload", content=over)
+    assert answer.status_code == 413 and "4097x4096 pixels" in answer.json()["error"], answer.text
+    assert check_upload(_black_png(4096, 4096)).size == (4096, 4096)        # the limit itself is accepted
+
+
 def test_no_request_reaches_a_file_by_path(client):
     probes = ["/api/runs/..%2F..%2Fetc%2Fpasswd/pictures/test/0.png", "/api/runs/../../etc/passwd",
               "/static/../pyproject.toml", "/static/..%2F..%2F..%2Fpyproject.toml", "/api/uploads/..%2F..%2Fx.png",
