@@ -308,3 +308,23 @@ def test_new_methods_are_registered_for_the_cli_and_the_explorer():
 
     for name in QUICK:
         assert METHODS[name] is getattr(ng, name) and name in CAM_METHODS and name in LAYER_METHODS
+
+
+def test_several_inputs_by_hand():
+    # TwoPictures: logits = [[1, 1], [1, -1]] @ [mean(2 x1), mean(3 x2)], x1 4x4 and x2 2x2; layer "a" = 2 x1.
+    from test_multi_input import TwoPictures, _pictures
+
+    model, (x1, x2) = TwoPictures(), _pictures()
+    a = 2 * x1[:, 0]
+    score = a.mean((1, 2)) + 3 * x2[:, 0].mean((1, 2))
+    got = {name: ng.methods.METHODS[name](model, (x1, x2), ["a", "b"], target=0, **QUICK[name])
+           for name in QUICK if name != "cam"}
+    for name, maps in got.items():
+        assert maps["a"].shape == (2, 4, 4) and maps["b"].shape == (2, 2, 2), name
+    assert torch.allclose(got["gradcam_elementwise"]["a"], a / 16)                    # g = 1/16 per pixel
+    assert torch.allclose(got["eigencam"]["a"], (a - a.mean((1, 2), keepdim=True)).clamp(min=0), atol=1e-6)
+    drop = a.mean((1, 2)) / score                                                      # zeroing "a" leaves 3 mean(x2)
+    assert torch.allclose(got["ablationcam"]["a"], drop[:, None, None] * a, atol=1e-6)
+    for name in ("sscam", "iscam"):                                                    # one channel: softmax weight 1
+        assert torch.allclose(got[name]["a"], a, atol=1e-6), name
+    assert torch.allclose(got["smoothgradcam_pp"]["a"], ng.gradcam_pp(model, (x1, x2), "a", target=0), atol=1e-6)
