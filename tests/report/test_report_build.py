@@ -73,3 +73,25 @@ def test_a_folder_of_runs_and_cli(runs, tmp_path, capsys):
     assert main(["report", str(tmp_path / "missing")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "no such run folder" in err
+
+
+def test_the_page_states_its_content_security_policy_and_keeps_it(runs, tmp_path):
+    """README: the report carries a Content-Security-Policy (no script, nothing fetched), and the
+    page itself needs nothing the policy forbids."""
+    html = build_report(runs, tmp_path / "report.html").read_text()
+    head = html[:html.lower().index("</head>")]
+    metas = re.findall(r'<meta http-equiv="Content-Security-Policy" content="([^"]*)">', head)
+    assert len(metas) == 1, "the report's <head> has no (or several) Content-Security-Policy meta tags"
+    policy = {d.split()[0]: d.split()[1:] for d in (p.strip() for p in metas[0].split(";")) if d}
+    assert policy["default-src"] == ["'none'"]          # fetch, frames, fonts, forms ...: nothing at all
+    assert policy["script-src"] == ["'none'"]
+    assert policy["img-src"] == ["data:"]               # the pictures are inline
+    assert set(policy) <= {"default-src", "script-src", "img-src", "style-src"}, policy   # nothing widened
+    # what the page holds obeys it: no script, no handler, nothing loaded from anywhere
+    lower = html.lower()
+    assert "<script" not in lower and "javascript:" not in lower
+    assert not re.search(r"<[^>]+\son[a-z]+\s*=", lower), "an inline event handler"
+    for tag in ("<link", "<iframe", "<object", "<embed", "<form", "<base", "@import", 'http-equiv="refresh"'):
+        assert tag not in lower, tag
+    assert all(u.startswith(("data:", "#")) for u in re.findall(r'(?:src|href|action|poster)="([^"]*)"', html))
+    assert all(u.strip("'\" ").startswith("data:") for u in re.findall(r"url\(([^)]*)\)", html))
