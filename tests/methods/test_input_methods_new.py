@@ -34,7 +34,8 @@ def test_input_x_gradient_by_hand_and_equals_x_times_saliency():
     assert torch.allclose(ng.input_x_gradient(relu_net(), x, target=0), torch.tensor([[[[1.0, -1.5]]]]))
     model = tiny_net()
     xs = torch.randn(3, 3, 6, 6)
-    assert torch.allclose(ng.input_x_gradient(model, xs, target=[0, 1, 2]), xs * ng.saliency(model, xs, target=[0, 1, 2]))
+    expected = xs * ng.saliency(model, xs, target=[0, 1, 2])
+    assert torch.allclose(ng.input_x_gradient(model, xs, target=[0, 1, 2]), expected)
     # linear without bias: the attributions sum to the score
     img = torch.rand(2, 1, 3, 4)
     attr = ng.input_x_gradient(scaled_image_model(3.0), img, target=whole(img))

@@ -134,11 +134,12 @@ def _ablated_scores(run: Runner, raw: torch.Tensor, read, value: float, batch_si
             batch = raw[i:i + 1].repeat(len(ks), *[1] * (raw.dim() - 1))
             view = read(batch)
             view[torch.arange(len(ks), device=raw.device), ks] = value
-            if not bool((read(batch)[torch.arange(len(ks)), ks] == value).all()):
+            if not bool((read(batch)[torch.arange(len(ks), device=raw.device), ks] == value).all()):
                 raise ArgumentError("ablationcam sets channels through the layout's view of the layer output; "
                                     "this reshape= copies the tensor. Pass layout= instead")
             try:
-                result[i, start:start + len(ks)] = target.sample(i).repeat(len(ks))(select_output(run(i, batch), output))
+                out = select_output(run(i, batch), output)
+                result[i, start:start + len(ks)] = target.sample(i).repeat(len(ks))(out)
             except DetectionMatchError:
                 result[i, start:start + len(ks)] = 0.0
     return result

@@ -48,7 +48,8 @@ def cam(model: nn.Module, x: Inputs, layer: LayerRef | Sequence[LayerRef] = -1,
     maps = {}
     for name, acts in activations.items():
         if acts.dim() != 4:
-            raise RecorderError(f"layer {name!r} gives shape {tuple(acts.shape)} after reshape=; CAM needs [B, C, h, w]")
+            raise RecorderError(f"layer {name!r} gives shape {tuple(acts.shape)} after reshape=; "
+                                "CAM needs [B, C, h, w]")
         weights = head_weights(model, name, acts, out)
         chosen = weights[classes.to(weights.device)]                  # [B, C] or [B, K, C]
         with torch.no_grad():

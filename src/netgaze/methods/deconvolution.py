@@ -47,7 +47,7 @@ def _deconv_relus(model: nn.Module) -> Iterator[None]:
 
     try:
         for module in model.modules():
-            if type(module) is nn.ReLU:
+            if isinstance(module, nn.ReLU):
                 handles.append(module.register_forward_pre_hook(before))
                 handles.append(module.register_forward_hook(after))
         yield

@@ -23,7 +23,8 @@ Perturbation = Callable[[int, torch.Size], Callable[[torch.Tensor, int], torch.T
 
 def iterated_score_cams(model: nn.Module, x: Inputs, layer: LayerRef | Sequence[LayerRef], target: TargetLike,
                         perturbation: Perturbation, iterations: int, *, batch_size: int, output: OutputSelector,
-                        layout: LayoutArg, reshape: ReshapeArg, restart: Callable[[], None] | None = None) -> torch.Tensor | dict[str, torch.Tensor]:
+                        layout: LayoutArg, reshape: ReshapeArg, restart: Callable[[], None] | None = None
+                        ) -> torch.Tensor | dict[str, torch.Tensor]:
     """Maps ``relu(sum_k w_k A_k)`` with ``w = softmax_k(mean over iterations of the masked scores)``.
 
     Every iteration scores all channels of all samples; ``perturbation(it)`` turns the

@@ -66,7 +66,8 @@ def smoothgrad(model: nn.Module, x: Inputs, target: TargetLike = None, *,
         total = chunks if total is None else [None if t is None else t + c for t, c in zip(total, chunks)]
         if kind == "vargrad":
             squares = [None if a is None else a.pow(2).view(m, rows, *a.shape[1:]).sum(0) for a in result]
-            total_sq = squares if total_sq is None else [None if t is None else t + c for t, c in zip(total_sq, squares)]
+            total_sq = squares if total_sq is None else [None if t is None else t + c
+                                                         for t, c in zip(total_sq, squares)]
         done += m
     if kind == "vargrad":
         return from_tuple([None if t is None else s / n - (t / n).pow(2) for t, s in zip(total, total_sq)],

@@ -61,7 +61,8 @@ def smoothgradcam_pp(model: nn.Module, x: Inputs, layer: LayerRef | Sequence[Lay
         clean = {name: readers[name](rec.activations[name]).detach() for name in rec.names}
     for name, acts in clean.items():
         if acts.dim() != 4:
-            raise RecorderError(f"layer {name!r} gives shape {tuple(acts.shape)} after reshape=; CAM methods need [B, C, h, w]")
+            raise RecorderError(f"layer {name!r} gives shape {tuple(acts.shape)} after reshape=; "
+                                "CAM methods need [B, C, h, w]")
     moments = {name: [torch.zeros_like(a) for _ in range(3)] for name, a in clean.items()}
     stds = [sigma * _value_range(t) if differentiable(t) else None for t in parts]
     per_call = max(1, batch_size // rows)
