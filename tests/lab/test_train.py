@@ -134,3 +134,40 @@ def test_cli_reports_user_errors(tmp_path, capsys):
     assert "resnet18-f37072fd.pth" in capsys.readouterr().err
     assert cli_main(["train", "classify", "--model", "simple-cnn", "--unfreeze", "--out", str(tmp_path / "z")]) == 2
     assert "--unfreeze applies to transfer models" in capsys.readouterr().err
+
+
+def test_a_run_folder_can_be_read_while_it_trains(tmp_path):
+    """README: studies, embed and report may read a folder while it trains; they see the last
+    complete checkpoint. A reader polls a folder that `train_classifier` writes in another process."""
+    from netgaze.report import build_report
+
+    out = tmp_path / "training"
+    code = ("from netgaze.lab.train import train_classifier; "
+            f"train_classifier(epochs=5, out={str(out)!r}, **{FAST!r})")
+    proc = subprocess.Popen([sys.executable, "-c", code], env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    seen, reports, deadline = [], 0, time.monotonic() + 240
+    try:
+        while proc.poll() is None:
+            assert time.monotonic() < deadline, "the training did not end within 240 s"
+            if not RunFolder(out).checkpoints():
+                time.sleep(0.02)
+                continue
+            run = load_run(out)                                  # never an error, whatever the trainer is writing
+            done = [e for e, _ in RunFolder(out).checkpoints()]
+            assert run.epoch in done and run.epoch >= max(seen, default=0)
+            stored = _state(out, run.epoch)                      # the model is that checkpoint, whole
+            model = run.model.state_dict()
+            assert stored.keys() <= model.keys() and all(torch.equal(model[k], stored[k]) for k in stored)
+            if proc.poll() is None:
+                seen.append(run.epoch)
+            if len(seen) % 5 == 1:
+                build_report([out], tmp_path / "report.html")     # the report reads it too
+                reports += 1
+            time.sleep(0.02)
+        assert proc.wait(timeout=30) == 0, proc.stderr.read().decode()[-2000:]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)
+    assert len(set(seen)) >= 2 and reports >= 1, f"read only epochs {sorted(set(seen))} while it trained"
+    assert load_run(out).epoch == 5
