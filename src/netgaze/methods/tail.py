@@ -1,12 +1,12 @@
 """The part of a network after one layer, run on its own (torch.fx), for layer perturbation methods.
 
-``LayerTail(model, module, x)`` traces the model with the layer as a leaf, runs it once
-on ``x`` keeping every intermediate value, and then ``run(i, replaced)`` evaluates only
-the nodes that depend on the layer, for a batch of replacement outputs of sample ``i``
-(values the tail needs from before the layer, such as skip connections, are sample ``i``'s,
-repeated). ``build`` returns None when the model cannot be traced or the tail does not
-reproduce the model's own output: callers then fall back to full forward passes with
-the layer's output replaced.
+``build(model, module, x)`` traces the model with the layer as a leaf and runs it once on
+``x``, keeping only the values the tail reads from before the layer (skip connections);
+``tail.run(i, replaced)`` then evaluates only the nodes that depend on the layer, for a
+batch of replacement outputs of sample ``i`` (the kept values are sample ``i``'s, repeated).
+``build`` returns None when the model cannot be traced; callers also check that the tail
+reproduces the model's own scores, and otherwise fall back to full forward passes with the
+layer's output replaced.
 """
 from __future__ import annotations
 
@@ -29,8 +29,8 @@ class _Tracer(fx.Tracer):
 
 
 class LayerTail:
-    def __init__(self, graph_module: fx.GraphModule, node: fx.Node, env: dict, rows: int):
-        self.gm, self.node, self.env, self.rows = graph_module, node, env, rows
+    def __init__(self, graph_module: fx.GraphModule, node: fx.Node):
+        self.gm, self.node = graph_module, node
         nodes = list(graph_module.graph.nodes)
         tail = {node}
         for n in nodes[nodes.index(node) + 1:]:
@@ -42,20 +42,46 @@ class LayerTail:
         for n in nodes:
             if n.op == "placeholder" or any(a in batched for a in n.all_input_nodes):
                 batched.add(n)
-        needed = {a for n in tail for a in n.all_input_nodes if a not in tail and a is not node}
-        self.external = [a for a in needed if a in batched]
-        self.constant = {n: v for n, v in env.items() if n not in tail and n is not node}
+        # values the tail reads from before the layer; every other node is skipped (None in the env)
+        self.needed = {a for n in tail for a in n.all_input_nodes if a not in tail and a is not node}
+        self.batched = batched
+        self.values: dict = {}
+        self.rows = 0
+
+    def record(self, x: Inputs) -> None:
+        """Run the model once on ``x``, keeping only the values the tail reads."""
+        keep = _Keeping(self.gm, self.needed)
+        with torch.no_grad():
+            keep.run(*as_tuple(x))
+        self.values = keep.kept
+        self.rows = as_tuple(x)[0].shape[0]
 
     def run(self, i: int, replaced: torch.Tensor) -> Any:
         """The model's raw output for ``replaced`` [n, ...] outputs of the layer for sample ``i``."""
         n = replaced.shape[0]
-        env = dict(self.constant)
-        for a in self.external:
-            env[a] = _rows_of(self.env[a], i, n, self.rows)
+        env: dict = {m: None for m in self.gm.graph.nodes if m not in self.tail}
+        for a in self.needed:
+            value = self.values[a]
+            env[a] = _rows_of(value, i, n, self.rows) if a in self.batched else value
         env[self.node] = replaced
-        interpreter = fx.Interpreter(self.gm, garbage_collect_values=False)
+        interpreter = fx.Interpreter(self.gm, garbage_collect_values=True)
         with torch.no_grad():
             return interpreter.run(*[None] * _placeholders(self.gm), initial_env=env)
+
+
+class _Keeping(fx.Interpreter):
+    """An interpreter that frees values as usual but keeps those of ``wanted`` nodes."""
+
+    def __init__(self, gm: fx.GraphModule, wanted: set):
+        super().__init__(gm, garbage_collect_values=True)
+        self.wanted = wanted
+        self.kept: dict = {}
+
+    def run_node(self, n: fx.Node) -> Any:
+        value = super().run_node(n)
+        if n in self.wanted:
+            self.kept[n] = value
+        return value
 
 
 def _placeholders(gm: fx.GraphModule) -> int:
@@ -83,9 +109,8 @@ def build(model: nn.Module, module: nn.Module, x: Inputs) -> LayerTail | None:
         nodes = [n for n in graph.nodes if n.op == "call_module" and n.target == path]
         if len(nodes) != 1 or _placeholders(gm) != len(as_tuple(x)):
             return None
-        interpreter = fx.Interpreter(gm, garbage_collect_values=False)
-        with torch.no_grad():
-            interpreter.run(*as_tuple(x))
-        return LayerTail(gm, nodes[0], dict(interpreter.env), as_tuple(x)[0].shape[0])
+        tail = LayerTail(gm, nodes[0])
+        tail.record(x)
+        return tail
     except Exception:           # untraceable control flow, unsupported ops: the caller falls back
         return None
