@@ -338,3 +338,23 @@ def test_object_masks_are_kept_with_the_pictures_through_a_subset(tmp_path):
     assert kept.masks.dtype == torch.bool and kept.masks.shape == (14, 16, 16)
     result = _netgaze(["study", "dissect", str(tmp_path / "r"), "--quiet"], tmp_path)
     assert result.returncode == 0, result.stderr
+
+
+def test_a_bare_torchvision_network_is_kept_bare_and_explained_exactly(tmp_path):
+    """``build="torchvision:NAME"`` for the user's own (unwrapped) network: the run records
+    ``normalize: False`` instead of putting ImageNet normalisation in front of a model that was
+    never trained with it, and explains exactly the user's network."""
+    import torchvision
+
+    torch.manual_seed(0)
+    model = torchvision.models.resnet18(num_classes=2).eval()
+    test_set = torch.utils.data.TensorDataset(torch.rand(4, 3, 32, 32), torch.tensor([0, 1, 0, 1]))
+    with ng.RunWriter(tmp_path / "run", model, build="torchvision:resnet18", build_args={"num_classes": 2},
+                      data={"test": test_set}, classes=["a", "b"]) as writer:
+        writer.save(1, model, {"val_acc": 0.5})
+        assert writer.last_epoch == 1
+    run = ng.load_run(tmp_path / "run")
+    assert run.config["model_args"] == {"num_classes": 2, "normalize": False}
+    x = test_set.tensors[0]
+    assert torch.equal(run.model(x), model(x))
+    assert torch.equal(ng.gradcam(run.model, x, "layer3"), ng.gradcam(model, x, "layer3"))

@@ -62,14 +62,26 @@ def default_build(model: nn.Module) -> str:
 
 def check_build(build: str, build_args: dict[str, Any], model: nn.Module) -> dict[str, tuple[int, ...]]:
     """Build ``build`` once (its module is trusted: the caller named it) and check that the
-    trained model's weights fit it; returns the expected ``{name: shape}``."""
+    trained model's weights fit it; returns the expected ``{name: shape}``.
+
+    A bare torchvision or timm network (the user's own, layers at the top) does not fit what
+    ``torchvision:NAME`` makes by default (netgaze's wrapper, normalisation inside, layers under
+    ``net.``): then ``normalize: False`` is added to ``build_args`` (the run records it), so the
+    run explains exactly the user's network, on the inputs it was trained on.
+    """
     if build.startswith("__main__:"):
         raise ModelError(f"build {build!r} names the script you run (__main__), which other processes cannot "
                          "import: move the class into a module and name that module")
     trust = build.partition(":")[0] if is_import_path(build) else False
+    got = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     reference = build_from_spec(build, build_args, trust_code=trust)
     expected = {k: tuple(v.shape) for k, v in reference.state_dict().items()}
-    check_fit(build, expected, {k: tuple(v.shape) for k, v in model.state_dict().items()})
+    bare = build.startswith(("torchvision:", "timm:")) and "normalize" not in build_args and \
+        not any(k.startswith("net.") for k in got) and all(k.startswith(("net.", "normalize.")) for k in expected)
+    if bare:
+        build_args["normalize"] = False
+        expected = {k: tuple(v.shape) for k, v in build_from_spec(build, build_args).state_dict().items()}
+    check_fit(build, expected, got)
     return expected
 
 
@@ -198,6 +210,11 @@ class RunWriter:
 
     def _write_config(self) -> None:
         self.folder.write_config(stored_config(self.config, self.folder.path))
+
+    @property
+    def last_epoch(self) -> int:
+        """The last epoch saved (0 when none): with ``resume=True``, the loop goes on from ``last_epoch + 1``."""
+        return max(self._saved, default=0)
 
     # ------------------------------------------------------------- per epoch
     def save(self, epoch: int, model: nn.Module, metrics: Mapping[str, Any] | None = None) -> None:

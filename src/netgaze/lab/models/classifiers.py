@@ -157,10 +157,13 @@ def _torchvision_names() -> list[str]:
 
 @register_model("torchvision:")
 def torchvision_model(name: str, num_classes: int = 1000, in_channels: int = 3,
-                      mean: Sequence[float] | None = None, std: Sequence[float] | None = None) -> nn.Module:
+                      mean: Sequence[float] | None = None, std: Sequence[float] | None = None,
+                      normalize: bool = True) -> nn.Module:
     """Any torchvision classification model by name, randomly initialised, layers under ``net.``.
 
-    1-channel pictures are repeated to 3 channels after normalisation.
+    1-channel pictures are repeated to 3 channels after normalisation. ``normalize=False``
+    gives the bare torchvision network (layers at the top, no normalisation inside: it takes
+    whatever its user trained it on), as a run written from the user's own training records it.
     """
     import torchvision.models
     known = _torchvision_names()
@@ -169,15 +172,19 @@ def torchvision_model(name: str, num_classes: int = 1000, in_channels: int = 3,
         hint = f"did you mean {', '.join(close)}? " if close else ""
         raise ModelError(f"torchvision has no classification model {name!r}; {hint}"
                          f"known: {', '.join(known)}")
-    mean, std = _stats(in_channels, mean, std)
     net = torchvision.models.get_model(name, weights=None, num_classes=num_classes)
+    if not normalize:
+        return net
+    mean, std = _stats(in_channels, mean, std)
     return Normalized(Normalize(mean, std, out_channels=3), net)
 
 
 @register_model("timm:")
 def timm_model(name: str, num_classes: int = 1000, in_channels: int = 3,
-               mean: Sequence[float] | None = None, std: Sequence[float] | None = None) -> nn.Module:
-    """Any timm model by name (needs ``pip install timm``), randomly initialised, layers under ``net.``."""
+               mean: Sequence[float] | None = None, std: Sequence[float] | None = None,
+               normalize: bool = True) -> nn.Module:
+    """Any timm model by name (needs ``pip install timm``), randomly initialised, layers under ``net.``
+    (``normalize=False``: the bare timm network, as for ``torchvision:``)."""
     try:
         import timm
     except ImportError:
@@ -186,8 +193,10 @@ def timm_model(name: str, num_classes: int = 1000, in_channels: int = 3,
     if not timm.list_models(name):
         close = difflib.get_close_matches(name, timm.list_models(), n=3)
         raise ModelError(f"timm has no model {name!r}" + (f"; did you mean {', '.join(close)}?" if close else ""))
-    mean, std = _stats(in_channels, mean, std)
     net = timm.create_model(name, pretrained=False, num_classes=num_classes, in_chans=in_channels)
+    if not normalize:
+        return net
+    mean, std = _stats(in_channels, mean, std)
     return Normalized(Normalize(mean, std), net)
 
 
