@@ -88,3 +88,42 @@ def test_an_embedding_artifact_linked_out_of_the_run_is_not_read(serve_runs, tmp
         refused = c.post("/api/embedding", json={"run": "linked", "layer": "artifact"})
         assert refused.status_code == 400 and "no embedding artifact" in refused.json()["error"]
         assert len(c.post("/api/embedding", json={"run": "inside", "layer": "artifact"}).json()["points"]) == 10
+
+
+def test_one_broken_run_or_picture_does_not_break_the_others(serve_runs, tmp_path):
+    """A diverged history (NaN, inf) is data shown as null; an unreadable picture is listed as
+    broken and refused alone; every other run and picture keeps working."""
+    import json
+    import shutil
+
+    import numpy as np
+    from PIL import Image
+
+    from netgaze.serve import Sources
+
+    diverged = tmp_path / "diverged"
+    shutil.copytree(serve_runs["cnn"], diverged)
+    lines = (diverged / "history.jsonl").read_text().splitlines()
+    last = json.loads(lines[-1])
+    last.update(test_acc=float("nan"), train_loss=float("inf"))
+    (diverged / "history.jsonl").write_text("\n".join(lines[:-1] + [json.dumps(last)]) + "\n")
+    pictures = tmp_path / "pictures"
+    pictures.mkdir()
+    Image.fromarray(np.full((40, 40, 3), 90, np.uint8)).save(pictures / "a.png")
+    (pictures / "b.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"not really a picture")
+    Image.fromarray(np.full((40, 40, 3), 200, np.uint8)).save(pictures / "c.png")
+    runs = Sources.from_arguments([str(serve_runs["cnn"]), str(diverged)], model="torchvision:resnet18",
+                                  images=str(pictures), size=32)
+    with TestClient(base_url=LOCAL_URL, app=create_app(runs), raise_server_exceptions=False) as c:
+        assert [r["id"] for r in c.get("/api/runs").json()["runs"]] == ["cnn", "diverged", "torchvision-resnet18"]
+        history = c.get("/api/runs/diverged/history")
+        assert history.status_code == 200
+        assert history.json()["history"][-1]["test_acc"] is None and history.json()["history"][-1]["train_loss"] is None
+        listed = c.get("/api/runs/torchvision-resnet18/pictures").json()["pictures"]
+        assert [("broken" in p) for p in listed] == [False, True, False]
+        assert "b.png" in listed[1]["broken"] and listed[0]["pred"] is not None and listed[2]["pred"] is not None
+        bad = c.post("/api/explain", json={"run": "torchvision-resnet18", "image": {"split": "test", "index": 1}})
+        assert bad.status_code == 400 and "b.png" in bad.json()["error"]
+        good = c.post("/api/explain", json={"run": "torchvision-resnet18", "image": {"split": "test", "index": 2}})
+        assert good.status_code == 200
+        assert c.get("/api/runs/cnn/history").status_code == 200

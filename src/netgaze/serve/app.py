@@ -38,7 +38,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.responses import FileResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -53,7 +53,7 @@ from netgaze.serve.uploads import MAX_UPLOAD_BYTES, check_upload, picture_png
 from netgaze.serve.requests import Uploads, labelled_picture, parse_explain, picture_is_ready
 from netgaze.serve.sources import Sources
 from netgaze.serve.processes import WorkerProcesses
-from netgaze.serve.web import MAX_JSON_BYTES, explorer_of, png_response, read_body, read_json
+from netgaze.serve.web import JSONAnswer, MAX_JSON_BYTES, explorer_of, png_response, read_body, read_json
 
 STATIC = Path(__file__).parent / "static"
 
@@ -165,21 +165,21 @@ async def index(request: Request) -> Response:
 
 async def health(request: Request) -> Response:
     explorer = explorer_of(request)
-    return JSONResponse({"status": "ok", "pending": explorer.queue.pending,
+    return JSONAnswer({"status": "ok", "pending": explorer.queue.pending,
                          "batches": explorer.queue.stats.batches, "requests": explorer.queue.stats.requests})
 
 
 async def colormap(request: Request) -> Response:
     """What the pages draw maps with, so a page's overlay equals ``viz.overlay`` / ``viz.attribution_image``."""
     from netgaze import viz
-    return JSONResponse({"name": "jet", "colors": viz.colormap_table("jet").tolist(), "alpha": 0.5,
+    return JSONAnswer({"name": "jet", "colors": viz.colormap_table("jet").tolist(), "alpha": 0.5,
                          "signed_percentile": 99.5}, headers={"Cache-Control": "private, max-age=3600"})
 
 
 async def runs(request: Request) -> Response:
     from netgaze.serve.views import EMBED_METHODS
 
-    return JSONResponse({"runs": [s.facts() for s in explorer_of(request).sources],
+    return JSONAnswer({"runs": [s.facts() for s in explorer_of(request).sources],
                          "embedding_methods": list(EMBED_METHODS)})
 
 
@@ -217,7 +217,7 @@ async def upload(request: Request) -> Response:
     upload_id = explorer.uploads.add(image)
     if isinstance(explorer.queue, WorkerProcesses):
         explorer.queue.upload(upload_id, explorer.uploads.get(upload_id))
-    return JSONResponse({"upload": upload_id, "width": image.size[0], "height": image.size[1]})
+    return JSONAnswer({"upload": upload_id, "width": image.size[0], "height": image.size[1]})
 
 
 async def explain(request: Request) -> Response:

@@ -6,18 +6,18 @@ import asyncio
 import json
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from netgaze.serve import units_page as units_view
 from netgaze.serve import views
 from netgaze.serve.api_error import ApiError
 from netgaze.serve.requests import check_keys, check_layers, check_method, check_target
-from netgaze.serve.web import explorer_of, read_json
+from netgaze.serve.web import JSONAnswer, explorer_of, read_json
 
 
 async def history(request: Request) -> Response:
     source = explorer_of(request).sources.get(request.path_params["run"])
-    return JSONResponse({"run": source.id, "history": source.history, "epochs": source.epochs})
+    return JSONAnswer({"run": source.id, "history": source.history, "epochs": source.epochs})
 
 
 async def pictures(request: Request) -> Response:
@@ -40,7 +40,7 @@ async def pictures(request: Request) -> Response:
         items = [i for i in items if i["label"] == label]
     if order == "misclassified":
         items = sorted(items, key=lambda i: (i.get("correct") is not False, -i.get("p", 0.0)))
-    return JSONResponse({"run": source.id, "split": split, "total": len(items), "pictures": items[:limit]})
+    return JSONAnswer({"run": source.id, "split": split, "total": len(items), "pictures": items[:limit]})
 
 
 async def strategies(request: Request) -> Response:
@@ -52,7 +52,7 @@ async def strategies(request: Request) -> Response:
     source = explorer.sources.get(params.get("run"))
     loop = asyncio.get_running_loop()
     result = await loop.run_in_executor(None, views.strategies, source)
-    return JSONResponse(dict(result, run=source.id))
+    return JSONAnswer(dict(result, run=source.id))
 
 
 def _int_param(text: str, name: str, lo: int, hi: int) -> int:
@@ -88,7 +88,7 @@ async def epochs(request: Request) -> Response:
     key = ("epochs", source.id, json.dumps(image, sort_keys=True), method, layers[0], target)
     result = await explorer.analyse(key, lambda state: views.epoch_curves(state, source, x, label, mask, method,
                                                                           layers[0], target))
-    return JSONResponse(dict(result, run=source.id, layer=layers[0]))
+    return JSONAnswer(dict(result, run=source.id, layer=layers[0]))
 
 
 async def embedding(request: Request) -> Response:
@@ -115,7 +115,7 @@ async def embedding(request: Request) -> Response:
     key = ("embedding", source.id, layer, method, epoch, limit, split)
     result = await explorer.analyse(key, lambda state: views.embedding(state, source, layer, method, epoch,
                                                                        limit, split))
-    return JSONResponse(dict(result, run=source.id, split=split))
+    return JSONAnswer(dict(result, run=source.id, split=split))
 
 
 async def units(request: Request) -> Response:
@@ -130,4 +130,4 @@ async def units(request: Request) -> Response:
     key = ("units", source.id, layer, json.dumps(channels), steps, k, epoch)
     result = await explorer.analyse(key, lambda state: units_view.units(state, source, layer, channels, steps,
                                                                         k, epoch))
-    return JSONResponse(dict(result, run=source.id))
+    return JSONAnswer(dict(result, run=source.id))

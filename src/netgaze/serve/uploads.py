@@ -15,7 +15,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from netgaze._util.picture_files import resize_picture, to_mode
+from netgaze._util.picture_files import PictureError, read_picture, resize_picture, to_mode
+from netgaze.errors import one_line
 from netgaze.serve.api_error import ApiError
 
 MAX_UPLOAD_BYTES = 8 * 1024 * 1024
@@ -108,10 +109,18 @@ class FolderPictures(torch.utils.data.Dataset):
         return len(self.files)
 
     def __getitem__(self, index: int):
+        """The picture read as ``netgaze explain`` reads it (``read_picture``); ApiError naming the
+        file when it cannot be read (the other pictures of the folder are unaffected)."""
         path = self.files[index]
         if path.stat().st_size > MAX_UPLOAD_BYTES * 4:
-            raise ApiError(f"picture {index} is too large to serve")
-        with Image.open(path) as image:
-            if image.size[0] * image.size[1] > MAX_PIXELS:
-                raise ApiError(f"picture {index} has too many pixels")
-            return to_tensor(image, self.size, self.channels), -1
+            raise ApiError(f"picture {index} ({path.name}) is too large to serve")
+        try:
+            with Image.open(path) as probe:
+                if probe.size[0] * probe.size[1] > MAX_PIXELS:
+                    raise ApiError(f"picture {index} ({path.name}) has too many pixels")
+            pixels = read_picture(path, "L" if self.channels == 1 else "RGB", self.size, "crop")
+        except (PictureError, OSError, SyntaxError, ValueError) as err:
+            if isinstance(err, ApiError):
+                raise
+            raise ApiError(f"picture {index} ({path.name}) cannot be read: {one_line(err)[:160]}") from None
+        return torch.from_numpy(pixels.copy()).permute(2, 0, 1).float() / 255, -1

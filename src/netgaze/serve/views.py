@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from netgaze.errors import UserError
 from netgaze.serve.compute import WorkerState, class_name, dense_output
 from netgaze.serve.api_error import ApiError, NotFound
 from netgaze.serve.source import Source
@@ -40,8 +41,9 @@ def picture_list(state: WorkerState, source: Source, split: str) -> list[dict[st
     labels: list[int | None] = []
     preds: list[torch.Tensor] = []
     model = state.model(source, source.last_epoch) if source.task == "classify" else None
+    broken: dict[int, str] = {}
     for start in range(0, n, BATCH):
-        items = [dataset[i] for i in range(start, min(n, start + BATCH))]
+        items = [_item(source, dataset, i, broken) for i in range(start, min(n, start + BATCH))]
         if source.task != "segment":
             labels += [int(item[1]) if int(item[1]) >= 0 else None for item in items]
         else:
@@ -54,12 +56,23 @@ def picture_list(state: WorkerState, source: Source, split: str) -> list[dict[st
     for i in range(n):
         entry: dict[str, Any] = {"index": i, "label": labels[i],
                                  "name": class_name(source, labels[i]) if labels[i] is not None else None}
-        if probs is not None:
+        if i in broken:      # listed, marked and never predicted: the other pictures keep working
+            entry["broken"] = broken[i]
+        elif probs is not None:
             p, c = probs[i].max(0)
             entry.update(pred=int(c), pred_name=class_name(source, int(c)), p=round(float(p), 4),
                          correct=None if labels[i] is None else int(c) == labels[i])
         out.append(entry)
     return out
+
+
+def _item(source: Source, dataset: Any, index: int, broken: dict[int, str]) -> tuple:
+    """``dataset[index]``, or a blank stand-in recorded in ``broken`` when the picture cannot be read."""
+    try:
+        return dataset[index]
+    except UserError as err:   # ApiError included
+        broken[index] = str(err)
+        return torch.zeros(source.channels, *source.size), -1
 
 
 def epoch_curves(state: WorkerState, source: Source, x: torch.Tensor, label: int | None, mask: torch.Tensor | None,

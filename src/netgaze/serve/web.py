@@ -3,6 +3,7 @@ limit, one-line JSON errors, the explorer behind a request."""
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from starlette.requests import Request
@@ -13,8 +14,27 @@ from netgaze.serve.api_error import ApiError, one_line
 MAX_JSON_BYTES = 64 * 1024
 
 
+class JSONAnswer(JSONResponse):
+    """A JSON answer in which NaN and infinities are ``null``: a diverged training's history holds
+    them, and they are data to show as gaps, not a reason to fail the request."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(finite(content), ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+
+
+def finite(value: Any) -> Any:
+    """``value`` with every non-finite float replaced by None (dicts, lists and tuples walked)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite(v) for v in value]
+    return value
+
+
 def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"error": one_line(message)}, status_code=status, headers=headers)
+    return JSONAnswer({"error": one_line(message)}, status_code=status, headers=headers)
 
 
 async def read_json(request: Request) -> Any:

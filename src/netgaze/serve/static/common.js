@@ -158,6 +158,10 @@ function picturePicker(run, params, onpick) {
     catch (err) { status(err.message, true); return; }
     strip.replaceChildren();
     for (const p of data.pictures) {
+      if (p.broken) {   // shown as broken, not clickable: the other pictures keep working
+        strip.appendChild(el("span", { class: "broken", title: p.broken, text: "#" + p.index + " unreadable" }));
+        continue;
+      }
       const caption = (p.name !== null ? p.name : "#" + p.index) +
         (p.pred_name !== undefined ? " -> " + p.pred_name + " " + pct(p.p) : "");
       const img = el("img", { src: pictureUrl(run.id, { split: "test", index: p.index }), title: caption,

@@ -233,17 +233,32 @@ function drawCurves(chart, curves, current) {
   for (const e of xs) chart.appendChild(svg("text", { x: x(e), y: H - B + 14, "text-anchor": "middle", text: e }));
   chart.appendChild(svg("line", { x1: x(current), y1: T, x2: x(current), y2: H - B, stroke: "#555",
                                   "stroke-dasharray": "3,3" }));
+  // One axis for both curves (shares and accuracies lie in 0..1; larger values widen it), with its ticks;
+  // a missing value (a diverged epoch's NaN arrives as null) leaves a gap instead of a joined line.
+  const all = series.flatMap(([, , values]) => values.filter((v) => v !== null && v !== undefined));
+  const lo = Math.min(0, ...all), hi = Math.max(1, ...all);
+  const y = (v) => H - B - (v - lo) / (hi - lo || 1) * (H - T - B);
+  for (const v of [lo, (lo + hi) / 2, hi]) {
+    chart.appendChild(svg("text", { x: L - 4, y: y(v) + 4, "text-anchor": "end", "font-size": 10, text: +v.toFixed(2) }));
+  }
   series.forEach(([name, colour, values], k) => {
     const known = values.map((v, i) => [xs[i], v]).filter(([, v]) => v !== null && v !== undefined);
     if (!known.length) return;
-    const lo = Math.min(...known.map(([, v]) => v), 0), hi = Math.max(...known.map(([, v]) => v), 1e-9);
-    const y = (v) => H - B - (v - lo) / (hi - lo || 1) * (H - T - B);
-    chart.appendChild(svg("polyline", { fill: "none", stroke: colour, "stroke-width": 2,
-      points: known.map(([e, v]) => x(e) + "," + y(v)).join(" ") }));
+    let piece = [];
+    const pieces = [piece];
+    values.forEach((v, i) => {
+      if (v === null || v === undefined) { if (piece.length) pieces.push(piece = []); } else piece.push([xs[i], v]);
+    });
+    for (const part of pieces.filter((p) => p.length > 1)) {
+      chart.appendChild(svg("polyline", { fill: "none", stroke: colour, "stroke-width": 2,
+        points: part.map(([e, v]) => x(e) + "," + y(v)).join(" ") }));
+    }
     for (const [e, v] of known) chart.appendChild(svg("circle", { cx: x(e), cy: y(v), r: 3, fill: colour }));
+    const gaps = values.length - known.length;
     chart.appendChild(svg("text", { x: L, y: H - 22 + 14 * k, fill: colour,
       text: (name === "attention" ? "attention (" + curves.attention + ")" : name) +
-        ", " + known[0][1].toFixed(3) + " .. " + known[known.length - 1][1].toFixed(3) }));
+        ", " + known[0][1].toFixed(3) + " .. " + known[known.length - 1][1].toFixed(3) +
+        (gaps ? " (" + gaps + " epoch" + (gaps > 1 ? "s" : "") + " without a finite value)" : "") }));
   });
   document.getElementById("curve-caption").textContent = "per checkpoint: the run's " + (curves.metric || "metric") +
     " and this picture's attention; dashed: the shown epoch";
