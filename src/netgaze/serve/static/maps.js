@@ -254,11 +254,11 @@ function drawCurves(chart, curves, current) {
         points: part.map(([e, v]) => x(e) + "," + y(v)).join(" ") }));
     }
     for (const [e, v] of known) chart.appendChild(svg("circle", { cx: x(e), cy: y(v), r: 3, fill: colour }));
-    const gaps = values.length - known.length;
+    const gaps = xs.filter((e, i) => values[i] === null || values[i] === undefined);
     chart.appendChild(svg("text", { x: L, y: H - 22 + 14 * k, fill: colour,
       text: (name === "attention" ? "attention (" + curves.attention + ")" : name) +
         ", " + known[0][1].toFixed(3) + " .. " + known[known.length - 1][1].toFixed(3) +
-        (gaps ? " (" + gaps + " epoch" + (gaps > 1 ? "s" : "") + " without a finite value)" : "") }));
+        (gaps.length ? " (no value at epoch " + gaps.join(", ") + ")" : "") }));
   });
   document.getElementById("curve-caption").textContent = "per checkpoint: the run's " + (curves.metric || "metric") +
     " and this picture's attention; dashed: the shown epoch";
