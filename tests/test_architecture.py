@@ -13,7 +13,8 @@ import grimp
 import netgaze
 
 ROOT_PARTS = {"__init__.py", "__main__.py", "errors.py", "viz.py", "_util", "core", "methods", "lab", "metrics",
-              "embed", "featureviz", "zoo", "studies", "analyses", "report", "serve", "demo", "cli"}
+              "embed", "featureviz", "zoo", "studies", "analyses", "report", "serve", "demo", "cli",
+              "integrations"}
 
 
 def circles(imports: dict[str, set[str]]) -> list[list[str]]:
