@@ -118,9 +118,17 @@ def test_output_selectors():
         def forward(self, x):
             return {"logits": x.mean(dim=(2, 3))}
 
-    with pytest.raises(ng.RecorderError, match="keys \\['logits'\\]"):
-        ng.saliency(DictOut(), torch.rand(1, 3, 2, 2))
-    assert ng.saliency(DictOut(), torch.rand(1, 3, 2, 2), target=0, output="logits").shape == (1, 3, 2, 2)
+    # A "logits" entry (Hugging Face's ModelOutput, a dict) is explained without output=.
+    x = torch.rand(1, 3, 2, 2)
+    assert torch.equal(ng.saliency(DictOut(), x, target=0), ng.saliency(DictOut(), x, target=0, output="logits"))
+
+    class OtherDict(torch.nn.Module):
+        def forward(self, x):
+            return {"scores": x.mean(dim=(2, 3))}
+
+    with pytest.raises(ng.RecorderError, match="keys \\['scores'\\]"):
+        ng.saliency(OtherDict(), x)
+    assert ng.saliency(OtherDict(), x, target=0, output="scores").shape == (1, 3, 2, 2)
 
 
 def test_recorder_outside_context_refuses():

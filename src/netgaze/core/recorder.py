@@ -18,6 +18,7 @@ even when something raises.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Mapping
 from typing import Any, Callable, Sequence, Union
 
 import torch
@@ -74,9 +75,12 @@ class Recorder:
             ``"backbone[0]"``, see ``netgaze.core.layer_entries``).
         output: which part of a tuple/dict model output is explained: an index, a key, or
             a callable ``raw_output -> Tensor``. None: the output itself; the ``"out"``
-            entry of a dict (torchvision's segmenters); the first element of a tuple
-            (a VAE's reconstruction); a list of per-image dicts (torchvision's
-            detectors) is kept whole for a ``Detection`` target.
+            entry of a dict (torchvision's segmenters); the ``"logits"`` entry of a
+            mapping (a Hugging Face ``ModelOutput`` such as ``ImageClassifierOutput`` or
+            ``SemanticSegmenterOutput``, or a plain dict), so Hugging Face models need no
+            ``output=``; the first element of a tuple (a VAE's reconstruction); a list of
+            per-image dicts (torchvision's detectors) is kept whole for a ``Detection``
+            target. Any other mapping is refused with a message that names its keys.
         input_grad: also take the gradient with respect to the input (gradient methods);
             with several inputs (a tuple ``x``), with respect to each floating one.
         guided: put guided-backprop gates after every ``nn.ReLU`` / ``nn.ReLU6`` /
@@ -297,8 +301,10 @@ def select_output(raw: Any, output: OutputSelector) -> torch.Tensor:
     if callable(output):
         picked = output(raw)
     elif output is None:
-        if isinstance(raw, dict) and "out" in raw:
+        if isinstance(raw, Mapping) and "out" in raw:
             picked = raw["out"]  # torchvision's segmenters: {"out": ..., "aux": ...}
+        elif isinstance(raw, Mapping) and "logits" in raw:
+            picked = raw["logits"]  # Hugging Face's ModelOutput (an OrderedDict), or a dict
         elif is_detections(raw):
             return raw  # torchvision's detectors: one dict per image, for a Detection target
         else:
@@ -308,12 +314,12 @@ def select_output(raw: Any, output: OutputSelector) -> torch.Tensor:
         try:
             picked = raw[output]
         except (KeyError, IndexError, TypeError) as err:
-            keys = list(raw.keys()) if isinstance(raw, dict) else f"indices 0..{len(raw) - 1}" \
+            keys = list(raw.keys()) if isinstance(raw, Mapping) else f"indices 0..{len(raw) - 1}" \
                 if isinstance(raw, (tuple, list)) else "none"
             raise RecorderError(f"output={output!r} does not select from the model's output "
                                 f"({type(raw).__name__}; valid: {keys})") from err
     if not isinstance(picked, torch.Tensor):
-        hint = f" with keys {list(picked.keys())}" if isinstance(picked, dict) else ""
+        hint = f" with keys {list(picked.keys())}" if isinstance(picked, Mapping) else ""
         raise RecorderError(f"the model returned a {type(picked).__name__}{hint}; pass output= "
                             "(an index, a key or a callable) to choose the tensor to explain")
     return picked

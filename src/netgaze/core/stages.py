@@ -27,6 +27,7 @@ arithmetic, parameters untouched), cached per model and input size:
 from __future__ import annotations
 
 import weakref
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -51,6 +52,7 @@ class Trace:
     order: dict[str, int] = field(default_factory=dict)      # completion order
     shapes: dict[str, tuple | None] = field(default_factory=dict)
     calls: dict[str, int] = field(default_factory=dict)
+    wrapped: set[str] = field(default_factory=set)            # outputs seen through a tuple
 
     def res(self, name: str, module: nn.Module) -> tuple[int, int] | None:
         """Spatial grid of a module's output, None if it is not a map."""
@@ -91,7 +93,10 @@ def trace(model: nn.Module, input_shape: Sequence[int]) -> Trace:
         def record(module, inputs, out):
             result.calls[name] = result.calls.get(name, 0) + 1
             result.order.setdefault(name, len(result.order))
-            result.shapes[name] = tuple(out.shape) if isinstance(out, torch.Tensor) else None
+            first = _first_tensor(out)
+            result.shapes[name] = tuple(first.shape) if first is not None else None
+            if first is not None and not isinstance(out, torch.Tensor):
+                result.wrapped.add(name)
         return record
 
     training = [m for m in model.modules() if m.training]
@@ -107,6 +112,20 @@ def trace(model: nn.Module, input_shape: Sequence[int]) -> Trace:
         for m in training:
             m.training = True
     return result
+
+
+def _first_tensor(out) -> torch.Tensor | None:
+    """The map a module passes on: the tensor itself, the first element of a tuple (Hugging
+    Face's ``SwinStage`` returns ``(hidden_states, ...)``) or the first value of a Hugging Face
+    ``ModelOutput`` (``last_hidden_state``); None for anything else."""
+    if isinstance(out, torch.Tensor):
+        return out
+    if isinstance(out, tuple) and out and isinstance(out[0], torch.Tensor):
+        return out[0]
+    if isinstance(out, Mapping) and hasattr(out, "to_tuple"):     # a transformers ModelOutput
+        first = next(iter(out.values()), None)
+        return first if isinstance(first, torch.Tensor) else None
+    return None
 
 
 def stage_names(model: nn.Module, input_shape: Sequence[int] | None = None) -> list[str]:
@@ -232,7 +251,7 @@ def _groups(trunk: list[str], tr: Trace, modules: dict) -> list[list[str]]:
     if not groups:
         return groups
     areas = [_area(tr.res(g[-1], modules[g[-1]])) for g in groups]
-    coarsest = max(i for i, a in enumerate(areas) if a == min(areas))
+    coarsest = areas.index(min(areas))   # the first: a decoder reading skip features (Segformer) is no stage
     return groups[:coarsest + 1]    # an encoder-decoder's decoder is not a stage
 
 

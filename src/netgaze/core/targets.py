@@ -6,6 +6,7 @@ class logit, a rectangle of a reconstruction and a latent unit are all just scor
 """
 from __future__ import annotations
 
+import math
 from numbers import Integral
 from typing import Any, Sequence, Union
 
@@ -108,17 +109,29 @@ PREDICTED = "predicted"
 class Area(Target):
     """The SUM of a dense output [B, C, H, W] over a region.
 
+    A segmenter whose logits come at a lower resolution than its input (Hugging Face's
+    Segformer: 1/4) is explained through those logits at their own resolution; give the
+    area in input pixels with ``size=`` (the input's ``(H, W)``) and the target scales it
+    to the output's grid itself: a box to the output cells it touches
+    (``floor(y0 * h / H)`` .. ``ceil(y1 * h / H)``), a mask by area averaging (each output
+    cell weighted by the share of its input pixels in the mask). A mask whose size is a
+    whole multiple of the output's (the same factor on both sides) is scaled so without
+    ``size=``.
+
     Args:
-        box: ``(y0, x0, y1, x1)`` in output pixels, end-exclusive like a Python slice.
+        box: ``(y0, x0, y1, x1)`` in output pixels (in pixels of ``size`` when given),
+            end-exclusive like a Python slice.
         mask: bool or float weights, [H, W] for every sample or [B, H, W] per sample.
         channel: one channel (class, colour) to sum; all channels when None; ``"predicted"``:
             per sample, the class the model predicts at most pixels of the area (segmentation:
             summing every class's logits rarely means anything, and is often negative
             everywhere). Ties go to the lower class index; ``predicted_channels`` tells which.
+        size: ``(H, W)`` of the picture the box or mask is drawn on (the input); None: the
+            box is in output pixels.
     """
 
     def __init__(self, box: Box | None = None, mask: torch.Tensor | None = None,
-                 channel: int | str | None = None):
+                 channel: int | str | None = None, size: tuple[int, int] | None = None):
         if isinstance(channel, str) and channel != PREDICTED:
             raise ArgumentError(f'channel is an index, None or "{PREDICTED}", got {channel!r}')
         channel = None if channel is None else channel if channel == PREDICTED else as_classes(channel)
@@ -144,11 +157,41 @@ class Area(Target):
                 which = "the mask" if mask.dim() == 2 else f"the mask of sample {int(empty.nonzero()[0])}"
                 raise ArgumentError(f"{which} selects no pixel (all False / 0): an empty area has no score "
                                     "to explain")
-        self.box, self.mask, self.channel = box, mask, channel
+        if size is not None:
+            if len(size) != 2 or min(int(v) for v in size) < 1:
+                raise ArgumentError(f"size is the picture's (H, W), got {size!r}")
+            size = (int(size[0]), int(size[1]))
+            if box is not None and (box[2] > size[0] or box[3] > size[1]):
+                raise ArgumentError(f"box {box} lies outside the {size[0]}x{size[1]} picture")
+            if mask is not None and tuple(mask.shape[-2:]) != size:
+                raise ArgumentError(f"mask size {tuple(mask.shape[-2:])} differs from size={size}")
+        self.box, self.mask, self.channel, self.size = box, mask, channel, size
+
+    def _on_grid(self, h: int, w: int) -> tuple[Box | None, torch.Tensor | None]:
+        """The box or mask on an ``h x w`` output grid (scaled from ``size`` or from a larger mask)."""
+        if self.box is not None:
+            if self.size is None or self.size == (h, w):
+                return self.box, None
+            y0, x0, y1, x1 = self.box
+            sy, sx = h / self.size[0], w / self.size[1]
+            top, left = math.floor(y0 * sy), math.floor(x0 * sx)
+            return (top, left, max(top + 1, math.ceil(y1 * sy)), max(left + 1, math.ceil(x1 * sx))), None
+        mask = self.mask
+        mh, mw = mask.shape[-2:]
+        if (mh, mw) == (h, w):
+            return None, mask
+        whole = mh % h == 0 and mw % w == 0 and mh // h == mw // w
+        if self.size is None and not whole:
+            raise ArgumentError(f"mask size {(mh, mw)} differs from the output's {(h, w)} "
+                                "(pass size=(H, W) to give it in input pixels)")
+        flat = mask.float()[None] if mask.dim() == 2 else mask.float()[:, None]
+        scaled = torch.nn.functional.adaptive_avg_pool2d(flat, (h, w))
+        return None, scaled[0] if mask.dim() == 2 else scaled[:, 0]
 
     def __call__(self, output: torch.Tensor) -> torch.Tensor:
         if output.dim() != 4:
             raise ArgumentError(f"Area targets a dense output [B, C, H, W]; the model returned shape {tuple(output.shape)}")
+        box, mask = self._on_grid(*output.shape[-2:])
         dense = output
         if self.channel == PREDICTED:
             channels = self.predicted_channels(output)
@@ -157,15 +200,13 @@ class Area(Target):
             if not 0 <= self.channel < output.shape[1]:
                 raise ArgumentError(f"channel {self.channel} out of range for {output.shape[1]} output channels")
             dense = output[:, self.channel:self.channel + 1]
-        if self.box is not None:
-            y0, x0, y1, x1 = self.box
+        if box is not None:
+            y0, x0, y1, x1 = box
             h, w = output.shape[-2:]
             if y1 > h or x1 > w:
                 raise ArgumentError(f"box {self.box} lies outside the {h}x{w} output")
             return dense[:, :, y0:y1, x0:x1].sum(dim=(1, 2, 3))
-        mask = self.mask.to(device=output.device, dtype=output.dtype)
-        if mask.shape[-2:] != output.shape[-2:]:
-            raise ArgumentError(f"mask size {tuple(mask.shape[-2:])} differs from the output's {tuple(output.shape[-2:])}")
+        mask = mask.to(device=output.device, dtype=output.dtype)
         if mask.dim() == 3:
             _check_batch(mask.shape[0], output.shape[0], "Area mask")
             mask = mask[:, None]
@@ -180,26 +221,25 @@ class Area(Target):
     def _region(self, output: torch.Tensor) -> torch.Tensor:
         """The area as weights [B, H, W] on the output's grid."""
         b, h, w = output.shape[0], output.shape[-2], output.shape[-1]
-        if self.box is not None:
-            y0, x0, y1, x1 = self.box
+        box, mask = self._on_grid(h, w)
+        if box is not None:
+            y0, x0, y1, x1 = box
             if y1 > h or x1 > w:
                 raise ArgumentError(f"box {self.box} lies outside the {h}x{w} output")
             region = torch.zeros(b, h, w, device=output.device)
             region[:, y0:y1, x0:x1] = 1.0
             return region
-        mask = self.mask.to(device=output.device, dtype=torch.float32)
-        if mask.shape[-2:] != (h, w):
-            raise ArgumentError(f"mask size {tuple(mask.shape[-2:])} differs from the output's {(h, w)}")
+        mask = mask.to(device=output.device, dtype=torch.float32)
         return (mask != 0).float().expand(b, h, w) if mask.dim() == 2 else (mask != 0).float()
 
     def sample(self, i: int) -> "Area":
         if self.mask is not None and self.mask.dim() == 3:
-            return Area(mask=self.mask[i], channel=self.channel)
+            return Area(mask=self.mask[i], channel=self.channel, size=self.size)
         return self
 
     def repeat(self, n: int) -> "Area":
         if self.mask is not None and self.mask.dim() == 3:
-            return Area(mask=self.mask.repeat(n, 1, 1), channel=self.channel)
+            return Area(mask=self.mask.repeat(n, 1, 1), channel=self.channel, size=self.size)
         return self
 
     def __repr__(self) -> str:

@@ -144,11 +144,12 @@ def _detach(out: Any) -> Any:
 
 
 def dense_output(output: Any) -> torch.Tensor:
-    """The tensor a prediction is read from: a tuple's first element, a dict's ``"out"``."""
+    """The tensor a prediction is read from: a tuple's first element, a dict's ``"out"`` or ``"logits"``."""
     if isinstance(output, (tuple, list)):
         return output[0]
     if isinstance(output, dict):
-        return output["out"] if "out" in output else next(iter(output.values()))
+        key = "out" if "out" in output else "logits" if "logits" in output else None
+        return output[key] if key is not None else next(iter(output.values()))
     return output
 
 
