@@ -127,3 +127,57 @@ def test_one_broken_run_or_picture_does_not_break_the_others(serve_runs, tmp_pat
         good = c.post("/api/explain", json={"run": "torchvision-resnet18", "image": {"split": "test", "index": 2}})
         assert good.status_code == 200
         assert c.get("/api/runs/cnn/history").status_code == 200
+
+
+def test_the_analysis_queue_is_bounded_shared_and_drops_abandoned_work(sources):
+    """Units, embeddings and epoch curves: at most MAX_ANALYSES queued (then 503 + Retry-After),
+    one computation per key however many clients ask, and queued work nobody waits for is dropped."""
+    import asyncio
+    import threading
+
+    import httpx
+
+    from netgaze.serve import app as app_module
+
+    app = create_app(sources)
+    explorer = app.state.explorer
+    gate, started, runs = threading.Event(), [], []
+
+    def slow(state):     # holds the analysis thread until the test opens the gate
+        started.append(1)
+        gate.wait(20)
+        return {"value": 1}
+
+    async def go():
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url=LOCAL_URL):
+            waits = [asyncio.create_task(explorer.analyse(("slow", i), slow)) for i in range(app_module.MAX_ANALYSES)]
+            twin = asyncio.create_task(explorer.analyse(("slow", 0), slow))      # shares the first computation
+            await asyncio.sleep(0.3)
+            assert len(explorer.in_flight) == app_module.MAX_ANALYSES
+            try:
+                await explorer.analyse(("slow", "one too many"), slow)
+                raise AssertionError("a full analysis queue accepted more work")
+            except app_module.QueueFull:
+                pass
+            waits[-1].cancel()                            # its client left while it was still queued
+            await asyncio.sleep(0.3)
+            assert ("slow", app_module.MAX_ANALYSES - 1) not in explorer.in_flight
+            gate.set()
+            results = await asyncio.gather(*waits[:-1], twin)
+            runs.append(len(started))
+            return results
+    try:
+        results = asyncio.run(go())
+    finally:
+        explorer.close()
+    assert all(r == {"value": 1} for r in results)
+    assert runs == [app_module.MAX_ANALYSES - 1]          # the twin shared, the abandoned one never ran
+    assert explorer.results.get(("slow", 0)) == {"value": 1}
+
+
+def test_bad_units_requests_are_refused_before_they_queue(client):
+    for body, message in (({"steps": {}}, "steps is an integer"), ({"steps": 10**9}, "steps is an integer"),
+                          ({"channels": "0-5"}, "channels is a list"), ({"channels": list(range(100))}, "channels is a list")):
+        answer = client.post("/api/units", json={"run": "cnn", **body})
+        assert answer.status_code == 400 and message in answer.json()["error"], answer.text

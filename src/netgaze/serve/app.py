@@ -56,6 +56,16 @@ from netgaze.serve.processes import WorkerProcesses
 from netgaze.serve.web import JSONAnswer, MAX_JSON_BYTES, explorer_of, png_response, read_body, read_json
 
 STATIC = Path(__file__).parent / "static"
+MAX_ANALYSES = 8            # units, embeddings and epoch curves queued or running at once (then 503)
+DISCONNECT_POLL_S = 0.25    # how often a waiting analysis request checks that its client is still there
+
+
+class ClientGone(Exception):
+    """The client of an analysis request closed its connection while it waited."""
+
+
+async def client_gone(request: Request, err: ClientGone) -> Response:
+    return Response(status_code=499)   # nobody reads it; no traceback in the log
 
 
 @dataclass
@@ -109,6 +119,7 @@ class Explorer:
                                     make_state=lambda i: WorkerState(self.weights, budget))
         self.analysis_state = WorkerState(self.weights, budget)
         self.analysis = ThreadPoolExecutor(1, thread_name_prefix="netgaze-serve-analysis")
+        self.in_flight: dict[tuple, list] = {}   # key -> [future, clients waiting]
         self.readers = ThreadPoolExecutor(2, thread_name_prefix="netgaze-serve-pictures")
         for source in sources:       # the stage rule's probe passes run now, not in the event loop later
             source.layers()
@@ -139,14 +150,45 @@ class Explorer:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.readers, labelled_picture, image, source, self.uploads)
 
-    async def analyse(self, key: tuple, work: Callable[[WorkerState], Any]) -> Any:
-        """Run ``work`` in the analysis thread once per ``key``; later calls read the cache."""
+    async def analyse(self, key: tuple, work: Callable[[WorkerState], Any], request: Request | None = None) -> Any:
+        """Run ``work`` in the analysis thread once per ``key``; later calls read the cache.
+
+        Bounded like the explanations: with ``MAX_ANALYSES`` computations queued or running, a
+        new one is refused (503 + Retry-After). Requests for a key already in flight wait for that
+        computation instead of queueing another. A computation that has not started is cancelled
+        when every client waiting for it has gone (``request`` tells; one that has started runs to
+        its end and fills the cache).
+        """
         cached = self.results.get(key)
         if cached is not None:
             return cached
-        loop = asyncio.get_running_loop()
-        result = await loop.run_in_executor(self.analysis, work, self.analysis_state)
-        return self.results.put(key, result)
+        entry = self.in_flight.get(key)
+        if entry is None:
+            if len(self.in_flight) >= MAX_ANALYSES:
+                raise QueueFull(f"{len(self.in_flight)} analyses (units, embeddings, epoch curves) are queued or "
+                                "running; retry in a moment")
+            future = self.analysis.submit(work, self.analysis_state)
+            entry = self.in_flight[key] = [future, 0]
+            future.add_done_callback(lambda f, key=key: self._finished(key, f))
+        entry[1] += 1
+        try:
+            waiting = asyncio.wrap_future(entry[0])
+            while True:
+                done, _ = await asyncio.wait({waiting}, timeout=DISCONNECT_POLL_S)
+                if done:
+                    return waiting.result()
+                if request is not None and await request.is_disconnected():
+                    raise ClientGone()
+        finally:
+            entry[1] -= 1
+            if entry[1] == 0 and not entry[0].done():
+                entry[0].cancel()            # nobody waits: a queued computation never starts
+
+    def _finished(self, key: tuple, future: Any) -> None:
+        if self.in_flight.get(key, [None])[0] is future:
+            del self.in_flight[key]
+        if not future.cancelled() and future.exception() is None:
+            self.results.put(key, future.result())
 
     def close(self) -> None:
         self.queue.close()
@@ -268,7 +310,8 @@ def create_app(sources: Sources, settings: Settings | None = None,
         Route("/api/units", units, methods=["POST"]),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
-    handlers = {ApiError: api_error, QueueFull: queue_full, HTTPException: http_error, ValueError: user_error,
+    handlers = {ApiError: api_error, QueueFull: queue_full, ClientGone: client_gone, HTTPException: http_error,
+                ValueError: user_error,
                 RecorderError: user_error,
                 Exception: server_error}
     app = Starlette(routes=routes, exception_handlers=handlers,

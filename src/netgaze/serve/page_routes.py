@@ -34,7 +34,7 @@ async def pictures(request: Request) -> Response:
         raise ApiError("order is index or misclassified")
     limit = _int_param(params.get("limit", "200"), "limit", 1, views.MAX_LISTED)
     items = await explorer.analyse(("pictures", source.id, split),
-                                   lambda state: views.picture_list(state, source, split))
+                                   lambda state: views.picture_list(state, source, split), request)
     if params.get("label") not in (None, ""):
         label = _int_param(params["label"], "label", 0, max(len(source.classes) - 1, 0))
         items = [i for i in items if i["label"] == label]
@@ -87,7 +87,7 @@ async def epochs(request: Request) -> Response:
             mask = None
     key = ("epochs", source.id, json.dumps(image, sort_keys=True), method, layers[0], target)
     result = await explorer.analyse(key, lambda state: views.epoch_curves(state, source, x, label, mask, method,
-                                                                          layers[0], target))
+                                                                          layers[0], target), request)
     return JSONAnswer(dict(result, run=source.id, layer=layers[0]))
 
 
@@ -114,7 +114,7 @@ async def embedding(request: Request) -> Response:
         raise ApiError(f"method is one of {', '.join(views.EMBED_METHODS)}{missing}")
     key = ("embedding", source.id, layer, method, epoch, limit, split)
     result = await explorer.analyse(key, lambda state: views.embedding(state, source, layer, method, epoch,
-                                                                       limit, split))
+                                                                       limit, split), request)
     return JSONAnswer(dict(result, run=source.id, split=split))
 
 
@@ -127,7 +127,13 @@ async def units(request: Request) -> Response:
     channels, steps, k = body.get("channels"), body.get("steps", 64), body.get("top", 6)
     if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= 16:
         raise ApiError("top is an integer in 1..16")
+    # the cost of a request is bounded before it is queued (the layer's width is checked when it runs)
+    if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= units_view.MAX_STEPS:
+        raise ApiError(f"steps is an integer in 1..{units_view.MAX_STEPS}")
+    if channels is not None and (not isinstance(channels, list) or not 1 <= len(channels) <= units_view.MAX_CHANNELS
+                                 or not all(isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in channels)):
+        raise ApiError(f"channels is a list of 1..{units_view.MAX_CHANNELS} integers >= 0")
     key = ("units", source.id, layer, json.dumps(channels), steps, k, epoch)
     result = await explorer.analyse(key, lambda state: units_view.units(state, source, layer, channels, steps,
-                                                                        k, epoch))
+                                                                        k, epoch), request)
     return JSONAnswer(dict(result, run=source.id))
