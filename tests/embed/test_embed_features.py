@@ -106,10 +106,10 @@ def test_only_one_batch_of_activations_is_alive(data, monkeypatch):
     refs, alive = [], []
     real_pool = module.pool
 
-    def spy(activation):
+    def spy(activation, **how):
         alive.append(sum(1 for r in refs if r() is not None))
         refs.append(weakref.ref(activation))
-        return real_pool(activation)
+        return real_pool(activation, **how)
 
     monkeypatch.setattr(module, "pool", spy)
     F = features(toy_model(), TensorDataset(x, y), "1", batch_size=3, progress=False)

@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset, RandomSampler, Subset
 
 from netgaze.errors import ArgumentError
+from netgaze.core import layouts
 from netgaze.core.layers import LayerError, LayerRef, resolve_layer
 from netgaze.core.recorder import OutputSelector, Recorder
 
@@ -100,8 +101,12 @@ def features(model: nn.Module, data: Dataset | DataLoader, layer: LayerRef = PRE
         progress: show a tqdm progress bar.
 
     Returns:
-        A ``Features`` record. Activations [B, C, H, W] are averaged over H and W,
-        [B, C, L] over L; [B, D] are kept as they are.
+        A ``Features`` record with one column per channel. Activations are averaged over
+        their positions, read in the layer's layout for the batch's picture size (see
+        ``netgaze.core.layouts`` and ``pool``): maps [B, C, H, W] over H and W,
+        channels-last maps [B, H, W, C] (Swin) over H and W, tokens [B, N, C]
+        (ViT, HF models) over the N tokens (prefix tokens included), giving [B, C],
+        never over channels; other [B, C, L] over L; [B, D] are kept as they are.
     """
     loader = _as_loader(data, batch_size, num_workers)
     dataset = loader.dataset
@@ -110,6 +115,7 @@ def features(model: nn.Module, data: Dataset | DataLoader, layer: LayerRef = PRE
         param = next(model.parameters(), None)
         device = param.device if param is not None else torch.device("cpu")
     name, hooked = _resolve(model, layer)
+    hooked_module = model.get_submodule(hooked) if hooked else None
     rows: np.ndarray | None = None
     labels = np.full(total, -1, np.int64)
     has_labels = False
@@ -126,7 +132,7 @@ def features(model: nn.Module, data: Dataset | DataLoader, layer: LayerRef = PRE
             x = x[:take].to(device, non_blocking=True)
             out = rec.forward((x, _labels_for(model, y, take, device)) if getattr(model, "takes_labels", False) else x)
             act = rec.activations[hooked] if hooked else out
-            pooled = pool(act).float().cpu().numpy()
+            pooled = pool(act, size=x.shape[-2:], module=hooked_module).float().cpu().numpy()
             if rows is None:
                 rows = np.empty((total, pooled.shape[1]), np.float32)
             rows[filled:filled + take] = pooled
@@ -156,11 +162,45 @@ def features(model: nn.Module, data: Dataset | DataLoader, layer: LayerRef = PRE
                     thumbnails=thumbs[:filled] if thumbs is not None else None)
 
 
-def pool(activation: torch.Tensor) -> torch.Tensor:
-    """Global average pool [B, C, *spatial] -> [B, C]; [B, D] is returned unchanged."""
+def pool(activation: torch.Tensor, size: Sequence[int] | None = None, module: nn.Module | None = None
+         ) -> torch.Tensor:
+    """Global average pool over positions -> [B, C]; [B, D] is returned unchanged.
+
+    Args:
+        activation: one layer's output.
+        size: the input pictures' (H, W). With it, a [B, N, C] output whose N tokens fit a
+            patch grid of the picture (with up to 8 prefix tokens) is pooled over the
+            tokens, and a [B, h, w, C] output that reads only as channels last (or whose
+            ``module`` writes channels last, a layer norm) over h and w. Without it, every
+            output is read channels first ([B, C, *spatial]).
+        module: the layer that wrote ``activation``; settles a 4-d shape that reads both ways.
+    """
     if activation.dim() < 2:
         raise ArgumentError(f"cannot pool an activation of shape {tuple(activation.shape)}: need [B, C, ...]")
-    return activation if activation.dim() == 2 else activation.flatten(2).mean(2)
+    if activation.dim() == 2:
+        return activation
+    kind = _layout(tuple(activation.shape), size, module) if size is not None else "nchw"
+    if kind == "tokens":
+        return activation.mean(1)
+    if kind == "nhwc":
+        return activation.mean((1, 2))
+    return activation.flatten(2).mean(2)
+
+
+def _layout(shape: tuple[int, ...], size: Sequence[int], module: nn.Module | None) -> str:
+    """"tokens", "nhwc" or "nchw" for one layer output (``netgaze.core.layouts`` reads it)."""
+    found = layouts.candidates(shape, (int(size[0]), int(size[1])))
+    kinds = {c.kind for c in found}
+    if len(shape) == 3:
+        return "tokens" if "tokens" in kinds else "nchw"
+    if kinds == {"nhwc"}:
+        return "nhwc"
+    if kinds == {"nchw", "nhwc"}:
+        exact = {c.kind for c in found if c.grid[0] * int(size[1]) == c.grid[1] * int(size[0])}
+        if len(exact) == 1:
+            return exact.pop()
+        return "nhwc" if layouts.channels_hint(module) == "last" else "nchw"
+    return "nchw"
 
 
 def thumbnails(images: torch.Tensor, size: int) -> np.ndarray:
