@@ -124,3 +124,29 @@ def test_importing_netgaze_imports_neither_lightning_nor_transformers():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_without_build_the_lightning_module_class_is_the_build(tmp_path):
+    from netgaze.integrations.lightning import RunCallback
+    from netgaze_test_lit import BareLit
+
+    run = tmp_path / "own"
+    _fit(BareLit(), RunCallback(run, data={"test": _data(6)}), 1, tmp_path, limit_val_batches=0)
+    loaded = ng.load_run(run, trust_code=True)
+    assert loaded.config["model"] == "netgaze_test_lit:BareLit" and type(loaded.model).__name__ == "BareLit"
+
+
+def test_only_the_global_rank_zero_writes(tmp_path):
+    from types import SimpleNamespace
+
+    from netgaze.integrations.lightning import RunCallback
+    from netgaze_test_lit import LitClassifier
+
+    callback = RunCallback(tmp_path / "rank1", build=BUILD, data={"test": _data(6)}, module_attr="model")
+    trainer = SimpleNamespace(is_global_zero=False, current_epoch=0, sanity_checking=False,
+                              callback_metrics={"val_acc": torch.tensor(0.5)})
+    lit = LitClassifier()
+    callback.on_train_start(trainer, lit)
+    callback.on_train_epoch_end(trainer, lit)
+    callback.on_fit_end(trainer, lit)
+    assert not (tmp_path / "rank1").exists()

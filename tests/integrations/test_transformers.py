@@ -128,3 +128,16 @@ def test_without_transformers_the_callback_names_the_extra(monkeypatch):
     monkeypatch.delitem(sys.modules, "netgaze.integrations.transformers", raising=False)
     with pytest.raises(MissingExtraError, match=r"pip install 'netgaze\[transformers\]'"):
         importlib.import_module("netgaze.integrations.transformers")
+
+
+def test_only_the_world_process_zero_writes(tmp_path):
+    from types import SimpleNamespace
+
+    from netgaze.integrations.transformers import RunCallback
+
+    callback = RunCallback(tmp_path / "rank1", data={"test": Pictures(3)})
+    state = SimpleNamespace(is_world_process_zero=False, epoch=1.0, global_step=3, log_history=[{"loss": 1.0, "epoch": 1.0}])
+    callback.on_train_begin(None, state, None, model=_tiny_vit())
+    callback.on_epoch_end(None, state, None)
+    callback.on_train_end(None, state, None)
+    assert not (tmp_path / "rank1").exists()
