@@ -365,3 +365,21 @@ def test_only_installed_projections_are_offered(client):
     if not has_umap:   # a 400 that says what to install, not a 500 with a traceback
         answer = client.post("/api/embedding", json={"run": "cnn", "method": "umap", "limit": 40})
         assert answer.status_code == 400 and "umap-learn" in answer.json()["error"]
+
+
+def test_every_offered_method_answers_with_the_librarys_map(client, serve_runs):
+    """What the pages offer comes from the library's registry, and each offered method answers."""
+    from netgaze.methods import METHODS
+
+    listing = client.get("/api/runs").json()
+    offered = listing["cam_methods"] + listing["pixel_methods"]
+    assert sorted(offered) == sorted(METHODS)
+    for method in offered:
+        body = {"run": "cnn", "image": {"split": "test", "index": 1}, "method": method, "target": {"class": 2}}
+        if method in listing["cam_methods"] or method == "guided_gradcam":
+            body["layer"] = ["features"]
+        answer = client.post("/api/explain", json=body)
+        assert answer.status_code == 200, (method, answer.text)
+        got = _map(answer.json())
+        got = got["features"] if isinstance(got, dict) else got
+        assert torch.isfinite(got).all() and got.abs().sum() > 0, method

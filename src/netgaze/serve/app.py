@@ -219,10 +219,17 @@ async def colormap(request: Request) -> Response:
 
 
 async def runs(request: Request) -> Response:
+    from netgaze.methods import CAM_METHODS, GRADIENT_METHODS, PERTURBATION_METHODS
     from netgaze.serve.views import EMBED_METHODS
 
+    # the pages offer what the library has: CAM maps [H, W] (one or several layers) and per-pixel
+    # attributions [C, H, W] (guided Grad-CAM also takes layers)
     return JSONAnswer({"runs": [s.facts() for s in explorer_of(request).sources],
-                         "embedding_methods": list(EMBED_METHODS)})
+                       "cam_methods": list(CAM_METHODS),
+                       "pixel_methods": ["guided_backprop", "guided_gradcam", *[m for m in GRADIENT_METHODS
+                                                                              if m != "guided_backprop"],
+                                         *PERTURBATION_METHODS],
+                       "embedding_methods": list(EMBED_METHODS)})
 
 
 async def picture(request: Request) -> Response:

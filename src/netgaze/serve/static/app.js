@@ -22,6 +22,8 @@ async function start() {
     const data = await api("/api/runs");
     state.runs = data.runs;
     state.embeddingMethods = data.embedding_methods || ["pca", "tsne"];
+    if (data.cam_methods) CAM_METHODS = data.cam_methods;
+    if (data.pixel_methods) GRADIENT_METHODS = data.pixel_methods;
   } catch (err) { status(err.message, true); return; }
   if (new URLSearchParams(location.search).has("token")) history.replaceState(null, "", "/" + location.hash);
   window.addEventListener("hashchange", route);

@@ -4,8 +4,9 @@
    (textContent / text nodes), never as HTML. Scripts load in order: common, heat, maps, data, app. */
 "use strict";
 
-const CAM_METHODS = ["gradcam", "gradcam_pp", "hirescam", "layercam", "xgradcam", "scorecam"];
-const GRADIENT_METHODS = ["guided_backprop", "guided_gradcam", "saliency", "smoothgrad", "integrated_gradients"];
+// The methods the server's library has (GET /api/runs fills these at start; these are the fallback).
+let CAM_METHODS = ["gradcam", "gradcam_pp", "hirescam", "layercam", "xgradcam", "scorecam"];
+let GRADIENT_METHODS = ["guided_backprop", "guided_gradcam", "saliency", "smoothgrad", "integrated_gradients"];
 const COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
                  "#bcbd22", "#17becf"];
 const DISPLAY = 224;
