@@ -103,7 +103,11 @@ def test_weights_that_do_not_fit_the_build_name_the_keys(tmp_path):
     with pytest.raises(ModelError) as err:
         _fit(LitClassifier(), RunCallback(tmp_path / "bad", build=BUILD, build_args={"width": 8},
                                           data={"test": _data(6)}), 1, tmp_path)
-    assert "features.0.weight" in str(err.value) and "module_attr" in str(err.value)
+    assert "LitClassifier.model has the keys of build" in str(err.value)
+    assert "features.0.bias is [4], the build makes [8] (5 keys differ)" in str(err.value)
+    with pytest.raises(ModelError, match=r"nor one of its attributes \(model, loss\).*module_attr='NAME'"):
+        _fit(LitClassifier(), RunCallback(tmp_path / "bad1", build="torchvision:resnet18", data={"test": _data(6)}),
+             1, tmp_path)
     with pytest.raises(ModelError, match="no such sub-module.*model, loss"):
         _fit(LitClassifier(), RunCallback(tmp_path / "bad2", build=BUILD, data={"test": _data(6)},
                                           module_attr="net"), 1, tmp_path)

@@ -80,20 +80,9 @@ def test_a_hugging_face_trainer_writes_epochs_1_to_n_with_its_metrics_and_the_tr
     trained = model.state_dict()
     for key, value in loaded.model.state_dict().items():
         assert torch.equal(value, trained[key]), key
-    if _logits_explained():   # until the core explains a ModelOutput's logits with no output= (issue 23 part 4)
-        assert main(["study", "epochs", str(run), "--images", "2", "--eval", "6", "--quiet"]) == 0
-
-
-def _logits_explained() -> bool:
-    """Whether the explanation core takes an ``ImageClassifierOutput`` without ``output=``; once it
-    does everywhere, drop this probe so that the study's success is asserted unconditionally."""
-    try:
-        ng.gradcam(_tiny_vit(), torch.zeros(1, 3, 32, 32))
-    except ng.UserError as err:
-        if "output=" in str(err):
-            return False
-        raise
-    return True
+    # the model returns an ImageClassifierOutput: explained through its logits with no output=
+    assert main(["study", "epochs", str(run), "--images", "2", "--eval", "6", "--quiet"]) == 0
+    assert (run / "artifacts" / "epochs.json").is_file()
 
 
 def test_without_evaluation_each_epoch_is_saved_with_its_training_loss(tmp_path):

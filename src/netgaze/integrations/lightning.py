@@ -40,7 +40,7 @@ from netgaze.integrations.extras import require
 from netgaze.lab.models import ModelError, build_from_spec
 from netgaze.lab.models.import_path import is_import_path
 from netgaze.lab.run_data import DEFAULT_MAX_DATA_MB
-from netgaze.lab.run_writer import RunWriter, check_fit, default_build, unwrap
+from netgaze.lab.run_writer import RunWriter, default_build, unwrap
 
 _pl = require("lightning.pytorch", "lightning", "netgaze.integrations.lightning.RunCallback")
 
@@ -142,22 +142,31 @@ class RunCallback(_pl.Callback):
         trust = self.build.partition(":")[0] if is_import_path(self.build) else False
         expected = {k: tuple(v.shape) for k, v in build_from_spec(self.build, args, trust_code=trust).state_dict().items()}
         whole = {k: tuple(v.shape) for k, v in pl_module.state_dict().items()}
-        try:
-            check_fit(self.build, expected, whole)
+        if _fits(expected, whole):
             return pl_module, self.build, args
-        except ModelError as err:
-            reason = str(err)
-        fitting = [(name, child) for name, child in pl_module.named_children()
-                   if {k: tuple(v.shape) for k, v in child.state_dict().items()} == expected]
+        children = {name: {k: tuple(v.shape) for k, v in child.state_dict().items()}
+                    for name, child in pl_module.named_children()}
+        fitting = [name for name, shapes in children.items() if _fits(expected, shapes)]
         if len(fitting) == 1:
-            return fitting[0][1], self.build, args
-        missing = sorted(set(expected) - set(whole))
-        extra = sorted(set(whole) - set(expected))
-        which = (f" (these attributes fit: {', '.join(n for n, _ in fitting)})" if fitting else "")
-        raise ModelError(f"the LightningModule {type(pl_module).__name__} does not fit build={self.build!r} and no "
-                         f"single attribute of it does{which}: keys the build makes that it lacks: "
-                         f"{_some(missing)}; keys it has that the build does not make: {_some(extra)} ({reason}). "
-                         "Pass module_attr='NAME' for the attribute holding the network") from None
+            return getattr(pl_module, fitting[0]), self.build, args
+        if fitting:
+            raise ModelError(f"several attributes of {type(pl_module).__name__} fit build={self.build!r} "
+                             f"({', '.join(fitting)}): pass module_attr='NAME' to choose")
+        named = next((name for name, shapes in children.items() if set(shapes) == set(expected)), None)
+        if named is not None:   # the network is there, built with other arguments
+            wrong = sorted(k for k in expected if children[named][k] != expected[k])
+            raise ModelError(f"{type(pl_module).__name__}.{named} has the keys of build={self.build!r} but other "
+                             f"shapes: {wrong[0]} is {list(children[named][wrong[0]])}, the build makes "
+                             f"{list(expected[wrong[0]])} ({len(wrong)} keys differ); pass the build_args that "
+                             f"construct it (and module_attr={named!r})")
+        raise ModelError(f"neither the LightningModule {type(pl_module).__name__} nor one of its attributes "
+                         f"({', '.join(children) or 'none'}) fits build={self.build!r}: the build makes "
+                         f"{_some(sorted(expected))}; the LightningModule has {_some(sorted(whole))}. "
+                         "Pass module_attr='NAME' for the attribute holding the network, and the build that makes it")
+
+
+def _fits(expected: dict[str, tuple[int, ...]], got: dict[str, tuple[int, ...]]) -> bool:
+    return expected == got
 
 
 def _some(keys: list[str], n: int = 4) -> str:
