@@ -28,7 +28,7 @@ from netgaze.analyses.histograms import UnitHistograms, region_cells
 from netgaze.analyses.indexed import IndexedPictures
 from netgaze.errors import UserError
 from netgaze.core.layers import LayerRef, conv_layer_names, resolve_layers
-from netgaze.core.recorder import Recorder
+from netgaze.core.recorder import OutputSelector, Recorder
 
 ConceptSource = Callable[[torch.Tensor], torch.Tensor]  # dataset indices [B] -> bool masks [B, H, W]
 
@@ -167,7 +167,8 @@ def _as_sources(concepts, dataset) -> dict[str, ConceptSource]:
 def dissect(model: nn.Module, dataset: Dataset, layers: LayerRef | Sequence[LayerRef] | None = None,
             concepts: Sequence[str] | Mapping[str, Any] | None = None, *, quantile: float = 0.005,
             iou_threshold: float = 0.04, batch_size: int = 32, bins: int = 2048, top_k: int = 4,
-            limit: int | None = None, device: str | torch.device | None = None, progress: bool = True) -> Dissection:
+            limit: int | None = None, device: str | torch.device | None = None, progress: bool = True,
+            output: OutputSelector = None) -> Dissection:
     """Dissect the units of ``layers`` against concept masks in one streaming pass.
 
     Args:
@@ -184,6 +185,9 @@ def dissect(model: nn.Module, dataset: Dataset, layers: LayerRef | Sequence[Laye
         limit: dissect only the first ``limit`` pictures (None = all).
         device: where to compute; default the model's device.
         progress: a progress bar.
+        output: which part of a tuple/dict model output is the output (``Recorder``); accepted like
+            every analysis that runs a model, though this pass stops at the deepest layer and never
+            computes the output.
     """
     if not 0 < quantile < 1:
         raise DissectionError(f"quantile must be in (0, 1), got {quantile}")
@@ -203,7 +207,7 @@ def dissect(model: nn.Module, dataset: Dataset, layers: LayerRef | Sequence[Laye
                         shuffle=False)
     from tqdm.auto import tqdm
 
-    with Recorder(model, layer_names, grads=False, stop=True) as rec:
+    with Recorder(model, layer_names, grads=False, stop=True, output=output) as rec:
         for x, idx in tqdm(loader, disable=not progress, desc="dissect", unit="batch"):
             x = x.to(device)
             rec.forward(x)

@@ -61,7 +61,7 @@ def dissection_study(run, split: str = "test", layers: Sequence[LayerRef] | None
 
 def top_examples_study(run, layer: LayerRef = -1, channels: Sequence[int] | None = None, k: int = 9,
                        split: str = "test", featureviz_steps: int = 64, out: str | Path | None = None,
-                       progress: bool = True) -> Path:
+                       progress: bool = True, output: Any = None) -> Path:
     """Each channel's top pictures beside its activation-maximization picture; returns the manifest path.
 
     ``featureviz_steps=0`` leaves the activation-maximization column out.
@@ -69,7 +69,7 @@ def top_examples_study(run, layer: LayerRef = -1, channels: Sequence[int] | None
     from netgaze.analyses.top_examples import top_examples
 
     run, data, facts = _open(run, split)
-    result = top_examples(run.model, data, layer, channels=channels, k=k, progress=progress)
+    result = top_examples(run.model, data, layer, channels=channels, k=k, progress=progress, output=output)
     maximized = None
     if featureviz_steps > 0:
         from netgaze.featureviz import visualize

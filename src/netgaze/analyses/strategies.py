@@ -29,6 +29,7 @@ from torch.utils.data import Dataset, Subset
 from netgaze.analyses.spectral import SpectralResult, spectral_clusters
 from netgaze.errors import UserError
 from netgaze.core.layers import LayerRef
+from netgaze.core.recorder import OutputSelector
 
 SHORTCUT_RATIO = 0.5   # a likely shortcut: its maps peak on the object less than half as often as the rest's
 MIN_SHORTCUT_SHARE = 0.05  # ... and it holds at least this share of its class's pictures
@@ -158,7 +159,7 @@ def strategies(model: nn.Module, dataset: Dataset, classes: Sequence[int | str] 
                max_clusters: int = 8, n_typical: int = 8, out: str | os.PathLike | None = None,
                batch_size: int = 64, shard_size: int = 1024, tsne_limit: int = 5000,
                device: str | torch.device | None = None, random_state: int = 0,
-               progress: bool = True) -> Strategies:
+               progress: bool = True, output: OutputSelector = None) -> Strategies:
     """Find each class's strategies by clustering its explanations (SpRAy).
 
     Args:
@@ -183,6 +184,8 @@ def strategies(model: nn.Module, dataset: Dataset, classes: Sequence[int | str] 
         device: where to compute; default the model's device.
         random_state: seeds the eigensolver, k-means and t-SNE.
         progress: progress bars.
+        output: which part of a tuple/dict model output is explained (``Recorder``); None: the
+            output, a dict's ``"out"`` or ``"logits"`` (Hugging Face models), a tuple's first element.
     """
     from netgaze.analyses.dataset_explanations import explain_dataset
     from netgaze.core.layers import resolve_layer
@@ -202,7 +205,7 @@ def strategies(model: nn.Module, dataset: Dataset, classes: Sequence[int | str] 
     with tempfile.TemporaryDirectory(prefix="netgaze-strategies-") as scratch:
         folder = Path(out) if out is not None else Path(scratch)
         explain_dataset(model, subset, method, layer_name, target=target, out=folder, shard_size=shard_size,
-                        batch_size=batch_size, device=device, progress=progress)
+                        batch_size=batch_size, device=device, progress=progress, output=output)
         small, predictions, energy_object, pointing, energy_marker = _read_shards(folder, positions, dataset,
                                                                                   resolution)
     result = Strategies({}, {}, {}, {}, {}, {}, {}, settings, names, dataset)

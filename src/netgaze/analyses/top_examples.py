@@ -22,7 +22,7 @@ from torch.utils.data import DataLoader, Dataset
 from netgaze.analyses.indexed import IndexedPictures, picture_of
 from netgaze.errors import UserError
 from netgaze.core.layers import LayerRef, resolve_layer
-from netgaze.core.recorder import Recorder
+from netgaze.core.recorder import OutputSelector, Recorder
 
 
 class TopExamplesError(UserError):
@@ -93,7 +93,8 @@ class TopExamples:
 
 def top_examples(model: nn.Module, dataset: Dataset, layer: LayerRef, channels: Sequence[int] | None = None,
                  k: int = 9, *, crop: int | None = None, batch_size: int = 64,
-                 device: str | torch.device | None = None, progress: bool = True) -> TopExamples:
+                 device: str | torch.device | None = None, progress: bool = True,
+                 output: OutputSelector = None) -> TopExamples:
     """The k pictures of ``dataset`` that activate each channel of ``layer`` most, in one pass.
 
     A picture's score for a channel is the channel's largest activation over positions (its
@@ -110,6 +111,9 @@ def top_examples(model: nn.Module, dataset: Dataset, layer: LayerRef, channels: 
         batch_size: pictures per forward pass.
         device: default the model's device.
         progress: a progress bar.
+        output: which part of a tuple/dict model output is the output (``Recorder``); accepted like
+            every analysis that runs a model, though this pass stops at the deepest layer and never
+            computes the output.
     """
     if k < 1:
         raise TopExamplesError(f"k must be >= 1, got {k}")
@@ -125,7 +129,7 @@ def top_examples(model: nn.Module, dataset: Dataset, layer: LayerRef, channels: 
     best_values = best_indices = best_positions = None
     picked: torch.Tensor | None = None
     feature_size = input_size = None
-    with Recorder(model, [name], grads=False, stop=True) as rec:
+    with Recorder(model, [name], grads=False, stop=True, output=output) as rec:
         for x, idx in tqdm(DataLoader(IndexedPictures(dataset), batch_size=batch_size), disable=not progress,
                            desc=f"top examples {name}", unit="batch"):
             rec.forward(x.to(device))

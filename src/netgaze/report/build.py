@@ -25,7 +25,7 @@ from netgaze.errors import UserError
 from netgaze.report.history_figure import curves_png
 from netgaze.report.findings import findings
 from netgaze.report.runinfo import RunInfo, find_runs, read_run
-from netgaze.report.sections import CHAPTERS, FIGURE_ORDER, STUDIES, study_of
+from netgaze.report.sections import CHAPTERS, FIGURE_ORDER, STUDIES, measured_in_masks, study_of
 
 HERE = Path(__file__).parent
 MIME = {".png": "image/png", ".gif": "image/gif", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".svg": "image/svg+xml"}
@@ -190,7 +190,9 @@ def gather(runs: list[RunInfo], anchors: Anchors | None = None) -> list[dict[str
                 continue
             entries.sort(key=lambda e: figure_order(e[1]))
             spec = STUDIES[study]
-            section = {"id": study, "title": spec["title"], "intro": spec.get("intro", ""),
+            masked = any(measured_in_masks(m) for _, m in entries)
+            intro = spec.get("intro", "") if masked else spec.get("intro_without_masks", spec.get("intro", ""))
+            section = {"id": study, "title": spec["title"], "intro": intro,
                        "figures": [], "tables": [], "notes": []}
             several = len({run.path for run, _ in entries}) > 1
             for run, manifest in entries:

@@ -128,10 +128,12 @@ def layers_finding(runs: list[RunInfo]) -> list[Finding]:
 
 
 def epochs_finding(runs: list[RunInfo]) -> list[Finding]:
+    """Attention during training: the energy inside the masks, or without masks the map's coverage."""
     found = []
     for run, manifest in manifests_of(runs, "epochs"):
         rows = [r for r in manifest.get("numbers", {}).get("per_epoch", []) if is_number(r.get("gradcam_energy_in_mask"))]
         if len(rows) < 2:
+            found.extend(_epochs_coverage_finding(run, manifest))
             continue
         first, last = rows[0], rows[-1]
         peak = max(rows, key=lambda r: r["gradcam_energy_in_mask"])
@@ -145,6 +147,23 @@ def epochs_finding(runs: list[RunInfo]) -> list[Finding]:
         found.append({"title": "Attention during training", "text": text,
                       "refs": [figure_ref(run, manifest, curve.get("file") if curve else None)]})
     return found
+
+
+def _epochs_coverage_finding(run: RunInfo, manifest: dict) -> list[Finding]:
+    """Data without masks: only what was measured, the share of each map above half its maximum."""
+    rows = [r for r in manifest.get("numbers", {}).get("per_epoch", []) if is_number(r.get("gradcam_coverage"))]
+    if len(rows) < 2:
+        return []
+    first, last = rows[0], rows[-1]
+    spread = [r["gradcam_coverage"] for r in rows]
+    text = (f"During the training of {run.name}, the Grad-CAM coverage (the share of the map above half its maximum; "
+            f"the data has no masks, so where the maps lie is not measured) {trend(spread)} from "
+            f"{fmt(first['gradcam_coverage'])} at epoch {first['epoch']} to {fmt(last['gradcam_coverage'])} at epoch "
+            f"{last['epoch']}, while the accuracy on the {manifest.get('eval_images', '?')} explained test pictures "
+            f"goes from {fmt(first.get('accuracy'))} to {fmt(last.get('accuracy'))}.")
+    curve = next((f for f in manifest.get("figures", []) if "curve" in str(f.get("file", ""))), None)
+    return [{"title": "Attention during training", "text": text,
+             "refs": [figure_ref(run, manifest, curve.get("file") if curve else None)]}]
 
 
 def background_clustering(runs: list[RunInfo]) -> list[Finding]:

@@ -28,8 +28,12 @@ def strategy_shortcuts(runs: list[RunInfo]) -> list[dict[str, str]]:
                     f"{manifest.get('layer', '?')} for the {total} {(manifest.get('split') or '') + ' ' if manifest.get('split') else ''}"
                     f"pictures of class "
                     f"{entry.get('name', '?')} fall into {entry.get('n_clusters', '?')} strategies (eigengap).")
-            if not flagged:
+            measured = any(isinstance(s, dict) and s.get("energy_in_object") is not None
+                           for s in entry.get("summaries", []))
+            if not flagged and measured:
                 text += " None of them has maps that lie outside the object."
+            elif not flagged:
+                text += " The data has no masks, so no strategy is checked for a shortcut."
             for s in flagged:
                 text += (f" Strategy {s['cluster']} ({s['size']} pictures) is a likely shortcut: "
                          f"{s.get('shortcut_reason', 'its maps lie outside the object')}.")

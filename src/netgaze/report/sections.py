@@ -9,14 +9,27 @@ STUDIES: dict[str, dict[str, str]] = {
     "layers": {"title": "Grad-CAM on different layers", "intro": (
         "The Grad-CAM paper suggests looking at the last convolution layer, where channels carry the most "
         "semantic information. Here every conv stage of one model explains the same pictures, and the table measures "
-        "each stage's map: how much of the picture it covers and how much of its energy lies on the object.")},
+        "each stage's map: how much of the picture it covers and how much of its energy lies on the object."),
+        "intro_without_masks": (
+        "The Grad-CAM paper suggests looking at the last convolution layer, where channels carry the most "
+        "semantic information. Here every conv stage of one model explains the same pictures, and the table measures "
+        "how much of the picture each stage's map covers (the share of the map above half its maximum); the data has "
+        "no masks, so where the maps lie is not measured.")},
     "models": {"title": "Grad-CAM for different models", "intro": (
         "The same test pictures explained by each model: Grad-CAM of its last conv stage and guided backpropagation, "
         "for the class each model predicted. The table measures where each model looks: the share of the map's "
-        "energy inside the object's ground-truth mask.")},
+        "energy inside the object's ground-truth mask."),
+        "intro_without_masks": (
+        "The same test pictures explained by each model: Grad-CAM of its last conv stage and guided backpropagation, "
+        "for the class each model predicted, with each model's accuracy; the data has no masks, so where the maps "
+        "lie is not measured.")},
     "epochs": {"title": "Grad-CAM at different epochs", "intro": (
         "How the network's attention evolves during training: the checkpoints of one run explain the same pictures. "
-        "The curve puts the share of attention on the object next to the test accuracy.")},
+        "The curve puts the share of attention on the object next to the test accuracy."),
+        "intro_without_masks": (
+        "How the network's attention evolves during training: the checkpoints of one run explain the same pictures. "
+        "The data has no masks, so the curve puts the Grad-CAM coverage (the share of the map above half its "
+        "maximum) next to the test accuracy: how spread the maps are, not where they lie.")},
     "embed": {"title": "t-SNE and PCA of pooled features", "intro": (
         "Each picture becomes the global-average-pooled output of a conv layer; PCA and t-SNE place these feature "
         "vectors in 2-D. kNN accuracy in feature space says what the features sort pictures by: the class, or a "
@@ -93,3 +106,15 @@ FIGURE_ORDER = ["principal_traversal", "latent_traversal", "latent_interpolation
 def study_of(manifest: dict[str, Any]) -> str:
     study = str(manifest.get("study", ""))
     return ALIASES.get(study, study)
+
+
+def measured_in_masks(manifest: dict[str, Any]) -> bool:
+    """Whether a study's numbers include a measure inside ground-truth masks (the data has masks)."""
+    import json
+
+    if "_in_mask" in json.dumps(manifest.get("numbers", {}), default=str):
+        return True
+    classes = manifest.get("classes")            # strategies: per cluster, the energy inside the masks
+    return isinstance(classes, dict) and any(
+        isinstance(s, dict) and s.get("energy_in_object") is not None
+        for entry in classes.values() if isinstance(entry, dict) for s in entry.get("summaries", []) or [])

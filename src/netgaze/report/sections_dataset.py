@@ -11,7 +11,12 @@ DATASET_STUDIES: dict[str, dict[str, str]] = {
         "Spectral relevance analysis (Lapuschkin et al. 2019) explains every test picture of a class and clusters "
         "the maps, without labels: each cluster is one way the model decides that class. The number of clusters "
         "comes from the eigengap of the affinity graph. A cluster whose maps lie outside the object, where the "
-        "rest of the class's maps lie on it, is a likely shortcut (a watermark, a border, a background patch).")},
+        "rest of the class's maps lie on it, is a likely shortcut (a watermark, a border, a background patch)."),
+        "intro_without_masks": (
+        "Spectral relevance analysis (Lapuschkin et al. 2019) explains every test picture of a class and clusters "
+        "the maps, without labels: each cluster is one way the model decides that class. The number of clusters "
+        "comes from the eigengap of the affinity graph. The data has no masks, so the clusters are not checked "
+        "for shortcuts; look at their typical pictures.")},
     "dissection": {"title": "Network dissection: which units detect which concepts", "intro": (
         "Network Dissection (Bau et al. 2017): each unit's activation, upsampled and kept where it is in its top "
         "0.5% over the dataset, is compared with concept masks (each class's object, any object, the background, "

@@ -18,7 +18,7 @@ from netgaze import viz
 from netgaze.core.layers import display_name, resolve_layer
 from netgaze.core.stages import stage_names as core_stage_names
 from netgaze.methods import gradcam, guided_backprop
-from netgaze.core.recorder import Recorder
+from netgaze.core.recorder import OutputSelector, Recorder
 from netgaze.studies.common import artifacts_dir, open_run, run_facts, write_manifest
 from netgaze.metrics.pointing import energy_inside
 from netgaze.studies.images import Examples, pick_examples
@@ -59,9 +59,11 @@ def _spread(names: list[str]) -> list[str]:
     return [names[round(i * step)] for i in range(MAX_STAGES)]
 
 
-def predict(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Top class [B] and its softmax confidence [B], in eval mode, model left as found."""
-    with Recorder(model, [], grads=False) as rec:
+def predict(model: nn.Module, x: torch.Tensor, output: OutputSelector = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Top class [B] and its softmax confidence [B], in eval mode, model left as found.
+
+    ``output`` selects the class scores of a tuple/dict output (see ``Recorder``)."""
+    with Recorder(model, [], grads=False, output=output) as rec:
         logits = rec.forward(x).detach()
     probs = logits.float().softmax(1)
     conf, pred = probs.max(1)
@@ -75,7 +77,7 @@ def coverage(maps: torch.Tensor, level: float = 0.5) -> torch.Tensor:
 
 
 def compare_layers(model: nn.Module, x: torch.Tensor, layers: Sequence[str] | None = None,
-                   target: int | Sequence[int] | None = None) -> dict[str, Any]:
+                   target: int | Sequence[int] | None = None, output: OutputSelector = None) -> dict[str, Any]:
     """Grad-CAM of many layers (one pass) and guided Grad-CAM of each, for one target.
 
     Guided Grad-CAM of a layer is the guided backprop of the target times that layer's
@@ -86,6 +88,8 @@ def compare_layers(model: nn.Module, x: torch.Tensor, layers: Sequence[str] | No
         x: pictures [B, C, H, W].
         layers: layer names; ``stage_names(model)`` when None.
         target: the explained class(es); the top class of each picture when None.
+        output: which part of a tuple/dict model output is explained (``Recorder``); None: the output,
+            a dict's ``"out"`` or ``"logits"``, a tuple's first element.
 
     Returns:
         dict with ``layers``, ``target`` (long [B]), ``gradcam`` (name -> [B, H, W]) and
@@ -94,11 +98,11 @@ def compare_layers(model: nn.Module, x: torch.Tensor, layers: Sequence[str] | No
     names = list(layers) if layers is not None else stage_names(model, x.shape)
     names = [resolve_layer(model, name, x.shape)[0] for name in names]
     if target is None:
-        classes = predict(model, x)[0]
+        classes = predict(model, x, output)[0]
     else:
         classes = torch.as_tensor(target).long().reshape(-1).expand(x.shape[0]).clone()
-    cams = gradcam(model, x, layer=names, target=Class(classes.tolist()))
-    guided = guided_backprop(model, x, target=Class(classes.tolist()))
+    cams = gradcam(model, x, layer=names, target=Class(classes.tolist()), output=output)
+    guided = guided_backprop(model, x, target=Class(classes.tolist()), output=output)
     return {"layers": names, "labels": [display_name(model, n) for n in names], "target": classes, "gradcam": cams,
             "guided_gradcam": {n: guided * cams[n][:, None] for n in names}}
 
@@ -135,7 +139,8 @@ def layers_numbers(result: dict[str, Any], masks: torch.Tensor | None) -> dict[s
 
 
 def layers_study(run, examples: Examples | None = None, n_images: int = 6, seed: int = 0,
-                 layers: Sequence[str] | None = None, out: str | Path | None = None) -> StudyResult:
+                 layers: Sequence[str] | None = None, out: str | Path | None = None,
+                 output: OutputSelector = None) -> StudyResult:
     """S1 on a run folder: the grid PNG and ``layers.json`` in ``artifacts/`` (or ``out``).
 
     Args:
@@ -145,11 +150,13 @@ def layers_study(run, examples: Examples | None = None, n_images: int = 6, seed:
         seed: the pick's seed.
         layers: layer names; the model's stages when None.
         out: folder for the files; the run's ``artifacts/`` when None.
+        output: which part of a tuple/dict model output is explained (``Recorder``); None: the output,
+            a dict's ``"out"`` or ``"logits"``, a tuple's first element.
     """
     run = open_run(run, tasks=("classify",), what="`study layers`")
     if examples is None:
         examples = pick_examples(run.dataset("test"), n_images, seed)
-    result = compare_layers(run.model, examples.images, layers)
+    result = compare_layers(run.model, examples.images, layers, output=output)
     folder = Path(out) if out is not None else artifacts_dir(run)
     facts = run_facts(run)
     png = viz.save_png(layers_figure(examples.images, result, examples.names()), folder / "layers.png")

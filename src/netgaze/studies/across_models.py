@@ -19,46 +19,58 @@ from netgaze.methods import gradcam, guided_backprop
 from netgaze.studies.common import artifacts_dir, label_tiles, open_run, progress_bar, run_facts, write_manifest
 from netgaze.metrics.pointing import energy_inside
 from netgaze.studies.images import Examples, mask_area, pick_examples
-from netgaze.studies.across_layers import StudyResult, predict, stage_names, tile_scale
+from netgaze.studies.across_layers import StudyResult, coverage, predict, stage_names, tile_scale
+from netgaze.core.recorder import OutputSelector
 from netgaze.core.targets import Class
 
 
-def explain_model(model: nn.Module, x: torch.Tensor, layer: str | None = None) -> dict[str, Any]:
+def explain_model(model: nn.Module, x: torch.Tensor, layer: str | None = None,
+                  output: OutputSelector = None) -> dict[str, Any]:
     """Prediction, confidence, Grad-CAM of ``layer`` (last stage when None) and guided backprop.
+
+    ``output`` selects the class scores of a tuple/dict output (see ``Recorder``).
 
     Returns:
         dict with ``layer``, ``pred`` [B], ``conf`` [B], ``gradcam`` [B, H, W],
         ``guided`` [B, C, H, W], all for the predicted class.
     """
     layer = layer or stage_names(model, x.shape)[-1]
-    pred, conf = predict(model, x)
+    pred, conf = predict(model, x, output)
     target = Class(pred.tolist())
     return {"layer": layer, "pred": pred, "conf": conf,
-            "gradcam": gradcam(model, x, layer=layer, target=target),
-            "guided": guided_backprop(model, x, target=target)}
+            "gradcam": gradcam(model, x, layer=layer, target=target, output=output),
+            "guided": guided_backprop(model, x, target=target, output=output)}
 
 
 def look_numbers(model: nn.Module, x: torch.Tensor, labels: torch.Tensor, masks: torch.Tensor | None,
-                 layer: str | None = None, batch: int = 64) -> dict[str, Any]:
-    """Accuracy and mean energy inside the object mask of Grad-CAM and guided backprop.
+                 layer: str | None = None, batch: int = 64, output: OutputSelector = None) -> dict[str, Any]:
+    """Accuracy, Grad-CAM coverage and (with masks) mean energy inside the mask of Grad-CAM and guided backprop.
+
+    ``gradcam_coverage`` is measured with or without masks: the mean share of each Grad-CAM map
+    above half its own maximum (``coverage``); it says how spread the map is, not where it lies.
 
     Args:
         model: a classifier.
         x: pictures [N, C, H, W], explained in batches of ``batch``.
         labels: true classes [N].
-        masks: object masks [N, H, W], or None (then only accuracy is given).
+        masks: object masks [N, H, W], or None (then accuracy and coverage only).
         layer: Grad-CAM layer; the last stage when None.
+        batch: pictures per pass.
+        output: which part of a tuple/dict model output is explained (``Recorder``); None: the output,
+            a dict's ``"out"`` or ``"logits"``, a tuple's first element.
     """
-    preds, cam_energy, guided_energy = [], [], []
+    preds, cam_energy, guided_energy, spread = [], [], [], []
     for start in range(0, x.shape[0], batch):
-        part = explain_model(model, x[start:start + batch], layer)
+        part = explain_model(model, x[start:start + batch], layer, output)
         preds.append(part["pred"])
+        spread.append(coverage(part["gradcam"]))
         if masks is not None:
             m = masks[start:start + batch]
             cam_energy.append(energy_inside(part["gradcam"], m))
             guided_energy.append(energy_inside(part["guided"].abs().sum(1), m))
     pred = torch.cat(preds)
-    numbers: dict[str, Any] = {"n": int(x.shape[0]), "accuracy": float((pred == labels).float().mean())}
+    numbers: dict[str, Any] = {"n": int(x.shape[0]), "accuracy": float((pred == labels).float().mean()),
+                               "gradcam_coverage": float(torch.cat(spread).mean())}
     if masks is not None:
         cam = torch.cat(cam_energy)
         numbers.update({
@@ -94,7 +106,8 @@ def _name(classes: Sequence[str], index: int) -> str:
 
 def models_study(runs: Sequence, examples: Examples | None = None, n_images: int = 6, seed: int = 0,
                  n_eval: int = 128, names: Sequence[str] | None = None,
-                 out: str | Path | None = None, progress: bool = False) -> StudyResult:
+                 out: str | Path | None = None, progress: bool = False,
+                 output: OutputSelector = None) -> StudyResult:
     """S2 on several run folders: ``models.png`` and ``models.json``.
 
     Args:
@@ -106,6 +119,8 @@ def models_study(runs: Sequence, examples: Examples | None = None, n_images: int
         names: column names; the runs' folder names when None.
         out: folder for the files; the first run's ``artifacts/`` when None.
         progress: a progress bar over the models on stderr.
+        output: which part of a tuple/dict model output is explained (``Recorder``); None: the output,
+            a dict's ``"out"`` or ``"logits"``, a tuple's first element.
     """
     runs = [open_run(r, tasks=("classify",), what="`study models`") for r in runs]
     if not runs:
@@ -119,8 +134,9 @@ def models_study(runs: Sequence, examples: Examples | None = None, n_images: int
     classes = examples.classes or list(getattr(runs[0], "classes", []) or [])
     results, numbers = {}, {}
     for name, run in progress_bar(list(zip(names, runs)), "study models", progress, "model"):
-        results[name] = explain_model(run.model, examples.images)
-        numbers[name] = {**look_numbers(run.model, evaluation.images, evaluation.labels, evaluation.masks),
+        results[name] = explain_model(run.model, examples.images, output=output)
+        numbers[name] = {**look_numbers(run.model, evaluation.images, evaluation.labels, evaluation.masks,
+                                        output=output),
                          "layer": results[name]["layer"]}
     folder = Path(out) if out is not None else artifacts_dir(runs[0])
     png = viz.save_png(models_figure(examples, results, classes), folder / "models.png")

@@ -1,8 +1,9 @@
 """S3: how attention moves during training: Grad-CAM of one run's checkpoints on the same pictures.
 
 Writes ``epochs.png`` (rows: pictures, columns: epochs), ``epochs.gif`` (one frame per
-epoch), ``epochs_curve.png`` (energy of the map inside the object mask and test accuracy
-against epoch) and ``epochs.json``.
+epoch), ``epochs_curve.png`` (energy of the map inside the object mask, or, for data without
+masks, the map's coverage: the share above half its maximum; and test accuracy against
+epoch) and ``epochs.json``.
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from netgaze.studies.common import (artifacts_dir, atomic_write_bytes, figure_to
                                     run_facts, write_manifest)
 from netgaze.studies.images import Examples, mask_area, pick_examples
 from netgaze.studies.across_layers import StudyResult, tile_scale
+from netgaze.core.recorder import OutputSelector
 from netgaze.studies.across_models import explain_model, look_numbers
 
 MAX_GRID_EPOCHS = 10
@@ -68,9 +70,17 @@ def gif_bytes(frames: Sequence[np.ndarray], ms_per_frame: int = 700) -> bytes:
     return buffer.getvalue()
 
 
+COVERAGE_LABEL = "Grad-CAM coverage (share of the map above half its maximum)"
+
+
 @plain_text
 def epochs_curve(rows: list[dict[str, Any]], baseline: float | None, title: str) -> np.ndarray:
-    """Energy inside the mask and test accuracy against epoch, one axis in [0, 1]."""
+    """Attention and test accuracy against epoch, one axis in [0, 1].
+
+    Attention is the share of the Grad-CAM energy inside the ground-truth masks when the data
+    has masks; without masks, the measure taken instead: Grad-CAM coverage, the share of the
+    map above half its maximum (how spread the map is; nothing about where it lies).
+    """
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -81,6 +91,8 @@ def epochs_curve(rows: list[dict[str, Any]], baseline: float | None, title: str)
     epochs = [r["epoch"] for r in rows]
     if any(r.get("gradcam_energy_in_mask") is not None for r in rows):
         axis.plot(epochs, [r.get("gradcam_energy_in_mask") for r in rows], "o-", label="Grad-CAM energy inside object")
+    elif any(r.get("gradcam_coverage") is not None for r in rows):
+        axis.plot(epochs, [r.get("gradcam_coverage") for r in rows], "o-", label=COVERAGE_LABEL)
     metric = next((r.get("metric") for r in rows if r.get("metric")), "test_acc")
     if any(r.get("test_acc") is not None for r in rows):
         label = "test accuracy" if metric == "test_acc" else plain_label(metric)
@@ -99,8 +111,13 @@ def epochs_curve(rows: list[dict[str, Any]], baseline: float | None, title: str)
 
 def epochs_study(run, examples: Examples | None = None, n_images: int = 4, seed: int = 0, n_eval: int = 128,
                  epochs: Sequence[int] | None = None, layer: str | None = None,
-                 out: str | Path | None = None, progress: bool = False) -> StudyResult:
+                 out: str | Path | None = None, progress: bool = False,
+                 output: OutputSelector = None) -> StudyResult:
     """S3 on a run folder's checkpoints.
+
+    With masks in the test split, the curve and the table give the share of the Grad-CAM energy
+    inside them; without masks, the Grad-CAM coverage (the share of the map above half its
+    maximum), named as such: nothing is said about where the object is.
 
     Args:
         run: a run folder path or a loaded ``Run``.
@@ -112,6 +129,8 @@ def epochs_study(run, examples: Examples | None = None, n_images: int = 4, seed:
         layer: Grad-CAM layer; each checkpoint's last stage when None.
         out: folder for the files; the run's ``artifacts/`` when None.
         progress: a progress bar over the epochs on stderr.
+        output: which part of a tuple/dict model output is explained (``Recorder``); None: the output,
+            a dict's ``"out"`` or ``"logits"``, a tuple's first element.
     """
     run = open_run(run, tasks=("classify",), what="`study epochs`")
     available = [e for e, _ in run.checkpoints]
@@ -131,9 +150,9 @@ def epochs_study(run, examples: Examples | None = None, n_images: int = 4, seed:
     rows = []
     for epoch in progress_bar(chosen, "study epochs", progress, "epoch"):
         model = run.model_at(epoch) if hasattr(run, "model_at") else open_run(run.path, epoch=epoch).model
-        explained = explain_model(model, examples.images, layer)
+        explained = explain_model(model, examples.images, layer, output)
         cams[epoch] = explained["gradcam"]
-        numbers = look_numbers(model, evaluation.images, evaluation.labels, evaluation.masks, layer)
+        numbers = look_numbers(model, evaluation.images, evaluation.labels, evaluation.masks, layer, output=output)
         rows.append({"epoch": epoch, "layer": explained["layer"], "test_acc": _score(history.get(epoch, {}), metric),
                      "metric": metric, **numbers})
     folder = Path(out) if out is not None else artifacts_dir(run)
@@ -152,9 +171,12 @@ def epochs_study(run, examples: Examples | None = None, n_images: int = 4, seed:
                                       f"{', '.join(map(str, grid_epochs))}, explaining the predicted class."},
         {"file": gif.name, "caption": f"The same Grad-CAM as an animation, one frame per epoch "
                                       f"({chosen[0]}–{chosen[-1]})."},
-        {"file": curve.name, "caption": f"Share of the Grad-CAM energy inside the object's ground-truth mask "
-                                        f"(mean over {len(evaluation.indices)} test pictures) and test accuracy, "
-                                        f"per epoch, {where}."},
+        {"file": curve.name, "caption": (f"Share of the Grad-CAM energy inside the object's ground-truth mask "
+                                         if evaluation.masks is not None else
+                                         "Grad-CAM coverage, the share of each map above half its maximum (the "
+                                         "data has no masks, so where the maps lie is not measured), ")
+                                        + f"(mean over {len(evaluation.indices)} test pictures) and test accuracy, "
+                                          f"per epoch, {where}."},
     ]
     manifest = {"study": "epochs", "title": "Grad-CAM at different epochs", **facts, "method": "gradcam",
                 "images": examples.indices, "eval_images": len(evaluation.indices), "figures": figures,
@@ -176,15 +198,20 @@ def plain_label(metric: str) -> str:
 
 def _epochs_table(rows: list[dict[str, Any]]) -> dict[str, Any]:
     has_energy = any("gradcam_energy_in_mask" in r for r in rows)
+    has_coverage = not has_energy and any("gradcam_coverage" in r for r in rows)
     metric = next((r.get("metric") for r in rows if r.get("metric")), "test_acc")
     columns = ["epoch", "test accuracy" if metric == "test_acc" else plain_label(metric),
                "accuracy on the explained pictures"]
     if has_energy:
         columns.append("Grad-CAM energy inside object")
+    if has_coverage:
+        columns.append("Grad-CAM coverage (share of map > half its max)")
     body = []
     for r in rows:
         row = [r["epoch"], r.get("test_acc"), r["accuracy"]]
         if has_energy:
             row.append(r.get("gradcam_energy_in_mask"))
+        if has_coverage:
+            row.append(r.get("gradcam_coverage"))
         body.append(row)
     return {"title": "Attention and accuracy per epoch", "columns": columns, "rows": body}
