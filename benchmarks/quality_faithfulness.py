@@ -3,7 +3,7 @@
 Trains (or reuses) a simple CNN on ``shapes`` and measures, on held-out pictures:
 Grad-CAM on the last conv stage in the pointing game (masks and boxes) against the
 centre baseline, the cascading randomization curve of Grad-CAM, and the method x metric
-table for every method of ``netgaze.methods.METHODS``.
+table for the methods of ``netgaze.metrics.table.DEFAULT_METHODS``.
 
 Run: ``.venv/bin/python benchmarks/quality_faithfulness.py [--epochs 10] [--images 256]``.
 Prints the numbers and writes ``benchmarks/results/faithfulness.json`` and

@@ -7,6 +7,7 @@ import re
 from netgaze.cli.parsing import (UserError, add_model_arguments, batch_size, fraction, load_model_argument,
                                  nonnegative_int, out_dir, picture_side, positive_int, run_folder)
 from netgaze.errors import printable
+from netgaze.methods import LAYER_METHODS, METHODS
 
 HELP = "explain pictures with Grad-CAM (or another method) and write overlay PNGs"
 EXAMPLES = """examples:
@@ -34,8 +35,8 @@ segmenters and detectors (torchvision):
   predicted on most pixels, where it is predicted); for a detector: det:I | box:x0,y0,x1,y1[:CLASS]
   | CLASS (default det:0). Coordinates are pixels of the square --size picture netgaze reads.
   A layer whose output is a dict or tuple takes [key]: backbone[0], backbone[out], backbone.fpn[pool].
-methods: gradcam gradcam_pp hirescam layercam xgradcam scorecam guided_gradcam
-         saliency guided_backprop smoothgrad integrated_gradients
+methods (a layer's map): """ + " ".join(LAYER_METHODS) + """
+methods (per pixel): """ + " ".join(m for m in METHODS if m not in LAYER_METHODS) + """
 """
 
 

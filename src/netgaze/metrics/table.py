@@ -73,6 +73,13 @@ class MetricTable:
         return json_path, md_path
 
 
+# The methods a table scores when none are named: the gradient and CAM methods that cost about one
+# backward pass each (perturbation methods such as Score-CAM's cousins, Ablation-CAM, occlusion and
+# RISE run hundreds of forward passes per picture: name them to include them).
+DEFAULT_METHODS = ("gradcam", "gradcam_pp", "hirescam", "layercam", "xgradcam", "scorecam", "guided_gradcam",
+                   "saliency", "guided_backprop", "smoothgrad", "integrated_gradients")
+
+
 def method_table(model: nn.Module, x: torch.Tensor, regions: Regions | None = None, *,
                  methods: Sequence[MethodLike] | Mapping[str, MethodLike] | None = None,
                  layer: LayerRef = -1, target: TargetLike = None, steps: int = 20,
@@ -86,8 +93,8 @@ def method_table(model: nn.Module, x: torch.Tensor, regions: Regions | None = No
         model: a classifier (deletion/insertion score the softmax probability).
         x: images [N, C, H, W].
         regions: ground-truth masks [N, H, W] or boxes [N, 4]; None skips the pointing games.
-        methods: names / callables, or a dict label -> method; default all of
-            ``netgaze.methods.METHODS``.
+        methods: names / callables, or a dict label -> method; default ``DEFAULT_METHODS``
+            (the methods that cost about one backward pass).
         layer: the layer of the methods that take one.
         target: None fixes each image's top class on the clean images.
         steps: deletion / insertion settings.
@@ -100,7 +107,7 @@ def method_table(model: nn.Module, x: torch.Tensor, regions: Regions | None = No
     from netgaze.methods import METHODS
 
     if methods is None:
-        methods = dict(METHODS)
+        methods = {name: METHODS[name] for name in DEFAULT_METHODS}
     elif not isinstance(methods, Mapping):
         methods = {resolve_method(m)[0]: m for m in methods}
     target = fixed_target(model, x, target, output)
