@@ -49,6 +49,10 @@ docs: $(DOCS)
 bench: $(BENCH)
 	$(PY) benchmarks/run_all.py
 
+# Every method a peer library also has, run side by side with the peer: benchmarks/results/parity.json
+parity: $(BENCH)
+	$(PY) benchmarks/parity.py
+
 # Every torchvision classifier and the common timm families: writes benchmarks/results/zoo.json
 # and the README's model table (long: about an hour on a few CPU cores).
 zoo: $(STAMP)
