@@ -5,7 +5,7 @@ BENCH   := .venv/.bench-installed
 DOCS    := .venv/.docs-installed
 OUT     ?= runs/demo
 
-.PHONY: demo test docs bench quality zoo chromium screenshots clean
+.PHONY: demo test docs bench parity quality zoo chromium screenshots clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv .venv
