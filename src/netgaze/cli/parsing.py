@@ -180,8 +180,9 @@ def out_file(text: str) -> str:
 
 
 MODEL_HELP = ("torchvision:NAME (a classifier, segmenter or detector, e.g. torchvision:resnet18, "
-              "torchvision:fcn_resnet50, torchvision:fasterrcnn_resnet50_fpn) or timm:NAME (e.g. timm:convnext_tiny); "
-              "random weights without --weights")
+              "torchvision:fcn_resnet50, torchvision:fasterrcnn_resnet50_fpn), timm:NAME (e.g. timm:convnext_tiny), "
+              "random weights without --weights; or hf:FOLDER, a Hugging Face save_pretrained folder (config.json and "
+              "model.safetensors; class names from its id2label)")
 
 
 def add_model_arguments(parser, source) -> None:

@@ -37,16 +37,21 @@ def _model_source(spec: str, weights: str | None, images: str | None, size: int,
         return Source(id=unique_id(spec.replace(":", "-"), taken), kind="model", task="segment", classes=classes,
                       size=(size, size), channels=3, epochs=[], history=[], model=model.eval(),
                       description=description, output="out", pictures_folder=folder)
-    if not spec.startswith(("torchvision:", "timm:")):
-        raise ApiError(f"--model takes torchvision:NAME or timm:NAME, got {spec!r}")
+    if not spec.startswith(("torchvision:", "timm:", "hf:")):
+        raise ApiError(f"--model takes torchvision:NAME, timm:NAME or hf:FOLDER, got {spec!r}")
     loaded = load_named_model(spec, weights, size=size)
     model, classes = loaded.model, loaded.classes
     model.eval()
+    if spec.startswith("hf:"):
+        size = loaded.size
     folder = Path(images) if images else None
     if folder is not None and not folder.is_dir():
         raise ApiError(f"no such picture folder: {images}")
-    description = f"{spec}" + (f" with {Path(weights).name}" if weights else " (random weights)")
-    return Source(id=unique_id(spec.replace(":", "-"), taken), kind="model", task="classify", classes=classes,
+    description = f"{spec}" + (f" with {Path(weights).name}" if weights else
+                               "" if spec.startswith("hf:") else " (random weights)")
+    name = f"hf-{Path(spec[3:]).name}" if spec.startswith("hf:") else spec.replace(":", "-")
+    task = loaded.task if spec.startswith("hf:") else "classify"
+    return Source(id=unique_id(name, taken), kind="model", task=task, classes=classes,
                   size=(size, size), channels=3, epochs=[], history=[], model=model, description=description,
                   pictures_folder=folder)
 

@@ -74,6 +74,8 @@ class Sources:
         with the code this process trusts (``--trust-code``), which the worker trusts too."""
         from netgaze.lab.models.trust import process_trust
 
+        if model and model.startswith("hf:"):      # a save_pretrained folder: found from any working directory
+            model = "hf:" + str(Path(model[3:]).absolute())
         return {"runs": [str(Path(p).absolute()) for p in runs], "model": model, "size": size,
                 "weights": weights and str(Path(weights).absolute()), "images": images and str(Path(images).absolute()),
                 "trust_code": process_trust()}

@@ -18,6 +18,7 @@ import torch.nn as nn
 
 from netgaze.errors import state_dict_mismatch
 from netgaze.lab.models.normalize import IMAGENET_MEAN, IMAGENET_STD
+from netgaze.zoo.huggingface import is_hf_spec, load_hf_folder
 from netgaze.zoo.loaded import LoadedModel, ModelInputError
 from netgaze.zoo.weights import load_weights_file
 
@@ -26,16 +27,25 @@ DEFAULT_CLASSES = {"classify": 1000, "segment": 21, "detect": 91}
 
 def load_named_model(spec: str, weights: str | Path | None = None, *, labels: str | Path | None = None,
                      weights_enum: str | None = None, size: int = 224) -> LoadedModel:
-    """Build ``torchvision:NAME`` or ``timm:NAME``, load ``weights`` and find its class names.
+    """Build ``torchvision:NAME``, ``timm:NAME`` or ``hf:FOLDER``, load ``weights`` and find its class names.
 
     The number of classes is read from the weights (a fine-tuned 10-class head loads
     as is); segmenters get ImageNet normalisation in front (``net.`` before their layer
-    names), detectors normalise inside.
+    names), detectors normalise inside. ``hf:FOLDER`` is a ``save_pretrained`` folder with
+    its own weights and class names (``netgaze.zoo.huggingface``).
     """
+    if is_hf_spec(spec):
+        if weights is not None or weights_enum:
+            raise ModelInputError("--weights and --weights-enum go with torchvision:/timm:; an hf:FOLDER has its own "
+                                  "model.safetensors")
+        loaded = load_hf_folder(spec, size=size)
+        if labels is not None:
+            loaded.classes = read_labels(labels, len(loaded.classes))
+        return loaded
     family, _, name = spec.partition(":")
     if family not in ("torchvision", "timm") or not name:
         raise ModelInputError(f"--model takes torchvision:NAME or timm:NAME (e.g. torchvision:resnet18, "
-                                f"timm:resnet18), got {spec!r}")
+                                f"timm:resnet18), or hf:FOLDER (a save_pretrained folder), got {spec!r}")
     if weights_enum and family != "torchvision":
         raise ModelInputError("--weights-enum names a torchvision weights enum member; timm models have none")
     task = torchvision_task(name) if family == "torchvision" else "classify"
@@ -179,6 +189,9 @@ def class_names(family: str, name: str, n: int, weights, labels, weights_enum: s
     return [str(i) for i in range(n)]
 
 
+MAX_LABEL = 200   # characters of one class name (names are matched and drawn; a page of text is a mistake)
+
+
 def read_labels(path: str | Path, n: int) -> list[str]:
     path = Path(path)
     if not path.is_file():
@@ -191,6 +204,10 @@ def read_labels(path: str | Path, n: int) -> list[str]:
         names.pop()
     if len(names) != n:
         raise ModelInputError(f"{path} has {len(names)} names but the model scores {n} classes (one name a line)")
+    long = [i + 1 for i, name in enumerate(names) if len(name) > MAX_LABEL]
+    if long:
+        raise ModelInputError(f"{path}: line {long[0]} is a class name of {len(names[long[0] - 1]):,} characters; "
+                              f"the limit is {MAX_LABEL}")
     blank = [i + 1 for i, name in enumerate(names) if not name]
     if blank:
         raise ModelInputError(f"{path}: line {blank[0]} is blank; every class needs a name")
