@@ -175,12 +175,14 @@ CASES: list[tuple[list[str], str]] = [
     (["serve", "{R}/nope"], "no such run folder: {R}/nope"),
     (["serve", "{R}/cls", "--port", "99999"], "argument --port"),
     (["serve", "{R}/cls", "--workers", "0"], "argument --workers"),
+    (["serve", "{R}/cls", "--token", ""], "argument --token: a token has at least 8 characters"),
     (["serve", "--model", "torchvision:resnet18", "--images", "{F}/afile.txt"], "is a file, not a folder"),
     # report
     (["report", "{R}/nope", "--out", "o.html"], "no such run folder: {R}/nope"),
     (["report", "{R}/cls", "--out", "{F}"], "{F} is a folder"),
     (["report", "{R}/cls", "--out", "{F}/afile.txt/report.html"], "{F}/afile.txt is a file"),
     (["report", "{F}/oneper", "--out", "o.html"], "{F}/oneper is not a run folder"),
+    (["report", "{R}/cls", "--out", "{F}/fifo"], "--out {F}/fifo is not a regular file"),   # it used to hang
     # demo
     (["demo", "--out", "{F}/afile.txt", "--quick", "--quiet"], "output folder {F}/afile.txt is a file"),
 ]
@@ -212,6 +214,7 @@ def _write_files(root: Path) -> None:
     Image.fromarray(np.full((32, 32, 3), 128, np.uint8)).save(root / "ok.png")
     Image.new("1", (20000, 20000)).save(root / "bomb.png")  # 400 M pixels in a 48 KB file
     (root / "afile.txt").write_text("x")
+    os.mkfifo(root / "fifo")
     (root / "notpic.png").write_text("not a picture")
     torch.save({"fc.weight": torch.zeros(3, 3)}, root / "wrong.pth")
     rng = np.random.default_rng(0)

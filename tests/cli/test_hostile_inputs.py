@@ -84,3 +84,25 @@ def test_weights_that_would_explain_nonsense_are_refused(tmp_path):
         torch.save(state, tmp_path / name)
         with pytest.raises(ModelInputError, match=re.escape(message)):
             load_named_model("torchvision:resnet18", tmp_path / name, size=64)
+
+
+def test_a_class_name_of_a_page_of_text_is_refused(tmp_path):
+    import pytest
+
+    from netgaze.zoo import ModelInputError, read_labels
+
+    (tmp_path / "long.txt").write_text("cat\n" + "d" * 20_000 + "\n")
+    with pytest.raises(ModelInputError, match="line 2 is a class name of 20,000 characters; the limit is 200"):
+        read_labels(tmp_path / "long.txt", 2)
+
+
+def test_a_non_local_host_without_token_warns_in_one_line():
+    import io
+
+    from netgaze.serve.server import check_host
+
+    out = io.StringIO()
+    token = check_host("0.0.0.0", None, out=out)
+    assert len(token) >= 16 and len(out.getvalue().strip().splitlines()) == 1
+    assert out.getvalue().startswith("netgaze serve: warning: listening on 0.0.0.0")
+    assert check_host("127.0.0.1", None, out=out) is None and check_host("0.0.0.0", "given-token") == "given-token"

@@ -22,6 +22,13 @@ The HTTP API is documented in the README (section "netgaze serve"). Ctrl-C stops
 """
 
 
+def _token(text: str) -> str:
+    """A token of at least 8 printable characters (an empty one would silently disable the check)."""
+    if len(text) < 8 or not text.isprintable() or text != text.strip():
+        raise argparse.ArgumentTypeError("a token has at least 8 characters, no spaces around it")
+    return text
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("runs", nargs="*", metavar="RUN", type=_existing,
                         help="run folders made by `netgaze train` (or the demo); with several, as a shell "
@@ -35,7 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="address to listen on (default 127.0.0.1: this machine only)")
     parser.add_argument("--port", type=_port, default=8765,
                         help="port (default 8765; 0: any free port, named in the printed URL)")
-    parser.add_argument("--token", help="require this token on every request (needed with a non-local --host)")
+    parser.add_argument("--token", type=_token, help="require this token on every request (needed with a non-local --host)")
     parser.add_argument("--allow-host", action="append", default=[], metavar="NAME",
                         help="also answer requests for this host name (without a token only 127.0.0.1, localhost, "
                              "::1 and --host are answered: DNS rebinding protection); repeatable")

@@ -314,6 +314,8 @@ def check_target(target: Path, run_paths: Sequence[Path]) -> None:
     if target.is_dir():
         raise ReportTargetError(f"--out {target} is a folder; give the report's file name "
                                 f"(e.g. {target / 'report.html'})")
+    if target.exists() and not target.is_file():   # a FIFO or a device: reading it to check would block
+        raise ReportTargetError(f"--out {target} is not a regular file; choose a new file name")
     if target.exists() and not is_netgaze_report(target):
         raise ReportTargetError(f"--out {target} exists and is not a netgaze report; "
                                 "choose a new file name (only an earlier report is replaced)")

@@ -35,10 +35,9 @@ def check_host(host: str, token: str | None, out=sys.stderr) -> str | None:
     if token:
         return token
     token = secrets.token_urlsafe(18)
-    bar = "!" * 78
-    print(f"{bar}\nWARNING: netgaze serve listens on {host}, reachable from other machines, and no --token was\n"
-          f"given. It generated one; every request must carry it (the printed URL does).\n"
-          f"Anyone with the URL can see your runs and pictures.\n{bar}", file=out, flush=True)
+    print(f"netgaze serve: warning: listening on {host}, reachable from other machines, without --token: "
+          "a generated token is required on every request (the printed URL carries it; anyone with the URL "
+          "sees your runs and pictures)", file=out, flush=True)
     return token
 
 
