@@ -1,7 +1,8 @@
 """Pictures from tensors: normalise, colour maps, overlays, labelled grids.
 
 Pure functions: tensors (or arrays) in, uint8 arrays [H, W, 3] or [N, H, W, 3] out; the
-only I/O is ``save_png``, which writes atomically.
+only I/O is ``save_png``, which writes atomically. In a notebook, ``show(...)`` returns a
+``Picture`` that displays itself (``_repr_png_``).
 """
 from __future__ import annotations
 
@@ -116,3 +117,85 @@ def save_png(image: np.ndarray, path: str | os.PathLike) -> Path:
     buffer = io.BytesIO()
     Image.fromarray(np.asarray(image, dtype=np.uint8)).save(buffer, format="PNG")
     return atomic_write_bytes(path, buffer.getvalue())
+
+
+class Picture:
+    """A uint8 picture [H, W, 3] that a notebook displays inline (Jupyter calls ``_repr_png_``).
+
+    ``array`` is the picture; ``png()`` its PNG bytes; ``save(path)`` writes them atomically.
+    """
+
+    def __init__(self, array: np.ndarray):
+        self.array = np.ascontiguousarray(array, dtype=np.uint8)
+
+    def png(self) -> bytes:
+        buffer = io.BytesIO()
+        Image.fromarray(self.array).save(buffer, format="PNG")
+        return buffer.getvalue()
+
+    def _repr_png_(self) -> bytes:
+        return self.png()
+
+    def save(self, path: str | os.PathLike) -> Path:
+        return save_png(self.array, path)
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        return self.array if dtype is None else self.array.astype(dtype)
+
+    def __repr__(self) -> str:
+        return f"Picture({self.array.shape[1]}x{self.array.shape[0]})"
+
+
+def show(images: torch.Tensor | np.ndarray, maps: torch.Tensor | None = None, *, ncols: int | None = None,
+         scale: int = 1, cmap: str = "jet", alpha: float = 0.5) -> Picture:
+    """Anything netgaze computes, as one picture a notebook displays inline.
+
+    Args:
+        images: uint8 arrays ([H, W], [H, W, 3] or [N, H, W, 3], e.g. from ``overlay`` or
+            ``grid``) shown as they are; float pictures [C, H, W] or [B, C, H, W] in [0, 1]
+            (C = 1 or 3); or maps [H, W] / [B, H, W] (a CAM's output), min-max scaled and coloured.
+        maps: heat maps [B, H, W] to blend over float ``images`` (``overlay``).
+        ncols: pictures per row when there are several (default: all in one row, up to 8).
+        scale: integer enlargement of each picture (small digits are 8 pixels wide).
+        cmap: colour map of maps.
+        alpha: the maps' weight over the pictures.
+
+    Returns:
+        A ``Picture``: ``_repr_png_`` for Jupyter, ``.array`` (uint8 [H, W, 3]), ``.save(path)``.
+        ``ng.viz.show(ng.gradcam(model, x), ...)`` in a cell's last line draws the maps.
+    """
+    if maps is not None:
+        images = torch.as_tensor(images)
+        tiles = overlay(images if images.dim() == 4 else images[None], maps if maps.dim() == 3 else maps[None],
+                        alpha=alpha, cmap=cmap)
+    else:
+        tiles = _tiles_of(images, cmap)
+    if len(tiles) == 1 and scale == 1:
+        return Picture(tiles[0])
+    return Picture(grid(list(tiles), ncols=ncols or min(len(tiles), 8), scale=scale))
+
+
+def _tiles_of(images: torch.Tensor | np.ndarray, cmap: str) -> np.ndarray:
+    """uint8 tiles [N, H, W, 3] from any of ``show``'s inputs."""
+    if isinstance(images, np.ndarray) and images.dtype == np.uint8:
+        array = images
+        if array.ndim == 2:
+            array = array[None]
+        if array.ndim == 3 and array.shape[-1] not in (1, 3):
+            return np.repeat(array[..., None], 3, -1)           # [N, H, W] grey
+        if array.ndim == 3:
+            array = array[None]
+        if array.ndim != 4 or array.shape[-1] not in (1, 3):
+            raise ArgumentError(f"a uint8 picture is [H, W], [H, W, 3] or [N, H, W, 3], got {array.shape}")
+        return np.repeat(array, 3, -1) if array.shape[-1] == 1 else array
+    tensor = torch.as_tensor(images).detach().cpu()
+    if tensor.dtype == torch.uint8:
+        return _tiles_of(tensor.numpy(), cmap)
+    if not tensor.is_floating_point():
+        tensor = tensor.float()
+    if tensor.dim() == 4 or (tensor.dim() == 3 and tensor.shape[0] in (1, 3) and tensor.shape[0] != tensor.shape[1]):
+        return to_uint8(tensor if tensor.dim() == 4 else tensor[None])
+    if tensor.dim() in (2, 3):
+        return colormap(normalize(tensor if tensor.dim() == 3 else tensor[None]), cmap)
+    raise ArgumentError(f"cannot show a tensor of shape {tuple(tensor.shape)}: give pictures [B, C, H, W] in [0, 1], "
+                        "maps [B, H, W] or uint8 arrays")

@@ -43,6 +43,38 @@ class StudyResult:
     figures: list[Path] = field(default_factory=list)
     maps: dict[str, Any] = field(default_factory=dict)
 
+    def _repr_html_(self) -> str:
+        """The study's title and tables as HTML, for a notebook (every text escaped)."""
+        return study_html(self.manifest, self.path)
+
+
+def study_html(manifest: dict[str, Any], path: Path | None = None) -> str:
+    """A manifest's title, tables and files as a small HTML fragment; user text (run and class
+    names, layer names, captions) is escaped, numbers are shown with three decimals."""
+    from html import escape
+
+    def cell(value: Any) -> str:
+        if isinstance(value, float):
+            return f"{value:.3f}" if value == value else "–"
+        return "–" if value is None else escape(str(value))
+
+    title = manifest.get("title") or manifest.get("study") or "study"
+    parts = [f"<div class=\"netgaze-study\"><h4>{escape(str(title))}</h4>"]
+    for table in manifest.get("tables") or []:
+        if not isinstance(table, dict):
+            continue
+        parts.append("<table>")
+        if table.get("title"):
+            parts.append(f"<caption>{escape(str(table['title']))}</caption>")
+        parts.append("<tr>" + "".join(f"<th>{escape(str(c))}</th>" for c in table.get("columns", [])) + "</tr>")
+        for row in table.get("rows", []):
+            parts.append("<tr>" + "".join(f"<td>{cell(v)}</td>" for v in row) + "</tr>")
+        parts.append("</table>")
+    if path is not None:
+        parts.append(f"<p>written: <code>{escape(str(path))}</code></p>")
+    parts.append("</div>")
+    return "".join(parts)
+
 
 def stage_names(model: nn.Module, input_shape: Sequence[int] | None = None) -> list[str]:
     """The model's stages (``netgaze.core.stages``, the rule behind ``layer=-1``), at most six.
