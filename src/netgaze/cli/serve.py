@@ -48,8 +48,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "::1 and --host are answered: DNS rebinding protection); repeatable")
     parser.add_argument("--workers", type=process_count, default=1,
                         help="explanation worker processes, each with its own model copies (default 1)")
-    parser.add_argument("--threads", type=positive_int, help="PyTorch threads per operation (default: PyTorch's own; "
-                        "1 serves small models best on a busy machine)")
+    parser.add_argument("--threads", type=positive_int, help="PyTorch threads per worker (default: 1 when every "
+                        "served model's forward pass is under 10 ms on one thread, which serves many users of small "
+                        "models best, else PyTorch's own)")
     parser.add_argument("--max-batch", type=batch_size, default=16,
                         help="most requests batched into one pass (default 16)")
     parser.add_argument("--max-queue", type=positive_int, default=64,

@@ -69,6 +69,9 @@ class Worker:
         recipe = dict(setup["sources"])
         trust_in_process(recipe.pop("trust_code", False))   # what the command allowed (--trust-code)
         self.sources = Sources.from_arguments(**recipe)
+        if not setup.get("threads"):          # no --threads: one thread for small models (threads.py)
+            from netgaze.serve.threads import choose_threads
+            choose_threads(self.sources)
         budget = int(setup["cache_mb"]) * 1024 * 1024
         self.uploads = Uploads(budget // 2)
         self.state = WorkerState(MemoryLRU(budget, "checkpoints"), budget)
