@@ -38,7 +38,7 @@ def _model_source(spec: str, weights: str | None, images: str | None, size: int,
                       size=(size, size), channels=3, epochs=[], history=[], model=model.eval(),
                       description=description, output="out", pictures_folder=folder)
     if not spec.startswith(("torchvision:", "timm:", "hf:")):
-        raise ApiError(f"--model takes torchvision:NAME, timm:NAME or hf:FOLDER, got {spec!r}")
+        raise ApiError(f"--model takes torchvision:NAME or timm:NAME, or hf:FOLDER (a save_pretrained folder), got {spec!r}")
     loaded = load_named_model(spec, weights, size=size)
     model, classes = loaded.model, loaded.classes
     model.eval()
