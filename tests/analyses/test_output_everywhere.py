@@ -106,3 +106,29 @@ def test_analyses_take_output(models, tmp_path):
     f2 = features(keyed, data, "features.5", progress=False, output="scores")
     np.testing.assert_array_equal(f1.features, f2.features)
     np.testing.assert_array_equal(f1.predictions, f2.predictions)
+
+
+def test_top_examples_on_a_token_layer():
+    """A ViT's tokens are read as a map (prefix token dropped): each channel's peak over the patch tokens."""
+    transformers = pytest.importorskip("transformers")
+    from netgaze.analyses.top_examples import top_examples
+
+    torch.manual_seed(0)
+    config = transformers.ViTConfig(image_size=16, patch_size=4, hidden_size=8, num_hidden_layers=1,
+                                    num_attention_heads=2, intermediate_size=16, num_labels=3)
+    model = transformers.ViTForImageClassification(config).eval()
+    data = Pictures(12)
+    layer = "vit.layers.0.layernorm_before"
+    seen = []
+    handle = model.get_submodule(layer).register_forward_hook(lambda m, i, o: seen.append(o.detach()))
+    with torch.no_grad():
+        model(data.x)
+    handle.remove()
+    patches = seen[0][:, 1:, :]                                  # [12, 16, 8] without the class token
+    peaks = patches.amax(1)                                      # [12, 8]
+    found = top_examples(model, data, layer, channels=[0, 5], k=3, progress=False)
+    assert found.feature_size == (4, 4)
+    for row, c in enumerate([0, 5]):
+        expected = torch.sort(peaks[:, c], descending=True, stable=True).indices[:3].tolist()
+        assert found.indices[row].tolist() == expected
+        np.testing.assert_allclose(found.values[row], peaks[expected, c].numpy(), rtol=1e-5)

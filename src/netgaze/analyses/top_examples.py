@@ -25,6 +25,23 @@ from netgaze.core.layers import LayerRef, resolve_layer
 from netgaze.core.recorder import OutputSelector, Recorder
 
 
+def _as_map(act: torch.Tensor, size, name: str, model: nn.Module) -> torch.Tensor:
+    """A recorded output as [B, C, h, w]: tokens and channels-last maps are read by their layout."""
+    from netgaze.core import layouts
+
+    kinds = {c.kind for c in layouts.candidates(tuple(act.shape), tuple(size))} if act.dim() in (3, 4) else set()
+    if act.dim() == 4 and "nhwc" not in kinds:
+        return act
+    try:
+        return layouts.detect(act.shape, tuple(size), name=name, module=model.get_submodule(name),
+                              model=model).to_nchw(act)
+    except layouts.LayoutError as err:
+        if act.dim() == 4:
+            return act
+        raise TopExamplesError(f"layer {name!r} outputs shape {tuple(act.shape)}; top examples need a spatial "
+                               f"layer (a map, tokens or a channels-last map): {err}") from None
+
+
 class TopExamplesError(UserError):
     """Top examples cannot be found as asked (bad channel, k, layer without space)."""
 
@@ -103,7 +120,9 @@ def top_examples(model: nn.Module, dataset: Dataset, layer: LayerRef, channels: 
     Args:
         model: any module; never modified.
         dataset: items ``image`` or ``(image, label, ...)``.
-        layer: a spatial layer (output [B, C, h, w]).
+        layer: a spatial layer: a map [B, C, h, w], or a transformer's tokens [B, N, C] (ViT,
+            Hugging Face models) or channels-last map [B, h, w, C] (Swin), read as a map by
+            ``netgaze.core.layouts`` (prefix tokens dropped).
         channels: the channels to rank; None = all.
         k: pictures per channel.
         crop: side of the crop around each peak, in input pixels; None = three feature cells
@@ -133,10 +152,7 @@ def top_examples(model: nn.Module, dataset: Dataset, layer: LayerRef, channels: 
         for x, idx in tqdm(DataLoader(IndexedPictures(dataset), batch_size=batch_size), disable=not progress,
                            desc=f"top examples {name}", unit="batch"):
             rec.forward(x.to(device))
-            act = rec.activations[name]
-            if act.dim() != 4:
-                raise TopExamplesError(f"layer {name!r} outputs shape {tuple(act.shape)}; top examples need a "
-                                       "spatial layer [B, C, h, w]")
+            act = _as_map(rec.activations[name], x.shape[-2:], name, model)
             if picked is None:
                 all_channels = act.shape[1]
                 chosen = list(range(all_channels)) if channels is None else [int(c) for c in channels]
