@@ -294,7 +294,12 @@ def test_epochs_embedding_and_units_endpoints(client, serve_runs):
         acts = rec.activations["features.conv2"].mean(dim=(2, 3))
     for c in units["channels"]:
         assert [t["index"] for t in c["top"]] == acts[:, c["channel"]].topk(3).indices.tolist()
-    assert client.post("/api/units", json={"run": "cnn", "channels": [999]}).status_code == 400
+    refused = client.post("/api/units", json={"run": "cnn", "channels": [999]})
+    assert refused.status_code == 400 and "has 16 channels (0..15)" in refused.json()["error"], refused.text
+    # the page asks for 8 channels from "first": past the layer's end they are left out, and the width is said
+    tail = client.post("/api/units", json={"run": "cnn", "layer": "features.conv2", "channels": list(range(12, 20)),
+                                           "steps": 2, "top": 1}).json()
+    assert [c["channel"] for c in tail["channels"]] == [12, 13, 14, 15] and tail["width"] == 16
 
 
 def test_batch_queue_with_two_workers_answers_every_job_once():

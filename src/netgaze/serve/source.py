@@ -219,7 +219,7 @@ class Source:
                 "epochs": self.epochs, "size": list(self.size), "channels": self.channels,
                 "splits": {s: _safe_len(self, s) for s in self.splits()},
                 "has_artifact_embedding": self.embedding_artifact() is not None,
-                "has_strategies": self.strategies_artifact() is not None}
+                "has_strategies": self.strategies_artifact() is not None, "conditional": self.conditional}
 
     def embedding_artifact(self) -> Path | None:
         """``artifacts/embed/embedding.npz`` with links resolved, when it is a regular file inside

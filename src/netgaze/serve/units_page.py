@@ -54,8 +54,11 @@ def units(state: WorkerState, source: Source, layer: Any, channels: Any, steps: 
     if channels is None:
         channels = list(range(min(8, width)))
     if (not isinstance(channels, list) or not 1 <= len(channels) <= MAX_CHANNELS
-            or not all(isinstance(c, int) and not isinstance(c, bool) and 0 <= c < width for c in channels)):
+            or not all(isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in channels)):
         raise ApiError(f"channels is a list of 1..{MAX_CHANNELS} integers in 0..{width - 1}")
+    channels = [c for c in channels if c < width]     # the page asks for 8 from "first": the layer may end sooner
+    if not channels:
+        raise ApiError(f"layer {name!r} has {width} channels (0..{width - 1})")
     if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= MAX_STEPS:
         raise ApiError(f"steps is an integer in 1..{MAX_STEPS}")
     images = visualize(model, name, channels=channels, steps=steps, size=source.size, random_state=0,
@@ -68,7 +71,7 @@ def units(state: WorkerState, source: Source, layer: Any, channels: Any, steps: 
         else:
             raise
     rgb = (images.clamp(0, 1).expand(-1, 3, -1, -1) * 255).round().byte().permute(0, 2, 3, 1).numpy()
-    return {"layer": name, "channels": [{"channel": c, "image": png_base64(rgb[j]),
+    return {"layer": name, "width": width, "channels": [{"channel": c, "image": png_base64(rgb[j]),
                                          "top": [{"index": i, "value": v} for i, v in tops[c]]}
                                         for j, c in enumerate(channels)]}
 

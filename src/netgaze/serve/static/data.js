@@ -59,16 +59,18 @@ function embeddingPage(params) {
 
 // ---------------------------------------------------------------- Units
 function unitsPage(params) {
-  const runs = state.runs;
-  const run = runById(params.run) || runs[0];
+  const runs = state.runs.filter((r) => !r.conditional);   // a conditional VAE's units would need a label
+  if (!runs.length) return message("The Units page needs a run or model that is not a conditional VAE.");
+  const run = runs.find((r) => r.id === params.run) || runs[0];
   params.run = run.id;
   const layer = params.layer && run.layers.includes(params.layer) ? params.layer : run.stages[run.stages.length - 1];
   const first = Math.max(0, Number(params.first || 0));
   const go = pick("units", params);
   const controls = [
-    runSelect(["classify", "reconstruct", "segment"], run.id, (v) => setHash("units", { run: v })),
+    field("Run or model", select(runs.map((r) => [r.id, r.id + " (" + r.task + ")"]), run.id,
+                                 (v) => setHash("units", { run: v }))),
     layerSelect(run, layer, (v) => go({ layer: v })),
-    field("First channel", el("input", { type: "number", min: 0, value: first,
+    field("First channel", el("input", { type: "number", min: 0, value: first, id: "first-channel",
       onchange: (e) => go({ first: e.target.value }) })),
     el("p", { class: "hint", text: "Eight channels from the first: the picture that excites each most " +
       "(activation maximization, 64 steps) and the test pictures that activate it most." }),
@@ -81,7 +83,9 @@ function unitsPage(params) {
     .then((data) => {
       if (!data || !document.getElementById("units")) return;
       document.getElementById("units-title").removeAttribute("data-busy");
-      document.getElementById("units-title").textContent = run.id + ": channels of " + data.layer;
+      document.getElementById("units-title").textContent = run.id + ": channels " + data.channels[0].channel + "-" +
+        data.channels[data.channels.length - 1].channel + " of " + data.layer + " (" + data.width + " channels)";
+      document.getElementById("first-channel").max = data.width - 1;
       table.replaceChildren(el("tr", {}, el("th", { text: "channel" }), el("th", { text: "maximizes it" }),
                                       el("th", { text: "top test pictures (mean activation)" })));
       for (const c of data.channels) {
