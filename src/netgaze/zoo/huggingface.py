@@ -50,10 +50,15 @@ def load_hf_folder(spec: str, *, size: int = 224) -> LoadedModel:
         raise ModelInputError(f"{folder}/config.json is not a transformers config: {str(err).splitlines()[0][:200]}") \
             from None
     cls = _model_class(transformers, config, folder)
+    bars = transformers.utils.logging.is_progress_bar_enabled()
+    transformers.utils.logging.disable_progress_bar()   # one local file: no "Loading weights" bar on stderr
     try:
         net = cls.from_pretrained(str(folder), local_files_only=True, use_safetensors=True, trust_remote_code=False)
     except Exception as err:  # noqa: BLE001 - one line for the user
         raise ModelInputError(f"cannot load {folder} as {cls.__name__}: {str(err).splitlines()[0][:200]}") from None
+    finally:
+        if bars:
+            transformers.utils.logging.enable_progress_bar()
     task = "segment" if "SemanticSegmentation" in cls.__name__ else "classify"
     n = int(getattr(config, "num_labels", 0) or 0)
     names = id2label_names(getattr(config, "id2label", None), n)
