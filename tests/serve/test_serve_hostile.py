@@ -6,6 +6,7 @@ from starlette.testclient import TestClient
 
 from serve_fixtures import LOCAL_URL
 
+import netgaze as ng
 from netgaze.serve import Settings, create_app
 from netgaze.serve.guard import host_name
 
@@ -181,3 +182,42 @@ def test_bad_units_requests_are_refused_before_they_queue(client):
                           ({"channels": "0-5"}, "channels is a list"), ({"channels": list(range(100))}, "channels is a list")):
         answer = client.post("/api/units", json={"run": "cnn", **body})
         assert answer.status_code == 400 and message in answer.json()["error"], answer.text
+
+
+def test_units_on_a_vits_token_stage(tmp_path):
+    """The Units page reads a token stage like a conv stage: the channels are the tokens' features,
+    a picture's activation the mean over the patch tokens (the class token left out)."""
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    from netgaze.serve import Sources
+
+    rng = np.random.default_rng(0)
+    for i in range(4):
+        Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(tmp_path / f"{i}.png")
+    sources = Sources.from_arguments([], model="timm:vit_tiny_patch16_224", images=str(tmp_path), size=224)
+    source = next(iter(sources))
+    with TestClient(base_url=LOCAL_URL, app=create_app(sources)) as c:
+        layer = source.stages()[-1]
+        answer = c.post("/api/units", json={"run": source.id, "layer": layer, "channels": [0, 5], "steps": 2, "top": 4})
+        assert answer.status_code == 200, answer.text
+        data = answer.json()
+    assert data["width"] == 192
+    x = torch.stack([source.dataset("test")[i][0] for i in range(4)])
+    with ng.Recorder(source.model, [layer], grads=False) as rec:
+        rec.forward(x)
+        tokens = next(iter(rec.activations.values()))       # [4, 1 + 196, 192]
+    by_hand = tokens[:, 1:, :].mean(dim=1)
+    for entry in data["channels"]:
+        assert [t["index"] for t in entry["top"]] == by_hand[:, entry["channel"]].argsort(descending=True).tolist()
+
+
+@pytest.mark.parametrize("body", [b"[" * 10_000 + b"]" * 10_000, b'{"a":' * 32_000 + b"1" + b"}" * 32_000,
+                                  b'{"run": "cnn", "image": {"split": "test", "index": ' + b"9" * 5000 + b"}}"])
+@pytest.mark.parametrize("path", ["/api/explain", "/api/units", "/api/embedding"])
+def test_deep_or_huge_json_bodies_are_one_line_400(client, body, path):
+    answer = client.post(path, content=body, headers={"content-type": "application/json"})
+    assert answer.status_code in (400, 413), answer.text
+    assert list(answer.json()) == ["error"] and "\n" not in answer.json()["error"]
+    assert client.get("/api/health").json()["status"] == "ok"

@@ -25,7 +25,7 @@ from netgaze.core.layers import LayerRef, resolve_layer
 from netgaze.core.recorder import OutputSelector, Recorder
 
 
-def _as_map(act: torch.Tensor, size, name: str, model: nn.Module) -> torch.Tensor:
+def as_map(act: torch.Tensor, size, name: str, model: nn.Module) -> torch.Tensor:
     """A recorded output as [B, C, h, w]: tokens and channels-last maps are read by their layout."""
     from netgaze.core import layouts
 
@@ -152,7 +152,7 @@ def top_examples(model: nn.Module, dataset: Dataset, layer: LayerRef, channels: 
         for x, idx in tqdm(DataLoader(IndexedPictures(dataset), batch_size=batch_size), disable=not progress,
                            desc=f"top examples {name}", unit="batch"):
             rec.forward(x.to(device))
-            act = _as_map(rec.activations[name], x.shape[-2:], name, model)
+            act = as_map(rec.activations[name], x.shape[-2:], name, model)
             if picked is None:
                 all_channels = act.shape[1]
                 chosen = list(range(all_channels)) if channels is None else [int(c) for c in channels]

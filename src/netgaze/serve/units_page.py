@@ -10,7 +10,10 @@ from typing import Any, Sequence
 
 import torch
 
+from netgaze.analyses.top_examples import as_map
+from netgaze.core.layers import resolve_layer
 from netgaze.core.recorder import Recorder
+from netgaze.errors import UserError
 from netgaze.serve.compute import WorkerState
 from netgaze.serve.api_error import ApiError
 from netgaze.serve.uploads import png_base64
@@ -30,9 +33,7 @@ def top_pictures(model: torch.nn.Module, dataset, layer: str, channels: Sequence
         for start in range(0, n, batch_size):
             x = torch.stack([dataset[i][0] for i in range(start, min(n, start + batch_size))])
             rec.forward(x)
-            act = rec.activations[layer].detach().float()
-            if act.dim() != 4:
-                raise ApiError(f"layer {layer!r} has no channels [B, C, h, w] to rank pictures by")
+            act = as_map(rec.activations[layer].detach().float(), x.shape[-2:], layer, model)   # tokens too
             scores.append(act.mean(dim=(2, 3))[:, list(channels)])
     table = torch.cat(scores)                                # [N, len(channels)]
     top = table.topk(min(k, n), dim=0)
@@ -50,7 +51,8 @@ def units(state: WorkerState, source: Source, layer: Any, channels: Any, steps: 
                        "the optimised picture on, so it is not offered (Explain, Area, Epochs and Embedding are)")
     name = source.resolve_layer(layer)
     model = state.model(source, epoch)
-    width = _channel_count(model, source, name)
+    real = resolve_layer(model, name)[0]        # a wrapped model's own name (net.layer4 for "layer4")
+    width = _channel_count(model, source, real)
     if channels is None:
         channels = list(range(min(8, width)))
     if (not isinstance(channels, list) or not 1 <= len(channels) <= MAX_CHANNELS
@@ -64,7 +66,7 @@ def units(state: WorkerState, source: Source, layer: Any, channels: Any, steps: 
     images = visualize(model, name, channels=channels, steps=steps, size=source.size, random_state=0,
                        output=source.output)
     try:
-        tops = top_pictures(model, source.dataset(split), name, channels, k, output=source.output)
+        tops = top_pictures(model, source.dataset(split), real, channels, k, output=source.output)
     except ApiError:
         if source.run is None and source.pictures_folder is None:
             tops = {c: [] for c in channels}
@@ -81,6 +83,8 @@ def _channel_count(model: torch.nn.Module, source: Source, layer: str) -> int:
     with Recorder(model, [layer], grads=False, output=source.output) as rec:
         rec.forward(x)
         act = rec.activations[layer]
-    if act.dim() != 4:
-        raise ApiError(f"layer {layer!r} outputs shape {tuple(act.shape)}; pick a conv layer or stage")
-    return int(act.shape[1])
+    try:
+        return int(as_map(act, source.size, layer, model).shape[1])   # a ViT's token stage has channels too
+    except UserError as err:
+        raise ApiError(f"layer {layer!r} outputs shape {tuple(act.shape)}; pick a conv layer or stage ({err})") \
+            from None
