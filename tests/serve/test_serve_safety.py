@@ -128,6 +128,10 @@ def test_no_request_reaches_a_file_by_path(client):
     ({"run": "cnn", "image": {"split": "test", "index": 0}, "include": ["everything"]}, 400),
     ({"run": "fcn", "image": {"split": "test", "index": 0}, "layer": "encoder", "target": {"box": [0, 0, 4, 4]}}, 400),
     ([1, 2, 3], 400),
+    ({"run": "cnn", "image": {"upload": ["a"]}}, 400),
+    ({"run": "cnn", "image": {"upload": {"a": 1}}}, 400),
+    ({"run": "fcn", "image": {"split": "test", "index": 0}, "target": {"box": [0.5, 0, 4, 4], "channel": 1}}, 400),
+    ({"run": "fcn", "image": {"split": "test", "index": 0}, "target": {"box": [1e308, 0, 4, 4], "channel": 1}}, 400),
 ])
 def test_bad_requests_are_one_line_4xx_and_the_server_keeps_serving(client, body, status):
     r = client.post("/api/explain", json=body)

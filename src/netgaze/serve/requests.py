@@ -57,9 +57,14 @@ class Uploads:
         """Every kept upload as ``(ID, RGB array)``, least recently used first."""
         return [(key, value) for key, value in self.cache.items() if isinstance(key, str)]
 
-    def get(self, upload_id: Any) -> np.ndarray:
+    @staticmethod
+    def check_id(upload_id: Any) -> str:
         if not isinstance(upload_id, str) or not UPLOAD_ID.match(upload_id):
             raise ApiError("an upload ID is 16 hexadecimal digits, as POST /api/upload returned it")
+        return upload_id
+
+    def get(self, upload_id: Any) -> np.ndarray:
+        self.check_id(upload_id)
         array = self.cache.get(upload_id)
         if array is None:
             raise NotFound("unknown or expired upload ID; upload the picture again")
@@ -67,7 +72,7 @@ class Uploads:
 
     def tensor(self, upload_id: Any, source: Source) -> torch.Tensor:
         """The upload at the source's size (resized once per size, then kept with the upload's bytes)."""
-        key = (upload_id, source.size, source.channels)
+        key = (self.check_id(upload_id), source.size, source.channels)
         found = self.cache.get(key)
         if found is None:
             found = self.cache.put(key, to_tensor(Image.fromarray(self.get(upload_id)), source.size, source.channels))

@@ -46,6 +46,10 @@ def parse_json(body: bytes) -> Any:
         return json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise ApiError(f"the body is not JSON: {err.msg if hasattr(err, 'msg') else err}") from None
+    except RecursionError:
+        raise ApiError("the body is JSON nested too deep") from None
+    except ValueError as err:  # an integer past Python's int-string limit, ...
+        raise ApiError(f"the body is not usable JSON: {str(err).splitlines()[0][:120]}") from None
 
 
 async def read_body(request: Request, limit: int) -> bytes:
