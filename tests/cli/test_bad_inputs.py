@@ -127,6 +127,15 @@ CASES: list[tuple[list[str], str]] = [
     (["explain", "--run", "{R}/cls", "--all", "--split", "nope", "--out", "o"], "split"),
     (["explain", "--run", "{R}/cls", "--all", "--target", "²", "--out", "o"], "--target INDEX or --target label"),
     (["explain", "--run", "{R}/seg", "--all", "--out", "o"], "{R}/seg is a segment run"),
+    # a segmenter's --target: ASCII digits only, finite coordinates
+    (["explain", "--model", "torchvision:lraspp_mobilenet_v3_large", "--weights", "{F}/lraspp.pth", "--size", "32",
+      "--images", "{F}/ok.png", "--target", "class:²", "--out", "o"], "unknown class '²'"),
+    (["explain", "--model", "torchvision:lraspp_mobilenet_v3_large", "--weights", "{F}/lraspp.pth", "--size", "32",
+      "--images", "{F}/ok.png", "--target", "class:1@nan,0,10,10", "--out", "o"], "takes finite pixel coordinates"),
+    (["explain", "--model", "torchvision:lraspp_mobilenet_v3_large", "--weights", "{F}/lraspp.pth", "--size", "32",
+      "--images", "{F}/ok.png", "--target", "class:1@0,0,inf,10", "--out", "o"], "takes finite pixel coordinates"),
+    (["explain", "--model", "torchvision:lraspp_mobilenet_v3_large", "--weights", "{F}/lraspp.pth", "--size", "32",
+      "--images", "{F}/ok.png", "--target", "class:1@0,0,1e400,10", "--out", "o"], "takes finite pixel coordinates"),
     # embed
     (["embed", "--run", "{R}/cls", "--limit", "0", "--out", "o"], "argument --limit"),
     (["embed", "--run", "{R}/cls", "--dims", "4", "--out", "o"], "argument --dims: invalid choice"),
@@ -217,6 +226,9 @@ def _write_files(root: Path) -> None:
     os.mkfifo(root / "fifo")
     (root / "notpic.png").write_text("not a picture")
     torch.save({"fc.weight": torch.zeros(3, 3)}, root / "wrong.pth")
+    import torchvision
+    segmenter = torchvision.models.segmentation.lraspp_mobilenet_v3_large(weights=None, weights_backbone=None)
+    torch.save(segmenter.state_dict(), root / "lraspp.pth")  # a segmenter (21 classes) without a random-weights warning
     rng = np.random.default_rng(0)
     for name, classes, n in (("oneper", "ab", 1), ("tinyset", "ab", 3), ("oneclass", "a", 12)):
         for c in classes:

@@ -88,6 +88,10 @@ def test_random_weights_warn_once_and_print_no_imagenet_name(files, capsys, tmp_
     (["--model", "torchvision:resnet18", "--score-threshold", "0"], "--score-threshold goes with a detector"),
     (["--model", f"torchvision:{DETECTOR}", "--target", "box:1,2,3"], "box: takes x0,y0,x1,y1"),
     (["--model", f"torchvision:{DETECTOR}", "--target", "zebra"], "unknown class 'zebra'"),
+    (["--model", f"torchvision:{DETECTOR}", "--target", "box:nan,nan,10,10"], "takes finite pixel coordinates"),
+    (["--model", f"torchvision:{DETECTOR}", "--target", "box:0,0,1e400,10"], "takes finite pixel coordinates"),
+    (["--model", f"torchvision:{DETECTOR}", "--target", "det:²"], "det:I takes a detection index"),
+    (["--model", f"torchvision:{DETECTOR}", "--target", "box:0,0,10,10:²"], "unknown class '²'"),
     (["--model", "torchvision:lraspp_mobilenet_v3_large", "--target", "class:1@50,50,60,60"], "outside the 32x32"),
     (["--model", "torchvision:resnet18", "--labels", "missing.txt"], "argument --labels: no such file: missing.txt"),
 ])

@@ -13,6 +13,8 @@ The library behind ``netgaze explain --model torchvision:fcn_resnet50 | ...faste
 """
 from __future__ import annotations
 
+import math
+import re
 from pathlib import Path
 from typing import Sequence
 
@@ -64,7 +66,7 @@ def resolve_dense_layer(model: nn.Module, layer: str | None, task: str) -> str:
 def class_index(text: str, classes: Sequence[str]) -> int:
     if text in classes:
         return list(classes).index(text)
-    if text.isdigit() and int(text) < len(classes):
+    if re.fullmatch(r"[0-9]{1,9}", text) and int(text) < len(classes):  # ASCII digits only ('²'.isdigit())
         return int(text)
     import difflib
     close = difflib.get_close_matches(text, list(classes), n=3)
@@ -77,6 +79,8 @@ def _numbers(text: str, what: str) -> tuple[float, float, float, float]:
         values = tuple(float(v) for v in text.split(","))
     except ValueError:
         values = ()
+    if len(values) == 4 and not all(math.isfinite(v) and abs(v) <= 1e6 for v in values):
+        raise ModelInputError(f"{what} takes finite pixel coordinates x0,y0,x1,y1 (at most 1,000,000), got {text!r}")
     if len(values) != 4 or values[2] <= values[0] or values[3] <= values[1]:
         raise ModelInputError(f"{what} takes x0,y0,x1,y1 with x0 < x1 and y0 < y1, got {text!r}")
     return values
@@ -106,7 +110,7 @@ def detect_target(text: str | None, classes: Sequence[str]) -> tuple[Detection, 
     """The Detection target of ``--target`` and the given box (or None)."""
     text = text or "det:0"
     if text.startswith("det:"):
-        if not text[4:].isdigit():
+        if not re.fullmatch(r"[0-9]{1,9}", text[4:]):
             raise ModelInputError(f"det:I takes a detection index (0 = the best), got {text!r}")
         return Detection(index=int(text[4:])), None
     if text.startswith("box:"):
