@@ -1,4 +1,4 @@
-"""`make zoo`: every torchvision classifier and the common timm families, zero configuration.
+"""`make zoo`: every torchvision classifier, the common timm and Hugging Face families, zero configuration.
 
 For each model (random weights, batch 2, the smallest input at which its stages are those
 of its native size): Grad-CAM on the default layer, a three-stage call in one pass
@@ -17,6 +17,7 @@ between ``<!-- zoo:start -->`` and ``<!-- zoo:end -->``.
 from __future__ import annotations
 
 import argparse
+import copy
 import gc
 import json
 import sys
@@ -51,6 +52,19 @@ TIMM = {  # family -> models (small members; the rule is the family's, not the s
     "poolformer/caformer": ["poolformer_s12", "poolformerv2_s12", "caformer_s18"],
     "fastvit": ["fastvit_t8"], "eva": ["eva02_tiny_patch14_224"],
 }
+# Hugging Face transformers vision models, built from their default configs (random weights, no
+# download): family -> the model class (the "for image classification" head; Segformer's
+# semantic segmentation head, explained through its logits).
+HF = {
+    "vit": "ViTForImageClassification", "deit (with teacher)": "DeiTForImageClassificationWithTeacher",
+    "beit": "BeitForImageClassification", "dinov2": "Dinov2ForImageClassification",
+    "swin": "SwinForImageClassification", "swinv2": "Swinv2ForImageClassification",
+    "convnext": "ConvNextForImageClassification", "convnextv2": "ConvNextV2ForImageClassification",
+    "resnet": "ResNetForImageClassification", "regnet": "RegNetForImageClassification",
+    "efficientnet": "EfficientNetForImageClassification", "mobilenet_v2": "MobileNetV2ForImageClassification",
+    "mobilevit": "MobileViTForImageClassification", "levit": "LevitForImageClassification",
+    "pvt_v2": "PvtV2ForImageClassification", "segformer": "SegformerForSemanticSegmentation",
+}
 HEAVY = ("vit_h_14", "regnet_y_128gf", "vit_l_16", "vit_l_32", "regnet_y_32gf", "regnet_y_16gf", "vit_b_16",
          "vit_b_32", "efficientnet_b7", "efficientnet_b6", "efficientnet_v2_l", "convnext_large", "swin_v2_b", "swin_b")
 
@@ -63,7 +77,8 @@ def entries() -> list[tuple[str, str, str]]:
           for n in torchvision.models.list_models(module=torchvision.models)]
     tv.sort(key=lambda e: (e[2] in HEAVY, HEAVY.index(e[2]) * -1 if e[2] in HEAVY else 0))
     timm_models = [(f"timm:{n}", f"timm {family}", n) for family, names in TIMM.items() for n in names]
-    return timm_models + [e for e in tv if e[2] not in HEAVY] + [e for e in tv if e[2] in HEAVY]
+    hf = [(f"hf:{cls}", f"transformers {family}", cls) for family, cls in HF.items()]
+    return timm_models + hf + [e for e in tv if e[2] not in HEAVY] + [e for e in tv if e[2] in HEAVY]
 
 
 def build(key: str) -> torch.nn.Module:
@@ -72,6 +87,10 @@ def build(key: str) -> torch.nn.Module:
         import torchvision
         kwargs = {"aux_logits": False, "init_weights": True} if key[3:] in ("inception_v3", "googlenet") else {}
         model = torchvision.models.get_model(key[3:], weights=None, **kwargs)
+    elif key.startswith("hf:"):
+        import transformers
+        cls = getattr(transformers, key[3:])
+        model = cls(cls.config_class(num_labels=10))
     else:
         import timm
         model = timm.create_model(key[5:], pretrained=False)
@@ -85,7 +104,9 @@ def build(key: str) -> torch.nn.Module:
 def smallest_input(model: torch.nn.Module, key: str) -> tuple[int, int, int]:
     """The smallest square input whose stages equal those at the native size."""
     cfg = getattr(model, "pretrained_cfg", None) or {}
-    side = 299 if key.endswith("inception_v3") else getattr(model, "image_size", 224)
+    side = 299 if key.endswith("inception_v3") else getattr(model, "image_size", None) or \
+        getattr(getattr(model, "config", None), "image_size", 224)
+    side = side if isinstance(side, int) else 224
     native = tuple(cfg.get("input_size", ())) or (3, side, side)
     want = stage_names(model, native)
     for s in SIZES:
@@ -132,7 +153,9 @@ def run_model(key: str, family: str) -> dict:
     row = {"model": key, "family": family, "methods": {}, "errors": {}, "commit": _commit()}
     start = time.perf_counter()
     model = build(key)
-    row["input"] = list(smallest_input(model, key))
+    # probed on a copy: a forward pass at a smaller size can change a model for good (HF Swin shrinks
+    # its window to the input and keeps it)
+    row["input"] = list(smallest_input(copy.deepcopy(model), key))
     stages = stage_names(model, row["input"])
     row["default_layer"], row["stages"] = stages[-1], len(stages)
     tr = trace(model, row["input"])
@@ -141,12 +164,17 @@ def run_model(key: str, family: str) -> dict:
     row["setup_s"] = round(time.perf_counter() - start, 2)
     x = torch.rand(2, *row["input"], generator=torch.Generator().manual_seed(0))
     H, W = row["input"][1:]
+    # a segmenter (dense logits) is explained for the centre quarter of the picture, in input pixels
+    dense = "Segmentation" in key
+    target = ng.Area(box=(H // 4, W // 4, 3 * H // 4, 3 * W // 4), channel=1, size=(H, W)) if dense else None
     checks = {
-        "gradcam": lambda: check_map(ng.gradcam(model, x), (2, H, W)),
-        "three_stages": lambda: [check_map(m, (2, H, W)) for m in ng.gradcam(model, x, layer=[-3, -2, -1]).values()]
-        if len(stages) >= 3 else check_map(ng.gradcam(model, x, layer=list(range(-len(stages), 0)))[stages[-1]], (2, H, W)),
-        "guided_backprop": lambda: check_map(ng.guided_backprop(model, x), (2, 3, H, W)),
-        "gradcam_pp": lambda: check_map(ng.gradcam_pp(model, x), (2, H, W)),
+        "gradcam": lambda: check_map(ng.gradcam(model, x, target=target), (2, H, W)),
+        "three_stages": lambda: [check_map(m, (2, H, W)) for m in ng.gradcam(model, x, layer=[-3, -2, -1],
+                                                                              target=target).values()]
+        if len(stages) >= 3 else check_map(ng.gradcam(model, x, layer=list(range(-len(stages), 0)),
+                                                      target=target)[stages[-1]], (2, H, W)),
+        "guided_backprop": lambda: check_map(ng.guided_backprop(model, x, target=target), (2, 3, H, W)),
+        "gradcam_pp": lambda: check_map(ng.gradcam_pp(model, x, target=target), (2, H, W)),
     }
     for name, fn in checks.items():
         untouched = Untouched(model)
@@ -216,7 +244,7 @@ def write_table(rows: list[dict]) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--only", nargs="*", help="model keys (tv:NAME, timm:NAME) or bare names")
+    parser.add_argument("--only", nargs="*", help="model keys (tv:NAME, timm:NAME, hf:CLASS) or bare names")
     parser.add_argument("--resume", action="store_true", help="keep the rows already in zoo.json")
     parser.add_argument("--table", action="store_true", help="only regenerate the table in docs/zoo.md")
     args = parser.parse_args()
