@@ -105,6 +105,28 @@ CASES: list[tuple[list[str], str]] = [
      "epoch-0001.safetensors has no checksum in its metadata (weights_sha256), so it cannot be checked"),
     (["explain", "--run", "{R}/bad-hist", "--images", "{F}/ok.png", "--out", "o"], "history.jsonl: line 1 is not JSON"),
     (["explain", "--run", "{R}/bad-weights", "--images", "{F}/ok.png", "--out", "o"], "does not fit the model"),
+    # hostile run folders: each one line naming the file
+    (["explain", "--run", "{R}/bad-deep", "--images", "{F}/ok.png", "--out", "o"],
+     "{R}/bad-deep/run.json is damaged: JSON nested too deep"),
+    (["explain", "--run", "{R}/bad-bigint", "--images", "{F}/ok.png", "--out", "o"],
+     "{R}/bad-bigint/history.jsonl: line 1 is not usable JSON"),
+    (["explain", "--run", "{R}/bad-epochs", "--images", "{F}/ok.png", "--out", "o"],
+     "{R}/bad-epochs/run.json is damaged: epochs must be a whole number"),
+    (["explain", "--run", "{R}/bad-epochs-nan", "--images", "{F}/ok.png", "--out", "o"],
+     "{R}/bad-epochs-nan/run.json is damaged: epochs must be a whole number"),
+    (["explain", "--run", "{R}/bad-meta-nan", "--images", "{F}/ok.png", "--out", "o"],
+     "{R}/bad-meta-nan/checkpoints/epoch-0001.json is damaged: epoch must be a whole number"),
+    (["explain", "--run", "{R}/bad-meta-big", "--images", "{F}/ok.png", "--out", "o"],
+     "{R}/bad-meta-big/checkpoints/epoch-0001.json is damaged: epoch must be a whole number"),
+    (["explain", "--run", "{R}/bad-size", "--images", "{F}/ok.png", "--out", "o"],
+     "{R}/bad-size/run.json is damaged: data_options.size must be a whole number"),
+    (["explain", "--run", "{R}/bad-opts", "--images", "{F}/ok.png", "--out", "o"],
+     "{R}/bad-opts/run.json is damaged: data_options must be a JSON object"),
+    (["explain", "--run", "{R}/bad-data", "--images", "{F}/ok.png", "--out", "o"],
+     "{R}/bad-data/run.json is damaged: data must be a string"),
+    (["embed", "--run", "{R}/bad-proc", "--method", "pca", "--out", "o"], "cannot read image folder /proc"),
+    (["study", "layers", "{R}/bad-deep", "--out", "o"], "{R}/bad-deep/run.json is damaged: JSON nested too deep"),
+    (["study", "epochs", "{R}/bad-bigint", "--out", "o"], "{R}/bad-bigint/history.jsonl: line 1"),
     (["explain", "--run", "{R}/cls", "--images", "{F}/missing.png", "--out", "o"], "no such picture: {F}/missing.png"),
     (["explain", "--run", "{R}/cls", "--images", "{F}/bomb.png", "--out", "o"], "{F}/bomb.png"),
     (["explain", "--run", "{R}/cls", "--images", "{F}/notpic.png", "--out", "o"], "cannot read picture {F}/notpic.png"),
@@ -273,10 +295,35 @@ def _train_runs(root: Path, files: Path) -> None:
     meta = json.loads(meta_path.read_text())
     meta["weights_sha256"] = hashlib.sha256(seg_weights.read_bytes()).hexdigest()
     meta_path.write_text(json.dumps(meta))
+    _hostile_runs(root)
     unsummed = root / "bad-nosum" / "checkpoints" / "epoch-0001.json"  # a checkpoint nobody can check
     meta = json.loads(unsummed.read_text())
     del meta["weights_sha256"]
     unsummed.write_text(json.dumps(meta))
+
+
+def _hostile_runs(root: Path) -> None:
+    """Run folders whose JSON files are hostile: too deep for Python's parser, numbers past its
+    int-string limit, fields of the wrong type."""
+    def config(name: str, **fields) -> None:
+        path = root / name / "run.json"
+        path.write_text(json.dumps({**json.loads(path.read_text()), **fields}))
+
+    for name in ("deep", "bigint", "epochs", "epochs-nan", "meta-nan", "meta-big", "size", "opts", "data", "proc"):
+        shutil.copytree(root / "cls", root / f"bad-{name}")
+    (root / "bad-deep" / "run.json").write_text("[" * 100_000 + "]" * 100_000)
+    (root / "bad-bigint" / "history.jsonl").write_text('{"epoch": ' + "9" * 5000 + ', "loss": 1}\n')
+    config("bad-epochs", epochs="x")
+    run_json = root / "bad-epochs-nan" / "run.json"
+    run_json.write_text(run_json.read_text().replace('"epochs": 1', '"epochs": NaN'))
+    meta = root / "bad-meta-nan" / "checkpoints" / "epoch-0001.json"
+    meta.write_text(meta.read_text().replace('"epoch": 1', '"epoch": NaN'))
+    meta = root / "bad-meta-big" / "checkpoints" / "epoch-0001.json"
+    meta.write_text(meta.read_text().replace('"epoch": 1', '"epoch": 1e308'))
+    config("bad-size", data_options={"n": 64, "size": "big"})
+    config("bad-opts", data_options=[1])
+    config("bad-data", data=5)
+    config("bad-proc", data="/proc", data_options={})
 
 
 @pytest.fixture(scope="module")

@@ -90,3 +90,24 @@ def test_a_folder_of_runs_does_not_follow_a_link_to_a_run_elsewhere(tmp_path):
     with pytest.warns(UserWarning, match="outside"):
         assert find_runs([shared]) == [mine]
     assert find_runs([shared / "evil"]) == [shared / "evil"]   # named on purpose: the user's choice
+
+
+@pytest.mark.parametrize("name, run_json, history, note", [
+    ("deep", "[" * 100_000 + "]" * 100_000, None, "JSON nested too deep"),
+    ("bigint", None, '{"epoch": ' + "9" * 5000 + ', "loss": 1}\n', "history.jsonl line 1 is not JSON"),
+    ("options", {"data_options": [1]}, None, "data_options must be a JSON object"),
+    ("size", {"data_options": {"size": "big"}}, None, "data_options.size must be a whole number"),
+    ("epochs", {"epochs": "x"}, None, "epochs must be a whole number"),
+])
+def test_hostile_run_json_and_history_become_a_note_not_a_traceback(tmp_path, name, run_json, history, note):
+    run = write_classify_run(tmp_path / "runs")
+    if isinstance(run_json, dict):
+        run_json = json.dumps({**json.loads((run / "run.json").read_text()), **run_json})
+    if run_json is not None:
+        (run / "run.json").write_text(run_json)
+    if history is not None:
+        (run / "history.jsonl").write_text(history)
+    info = read_run(run)
+    assert any(note in p for p in info.problems), info.problems
+    html = build_report([run], tmp_path / "report.html").read_text()
+    assert note in html

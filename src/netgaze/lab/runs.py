@@ -129,6 +129,7 @@ class RunFolder:
         config = _read_json(self.config_path)
         if not isinstance(config, dict) or not isinstance(config.get("model"), str):
             raise RunError(f"{self.config_path} is not a netgaze run configuration (no model name)")
+        check_config(config, self.config_path)
         return config
 
     # checkpoints ------------------------------------------------------------
@@ -188,9 +189,13 @@ class RunFolder:
         return meta_path
 
     def read_metadata(self, epoch: int) -> dict[str, Any]:
-        meta = _read_json(self.checkpoint_paths(epoch)[2])
+        path = self.checkpoint_paths(epoch)[2]
+        meta = _read_json(path)
         if not isinstance(meta, dict):
-            raise RunError(f"{self.checkpoint_paths(epoch)[2]} is not checkpoint metadata (a JSON object)")
+            raise RunError(f"{path} is not checkpoint metadata (a JSON object)")
+        _check_field(meta, "epoch", _is_count, "a whole number", path)
+        _check_field(meta, "classes", _is_names, "a list of class names", path)
+        _check_field(meta, "metrics", lambda v: isinstance(v, dict), "a JSON object", path)
         return meta
 
     def load_weights(self, epoch: int, verify: bool = True) -> dict[str, torch.Tensor]:
@@ -254,11 +259,18 @@ class RunFolder:
             if not line.strip():
                 continue
             try:
-                records.append(json.loads(line))
+                record = json.loads(line)
             except json.JSONDecodeError:
                 if i == len(lines) - 1:
                     break
                 raise RunError(f"{self.history_path}: line {i + 1} is not JSON")
+            except RecursionError:
+                raise RunError(f"{self.history_path}: line {i + 1} is JSON nested too deep") from None
+            except ValueError as err:  # an integer past Python's int-string limit
+                raise RunError(f"{self.history_path}: line {i + 1} is not usable JSON ({one_line(err)[:80]})") from None
+            if not isinstance(record, dict):
+                raise RunError(f"{self.history_path}: line {i + 1} is not a JSON object")
+            records.append(record)
         return records
 
     def history_from_checkpoints(self, last_epoch: int) -> list[dict[str, Any]]:
@@ -388,11 +400,45 @@ class Run:
 
 
 def _read_json(path: Path) -> Any:
-    """A JSON file's value; ``RunError`` naming the file when it is not JSON."""
+    """A JSON file's value; ``RunError`` naming the file when it is not JSON, is nested too deep
+    for Python's parser, or holds a number Python will not convert (a 5000-digit integer)."""
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise RunError(f"{path} is damaged: not JSON ({one_line(err)[:80]})") from None
+    except RecursionError:
+        raise RunError(f"{path} is damaged: JSON nested too deep") from None
+    except ValueError as err:  # Python's int-string conversion limit
+        raise RunError(f"{path} is damaged: not usable JSON ({one_line(err)[:80]})") from None
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2 ** 31
+
+
+def _is_names(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+def _check_field(record: dict[str, Any], key: str, ok: Any, what: str, path: Path, within: str = "") -> None:
+    """``RunError`` naming ``path`` when ``record`` has ``key`` with a value ``ok`` refuses (None passes)."""
+    value = record.get(key)
+    if value is not None and not ok(value):
+        raise RunError(f"{path} is damaged: {within}{key} must be {what}, got {one_line(repr(value))[:40]}")
+
+
+def check_config(config: dict[str, Any], path: Path) -> None:
+    """``RunError`` naming ``run.json`` when a field netgaze reads has the wrong type."""
+    for key in ("task", "data", "data_from_run", "metric"):
+        _check_field(config, key, lambda v: isinstance(v, str), "a string", path)
+    _check_field(config, "model_args", lambda v: isinstance(v, dict), "a JSON object", path)
+    _check_field(config, "data_options", lambda v: isinstance(v, dict), "a JSON object", path)
+    _check_field(config, "classes", _is_names, "a list of class names", path)
+    for key in ("epochs", "batch_size"):
+        _check_field(config, key, _is_count, "a whole number", path)
+    options = config.get("data_options") or {}
+    for key in ("size", "n"):
+        _check_field(options, key, _is_count, "a whole number", path, "data_options.")
 
 
 def _load_model(folder: RunFolder, config: dict[str, Any], epoch: int, trust_code: Trust = False) -> nn.Module:

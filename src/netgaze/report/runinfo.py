@@ -118,6 +118,13 @@ def read_run(path: Path) -> RunInfo:
     """Everything the report shows about one run; unreadable files become ``problems``."""
     problems: list[str] = []
     config = _read_json(path / "run.json", problems, path) or {}
+    if isinstance(config, dict):
+        from netgaze.lab.runs import check_config
+        try:
+            check_config(config, path / "run.json")
+        except RunError as err:  # a field of the wrong type: the run's settings are not shown
+            problems.append(f"{err}; its settings are not shown")
+            config = {}
     history = _read_jsonl(path / "history.jsonl", problems, path)
     checkpoints = sorted(_epoch_of(p) for p in (path / "checkpoints").glob("epoch-*.safetensors"))
     info = RunInfo(path, config if isinstance(config, dict) else {}, history, [e for e in checkpoints if e >= 0],
@@ -235,8 +242,11 @@ def _read_json(path: Path, problems: list[str], run: Path) -> Any:
         return None
     try:
         return json.loads(path.read_text())
+    except RecursionError:
+        problems.append(f"could not read {path.name}: JSON nested too deep")
+        return None
     except (OSError, ValueError) as err:
-        problems.append(f"could not read {path.name}: {err}")
+        problems.append(f"could not read {path.name}: {str(err).splitlines()[0][:120] if str(err) else err!r}")
         return None
 
 
@@ -252,7 +262,7 @@ def _read_jsonl(path: Path, problems: list[str], run: Path) -> list[dict[str, An
             continue
         try:
             row = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):
             problems.append(f"{path.name} line {number} is not JSON (an interrupted write?); skipped")
             continue
         if isinstance(row, dict):

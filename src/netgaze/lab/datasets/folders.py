@@ -76,16 +76,20 @@ class ImageFolderDataset(Dataset):
             raise DatasetError(f"no such image folder: {root}")
         self.root, self.split, self.name = root, split, root.name
         self.size, self.channels, self._mode, self._resize = (size, size), 3 if mode == "RGB" else 1, mode, resize
-        self.folders = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
-        if not self.folders:
-            raise DatasetError(f"{root}: no class folders; expected {root}/CLASS/*.jpg (one folder per class)")
-        by_class = {}
-        for folder in self.folders:
-            images = sorted(p for p in (root / folder).rglob("*") if _is_image(p))
-            if not images:
-                raise DatasetError(f"class folder {root / folder} has no images "
-                                   f"({', '.join(IMAGE_EXTENSIONS)})")
-            by_class[folder] = images
+        try:
+            self.folders = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+            if not self.folders:
+                raise DatasetError(f"{root}: no class folders; expected {root}/CLASS/*.jpg (one folder per class)")
+            by_class = {}
+            for folder in self.folders:
+                images = sorted(p for p in (root / folder).rglob("*") if _is_image(p))
+                if not images:
+                    raise DatasetError(f"class folder {root / folder} has no images "
+                                       f"({', '.join(IMAGE_EXTENSIONS)})")
+                by_class[folder] = images
+        except OSError as err:  # an unreadable entry (a system folder such as /proc)
+            raise DatasetError(f"cannot read image folder {root}: {err.strerror or err} "
+                               f"({err.filename or root})") from None
         self.classes = [readable_class_name(f) for f in self.folders]
         if len(set(self.classes)) < len(self.classes):
             self.classes = list(self.folders)
