@@ -164,6 +164,11 @@ CASES: list[tuple[list[str], str]] = [
     (["embed", "--run", "{R}/cls", "--limit", "3", "--out", "o"], "--limit must be at least 6"),
     (["embed", "--run", "{R}/cls", "--perplexity", "nan", "--out", "o"], "argument --perplexity"),
     (["embed", "--run", "{R}/cls", "--batch-size", "0", "--out", "o"], "argument --batch-size"),
+    (["embed", "--run", "{R}/cls", "--perplexity", "1e-9", "--out", "o"], "argument --perplexity: must lie between 1"),
+    (["embed", "--run", "{R}/cls", "--seed", "4294967296", "--out", "o"], "argument --seed: at most 2**32 - 1"),
+    (["train", "classify", *TINY, "--seed", "99999999999999999999", "--out", "o"], "argument --seed: at most 2**32 - 1"),
+    (["visualize", "--run", "{R}/cls", "--layer", "logits", "--seed", "4294967296", "--out", "o"], "argument --seed"),
+    (["study", "layers", "{R}/cls", "--seed", "4294967296", "--out", "o"], "argument --seed"),
     (["embed", "--run", "{R}/cls", "--split", "nope", "--out", "o"], "split"),
     (["embed", "--run", "{R}/cls", "--epoch", "99", "--out", "o"], "no checkpoint of epoch 99"),
     (["embed", "--run", "{R}/cls", "--out", "{F}/afile.txt"], "is a file"),
@@ -216,6 +221,18 @@ CASES: list[tuple[list[str], str]] = [
     (["report", "{R}/cls", "--out", "{F}/fifo"], "--out {F}/fifo is not a regular file"),   # it used to hang
     # demo
     (["demo", "--out", "{F}/afile.txt", "--quick", "--quiet"], "output folder {F}/afile.txt is a file"),
+    # an output folder nothing can be written in: one line naming it, in every command that writes
+    (["train", "classify", *TINY, "--out", "/proc/netgaze-test"], "output folder /proc/netgaze-test cannot be written"),
+    (["train", "reconstruct", "--quiet", "--epochs", "1", "--out", "/proc/netgaze-test"], "/proc is not writable"),
+    (["train", "segment", "--quiet", "--epochs", "1", "--out", "/proc/netgaze-test/run"], "/proc is not writable"),
+    (["explain", "--run", "{R}/cls", "--images", "{F}/ok.png", "--out", "/proc/netgaze-test"],
+     "output folder /proc/netgaze-test cannot be written"),
+    (["embed", "--run", "{R}/cls", "--out", "/proc/netgaze-test"], "output folder /proc/netgaze-test cannot be written"),
+    (["embed", "--run", "{R}/cls", "--tensorboard", "/proc/netgaze-test", "--out", "o"], "/proc is not writable"),
+    (["visualize", "--run", "{R}/cls", "--layer", "logits", "--out", "/proc/netgaze-test"], "/proc is not writable"),
+    (["study", "layers", "{R}/cls", "--out", "/proc/netgaze-test"], "output folder /proc/netgaze-test cannot be written"),
+    (["report", "{R}/cls", "--out", "/proc/netgaze-test/report.html"], "cannot write /proc/netgaze-test/report.html"),
+    (["demo", "--out", "/proc/netgaze-test", "--quick", "--quiet"], "output folder /proc/netgaze-test cannot be written"),
 ]
 
 

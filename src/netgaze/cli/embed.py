@@ -4,8 +4,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from netgaze.cli.parsing import perplexity, seed
 from netgaze.cli.parsing import (UserError, add_model_arguments, batch_size, load_model_argument, nonnegative_int,
-                                 out_dir, picture_side, positive_float, positive_int, run_folder)
+                                 out_dir, picture_side, positive_int, run_folder)
 from netgaze.errors import printable
 
 HELP = "embed a run's images by one layer's pooled features: PCA / t-SNE / UMAP, HTML view, TensorBoard projector"
@@ -39,8 +40,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", default=None, metavar="SPEC",
                         help="with --run: where the run's data is now, when it moved (default: from run.json); "
                         "with --model: the pictures (digits, shapes, mnist:PATH, folder:PATH)")
-    parser.add_argument("--perplexity", type=positive_float, default=30.0, help="t-SNE perplexity (default 30)")
-    parser.add_argument("--seed", type=nonnegative_int, default=0, help="random_state of the projection and subsamples")
+    parser.add_argument("--perplexity", type=perplexity, default=30.0, help="t-SNE perplexity (default 30)")
+    parser.add_argument("--seed", type=seed, default=0, help="random_state of the projection and subsamples")
     parser.add_argument("--limit", type=positive_int, default=None, help="embed only the first N images")
     parser.add_argument("--batch-size", type=batch_size, default=64)
     parser.add_argument("--out", default=None, type=out_dir, help="output folder (default: RUN/artifacts/embed-...)")

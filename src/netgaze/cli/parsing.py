@@ -20,7 +20,7 @@ from netgaze.errors import UserError, one_line, printable
 
 __all__ = ["OneLineParser", "UserError", "positive_int", "nonnegative_int", "positive_float", "at_most",
            "picture_side", "picture_count", "process_count", "batch_size",
-           "nonnegative_float", "finite_float", "fraction", "device", "existing_file", "existing_dir", "run_folder",
+           "nonnegative_float", "finite_float", "seed", "perplexity", "fraction", "device", "existing_file", "existing_dir", "run_folder",
            "out_dir", "out_file", "load_model_argument"]
 
 _INT = re.compile(r"[+-]?[0-9]+")
@@ -77,6 +77,25 @@ def nonnegative_int(text: str) -> int:
     value = _integer(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    return value
+
+
+MAX_SEED = 2 ** 32 - 1         # --seed: what NumPy's and scikit-learn's random states take
+
+
+def seed(text: str) -> int:
+    """A random seed: a whole number from 0 to 2**32 - 1."""
+    value = nonnegative_int(text)
+    if value > MAX_SEED:
+        raise argparse.ArgumentTypeError(f"at most 2**32 - 1 = {MAX_SEED}, got {text}")
+    return value
+
+
+def perplexity(text: str) -> float:
+    """A t-SNE perplexity: a number from 1 to 1000 (below 1 the neighbour search cannot converge)."""
+    value = finite_float(text)
+    if not 1 <= value <= 1000:
+        raise argparse.ArgumentTypeError(f"must lie between 1 and 1000, got {text}")
     return value
 
 
@@ -159,12 +178,38 @@ def _file_on_the_way(path: Path) -> Path | None:
     return None
 
 
+def _unwritable(path: Path) -> str | None:
+    """Why nothing can be written in folder ``path`` or its nearest existing parent (None: it can).
+
+    Tried, not guessed: a hidden folder is made there and removed at once (``os.access`` says
+    yes to root in ``/proc``, and a read-only mount answers only to a try)."""
+    import os
+    import secrets
+
+    where = next((p for p in [path, *path.parents] if p.exists()), None)
+    if where is None:
+        return None
+    probe = where / f".netgaze-write-test-{os.getpid()}-{secrets.token_hex(4)}"
+    try:
+        os.mkdir(probe)
+    except OSError as err:
+        return f"{where} is not writable ({err.strerror or err})"
+    try:
+        os.rmdir(probe)
+    except OSError:
+        pass
+    return None
+
+
 def out_dir(text: str) -> str:
-    """An output folder: existing or creatable (no file in its place or on its way)."""
+    """An output folder: existing or creatable (no file in its place or on its way) and writable."""
     blocking = _file_on_the_way(Path(text))
     if blocking is not None:
         what = "is a file" if blocking == Path(text) else f"cannot be created: {blocking} is a file"
         raise argparse.ArgumentTypeError(f"output folder {text} {what}")
+    problem = _unwritable(Path(text))
+    if problem is not None:
+        raise argparse.ArgumentTypeError(f"output folder {text} cannot be written: {problem}")
     return text
 
 
@@ -176,6 +221,9 @@ def out_file(text: str) -> str:
     blocking = _file_on_the_way(path.parent)
     if blocking is not None:
         raise argparse.ArgumentTypeError(f"cannot write {text}: {blocking} is a file, not a folder")
+    problem = _unwritable(path.parent)
+    if problem is not None:
+        raise argparse.ArgumentTypeError(f"cannot write {text}: {problem}")
     return text
 
 

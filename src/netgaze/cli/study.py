@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import re
 
+from netgaze.cli.parsing import seed
 from netgaze.cli.parsing import UserError, nonnegative_int, out_dir, positive_int, run_folder
 from netgaze.errors import printable
 
@@ -33,7 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--images", type=positive_int, default=6, help="pictures in the figures (default 6)")
     parser.add_argument("--eval", type=nonnegative_int, default=128,
                         help="test pictures behind the numbers (models, epochs; 0 = the figure's)")
-    parser.add_argument("--seed", type=nonnegative_int, default=0, help="seed of the picture pick")
+    parser.add_argument("--seed", type=seed, default=0, help="seed of the picture pick")
     parser.add_argument("--out", type=out_dir, help="output folder (default: the run's artifacts/)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument("--epoch", type=nonnegative_int,

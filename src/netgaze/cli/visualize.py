@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from netgaze.cli.parsing import seed
 from netgaze.cli.parsing import (UserError, add_model_arguments, batch_size, device, existing_file,
                                  load_model_argument, nonnegative_float, nonnegative_int, out_dir, picture_side,
                                  run_folder)
@@ -50,7 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--l1", type=nonnegative_float, default=0.0,
                         help="weight of an L1 pull towards black (default 0)")
     parser.add_argument("--batch-size", type=batch_size, help="render at most this many units at once (memory)")
-    parser.add_argument("--seed", type=nonnegative_int, default=0, help="random seed (default 0)")
+    parser.add_argument("--seed", type=seed, default=0, help="random seed (default 0)")
     parser.add_argument("--device", default="cpu", type=device, help="torch device (default cpu)")
     parser.add_argument("--out", default="visualizations", type=out_dir,
                         help="output folder (default ./visualizations)")

@@ -5,6 +5,7 @@ import argparse
 import json
 import re
 
+from netgaze.cli.parsing import seed
 from netgaze.cli.parsing import (UserError, batch_size, device, existing_file, fraction, nonnegative_int, out_dir,
                                  picture_count, picture_side, positive_float, positive_int)
 from netgaze.errors import printable
@@ -37,7 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=batch_size, default=64, help="per process (default: 64)")
     parser.add_argument("--lr", type=positive_float, default=None, help="learning rate (default: 1e-3 Adam, 0.01 SGD)")
     parser.add_argument("--optimizer", default="adam", choices=["adam", "sgd"])
-    parser.add_argument("--seed", type=nonnegative_int, default=0)
+    parser.add_argument("--seed", type=seed, default=0)
     parser.add_argument("--device", default=None, type=device,
                         help="cpu | cuda | cuda:N | mps (default: best available)")
     parser.add_argument("--workers", type=nonnegative_int, default=0, help="data loader processes (default: 0)")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 
+from netgaze.cli.parsing import seed
 from netgaze.cli.parsing import (UserError, batch_size, device, fraction, nonnegative_float, nonnegative_int,
                                  out_dir, picture_side, positive_float, positive_int)
 from netgaze.errors import printable
@@ -42,7 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", action="store_true", help="continue from the last complete checkpoint")
     parser.add_argument("--batch-size", type=batch_size, default=128, help="(default: 128)")
     parser.add_argument("--lr", type=positive_float, default=1e-3, help="Adam learning rate (default: 1e-3)")
-    parser.add_argument("--seed", type=nonnegative_int, default=0)
+    parser.add_argument("--seed", type=seed, default=0)
     parser.add_argument("--device", default=None, type=device,
                         help="cpu | cuda | cuda:N | mps (default: best available)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 
+from netgaze.cli.parsing import seed
 from netgaze.cli.parsing import (UserError, batch_size, device, existing_file, nonnegative_int, out_dir,
                                  picture_count, picture_side, positive_float, positive_int)
 from netgaze.errors import printable
@@ -33,7 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=batch_size, default=32, help="per process (default: 32)")
     parser.add_argument("--lr", type=positive_float, default=None,
                         help="Adam learning rate (default: 3e-3 simple, 1e-4 vgg16/alexnet)")
-    parser.add_argument("--seed", type=nonnegative_int, default=0)
+    parser.add_argument("--seed", type=seed, default=0)
     parser.add_argument("--device", default=None, type=device,
                         help="cpu | cuda | cuda:N | mps (default: best available)")
     parser.add_argument("--workers", type=nonnegative_int, default=0, help="data loader processes (default: 0)")
