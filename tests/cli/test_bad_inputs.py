@@ -149,6 +149,13 @@ CASES: list[tuple[list[str], str]] = [
     (["explain", "--run", "{R}/cls", "--all", "--split", "nope", "--out", "o"], "split"),
     (["explain", "--run", "{R}/cls", "--all", "--target", "²", "--out", "o"], "--target INDEX or --target label"),
     (["explain", "--run", "{R}/seg", "--all", "--out", "o"], "{R}/seg is a segment run"),
+    # --model's class names and head
+    (["explain", "--model", "torchvision:mobilenet_v3_small", "--weights", "{F}/zero-classes.pth", "--size", "32",
+      "--images", "{F}/ok.png", "--out", "o"], "{F}/zero-classes.pth has a head of 0 classes"),
+    (["visualize", "--model", "torchvision:mobilenet_v3_small", "--weights", "{F}/zero-classes.pth", "--layer",
+      "features", "--out", "o"], "{F}/zero-classes.pth has a head of 0 classes"),
+    (["explain", "--model", "torchvision:mobilenet_v3_small", "--labels", "{F}/latin1.txt", "--size", "32",
+      "--images", "{F}/ok.png", "--out", "o"], "cannot read {F}/latin1.txt as UTF-8 text"),
     # a segmenter's --target: ASCII digits only, finite coordinates
     (["explain", "--model", "torchvision:lraspp_mobilenet_v3_large", "--weights", "{F}/lraspp.pth", "--size", "32",
       "--images", "{F}/ok.png", "--target", "class:²", "--out", "o"], "unknown class '²'"),
@@ -268,6 +275,10 @@ def _write_files(root: Path) -> None:
     import torchvision
     segmenter = torchvision.models.segmentation.lraspp_mobilenet_v3_large(weights=None, weights_backbone=None)
     torch.save(segmenter.state_dict(), root / "lraspp.pth")  # a segmenter (21 classes) without a random-weights warning
+    headless = torchvision.models.mobilenet_v3_small(weights=None).state_dict()
+    headless["classifier.3.weight"], headless["classifier.3.bias"] = torch.zeros(0, 1024), torch.zeros(0)
+    torch.save(headless, root / "zero-classes.pth")  # a head of 0 classes
+    (root / "latin1.txt").write_bytes("caf\xe9\nbar\n".encode("latin-1"))  # class names, not UTF-8
     rng = np.random.default_rng(0)
     for name, classes, n in (("oneper", "ab", 1), ("tinyset", "ab", 3), ("oneclass", "a", 12)):
         for c in classes:

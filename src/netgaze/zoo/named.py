@@ -55,12 +55,16 @@ def load_named_model(spec: str, weights: str | Path | None = None, *, labels: st
     model = build(DEFAULT_CLASSES[task])
     if state is not None:
         n = _classes_in(_inner(model, state).state_dict(), state, DEFAULT_CLASSES[task])
+        if n < 1:
+            raise ModelInputError(f"{weights} has a head of {n} classes: there is no class score to explain")
         aux = task == "segment" and any(k.startswith(("aux_classifier.", "net.aux_classifier.")) for k in state)
         if n != DEFAULT_CLASSES[task] or aux:
             model = build(n, aux)
         _load(model, state, weights, spec)
     model.eval()
     n = num_outputs(model, task)
+    if n < 1:
+        raise ModelInputError(f"{weights or spec} has a head of {n} classes: there is no class score to explain")
     names = class_names(family, name, n, weights, labels, weights_enum)
     return LoadedModel(model, names, size, 3, spec, task=task, random_weights=state is None)
 
