@@ -221,3 +221,26 @@ def test_deep_or_huge_json_bodies_are_one_line_400(client, body, path):
     assert answer.status_code in (400, 413), answer.text
     assert list(answer.json()) == ["error"] and "\n" not in answer.json()["error"]
     assert client.get("/api/health").json()["status"] == "ok"
+
+
+HOSTILE_VALUES = [{}, [], ["a"], [[1]], "x", "", 1e308, -1, 10 ** 30, None, True, {"a": {}}, {"upload": ["a"]},
+                  {"split": [], "index": {}}, {"box": [1e308, 0, 1, 1], "channel": {}}]
+PAGE_BODIES = {
+    "/api/explain": {"run": "cnn", "image": {"split": "test", "index": 0}, "method": "gradcam", "layer": "features",
+                     "target": {"class": 0}},
+    "/api/epochs": {"run": "cnn", "image": {"split": "test", "index": 0}, "method": "gradcam", "target": {"class": 0}},
+    "/api/embedding": {"run": "cnn", "method": "pca", "limit": 20, "split": "test"},
+    "/api/units": {"run": "cnn", "channels": [0], "steps": 1, "top": 1},
+}
+
+
+@pytest.mark.parametrize("path, key", [(p, k) for p, body in PAGE_BODIES.items() for k in body]
+                         + [("/api/embedding", "epoch"), ("/api/units", "epoch"), ("/api/units", "layer"),
+                            ("/api/embedding", "layer")])
+def test_every_field_of_every_page_takes_any_json_value_without_a_500(client, path, key):
+    for value in HOSTILE_VALUES:
+        body = {**PAGE_BODIES[path], key: value}
+        answer = client.post(path, json=body)
+        assert answer.status_code < 500, (body, answer.text)
+        if answer.status_code >= 400:
+            assert list(answer.json()) == ["error"] and "\n" not in answer.json()["error"]
