@@ -211,6 +211,9 @@ CASES: list[tuple[list[str], str]] = [
     (["study", "layers", "{R}/nope", "--out", "o"], "no such run folder"),
     (["study", "strategies", "{R}/vae", "--out", "o"], "{R}/vae is a reconstruct run"),
     (["study", "strategies", "{R}/cls", "--clusters", "0", "--out", "o"], "argument --clusters"),
+    (["study", "strategies", "{R}/bad-nan", "--out", "o"], "{R}/bad-nan/checkpoints/epoch-0001.safetensors holds NaN"),
+    (["study", "dissect", "{R}/bad-nan", "--out", "o"], "holds NaN or infinite weights"),
+    (["study", "layers", "{R}/bad-nan", "--out", "o"], "holds NaN or infinite weights"),
     (["study", "top-examples", "{R}/cls", "--k", "0", "--out", "o"], "argument --k"),
     (["study", "dissect", "{R}/cls", "--split", "nope", "--out", "o"], "argument --split"),
     # serve (never started here: every case fails before the server would)
@@ -352,6 +355,14 @@ def _hostile_runs(root: Path) -> None:
     config("bad-opts", data_options=[1])
     config("bad-data", data=5)
     config("bad-proc", data="/proc", data_options={})
+    from safetensors.torch import load_file, save_file
+    shutil.copytree(root / "cls", root / "bad-nan")   # a diverged training: NaN weights, intact checksum
+    weights = root / "bad-nan" / "checkpoints" / "epoch-0001.safetensors"
+    save_file({k: torch.full_like(v, float("nan")) if v.is_floating_point() else v
+               for k, v in load_file(weights).items()}, weights)
+    meta = root / "bad-nan" / "checkpoints" / "epoch-0001.json"
+    meta.write_text(json.dumps({**json.loads(meta.read_text()),
+                                "weights_sha256": hashlib.sha256(weights.read_bytes()).hexdigest()}))
 
 
 @pytest.fixture(scope="module")

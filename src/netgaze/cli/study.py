@@ -58,7 +58,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from netgaze import studies
-    from netgaze.lab.runs import load_run
+    from netgaze.lab.runs import check_finite_weights, load_run
 
     if args.study != "models" and len(args.runs) != 1:
         raise UserError(f"`study {args.study}` takes one run folder, got {len(args.runs)}")
@@ -69,6 +69,8 @@ def run(args: argparse.Namespace) -> int:
     if args.epoch is not None and args.study == "epochs":
         raise UserError("`study epochs` goes through every checkpoint; --epoch does not apply")
     runs = [load_run(path, args.epoch, data=args.data) for path in args.runs]
+    for run in runs:
+        check_finite_weights(run)
     if args.study == "layers":
         result = studies.layers_study(runs[0], n_images=args.images, seed=args.seed, out=args.out)
     elif args.study == "models":
@@ -83,10 +85,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_reconstruction_or_segment_study(args: argparse.Namespace) -> int:
-    from netgaze.lab.runs import load_run
+    from netgaze.lab.runs import check_finite_weights, load_run
     from netgaze.studies.common import require_task
 
     run = load_run(args.runs[0], args.epoch, data=args.data)
+    check_finite_weights(run)
     if args.study == "latent":
         require_task(run, ("reconstruct",), "`study latent`")
         from netgaze.studies.latent import latent_study
@@ -107,9 +110,10 @@ def _run_reconstruction_or_segment_study(args: argparse.Namespace) -> int:
 
 def _run_dataset_study(args: argparse.Namespace) -> int:
     from netgaze.analyses import run_studies
-    from netgaze.lab.runs import load_run
+    from netgaze.lab.runs import check_finite_weights, load_run
 
     run = load_run(args.runs[0], args.epoch, data=args.data)
+    check_finite_weights(run)
     layer = args.layer if args.layer is None or not re.fullmatch(r"-?[0-9]+", args.layer) else int(args.layer)
     if args.study == "strategies":
         classes = None if args.classes is None else [int(c) if re.fullmatch(r"[0-9]+", c) else c for c in args.classes]

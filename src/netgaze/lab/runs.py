@@ -458,6 +458,19 @@ def _load_model(folder: RunFolder, config: dict[str, Any], epoch: int, trust_cod
     return model.eval()
 
 
+def check_finite_weights(run: "Run") -> None:
+    """``RunError`` naming the checkpoint when the run's model holds NaN or infinite weights (a
+    diverged training): every explanation and statistic of it would be NaN or meaningless."""
+    bad = [name for name, t in run.model.state_dict().items()
+           if t.is_floating_point() and not bool(torch.isfinite(t).all())]
+    if bad:
+        more = f" and {len(bad) - 1} more" if len(bad) > 1 else ""
+        earlier = [e for e, _ in run.checkpoints if e < run.epoch]
+        hint = f"; an earlier epoch may be intact (--epoch {earlier[-1]})" if earlier else ""
+        raise RunError(f"{run.folder.checkpoint_paths(run.epoch)[0]} holds NaN or infinite weights ({bad[0]}{more}): "
+                       f"the training diverged, nothing meaningful can be computed from it{hint}")
+
+
 def load_run(path: str | os.PathLike, epoch: int | None = None, data: str | None = None,
              trust_code: Trust = False) -> Run:
     """Load a run folder: its config, history and the model of one checkpoint.
