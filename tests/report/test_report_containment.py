@@ -111,3 +111,17 @@ def test_hostile_run_json_and_history_become_a_note_not_a_traceback(tmp_path, na
     assert any(note in p for p in info.problems), info.problems
     html = build_report([run], tmp_path / "report.html").read_text()
     assert note in html
+
+
+@pytest.mark.parametrize("manifest, note", [
+    ({"study": 5, "figures": 3}, "study must be a string"),
+    ({"study": "models", "figures": 3}, "figures must be a list"),
+    ({"study": "models", "figures": [5, {"file": []}]}, "each figure is a file name or an object with a file name"),
+    ({"study": "models", "numbers": 3}, "numbers must be a JSON object"),
+])
+def test_a_manifest_with_fields_of_the_wrong_type_is_a_note(tmp_path, manifest, note):
+    run = write_classify_run(tmp_path / "runs")
+    (run / "artifacts" / "evil.json").write_text(json.dumps(manifest))
+    info = read_run(run)
+    assert any(p.startswith("artifacts/evil.json") and note in p for p in info.problems), info.problems
+    assert note in build_report([run], tmp_path / "report.html").read_text()

@@ -136,6 +136,10 @@ def read_run(path: Path) -> RunInfo:
             data = adapt(json_path, _read_json(json_path, problems, path))
             if data is None:
                 continue
+            wrong = _manifest_problem(data)
+            if wrong is not None:
+                problems.append(f"{json_path.relative_to(path)}: {wrong}; not shown")
+                continue
             data = dict(data)
             data.setdefault("run", path.name)
             for key, value in (("model", info.model), ("dataset", info.dataset)):
@@ -224,6 +228,26 @@ def adapt(json_path: Path, data: Any) -> dict[str, Any] | None:
                 "tables": [{"title": "Faithfulness of each method (arrows: which way is better)",
                             "columns": ["method", *titles],
                             "rows": [[m, *[r.get(k) for k in keys]] for m, r in data["rows"].items()]}]}
+    return None
+
+
+def _manifest_problem(data: dict[str, Any]) -> str | None:
+    """Why a manifest's fields cannot be shown (a field of the wrong type), or None."""
+    for key in ("study", "title", "run", "model", "dataset"):
+        if data.get(key) is not None and not isinstance(data[key], str):
+            return f"{key} must be a string"
+    figures = data.get("figures")
+    if figures is not None:
+        if not isinstance(figures, list):
+            return "figures must be a list"
+        for figure in figures:
+            if not (isinstance(figure, str) or (isinstance(figure, dict) and isinstance(figure.get("file", ""), str))):
+                return "each figure is a file name or an object with a file name"
+    for key in ("numbers", "settings"):
+        if data.get(key) is not None and not isinstance(data[key], dict):
+            return f"{key} must be a JSON object"
+    if data.get("tables") is not None and not isinstance(data["tables"], list):
+        return "tables must be a list"
     return None
 
 
