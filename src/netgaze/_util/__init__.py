@@ -5,5 +5,6 @@
 - ``devices``: a device name checked against this machine;
 - ``picture_files``: the one reader of picture files;
 - ``plots``: matplotlib figures that draw user text as plain text;
+- ``run_json``: a run folder's JSON files read and checked (the lab and the report);
 - ``version``: the package version.
 """

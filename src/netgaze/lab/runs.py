@@ -37,6 +37,7 @@ import torch.nn as nn
 from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
+from netgaze._util.run_json import check_config, check_field, is_count, is_names, read_json
 from netgaze.errors import RunError, one_line, state_dict_mismatch
 from netgaze._util.atomic import TMP_MARK, atomic_write_bytes, atomic_write_json, atomic_write_text  # noqa: F401
 from netgaze.lab.models import build_from_spec, builder_parameters
@@ -126,7 +127,7 @@ class RunFolder:
     def read_config(self) -> dict[str, Any]:
         if not self.config_path.is_file():
             raise RunError(f"{self.path} is not a run folder: no run.json")
-        config = _read_json(self.config_path)
+        config = read_json(self.config_path)
         if not isinstance(config, dict) or not isinstance(config.get("model"), str):
             raise RunError(f"{self.config_path} is not a netgaze run configuration (no model name)")
         check_config(config, self.config_path)
@@ -190,12 +191,12 @@ class RunFolder:
 
     def read_metadata(self, epoch: int) -> dict[str, Any]:
         path = self.checkpoint_paths(epoch)[2]
-        meta = _read_json(path)
+        meta = read_json(path)
         if not isinstance(meta, dict):
             raise RunError(f"{path} is not checkpoint metadata (a JSON object)")
-        _check_field(meta, "epoch", _is_count, "a whole number", path)
-        _check_field(meta, "classes", _is_names, "a list of class names", path)
-        _check_field(meta, "metrics", lambda v: isinstance(v, dict), "a JSON object", path)
+        check_field(meta, "epoch", is_count, "a whole number", path)
+        check_field(meta, "classes", is_names, "a list of class names", path)
+        check_field(meta, "metrics", lambda v: isinstance(v, dict), "a JSON object", path)
         return meta
 
     def load_weights(self, epoch: int, verify: bool = True) -> dict[str, torch.Tensor]:
@@ -397,48 +398,6 @@ class Run:
     @property
     def task(self) -> str:
         return self.config.get("task", "classify")
-
-
-def _read_json(path: Path) -> Any:
-    """A JSON file's value; ``RunError`` naming the file when it is not JSON, is nested too deep
-    for Python's parser, or holds a number Python will not convert (a 5000-digit integer)."""
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise RunError(f"{path} is damaged: not JSON ({one_line(err)[:80]})") from None
-    except RecursionError:
-        raise RunError(f"{path} is damaged: JSON nested too deep") from None
-    except ValueError as err:  # Python's int-string conversion limit
-        raise RunError(f"{path} is damaged: not usable JSON ({one_line(err)[:80]})") from None
-
-
-def _is_count(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2 ** 31
-
-
-def _is_names(value: Any) -> bool:
-    return isinstance(value, list) and all(isinstance(v, str) for v in value)
-
-
-def _check_field(record: dict[str, Any], key: str, ok: Any, what: str, path: Path, within: str = "") -> None:
-    """``RunError`` naming ``path`` when ``record`` has ``key`` with a value ``ok`` refuses (None passes)."""
-    value = record.get(key)
-    if value is not None and not ok(value):
-        raise RunError(f"{path} is damaged: {within}{key} must be {what}, got {one_line(repr(value))[:40]}")
-
-
-def check_config(config: dict[str, Any], path: Path) -> None:
-    """``RunError`` naming ``run.json`` when a field netgaze reads has the wrong type."""
-    for key in ("task", "data", "data_from_run", "metric"):
-        _check_field(config, key, lambda v: isinstance(v, str), "a string", path)
-    _check_field(config, "model_args", lambda v: isinstance(v, dict), "a JSON object", path)
-    _check_field(config, "data_options", lambda v: isinstance(v, dict), "a JSON object", path)
-    _check_field(config, "classes", _is_names, "a list of class names", path)
-    for key in ("epochs", "batch_size"):
-        _check_field(config, key, _is_count, "a whole number", path)
-    options = config.get("data_options") or {}
-    for key in ("size", "n"):
-        _check_field(options, key, _is_count, "a whole number", path, "data_options.")
 
 
 def _load_model(folder: RunFolder, config: dict[str, Any], epoch: int, trust_code: Trust = False) -> nn.Module:

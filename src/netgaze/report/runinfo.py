@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from netgaze._util.containment import inside_run
+from netgaze._util.run_json import check_config
 from netgaze.errors import RunError
 
 PICTURE_SUFFIXES = (".png", ".gif", ".jpg", ".jpeg", ".svg")
@@ -119,7 +120,6 @@ def read_run(path: Path) -> RunInfo:
     problems: list[str] = []
     config = _read_json(path / "run.json", problems, path) or {}
     if isinstance(config, dict):
-        from netgaze.lab.runs import check_config
         try:
             check_config(config, path / "run.json")
         except RunError as err:  # a field of the wrong type: the run's settings are not shown
