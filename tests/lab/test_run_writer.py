@@ -22,7 +22,7 @@ from torch.utils.data import Subset, TensorDataset
 import netgaze as ng
 from netgaze.lab.datasets.base import DatasetError
 from netgaze.lab.models import ModelError, UntrustedCodeError, build_from_spec, trusting_code
-from netgaze.lab.runs import pick_metric
+from netgaze.lab.run_metric import pick_metric
 
 USER_CODE = Path(__file__).parent / "user_code"
 SRC = Path(__file__).resolve().parents[2] / "src"

@@ -34,7 +34,8 @@ from netgaze.lab.datapaths import stored_config
 from netgaze.lab.models import ModelError, build_from_spec
 from netgaze.lab.models.import_path import is_import_path
 from netgaze.lab.run_data import DATA_FILE, DEFAULT_MAX_DATA_MB, keep_splits, referenced
-from netgaze.lab.runs import RunFolder, atomic_write_bytes, pick_metric, state_dict_to_cpu
+from netgaze.lab.run_metric import pick_metric
+from netgaze.lab.runs import RunFolder, atomic_write_bytes, state_dict_to_cpu
 
 TASKS = ("classify", "reconstruct", "segment")
 MAX_PENDING = 2   # checkpoints waiting to be written before ``save`` waits (bounds memory)

@@ -37,12 +37,13 @@ import torch.nn as nn
 from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
+from netgaze._util.atomic import TMP_MARK, atomic_write_bytes, atomic_write_json, atomic_write_text  # noqa: F401
 from netgaze._util.run_json import check_config, check_field, is_count, is_names, read_json
 from netgaze.errors import RunError, one_line, state_dict_mismatch
-from netgaze._util.atomic import TMP_MARK, atomic_write_bytes, atomic_write_json, atomic_write_text  # noqa: F401
 from netgaze.lab.models import build_from_spec, builder_parameters
 from netgaze.lab.models.model_error import ModelError
 from netgaze.lab.models.trust import Trust, effective_trust
+from netgaze.lab.run_metric import pick_metric
 
 CHECKPOINT_RE = re.compile(r"^epoch-(\d{4,})\.json$")
 # Builder arguments that only matter when a model is first built (pretrained weights);
@@ -302,31 +303,6 @@ def rebuild_model(name: str, args: dict[str, Any], trust_code: Trust = False) ->
         return build_from_spec(name, args, trust_code)
     overrides = {k: v for k, v in REBUILD_OVERRIDES.items() if k in accepted}
     return build_from_spec(name, {**args, **overrides}, trust_code)
-
-
-# Metrics the explorer and the studies plot, in order of preference, when run.json names none.
-METRIC_PREFERENCE = ("test_acc", "val_acc", "valid_acc", "eval_acc", "test_accuracy", "val_accuracy",
-                     "valid_accuracy", "eval_accuracy", "accuracy", "acc", "test_mean_iou", "val_mean_iou",
-                     "test_pixel_mse", "test_loss", "val_loss", "eval_loss", "loss")
-
-
-def pick_metric(config: dict[str, Any], history: Iterable[dict[str, Any]]) -> str | None:
-    """The metric a run's curves plot: ``run.json``'s ``metric`` if set, else the first of
-    ``METRIC_PREFERENCE`` that the history holds as a number, else the first numeric key
-    after ``epoch``; None for a run without numbers."""
-    stated = config.get("metric")
-    if isinstance(stated, str) and stated:
-        return stated
-    numeric: list[str] = []
-    for record in history:
-        for key, value in record.items():
-            if key not in numeric and key not in ("epoch", "seconds", "step") and isinstance(value, (int, float)) \
-                    and not isinstance(value, bool):
-                numeric.append(key)
-    for key in METRIC_PREFERENCE:
-        if key in numeric:
-            return key
-    return numeric[0] if numeric else None
 
 
 @dataclass
