@@ -21,6 +21,11 @@ from netgaze.methods.smoothgrad import smoothgrad
 from netgaze.methods.smoothgradcam_pp import smoothgradcam_pp
 from netgaze.methods.sscam import sscam
 from netgaze.methods.xgradcam import xgradcam
+from netgaze.methods.deeplift import deeplift, deeplift_shap
+from netgaze.methods.feature_ablation import feature_ablation
+from netgaze.methods.gradient_shap import gradient_shap
+from netgaze.methods.kernel_shap import kernel_shap
+from netgaze.methods.lime import lime
 
 CAM_METHODS = {"gradcam": gradcam, "gradcam_pp": gradcam_pp, "hirescam": hirescam,
                "layercam": layercam, "xgradcam": xgradcam, "scorecam": scorecam,
@@ -29,9 +34,12 @@ CAM_METHODS = {"gradcam": gradcam, "gradcam_pp": gradcam_pp, "hirescam": hiresca
                "iscam": iscam, "smoothgradcam_pp": smoothgradcam_pp}
 GRADIENT_METHODS = {"saliency": saliency, "guided_backprop": guided_backprop,
                     "smoothgrad": smoothgrad, "integrated_gradients": integrated_gradients,
-                    "input_x_gradient": input_x_gradient, "deconvolution": deconvolution}
-# Input perturbations: occlusion gives [B, C, H, W] like the gradient methods, RISE [B, 1, H, W].
-PERTURBATION_METHODS = {"occlusion": occlusion, "rise": rise}
+                    "input_x_gradient": input_x_gradient, "deconvolution": deconvolution,
+                    "deeplift": deeplift, "deeplift_shap": deeplift_shap, "gradient_shap": gradient_shap}
+# Input perturbations: occlusion and the superpixel methods give [B, C, H, W] like the gradient methods,
+# RISE [B, 1, H, W].
+PERTURBATION_METHODS = {"occlusion": occlusion, "rise": rise, "feature_ablation": feature_ablation,
+                        "kernel_shap": kernel_shap, "lime": lime}
 LAYER_METHODS = {**CAM_METHODS, "guided_gradcam": guided_gradcam}
 METHODS = {**LAYER_METHODS, **GRADIENT_METHODS, **PERTURBATION_METHODS}
 
@@ -39,4 +47,5 @@ __all__ = ["gradcam", "gradcam_pp", "hirescam", "layercam", "xgradcam", "scoreca
            "guided_backprop", "guided_gradcam", "smoothgrad", "integrated_gradients",
            "cam", "eigencam", "eigen_gradcam", "gradcam_elementwise", "ablationcam", "sscam", "iscam",
            "smoothgradcam_pp", "input_x_gradient", "deconvolution", "occlusion", "rise",
+           "deeplift", "deeplift_shap", "gradient_shap", "feature_ablation", "kernel_shap", "lime",
            "CAM_METHODS", "GRADIENT_METHODS", "PERTURBATION_METHODS", "LAYER_METHODS", "METHODS"]
