@@ -29,6 +29,7 @@ import torch
 
 import netgaze as ng
 from netgaze._util.atomic import atomic_write_json, atomic_write_text
+from netgaze.core.layer_entries import split_entry
 from netgaze.core.layouts import detect
 from netgaze.core.stages import stage_names, trace
 
@@ -159,7 +160,8 @@ def run_model(key: str, family: str) -> dict:
     stages = stage_names(model, row["input"])
     row["default_layer"], row["stages"] = stages[-1], len(stages)
     tr = trace(model, row["input"])
-    row["layout"] = detect(tr.shapes[stages[-1]], row["input"][1:], module=dict(model.named_modules())[stages[-1]],
+    base = split_entry(stages[-1])[0]     # a stage seen through a tuple ("layers.3[0]"): its module's trace
+    row["layout"] = detect(tr.shapes[base], row["input"][1:], module=dict(model.named_modules())[base],
                            model=model).describe()
     row["setup_s"] = round(time.perf_counter() - start, 2)
     x = torch.rand(2, *row["input"], generator=torch.Generator().manual_seed(0))

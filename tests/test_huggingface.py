@@ -22,6 +22,8 @@ def _classifier(kind: str) -> torch.nn.Module:
                                          num_labels=5),
         "swin": lambda: T.SwinConfig(image_size=SIZE, patch_size=2, embed_dim=8, depths=[1, 1, 1, 2],
                                      num_heads=[1, 1, 1, 2], window_size=4, num_labels=5),
+        "swinv2": lambda: T.Swinv2Config(image_size=SIZE, patch_size=2, embed_dim=8, depths=[1, 1, 1, 2],
+                                         num_heads=[1, 1, 1, 2], window_size=4, num_labels=5),
     }
     torch.manual_seed(0)
     return T.AutoModelForImageClassification.from_config(configs[kind]()).eval()
@@ -43,6 +45,10 @@ DEFAULT_LAYERS = {
     # SwinStage returns a tuple: the rule sees through it to the last block's first norm,
     # as for torchvision's and timm's Swin (not the patch embedding).
     "swin": "swin.encoder.layers.3.blocks.1.layernorm_before",
+    # Swin V2 is post-norm (a block's layernorm_before reads the attention's output, not the
+    # stage's map): read at the last stage's output, as torchvision's swin_v2_t ("features.7")
+    # and timm's swinv2 ("layers.3"); Swinv2Stage returns a tuple, so its first entry.
+    "swinv2": "swinv2.encoder.layers.3[0]",
 }
 
 
@@ -112,3 +118,98 @@ def test_area_scaling_by_hand():
         ng.Area(mask=torch.ones(6, 6))(output)
     with pytest.raises(Exception, match="outside"):
         ng.Area(box=(0, 0, 9, 2), size=(8, 8))
+
+
+def test_swinv2_every_stage_is_seen_through_its_tuple():
+    model = _classifier("swinv2")
+    names = ng.stage_names(model, (3, SIZE, SIZE))
+    assert names == ["swinv2.embeddings[0]", "swinv2.encoder.layers.0[0]", "swinv2.encoder.layers.1[0]",
+                     "swinv2.encoder.layers.3[0]"]
+    assert ng.resolve_layer(model, -1, (3, SIZE, SIZE))[0] == "swinv2.encoder.layers.3[0]"
+    x = torch.rand(2, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(4))
+    maps = ng.gradcam(model, x, layer=[-4, -3, -2, -1])            # a tuple-returning stage never refused
+    assert list(maps) == names
+    assert all(m.shape == (2, SIZE, SIZE) and torch.isfinite(m).all() for m in maps.values())
+    # the last stage (no patch merging) passes on its last block's output: the same map
+    assert torch.allclose(maps[names[-1]], ng.gradcam(model, x, "swinv2.encoder.layers.3.blocks.1[0]"))
+
+
+# -- default-layer maps equal pytorch-grad-cam's Hugging Face recipe --------------------
+def _tokens_to_map(t: torch.Tensor, prefix: int = 0) -> torch.Tensor:
+    """pytorch-grad-cam's reshape_transform for Hugging Face transformers (swinT_reshape_transform_huggingface,
+    ViT's with its class token dropped): [B, N, C] tokens on a square grid -> [B, C, h, w]."""
+    t = t[:, prefix:, :]
+    side = int(round(t.size(1) ** 0.5))
+    return t.reshape(t.size(0), side, side, t.size(2)).transpose(2, 3).transpose(1, 2)
+
+
+# The peers' recommended layer per family, as a module of the model (pytorch-grad-cam's Hugging
+# Face tutorial: ``convnext.encoder.stages[-1].layers[-1]``, ``resnet.encoder.stages[-1].layers[-1]``;
+# its README for ViT / Swin: the last block's first norm; transformers 5 names ViT's blocks
+# ``vit.layers``), and the recipe's reshape_transform.
+PEER_LAYERS = {
+    "vit": (lambda m: m.vit.layers[-1].layernorm_before, lambda t: _tokens_to_map(t, prefix=1)),
+    "convnext": (lambda m: m.convnext.encoder.stages[-1].layers[-1], None),
+    "resnet": (lambda m: m.resnet.encoder.stages[-1].layers[-1], None),
+    "swin": (lambda m: m.swin.encoder.layers[-1].blocks[-1].layernorm_before, _tokens_to_map),
+}
+
+
+def _normalised(maps: torch.Tensor) -> torch.Tensor:
+    """pytorch-grad-cam's scale_cam_image, applied as it does (per layer, then across layers)."""
+    for _ in range(2):
+        shifted = maps - maps.flatten(1).amin(1)[:, None, None]
+        maps = shifted / (1e-7 + shifted.flatten(1).amax(1)[:, None, None])
+    return maps
+
+
+def _close(ours: torch.Tensor, theirs: torch.Tensor) -> None:
+    assert float(theirs.abs().max()) > 0
+    assert float((ours.double() - theirs.double()).abs().max()) <= 1e-4
+
+
+@pytest.mark.parametrize("kind", list(PEER_LAYERS))
+def test_default_layer_equals_pytorch_grad_cams_hf_recipe(kind):
+    pgc = pytest.importorskip("pytorch_grad_cam", reason="pytorch-grad-cam is not installed (pip install grad-cam)")
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
+    class HuggingfaceToTensorModelWrapper(torch.nn.Module):     # the recipe's wrapper: logits out
+        def __init__(self, model):
+            super().__init__()
+            self.model = model
+
+        def forward(self, x):
+            return self.model(x).logits
+
+    model = _classifier(kind)
+    x = torch.rand(2, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(5))
+    classes = [1, 3]
+    layer, reshape = PEER_LAYERS[kind]
+    with pgc.GradCAM(model=HuggingfaceToTensorModelWrapper(model), target_layers=[layer(model)],
+                     reshape_transform=reshape) as cam:
+        theirs = torch.from_numpy(cam(input_tensor=x, targets=[ClassifierOutputTarget(c) for c in classes]))
+    ours = ng.gradcam(model, x, target=classes)                   # layer omitted, output omitted
+    assert ours.abs().max() > 0
+    _close(_normalised(ours), theirs)
+
+
+def test_swinv2_default_layer_equals_the_recipe_on_the_stage_output():
+    # pytorch-grad-cam hooks a module's output tensor; Swinv2Stage returns a tuple, which it cannot
+    # hook (no gradient is recorded). Its recipe, done by hand on the stage's first entry.
+    model = _classifier("swinv2")
+    x = torch.rand(2, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(6))
+    classes = [0, 4]
+    saved = {}
+    handle = model.swinv2.encoder.layers[-1].register_forward_hook(lambda m, i, o: saved.update(out=o[0]))
+    try:
+        scores = model(x).logits[torch.arange(2), classes].sum()
+        grads = torch.autograd.grad(scores, saved["out"])[0]
+    finally:
+        handle.remove()
+    acts, grads = _tokens_to_map(saved["out"].detach()), _tokens_to_map(grads)
+    cam = (grads.mean((2, 3), keepdim=True) * acts).sum(1).clamp(min=0)
+    theirs = torch.nn.functional.interpolate(cam[:, None], size=(SIZE, SIZE), mode="bilinear",
+                                             align_corners=False)[:, 0]
+    ours = ng.gradcam(model, x, target=classes)
+    assert ours.abs().max() > 0
+    torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-7)

@@ -21,6 +21,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from netgaze.analyses.indexed import IndexedPictures, picture_of
 from netgaze.errors import UserError
+from netgaze.core.layer_entries import split_entry
 from netgaze.core.layers import LayerRef, resolve_layer
 from netgaze.core.recorder import OutputSelector, Recorder
 
@@ -33,8 +34,8 @@ def as_map(act: torch.Tensor, size, name: str, model: nn.Module) -> torch.Tensor
     if act.dim() == 4 and "nhwc" not in kinds:
         return act
     try:
-        return layouts.detect(act.shape, tuple(size), name=name, module=model.get_submodule(name),
-                              model=model).to_nchw(act)
+        module = model.get_submodule(split_entry(name)[0])        # "stage[0]": the stage's module
+        return layouts.detect(act.shape, tuple(size), name=name, module=module, model=model).to_nchw(act)
     except layouts.LayoutError as err:
         if act.dim() == 4:
             return act

@@ -16,6 +16,7 @@ from typing import Sequence, Union
 
 import torch.nn as nn
 
+from netgaze.core.layer_entries import split_entry
 from netgaze.core.stages import resolve_stage, stage_names
 from netgaze.errors import LayerError
 
@@ -76,6 +77,11 @@ def resolve_layer(model: nn.Module, layer: LayerRef,
         raise LayerError(f"a layer is a dotted name, a module or a negative int, not {type(layer).__name__}")
     if isinstance(layer, int):
         layer = resolve_stage(model, layer, input_shape)
+    base, key = split_entry(layer)
+    if key is not None and base:
+        # "layer[key]" (a stage seen through a tuple): the module is the layer's, the name keeps the entry
+        name, module = resolve_layer(model, base, input_shape)
+        return f"{name}[{key}]", module
     if layer:
         candidates = [layer, f"net.{layer}"] if _wrapped(model) and not layer.startswith("net.") else [layer]
         for candidate in candidates:

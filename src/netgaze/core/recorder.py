@@ -285,7 +285,13 @@ def _resolve_entries(model: nn.Module, refs: list, input_shape: Sequence[int] | 
     ordered = []
     for base, key in split:
         if key is None:
-            ordered.append(next(plain))
+            name, module = next(plain)
+            inner = split_entry(name)[1]      # a stage seen through a tuple ("layers.3[0]")
+            if inner is not None:
+                if name in keys:
+                    raise LayerError(f"the same layer is requested twice: {name!r}")
+                keys[name] = inner
+            ordered.append((name, module))
             continue
         name, module = resolve_layers(model, [base], input_shape)[0]
         full = f"{name}[{key}]"

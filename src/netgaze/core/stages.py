@@ -21,6 +21,10 @@ arithmetic, parameters untouched), cached per model and input size:
    ``layers[-1].blocks[-1].norm1``), because a class-token head sees the last block's
    patch tokens only through that attention.
 4. A model with one resolution only (ViT, DeiT, EVA) has its blocks as stages.
+5. A stage whose module returns a tuple (Hugging Face's ``SwinStage`` / ``Swinv2Stage``
+   and their embeddings return ``(hidden_states, ...)``) is named by its first entry,
+   ``"swinv2.encoder.layers.3[0]"``: the map the next stage reads (see
+   ``netgaze.core.layer_entries``).
 
 ``stage_names(model)`` lists them; ``netgaze.layer_names(model, stages=True)`` too.
 """
@@ -282,17 +286,23 @@ def _representative(group: list[str], tr: Trace, modules: dict) -> str:
     if body is not None and tr.kind(body) in ("nhwc", "tokens"):
         # A pre-norm transformer is read at its last block's first norm; a post-norm one
         # (Swin V2) at the stage output itself, not at the head's trailing norm/permute.
-        return _first_norm_of_last_block(body, tr, modules) or body
+        return _first_norm_of_last_block(body, tr, modules) or _seen_through(body, tr)
     chosen = group[-1]
     while True:                    # a last single layer stands for its container
         parent = _parent(chosen)
         module = modules[chosen]
         if not parent or any(True for _ in module.children()):
-            return chosen
+            return _seen_through(chosen, tr)
         siblings = _ran_children(parent, modules[parent], tr)
         if siblings[-1] != chosen or tr.shapes.get(parent) != tr.shapes.get(chosen):
-            return chosen
+            return _seen_through(chosen, tr)
         chosen = parent
+
+
+def _seen_through(name: str, tr: Trace) -> str:
+    """A module that returns a tuple (or a ``ModelOutput``) is named by the entry it passes on
+    (``"layers.3[0]"``, rule 5): its map, which the recorder reads as if it were the output."""
+    return f"{name}[0]" if name in tr.wrapped else name
 
 
 def _first_norm_of_last_block(name: str, tr: Trace, modules: dict) -> str | None:

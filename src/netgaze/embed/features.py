@@ -30,6 +30,7 @@ from torch.utils.data import DataLoader, Dataset, RandomSampler, Subset
 
 from netgaze.errors import ArgumentError
 from netgaze.core import layouts
+from netgaze.core.layer_entries import split_entry
 from netgaze.core.layers import LayerError, LayerRef, resolve_layer
 from netgaze.core.recorder import OutputSelector, Recorder
 
@@ -115,7 +116,7 @@ def features(model: nn.Module, data: Dataset | DataLoader, layer: LayerRef = PRE
         param = next(model.parameters(), None)
         device = param.device if param is not None else torch.device("cpu")
     name, hooked = _resolve(model, layer)
-    hooked_module = model.get_submodule(hooked) if hooked else None
+    hooked_module = model.get_submodule(split_entry(hooked)[0]) if hooked else None   # "stage[0]": the stage's
     rows: np.ndarray | None = None
     labels = np.full(total, -1, np.int64)
     has_labels = False
