@@ -4,6 +4,9 @@ from netgaze.methods.cam import cam
 from netgaze.methods.deconvolution import deconvolution
 from netgaze.methods.eigen_gradcam import eigen_gradcam
 from netgaze.methods.eigencam import eigencam
+from netgaze.methods.fem import fem
+from netgaze.methods.finercam import finercam
+from netgaze.methods.fullgrad import fullgrad
 from netgaze.methods.gradcam import gradcam
 from netgaze.methods.gradcam_elementwise import gradcam_elementwise
 from netgaze.methods.gradcam_pp import gradcam_pp
@@ -16,7 +19,9 @@ from netgaze.methods.occlusion import occlusion
 from netgaze.methods.rise import rise
 from netgaze.methods.saliency import saliency
 from netgaze.methods.iscam import iscam
+from netgaze.methods.kpca_cam import kpca_cam
 from netgaze.methods.scorecam import scorecam
+from netgaze.methods.shapleycam import shapleycam
 from netgaze.methods.smoothgrad import smoothgrad
 from netgaze.methods.smoothgradcam_pp import smoothgradcam_pp
 from netgaze.methods.sscam import sscam
@@ -31,10 +36,11 @@ CAM_METHODS = {"gradcam": gradcam, "gradcam_pp": gradcam_pp, "hirescam": hiresca
                "layercam": layercam, "xgradcam": xgradcam, "scorecam": scorecam,
                "cam": cam, "eigencam": eigencam, "eigen_gradcam": eigen_gradcam,
                "gradcam_elementwise": gradcam_elementwise, "ablationcam": ablationcam, "sscam": sscam,
-               "iscam": iscam, "smoothgradcam_pp": smoothgradcam_pp}
+               "iscam": iscam, "smoothgradcam_pp": smoothgradcam_pp, "fem": fem, "kpca_cam": kpca_cam,
+               "finercam": finercam, "shapleycam": shapleycam}
 GRADIENT_METHODS = {"saliency": saliency, "guided_backprop": guided_backprop,
                     "smoothgrad": smoothgrad, "integrated_gradients": integrated_gradients,
-                    "input_x_gradient": input_x_gradient, "deconvolution": deconvolution,
+                    "input_x_gradient": input_x_gradient, "deconvolution": deconvolution, "fullgrad": fullgrad,
                     "deeplift": deeplift, "deeplift_shap": deeplift_shap, "gradient_shap": gradient_shap}
 # Input perturbations: occlusion and the superpixel methods give [B, C, H, W] like the gradient methods,
 # RISE [B, 1, H, W].
@@ -47,5 +53,6 @@ __all__ = ["gradcam", "gradcam_pp", "hirescam", "layercam", "xgradcam", "scoreca
            "guided_backprop", "guided_gradcam", "smoothgrad", "integrated_gradients",
            "cam", "eigencam", "eigen_gradcam", "gradcam_elementwise", "ablationcam", "sscam", "iscam",
            "smoothgradcam_pp", "input_x_gradient", "deconvolution", "occlusion", "rise",
+           "fem", "kpca_cam", "finercam", "shapleycam", "fullgrad",
            "deeplift", "deeplift_shap", "gradient_shap", "feature_ablation", "kernel_shap", "lime",
            "CAM_METHODS", "GRADIENT_METHODS", "PERTURBATION_METHODS", "LAYER_METHODS", "METHODS"]
