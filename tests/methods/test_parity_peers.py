@@ -161,3 +161,107 @@ def test_captum(setup):
         ours = ng.smoothgrad(model, one, target=classes[:1], n=6, sigma=0.1 / float(one.max() - one.min()),
                              kind=kind, random_state=3)
         assert_close(ours, theirs, 1e-5)
+
+
+def _captum_per_picture(explainer, x, classes, **kw) -> torch.Tensor:
+    """Captum's Lime / KernelShap one picture at a time (its batches fit one surrogate per picture too)."""
+    return torch.cat([explainer.attribute(x[i:i + 1], target=classes[i], perturbations_per_eval=64, **kw)
+                      for i in range(len(x))])
+
+
+def test_captum_feature_ablation_kernel_shap_lime(setup, one_thread):
+    attr = pytest.importorskip("captum.attr", reason="captum is not installed (pip install captum)")
+    from captum._utils.models.linear_model import SkLearnLinearRegression
+    from netgaze.methods.feature_masks import grid_mask
+    from netgaze.methods.kernel_shap import shapley_coalitions
+
+    model, x, classes = setup
+    mask = grid_mask((16, 16), 3)[None, None]                       # 9 superpixels
+    theirs = attr.FeatureAblation(model).attribute(x, target=classes, baselines=0.2, feature_mask=mask,
+                                                   perturbations_per_eval=16)
+    assert_close(ng.feature_ablation(model, x, classes, grid=3, baseline=0.2), theirs)
+    # all 2^4 coalitions with the Shapley kernel: the exact Shapley values (Captum's ShapleyValues)
+    theirs = attr.ShapleyValues(model).attribute(x, target=classes, baselines=0.2, perturbations_per_eval=16,
+                                                 feature_mask=grid_mask((16, 16), 2)[None, None])
+    assert_close(ng.kernel_shap(model, x, classes, grid=2, baseline=0.2, n=16), theirs)
+    # sampled: the same coalitions given to both (Captum draws from torch's global stream, we from a seeded one)
+    coalitions, _ = shapley_coalitions(9, 40, torch.Generator().manual_seed(0))
+
+    def same(_inputs, **_kw):
+        yield from (row[None] for row in coalitions)
+
+    peer = attr.KernelShap(model)
+    peer.perturb_func = same
+    theirs = _captum_per_picture(peer, x, classes, baselines=0.2, feature_mask=mask, n_samples=len(coalitions))
+    assert_close(ng.kernel_shap(model, x, classes, grid=3, baseline=0.2, coalitions=coalitions), theirs)
+    # LIME: Captum's cosine kernel with its Lasso(alpha=0.01), and with least squares (our alpha=0)
+    coalitions = (torch.rand(60, 9, generator=torch.Generator().manual_seed(1)) < 0.5).long()
+    scaled = x * 50                                                 # scores large enough for the Lasso to keep some
+    for alpha, surrogate in ((0.01, None), (0.0, SkLearnLinearRegression())):
+        peer = attr.Lime(model, interpretable_model=surrogate, perturb_func=same)
+        theirs = _captum_per_picture(peer, scaled, classes, baselines=0.2, feature_mask=mask,
+                                     n_samples=len(coalitions))
+        ours = ng.lime(model, scaled, classes, grid=3, baseline=0.2, coalitions=coalitions, alpha=alpha)
+        assert_close(ours, theirs)
+        assert (theirs == 0).any() == (alpha > 0)                  # the Lasso zeroes some superpixels
+
+
+class PoolNet(nn.Module):
+    """Max-pool right after a convolution (Captum's rule and ours agree there) and after a ReLU."""
+
+    def __init__(self, relu_before_pool: bool = False):
+        super().__init__()
+        torch.manual_seed(0)
+        first = [nn.Conv2d(3, 6, 3, padding=1)] + ([nn.ReLU()] if relu_before_pool else [])
+        self.features = nn.Sequential(*first, nn.MaxPool2d(2), nn.Conv2d(6, 8, 3, padding=1), nn.ReLU(inplace=True),
+                                      nn.Conv2d(8, 8, 3), nn.Tanh(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                                      nn.Linear(8, 6), nn.Sigmoid(), nn.Linear(6, 5))
+
+    def forward(self, x):
+        return self.features(x)
+
+
+def test_captum_deeplift_deeplift_shap_gradient_shap(setup, monkeypatch, one_thread):
+    attr = pytest.importorskip("captum.attr", reason="captum is not installed (pip install captum)")
+    import captum._utils.common as captum_common
+    import captum.attr._core.gradient_shap as captum_gradient_shap
+    from netgaze.methods.gradient_shap import draws
+
+    _, x, classes = setup
+    model = PoolNet().eval()
+    base = torch.rand(3, 16, 16, generator=torch.Generator().manual_seed(4)) * 0.3
+    theirs = attr.DeepLift(model).attribute(x.clone().requires_grad_(), target=classes,
+                                            baselines=base.expand_as(x).contiguous())
+    assert_close(ng.deeplift(model, x, classes, baseline=base), theirs)
+    refs = torch.rand(4, 3, 16, 16, generator=torch.Generator().manual_seed(5))
+    # in float64: the attributions are ~1e-4 after the sigmoid, float32 rounding alone is 5e-5 of that
+    wide, x64, refs64 = PoolNet().eval().double(), x.double(), refs.double()
+    theirs = attr.DeepLiftShap(wide).attribute(x64.clone().requires_grad_(), target=classes, baselines=refs64)
+    assert_close(ng.deeplift_shap(wide, x64, classes, baselines=refs64, batch_size=3), theirs)
+    # Convention: where a max-pool input does not change (|delta in| < eps, e.g. a ReLU's zeros before
+    # the pool), Captum 0.9 uses the first picture's gradient for every picture (captum#1276), so its
+    # sum misses score(x) - score(baseline); ours uses each picture's own and sums to it.
+    model = PoolNet(relu_before_pool=True).eval()
+    with torch.no_grad():
+        difference = (model(x) - model(base[None]))[[0, 1], classes]
+    theirs = attr.DeepLift(model).attribute(x.clone().requires_grad_(), target=classes,
+                                            baselines=base.expand_as(x).contiguous())
+    ours = ng.deeplift(model, x, classes, baseline=base)
+    assert torch.allclose(ours.sum((1, 2, 3)), difference, rtol=1e-4, atol=1e-6)
+    assert not torch.allclose(theirs.sum((1, 2, 3)).detach(), difference, rtol=1e-2)
+    # GradientSHAP: Captum draws baselines and points from numpy's global stream; it is handed ours.
+    model = setup[0]
+    picks, alphas = draws(len(x), 5, len(refs), torch.Generator().manual_seed(0))
+
+    class Draws:
+        def choice(self, count, size):
+            return picks.reshape(-1).numpy()
+
+        def uniform(self, low, high, size):
+            return alphas.reshape(-1).double().numpy()
+
+    fake = type("numpy", (), {"random": Draws()})
+    monkeypatch.setattr(captum_common, "np", fake)
+    monkeypatch.setattr(captum_gradient_shap, "np", fake)
+    theirs = attr.GradientShap(model).attribute(x, baselines=refs, target=classes, n_samples=5, stdevs=0.0)
+    assert_close(ng.gradient_shap(model, x, classes, baselines=refs, n=5, batch_size=4), theirs)

@@ -2,6 +2,8 @@
 are known by hand (a linear model), completeness identities, batches, and the model left as found."""
 from __future__ import annotations
 
+import itertools
+
 import pytest
 import torch
 import torch.nn as nn
@@ -48,18 +50,28 @@ def test_superpixel_methods_on_a_linear_model_by_hand(name, grid, options):
 
 
 def test_kernel_shap_exact_values_are_shapley_values_of_an_interacting_model():
-    # score = x_a * x_b over two features (the two halves of a picture): Shapley gives each a*b/2,
-    # whatever weights the sampled fit would use. Baseline 0 -> f(empty) = f({a}) = f({b}) = 0.
-    class Product(nn.Module):
+    # score = a b c + a^2 + b d with a..d the sums of four vertical strips (baseline 0): the Shapley
+    # values by brute force over the 4! orders of arrival, against KernelSHAP with all 16 coalitions
+    # (four features: the kernel's weights differ by coalition size, so a wrong kernel shows).
+    def score(a, b, c, d):
+        return a * b * c + a ** 2 + b * d
+
+    class Interacting(nn.Module):
         def forward(self, x):
-            return (x[:, :, :, :2].sum((1, 2, 3)) * x[:, :, :, 2:].sum((1, 2, 3)))[:, None]
+            return score(*x.sum((1, 2)).unbind(1))[:, None]
 
     x = pictures(count=1)
-    got = ng.kernel_shap(Product(), x, 0, grid=(1, 2), n=4)
-    a, b = float(x[..., :2].sum()), float(x[..., 2:].sum())
-    assert torch.allclose(got[0, 0, 0], torch.tensor([a * b / 2] * 2 + [a * b / 2] * 2), rtol=1e-5)
-    # and the two halves sum to f(x) - f(baseline), the efficiency property
-    assert got[0, 0, 0, 0] + got[0, 0, 0, 3] == pytest.approx(a * b, rel=1e-5)
+    strips = [float(v) for v in x.sum((1, 2))[0]]
+    shapley = [0.0] * 4
+    for order in itertools.permutations(range(4)):
+        present = [0.0] * 4
+        for f in order:
+            before = score(*present)
+            present[f] = strips[f]
+            shapley[f] += (score(*present) - before) / 24
+    got = ng.kernel_shap(Interacting(), x, 0, grid=(1, 4), n=16)
+    assert torch.allclose(got[0, 0, 0], torch.tensor(shapley), rtol=1e-4)
+    assert sum(shapley) == pytest.approx(score(*strips), rel=1e-6)      # efficiency
 
 
 def test_feature_mask_ids_are_renumbered_and_per_picture_masks_differ():
@@ -149,7 +161,7 @@ def test_deeplift_sums_to_the_score_difference_on_relu_and_pool_nets(snapshot):
     assert torch.allclose(shap.sum((1, 2, 3)), expected, rtol=1e-4, atol=1e-6)
 
 
-def test_deeplift_on_a_resnet_with_shared_relus_is_complete_and_leaves_no_hook(snapshot):
+def test_deeplift_on_a_resnet_with_shared_relus_is_complete_and_leaves_no_hook(snapshot, one_thread):
     torchvision = pytest.importorskip("torchvision")
     torch.manual_seed(0)
     model = torchvision.models.resnet18(num_classes=4).eval()
