@@ -186,7 +186,9 @@ def captum_peers(model, x, classes, seed: int = 0) -> list[dict]:
         rows.append(row(f"smoothgrad kind={kind}", "captum NoiseTunnel(Saliency)", ours, theirs, "raw",
                         "sigma is a share of the picture's value range (Captum's stdevs absolute): "
                         "sigma = stdev / range; the same draws"))
-    return rows
+    from parity_captum_attr import captum_attribution_rows
+
+    return rows + captum_attribution_rows(model, x, classes, row)
 
 
 PEERS = {"pytorch-grad-cam": gradcam_peers, "torchcam": torchcam_peers, "captum": captum_peers}

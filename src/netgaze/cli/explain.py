@@ -42,7 +42,8 @@ methods (per pixel): """ + " ".join(m for m in METHODS if m not in LAYER_METHODS
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--run", type=run_folder, help="a run folder made by `netgaze train` (its last checkpoint)")
+    source.add_argument("--run", type=run_folder, help="a run folder (its last checkpoint): made by `netgaze train`, "
+                        "ng.RunWriter, a Lightning or transformers RunCallback, or ng.import_checkpoints")
     add_model_arguments(parser, source)
     parser.add_argument("--epoch", type=nonnegative_int, help="with --run: the checkpoint's epoch (default: the last)")
     pictures = parser.add_mutually_exclusive_group(required=True)

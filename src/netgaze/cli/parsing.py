@@ -21,7 +21,7 @@ from netgaze.errors import UserError, one_line, printable
 __all__ = ["OneLineParser", "UserError", "positive_int", "nonnegative_int", "positive_float", "at_most",
            "picture_side", "picture_count", "process_count", "batch_size",
            "nonnegative_float", "finite_float", "seed", "perplexity", "fraction", "device", "existing_file", "existing_dir", "run_folder",
-           "out_dir", "out_file", "load_model_argument"]
+           "out_dir", "out_file", "load_model_argument", "output_entry", "OUTPUT_HELP"]
 
 _INT = re.compile(r"[+-]?[0-9]+")
 
@@ -38,6 +38,23 @@ def _integer(text: str) -> int:
     if not _INT.fullmatch(text.strip()):
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}")
     return int(text)
+
+
+OUTPUT_HELP = ("the entry of the model's output that is explained, for a model that returns a dict or tuple: "
+               "a key (logits) or an index (0); default: the output itself, its 'logits' or 'out' entry, or "
+               "a tuple's first")
+
+
+def output_entry(text: str) -> str | int:
+    """``--output``: a key of a dict output (``logits``) or an index of a tuple (``0``, ASCII digits)."""
+    key = text.strip()
+    if not key:
+        raise argparse.ArgumentTypeError("expected a key (logits) or an index (0), got an empty string")
+    if _INT.fullmatch(key):
+        return int(key)
+    if not key.isprintable():
+        raise argparse.ArgumentTypeError(f"expected a key (logits) or an index (0), got {text!r}")
+    return key
 
 
 def positive_int(text: str) -> int:

@@ -31,7 +31,8 @@ def _token(text: str) -> str:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("runs", nargs="*", metavar="RUN", type=_existing,
-                        help="run folders made by `netgaze train` (or the demo); with several, as a shell "
+                        help="run folders (made by `netgaze train`, the demo, ng.RunWriter, a RunCallback or "
+                             "ng.import_checkpoints); with several, as a shell "
                              "glob gives them, files and folders that are not runs are skipped (and listed)")
     parser.add_argument("--model", help="also serve torchvision:NAME or timm:NAME (random weights unless --weights)")
     parser.add_argument("--weights", type=existing_file,

@@ -5,7 +5,7 @@ import argparse
 import re
 
 from netgaze.cli.parsing import seed
-from netgaze.cli.parsing import UserError, nonnegative_int, out_dir, positive_int, run_folder
+from netgaze.cli.parsing import OUTPUT_HELP, UserError, nonnegative_int, out_dir, output_entry, positive_int, run_folder
 from netgaze.errors import printable
 
 DATASET_STUDIES = ("strategies", "dissect", "top-examples")
@@ -22,6 +22,7 @@ EXAMPLES = """examples:
   netgaze study strategies runs/shapes-marker --classes triangle   # SpRAy: clusters of Grad-CAM maps
   netgaze study dissect runs/shapes-cnn   # Network Dissection: units vs object/background/marker masks
   netgaze study top-examples runs/shapes-cnn --layer features.relu3 --k 9
+  netgaze study epochs runs/my-model --output scores   # a model that returns {"scores": ..., ...}
 The figures and a JSON of the numbers go to the (first) run's artifacts/ folder, where
 `netgaze report` finds them.
 """
@@ -41,6 +42,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the checkpoint to study (default: the last; not for `epochs`)")
     parser.add_argument("--data", metavar="SPEC",
                         help="where the runs' data is now, when it moved (default: from run.json)")
+    parser.add_argument("--output", type=output_entry, metavar="KEY", default=None,
+                        help=OUTPUT_HELP + " (every study but latent and area)")
     dataset = parser.add_argument_group("strategies, dissect, top-examples")
     dataset.add_argument("--split", default="test", choices=["train", "test"], help="pictures analysed (default test)")
     dataset.add_argument("--classes", nargs="+", default=None, help="strategies: class names or indices (default all)")
@@ -65,6 +68,8 @@ def run(args: argparse.Namespace) -> int:
     if args.study in DATASET_STUDIES:
         return _run_dataset_study(args)
     if args.study in ("latent", "area"):
+        if args.output is not None:
+            raise UserError(f"`study {args.study}` explains the lab's VAE / FCN runs; --output does not apply")
         return _run_reconstruction_or_segment_study(args)
     if args.epoch is not None and args.study == "epochs":
         raise UserError("`study epochs` goes through every checkpoint; --epoch does not apply")
@@ -72,13 +77,14 @@ def run(args: argparse.Namespace) -> int:
     for run in runs:
         check_finite_weights(run)
     if args.study == "layers":
-        result = studies.layers_study(runs[0], n_images=args.images, seed=args.seed, out=args.out)
+        result = studies.layers_study(runs[0], n_images=args.images, seed=args.seed, out=args.out,
+                                      output=args.output)
     elif args.study == "models":
         result = studies.models_study(runs, n_images=args.images, seed=args.seed, n_eval=args.eval, out=args.out,
-                                      progress=not args.quiet)
+                                      progress=not args.quiet, output=args.output)
     else:
         result = studies.epochs_study(runs[0], n_images=args.images, seed=args.seed, n_eval=args.eval, out=args.out,
-                                      progress=not args.quiet)
+                                      progress=not args.quiet, output=args.output)
     for path in [*result.figures, result.path]:
         print(printable(path))
     return 0
@@ -118,11 +124,12 @@ def _run_dataset_study(args: argparse.Namespace) -> int:
     if args.study == "strategies":
         classes = None if args.classes is None else [int(c) if re.fullmatch(r"[0-9]+", c) else c for c in args.classes]
         path = run_studies.strategies_study(run, split=args.split, classes=classes, method=args.method, layer=layer,
-                                            n_clusters=args.clusters, out=args.out, maps=args.maps)
+                                            n_clusters=args.clusters, out=args.out, maps=args.maps, output=args.output)
     elif args.study == "dissect":
-        path = run_studies.dissection_study(run, split=args.split, layers=args.layers, out=args.out)
+        path = run_studies.dissection_study(run, split=args.split, layers=args.layers, out=args.out,
+                                            output=args.output)
     else:
         path = run_studies.top_examples_study(run, layer=-1 if layer is None else layer, k=args.k, split=args.split,
-                                              featureviz_steps=args.steps, out=args.out)
+                                              featureviz_steps=args.steps, out=args.out, output=args.output)
     print(printable(path))
     return 0

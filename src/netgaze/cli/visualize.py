@@ -30,7 +30,8 @@ EXAMPLES = """examples:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--run", type=run_folder, help="a run folder made by `netgaze train` (its last checkpoint)")
+    source.add_argument("--run", type=run_folder, help="a run folder (its last checkpoint): made by `netgaze train`, "
+                        "ng.RunWriter, a Lightning or transformers RunCallback, or ng.import_checkpoints")
     add_model_arguments(parser, source)
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--filters", action="store_true", help="draw a conv layer's kernels (default: the first)")

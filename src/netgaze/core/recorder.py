@@ -327,7 +327,8 @@ def select_output(raw: Any, output: OutputSelector) -> torch.Tensor:
     if not isinstance(picked, torch.Tensor):
         hint = f" with keys {list(picked.keys())}" if isinstance(picked, Mapping) else ""
         raise RecorderError(f"the model returned a {type(picked).__name__}{hint}; pass output= "
-                            "(an index, a key or a callable) to choose the tensor to explain")
+                            "(an index, a key or a callable; --output KEY on the command line) to choose the "
+                            "tensor to explain")
     return picked
 
 

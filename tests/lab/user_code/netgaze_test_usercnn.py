@@ -22,6 +22,14 @@ class SmallCNN(nn.Module):
         return self.head(self.features(x).mean(dim=(2, 3)))
 
 
+class DictCNN(SmallCNN):
+    """The same network returning a dict without a ``logits`` entry: explained through ``--output scores``."""
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        pooled = self.features(x).mean(dim=(2, 3))
+        return {"embedding": pooled, "scores": self.head(pooled)}
+
+
 def make_small_cnn(width: int = 4, classes: int = 3) -> nn.Module:
     """The same model from a function (a builder that is not a class)."""
     return SmallCNN(width, classes)
