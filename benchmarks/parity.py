@@ -84,6 +84,34 @@ def gradcam_peers(model, x, classes) -> list[dict]:
             convention = ("ablated value: ours 0 (the paper); the peer's 0 when the layer output has a zero, "
                           "else min - 1e7 (resnet18's layer4 ends in a ReLU: 0 for both)")
         rows.append(row(name, "pytorch-grad-cam", ours, theirs, "normalise both", convention))
+    return rows + newer_gradcam_peers(model, x, targets, classes)
+
+
+def newer_gradcam_peers(model, x, targets, classes) -> list[dict]:
+    """FEM, KPCA-CAM, ShapleyCAM at layer3 (layer4's 2x2 grid at 64 px has no position above
+    mean + 2 std), Finer-CAM at layer4, FullGrad over every bias layer."""
+    from pytorch_grad_cam import FEM, KPCA_CAM, FinerCAM, FullGrad, ShapleyCAM
+
+    rows = []
+    for name, peer_class in {"fem": FEM, "kpca_cam": KPCA_CAM, "shapleycam": ShapleyCAM}.items():
+        with peer_class(model=model, target_layers=[model.layer3]) as peer:
+            theirs = torch.from_numpy(peer(input_tensor=x, targets=targets))
+        ours = normalise(ng.methods.METHODS[name](model, x, "layer3", target=classes))
+        convention = {"kpca_cam": "the peer runs scikit-learn's KernelPCA on float32 activations, ours float64 "
+                                  "(equal to scikit-learn in float64 to 1e-8)",
+                      "shapleycam": "equal to Grad-CAM here: the Hessian term vanishes through ReLU networks"}.get(name, "")
+        rows.append(row(name, "pytorch-grad-cam", ours, theirs, "normalise both", convention, layer="layer3"))
+    theirs = torch.from_numpy(FinerCAM(model, [model.layer4])(input_tensor=x, target_idx=int(classes[0])))
+    rows.append(row("finercam", "pytorch-grad-cam", normalise(ng.finercam(model, x, "layer4", target=classes)), theirs,
+                    "normalise both", "compared classes: the 3 closest logits other than the main class "
+                    "(the peer's ranks 1-3 of |logit - main|, equal unless two logits tie)"))
+    with FullGrad(model=model, target_layers=[]) as peer:
+        theirs = torch.from_numpy(peer(input_tensor=x, targets=targets))
+    ours = ng.fullgrad(model, x, target=classes)
+    shifted = ours - ours.flatten(1).amin(1)[:, None, None]
+    rows.append(row("fullgrad", "pytorch-grad-cam", shifted / (1e-7 + shifted.flatten(1).amax(1)[:, None, None]),
+                    theirs, "normalise once", "each channel scaled to [0, 1] at its layer's grid, then upsampled "
+                    "(the peer's convention; the authors' code scales per picture across channels)"))
     return rows
 
 
