@@ -25,6 +25,8 @@ from netgaze.core.layer_entries import split_entry
 from netgaze.core.layers import LayerRef, resolve_layer
 from netgaze.core.recorder import OutputSelector, Recorder
 
+Best = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # values, positions, dataset indices: each [rows, k]
+
 
 def as_map(act: torch.Tensor, size, name: str, model: nn.Module) -> torch.Tensor:
     """A recorded output as [B, C, h, w]: tokens and channels-last maps are read by their layout."""
@@ -146,7 +148,7 @@ def top_examples(model: nn.Module, dataset: Dataset, layer: LayerRef, channels: 
     device = torch.device(device)
     from tqdm.auto import tqdm
 
-    best_values = best_indices = best_positions = None
+    best: Best | None = None
     picked: torch.Tensor | None = None
     feature_size = input_size = None
     with Recorder(model, [name], grads=False, stop=True, output=output) as rec:
@@ -165,20 +167,42 @@ def top_examples(model: nn.Module, dataset: Dataset, layer: LayerRef, channels: 
             flat = act.index_select(1, picked).flatten(2)          # [B, channels, h*w]
             values, where = flat.max(2)                             # first position of the peak
             values, where = values.T, where.T                       # [channels, B]
-            batch_idx = idx.to(act.device)[None].expand_as(values)
-            if best_values is not None:
-                values = torch.cat([best_values, values], 1)
-                where = torch.cat([best_positions, where], 1)
-                batch_idx = torch.cat([best_indices, batch_idx], 1)
-            order = torch.sort(values, dim=1, descending=True, stable=True).indices[:, :k]
-            best_values, best_positions, best_indices = (t.gather(1, order) for t in (values, where, batch_idx))
+            best = keep_top(best, values, where, idx.to(act.device)[None].expand_as(values), k)
+    best_values, best_positions, best_indices = best
+    peaks, boxes = peak_boxes(best_positions, feature_size, input_size, crop)
+    return TopExamples(name, picked.cpu().tolist(), best_values.cpu().numpy(), best_indices.cpu().numpy(),
+                       peaks, boxes, feature_size, input_size, dataset)
+
+
+
+def keep_top(best: Best | None, values: torch.Tensor, positions: torch.Tensor, indices: torch.Tensor,
+             k: int) -> Best:
+    """A running top-k per row: the k highest of ``best`` and a new batch (``[rows, B]`` each).
+
+    Ties go to the earlier column, so to the lower dataset index when batches come in index order.
+    """
+    if best is not None:
+        values, positions, indices = (torch.cat([old, new], 1) for old, new in zip(best, (values, positions, indices)))
+    order = torch.sort(values, dim=1, descending=True, stable=True).indices[:, :k]
+    return values.gather(1, order), positions.gather(1, order), indices.gather(1, order)
+
+
+def peak_boxes(positions: torch.Tensor, feature_size: tuple[int, int], input_size: tuple[int, int],
+               crop: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Flat peak positions ``[...]`` in an ``h x w`` map -> (row, column) ``[..., 2]`` and input-pixel crops.
+
+    Each crop ``(y0, x0, y1, x1)`` (end-exclusive) is a ``crop``-pixel square centred on the
+    peak cell's centre scaled to the input (``(row + 0.5) * H / h``), shifted inside the picture;
+    None = three feature cells (``3 * H / h``), at least 8 pixels and at most the picture. It
+    stands in for the receptive field, which the layer's maths does not give.
+    """
     h, w = feature_size
     H, W = input_size
     side = crop or int(min(max(H, W), max(8, round(3 * max(H / h, W / w)))))
-    rows, cols = (best_positions // w).cpu(), (best_positions % w).cpu()
+    positions = positions.cpu()
+    rows, cols = positions // w, positions % w
     cy, cx = (rows.double() + 0.5) * H / h, (cols.double() + 0.5) * W / w
     y0 = (cy - side / 2).round().long().clamp(0, max(0, H - side))
     x0 = (cx - side / 2).round().long().clamp(0, max(0, W - side))
     boxes = torch.stack([y0, x0, (y0 + side).clamp(max=H), (x0 + side).clamp(max=W)], -1)
-    return TopExamples(name, picked.cpu().tolist(), best_values.cpu().numpy(), best_indices.cpu().numpy(),
-                       torch.stack([rows, cols], -1).numpy(), boxes.numpy(), feature_size, input_size, dataset)
+    return torch.stack([rows, cols], -1).numpy(), boxes.numpy()
