@@ -21,13 +21,13 @@ class Tiny(nn.Module):
         return self.fc(torch.flatten(self.pool(self.features(x)), 1))
 
 
-def setup(channels: int = 1, n: int = 3, size: int = 10, seed: int = 1, linear: bool = False):
+def setup(channels: int = 1, n: int = 3, size: int = 10, seed: int = 1, linear: float = 0.0):
     model = Tiny(channels).eval()
-    if linear:  # a model whose top class moves when pixels are replaced
+    if linear:  # a linear model, weights times ``linear``: its top class moves when pixels are replaced
         torch.manual_seed(0)
         model = nn.Sequential(nn.Flatten(), nn.Linear(channels * size * size, 4)).eval()
         with torch.no_grad():
-            model[1].weight.mul_(8)
+            model[1].weight.mul_(linear)
     g = torch.Generator().manual_seed(seed)
     x = torch.rand(n, channels, size, size, generator=g)
     maps = torch.rand(n, size, size, generator=g)  # distinct values: no ties for the sorts to break

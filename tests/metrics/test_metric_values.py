@@ -114,6 +114,8 @@ def test_confidence_change_by_hand():
     assert result.increase_rate == 0.0
     raised = M.confidence_change(PixelSum(), -x, maps, Class(0), score="raw")  # -4 -> -3: a rise
     assert raised.increase_rate == 1.0 and raised.average_drop == 0.0
+    same = M.confidence_change(PixelSum(), torch.zeros(1, 1, 2, 2), maps, Class(0), score="raw")  # 0 -> 0
+    assert same.increase_rate == 0.0 and same.average_drop == 0.0
 
 
 def test_infidelity_is_zero_for_the_exact_gradient_of_a_linear_model():
@@ -153,6 +155,10 @@ def test_random_logit_of_a_class_blind_method_is_one_and_never_draws_the_class()
         pytest.approx([1.0] * 6)
     grads = M.random_logit(model, x, "saliency", None, target, similarity="spearman")
     assert (grads < 0.9).all()  # a linear model's saliency is its class's weights: other class, other map
+    draw = torch.randint(0, 2, (6,), generator=torch.Generator().manual_seed(4))
+    other = (draw + (draw >= torch.tensor([0, 1, 2, 0, 1, 2])).long()).tolist()  # the K - 1 others, in order
+    assert M.random_logit(model, x, "saliency", None, target, similarity="spearman", random_state=4).tolist() == \
+        M.random_logit(model, x, "saliency", None, target, similarity="spearman", other=other).tolist()
     with pytest.raises(UserError, match="unlike the explained class"):
         M.random_logit(model, x, identity_map, None, target, other=[0, 0, 0, 0, 0, 0])
 
