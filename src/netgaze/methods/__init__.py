@@ -31,6 +31,7 @@ from netgaze.methods.feature_ablation import feature_ablation
 from netgaze.methods.gradient_shap import gradient_shap
 from netgaze.methods.kernel_shap import kernel_shap
 from netgaze.methods.lime import lime
+from netgaze.methods.lrp import lrp
 
 CAM_METHODS = {"gradcam": gradcam, "gradcam_pp": gradcam_pp, "hirescam": hirescam,
                "layercam": layercam, "xgradcam": xgradcam, "scorecam": scorecam,
@@ -40,7 +41,7 @@ CAM_METHODS = {"gradcam": gradcam, "gradcam_pp": gradcam_pp, "hirescam": hiresca
                "finercam": finercam, "shapleycam": shapleycam}
 GRADIENT_METHODS = {"saliency": saliency, "guided_backprop": guided_backprop,
                     "smoothgrad": smoothgrad, "integrated_gradients": integrated_gradients,
-                    "input_x_gradient": input_x_gradient, "deconvolution": deconvolution, "fullgrad": fullgrad,
+                    "input_x_gradient": input_x_gradient, "deconvolution": deconvolution, "fullgrad": fullgrad, "lrp": lrp,
                     "deeplift": deeplift, "deeplift_shap": deeplift_shap, "gradient_shap": gradient_shap}
 # Input perturbations: occlusion and the superpixel methods give [B, C, H, W] like the gradient methods,
 # RISE [B, 1, H, W].
@@ -53,6 +54,6 @@ __all__ = ["gradcam", "gradcam_pp", "hirescam", "layercam", "xgradcam", "scoreca
            "guided_backprop", "guided_gradcam", "smoothgrad", "integrated_gradients",
            "cam", "eigencam", "eigen_gradcam", "gradcam_elementwise", "ablationcam", "sscam", "iscam",
            "smoothgradcam_pp", "input_x_gradient", "deconvolution", "occlusion", "rise",
-           "fem", "kpca_cam", "finercam", "shapleycam", "fullgrad",
+           "fem", "kpca_cam", "finercam", "shapleycam", "fullgrad", "lrp",
            "deeplift", "deeplift_shap", "gradient_shap", "feature_ablation", "kernel_shap", "lime",
            "CAM_METHODS", "GRADIENT_METHODS", "PERTURBATION_METHODS", "LAYER_METHODS", "METHODS"]
