@@ -180,7 +180,7 @@ def batch_overlays(x: torch.Tensor, maps, job: ExplainJob) -> dict[Any, np.ndarr
     out = {}
     for name, m in per_layer.items():
         m = m.detach().float().cpu()
-        if job.method not in CAM_METHODS:
+        if job.method not in CAM_METHODS and m.dim() == 4:     # per-pixel attributions (FullGrad is a [B, H, W] map)
             out[name] = viz.attribution_image(m)
         elif m.dim() == 3:
             out[name] = viz.overlay(x, m)
