@@ -23,13 +23,13 @@ class Tiny(nn.Module):
 
 def setup(channels: int = 1, n: int = 3, size: int = 10, seed: int = 1, linear: float = 0.0):
     model = Tiny(channels).eval()
-    if linear:  # a linear model, weights times ``linear``: its top class moves when pixels are replaced
+    if linear:  # a linear model, weights times ``linear``, on inputs around 0: its top class moves with the pixels
         torch.manual_seed(0)
         model = nn.Sequential(nn.Flatten(), nn.Linear(channels * size * size, 4)).eval()
         with torch.no_grad():
             model[1].weight.mul_(linear)
     g = torch.Generator().manual_seed(seed)
-    x = torch.rand(n, channels, size, size, generator=g)
+    x = torch.rand(n, channels, size, size, generator=g) - (0.5 if linear else 0.0)
     maps = torch.rand(n, size, size, generator=g)  # distinct values: no ties for the sorts to break
     classes = model(x).argmax(1)
     return model, x, maps, classes

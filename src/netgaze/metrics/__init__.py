@@ -22,13 +22,13 @@ from netgaze.metrics.pointing import (as_masks, boxes_to_masks, centre_baseline,
 from netgaze.metrics.randomization import (RandomizationResult, model_randomization, parametrized_layers,
                                            spearman, ssim)
 from netgaze.metrics.table import MetricTable, method_table
-from netgaze.metrics.road import RoadCurve, noisy_linear_imputation, road
+from netgaze.metrics.imputation import RoadCurve, noisy_linear_imputation, road
 from netgaze.metrics.flipping import FlipCurve, irof, pixel_flipping
 from netgaze.metrics.localisation import relevance_mass_accuracy, relevance_rank_accuracy
-from netgaze.metrics.complexity import complexity, sparseness
+from netgaze.metrics.concentration import complexity, sparseness
 from netgaze.metrics.confidence import ConfidenceResult, average_drop, average_increase, confidence_change
 from netgaze.metrics.robustness import infidelity, local_lipschitz, max_sensitivity
-from netgaze.metrics.random_logit import random_logit
+from netgaze.metrics.class_sensitivity import random_logit
 from netgaze.metrics.emprt import EmprtResult, efficient_mprt, histogram_entropy
 
 __all__ = [
