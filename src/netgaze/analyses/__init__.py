@@ -1,4 +1,5 @@
-"""Dataset-wide analyses: strategies (SpRAy), dissection (units vs concepts), top examples per unit.
+"""Dataset-wide analyses: strategies (SpRAy), dissection (units vs concepts), top examples per unit,
+concepts' reference pictures and class atlas.
 
 They sit above ``explain_dataset``, ``metrics`` and ``embed`` and write artifacts (JSON + PNG)
 that the report reads. Submodules load on first use.
@@ -11,7 +12,9 @@ from typing import Any
 _NAMES = {"strategies": "netgaze.analyses.strategies", "Strategies": "netgaze.analyses.strategies",
           "spectral_clusters": "netgaze.analyses.spectral",
           "dissect": "netgaze.analyses.dissect", "Dissection": "netgaze.analyses.dissect",
-          "top_examples": "netgaze.analyses.top_examples", "TopExamples": "netgaze.analyses.top_examples"}
+          "top_examples": "netgaze.analyses.top_examples", "TopExamples": "netgaze.analyses.top_examples",
+          "concept_references": "netgaze.analyses.concept_references",
+          "ConceptReferences": "netgaze.analyses.concept_references"}
 
 
 def __getattr__(name: str) -> Any:

@@ -1,8 +1,8 @@
 """The dataset-wide analyses on a run folder: artifacts in ``RUN/artifacts/<analysis>/`` for the report.
 
-``strategies_study(run)``, ``dissection_study(run)`` and ``top_examples_study(run)`` load the
-run's model and one split of its dataset (with the run's own data options, a marker included),
-run the analysis and save it with the run's facts (run, model, dataset, epoch) in the manifest.
+``strategies_study(run)``, ``dissection_study(run)``, ``top_examples_study(run)`` and
+``concepts_study(run)`` load the run's model and one split of its dataset (with the run's own data
+options, a marker included), run the analysis and save it with the run's facts (run, model, dataset, epoch) in the manifest.
 """
 from __future__ import annotations
 
@@ -78,3 +78,59 @@ def top_examples_study(run, layer: LayerRef = -1, channels: Sequence[int] | None
                               size=tuple(result.input_size), random_state=0).detach().cpu()
     folder = Path(out) if out is not None else run.artifacts / "top_examples"
     return _stamp(result.save(folder, maximized=maximized, facts=facts), facts, split)
+
+
+def concepts_study(run, layer: LayerRef = -1, classes: Sequence[int | str] | None = None, k: int = 9,
+                   per_picture: int | None = None, split: str = "test", featureviz_steps: int = 64, n_channels: int = 6,
+                   out: str | Path | None = None, progress: bool = True, output: Any = None) -> Path:
+    """Reference pictures per concept and the concept atlas per class; returns the path of ``concepts.json``.
+
+    The figures show each class's ``n_channels`` top channels, beside their activation-maximization
+    pictures (``featureviz_steps=0``: none) and their dissection labels when ``artifacts/dissection``
+    dissected the same layer. On a marker run the manifest keeps ``marker_numbers``.
+    """
+    from netgaze.analyses.concept_references import concept_references, marker_numbers
+
+    run, data, facts = _open(run, split)
+    chosen = None if classes is None else [_class_index(c, data) for c in classes]
+    result = concept_references(run.model, data, layer, classes=chosen, k=k, per_picture=per_picture,
+                                progress=progress, output=output)
+    shown = sorted({c for cls in result.classes for c in result.atlas.ranking(cls, n_channels)})
+    maximized = {}
+    if featureviz_steps > 0:
+        from netgaze.featureviz import visualize
+
+        pictures = visualize(run.model, result.layer, channels=shown, steps=featureviz_steps,
+                             size=tuple(result.by_activation.input_size), random_state=0).detach().cpu()
+        maximized = dict(zip(shown, pictures))
+    folder = Path(out) if out is not None else run.artifacts / "concepts"
+    path = result.save(folder, maximized=maximized, labels=dissection_labels(run.artifacts, result.layer),
+                       marker=marker_numbers(result, data, n_channels), facts=facts, n_channels=n_channels)
+    return _stamp(path, facts, split)
+
+
+def dissection_labels(artifacts: Path, layer: str) -> dict[int, str]:
+    """Channel -> its concept, for the units of ``layer`` that ``artifacts/dissection`` found to be detectors."""
+    path = Path(artifacts) / "dissection" / "dissection.json"
+    if not path.is_file():
+        return {}
+    try:
+        found = json.loads(path.read_text())
+        threshold = float(found.get("settings", {}).get("iou_threshold", 0.04))
+        for entry in found.get("layers", []):
+            if entry.get("name") == layer:
+                return {u: found["concepts"][b] for u, b in enumerate(entry["best"])
+                        if entry["iou"][u][b] > threshold}
+    except (ValueError, KeyError, IndexError, TypeError):
+        return {}
+    return {}
+
+
+def _class_index(cls: int | str, data) -> int:
+    names = list(getattr(data, "classes", []) or [])
+    if isinstance(cls, int) or str(cls).isdigit():
+        return int(cls)
+    if cls not in names:
+        from netgaze.errors import UserError
+        raise UserError(f"unknown class {cls!r}; classes: {', '.join(map(str, names))}")
+    return names.index(cls)

@@ -8,9 +8,9 @@ from netgaze.cli.parsing import seed
 from netgaze.cli.parsing import OUTPUT_HELP, UserError, nonnegative_int, out_dir, output_entry, positive_int, run_folder
 from netgaze.errors import printable
 
-DATASET_STUDIES = ("strategies", "dissect", "top-examples")
+DATASET_STUDIES = ("strategies", "dissect", "top-examples", "concepts")
 HELP = ("run a study on run folders: layers (S1), models (S2), epochs (S3), latent (S8, VAE runs), "
-        "area (area explanations of a VAE or FCN run), strategies / dissect / top-examples (B6, classifiers)")
+        "area (area explanations of a VAE or FCN run), strategies / dissect / top-examples / concepts (classifiers)")
 EXAMPLES = """examples:
   netgaze study layers runs/shapes-cnn --images 6
   netgaze study models runs/cnn runs/cnn-bn runs/cnn-robust
@@ -22,6 +22,7 @@ EXAMPLES = """examples:
   netgaze study strategies runs/shapes-marker --classes triangle   # SpRAy: clusters of Grad-CAM maps
   netgaze study dissect runs/shapes-cnn   # Network Dissection: units vs object/background/marker masks
   netgaze study top-examples runs/shapes-cnn --layer features.relu3 --k 9
+  netgaze study concepts runs/shapes-marker   # reference pictures per channel, concept atlas per class
   netgaze study epochs runs/my-model --output scores   # a model that returns {"scores": ..., ...}
 The figures and a JSON of the numbers go to the (first) run's artifacts/ folder, where
 `netgaze report` finds them.
@@ -44,19 +45,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="where the runs' data is now, when it moved (default: from run.json)")
     parser.add_argument("--output", type=output_entry, metavar="KEY", default=None,
                         help=OUTPUT_HELP + " (every study but latent and area)")
-    dataset = parser.add_argument_group("strategies, dissect, top-examples")
+    dataset = parser.add_argument_group("strategies, dissect, top-examples, concepts")
     dataset.add_argument("--split", default="test", choices=["train", "test"], help="pictures analysed (default test)")
-    dataset.add_argument("--classes", nargs="+", default=None, help="strategies: class names or indices (default all)")
+    dataset.add_argument("--classes", nargs="+", default=None,
+                         help="strategies / concepts: class names or indices (default all)")
     dataset.add_argument("--method", default="gradcam", help="strategies: explanation method (default gradcam)")
-    dataset.add_argument("--layer", default=None, help="strategies / top-examples: layer (default the last stage)")
+    dataset.add_argument("--layer", default=None,
+                         help="strategies / top-examples / concepts: layer (default the last stage)")
     dataset.add_argument("--layers", nargs="+", default=None, help="dissect: layers (default every conv layer)")
     dataset.add_argument("--clusters", type=positive_int, default=None, help="strategies: clusters per class "
                                                                               "(default: chosen by the eigengap)")
     dataset.add_argument("--maps", default=None, type=out_dir,
                          help="strategies: keep explanation shards here (resumable)")
-    dataset.add_argument("--k", type=positive_int, default=9, help="top-examples: pictures per channel (default 9)")
+    dataset.add_argument("--k", type=positive_int, default=9,
+                         help="top-examples / concepts: pictures per channel (default 9)")
     dataset.add_argument("--steps", type=nonnegative_int, default=64,
-                         help="top-examples: activation-maximization steps shown beside them (0: none)")
+                         help="top-examples / concepts: activation-maximization steps shown beside them (0: none)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -128,6 +132,11 @@ def _run_dataset_study(args: argparse.Namespace) -> int:
     elif args.study == "dissect":
         path = run_studies.dissection_study(run, split=args.split, layers=args.layers, out=args.out,
                                             output=args.output)
+    elif args.study == "concepts":
+        classes = None if args.classes is None else [int(c) if c.isdigit() else c for c in args.classes]
+        path = run_studies.concepts_study(run, layer=-1 if layer is None else layer, classes=classes, k=args.k,
+                                          split=args.split, featureviz_steps=args.steps, out=args.out,
+                                          progress=not args.quiet, output=args.output)
     else:
         path = run_studies.top_examples_study(run, layer=-1 if layer is None else layer, k=args.k, split=args.split,
                                               featureviz_steps=args.steps, out=args.out, output=args.output)

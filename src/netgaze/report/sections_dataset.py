@@ -1,4 +1,5 @@
-"""The report's sections for the dataset-wide analyses (strategies, dissection, top pictures per unit).
+"""The report's sections for the dataset-wide analyses (strategies, dissection, top pictures per unit,
+concepts).
 
 Kept apart from ``sections.py`` so the analyses' texts live with one owner; ``sections.py``
 merges ``DATASET_STUDIES`` into its ``STUDIES`` and lists ``DATASET_STUDY_ORDER`` in the
@@ -26,5 +27,13 @@ DATASET_STUDIES: dict[str, dict[str, str]] = {
         "For each channel, the dataset pictures that activate it most and the crop around the peak activation, "
         "beside the picture synthesised to maximise the channel (activation maximization), as in OpenAI "
         "Microscope: what the unit responds to in real data next to what it would like to see.")},
+    "concepts": {"title": "Concepts: what each class relies on", "intro": (
+        "Concept relevance (CRP, Achtibat et al. 2023, with a plain gradient): a channel's relevance to a class is "
+        "its activation times the class logit's gradient, summed over space; its share is that relevance divided "
+        "by the sum over all the layer's channels. The atlas lists, per class, the channels with the largest share "
+        "over the class's own pictures and how often each is among a picture's most relevant channels. Each "
+        "channel's reference pictures are cropped around its peak: those that activate it most, and those where it "
+        "carries most of the class's logit (relevance maximization); the two differ when a unit that fires on "
+        "many things matters for the class only on some.")},
 }
-DATASET_STUDY_ORDER = ["strategies", "dissection", "top_examples"]
+DATASET_STUDY_ORDER = ["strategies", "dissection", "top_examples", "concepts"]
