@@ -5,7 +5,9 @@ against pytorch-grad-cam's AblationCAM (a whole forward pass per ablated channel
 on resnet18 with random weights, one 3xSIZExSIZE picture, layers ``layer4`` and
 ``layer3``, ``batch_size`` 64 for both; also netgaze with the tail disabled (whole passes
 with the layer's output replaced, its fallback for models torch.fx cannot trace), and
-Occlusion against Captum's. Rounds call every contender once in a shuffled order; the
+Occlusion against Captum's; feature ablation (8x8 patches), KernelSHAP and LIME (4x4 patches,
+200 coalitions), DeepLift and DeepLiftShap (vgg11: Captum refuses resnet18's shared ReLUs)
+and GradientSHAP (16 draws) against Captum's at the same settings. Rounds call every contender once in a shuffled order; the
 median seconds and the ratio peer / netgaze are printed and written to
 ``benchmarks/results/methods_new.json``. No timing is asserted anywhere.
 
@@ -69,6 +71,35 @@ def occlusion_contenders(model, x, classes, window, strides, batch_size: int) ->
     return {"netgaze": ours, "captum": peer}
 
 
+def attribution_contenders(name: str, model, x, classes, batch_size: int) -> dict:
+    """Captum's attribution methods against ours at the same settings (their samples drawn their way)."""
+    from captum import attr
+
+    from netgaze.methods.feature_masks import grid_mask
+
+    size = tuple(x.shape[-2:])
+    refs = torch.rand(4, *x.shape[1:], generator=torch.Generator().manual_seed(0))
+    per = dict(perturbations_per_eval=batch_size)
+    if name == "feature_ablation":          # 8 x 8 patches
+        mask = grid_mask(size, 8)[None, None]
+        return {"netgaze": lambda: ng.feature_ablation(model, x, classes, grid=8, batch_size=batch_size),
+                "captum": lambda: attr.FeatureAblation(model).attribute(x, target=classes, feature_mask=mask, **per)}
+    if name in ("kernel_shap", "lime"):     # 4 x 4 patches, 200 coalitions
+        mask = grid_mask(size, 4)[None, None]
+        peer = attr.KernelShap if name == "kernel_shap" else attr.Lime
+        return {"netgaze": lambda: getattr(ng, name)(model, x, classes, grid=4, n=200, batch_size=batch_size),
+                "captum": lambda: peer(model).attribute(x, target=classes, feature_mask=mask, n_samples=200, **per)}
+    if name in ("deeplift", "deeplift_shap"):
+        base = dict(baselines=torch.zeros_like(x)) if name == "deeplift" else dict(baselines=refs)
+        peer = attr.DeepLift if name == "deeplift" else attr.DeepLiftShap
+        ours = ng.deeplift if name == "deeplift" else ng.deeplift_shap
+        key = "baseline" if name == "deeplift" else "baselines"
+        return {"netgaze": lambda: ours(model, x, classes, **{key: base["baselines"]}),
+                "captum": lambda: peer(model).attribute(x.clone().requires_grad_(), target=classes, **base)}
+    return {"netgaze": lambda: ng.gradient_shap(model, x, classes, baselines=refs, n=16, batch_size=batch_size),
+            "captum": lambda: attr.GradientShap(model).attribute(x, baselines=refs, target=classes, n_samples=16)}
+
+
 def summarise(name: str, times: dict, baseline: str = "netgaze") -> dict:
     medians = {k: statistics.median(v) for k, v in times.items()}
     return {"case": name, "seconds": medians, "all_seconds": times,
@@ -96,6 +127,13 @@ def main() -> None:
     strides = (3, args.size // 16, args.size // 16)
     times = interleaved_rounds(occlusion_contenders(model, x, classes, window, strides, args.batch_size), args.repeats)
     cases.append(summarise(f"occlusion window {window[1:]} stride {strides[1:]}", times))
+    # DeepLift on vgg11: Captum's DeepLift refuses resnet18 (one ReLU module called twice per block)
+    vgg = torchvision.models.vgg11(num_classes=1000).eval()
+    for name in ("feature_ablation", "kernel_shap", "lime", "deeplift", "deeplift_shap", "gradient_shap"):
+        net = vgg if name.startswith("deeplift") else model
+        target = [int(net(x).argmax())]
+        times = interleaved_rounds(attribution_contenders(name, net, x, target, args.batch_size), args.repeats)
+        cases.append(summarise(name + (" (vgg11)" if net is vgg else ""), times))
     rows = []
     for case in cases:
         for who, seconds in case["seconds"].items():
