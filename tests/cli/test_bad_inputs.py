@@ -214,6 +214,23 @@ CASES: list[tuple[list[str], str]] = [
     (["study", "strategies", "{R}/bad-nan", "--out", "o"], "{R}/bad-nan/checkpoints/epoch-0001.safetensors holds NaN"),
     (["study", "dissect", "{R}/bad-nan", "--out", "o"], "holds NaN or infinite weights"),
     (["study", "layers", "{R}/bad-nan", "--out", "o"], "holds NaN or infinite weights"),
+    # NaN or infinite weights, or scores that overflow: one line naming the weights, never "predicted x (nan%)"
+    (["explain", "--run", "{R}/bad-nan", "--images", "{F}/ok.png", "--out", "o"],
+     "{R}/bad-nan/checkpoints/epoch-0001.safetensors holds NaN or infinite weights"),
+    (["explain", "--run", "{R}/bad-nan", "--all", "--out", "o"], "{R}/bad-nan/checkpoints/epoch-0001.safetensors holds NaN"),
+    (["explain", "--model", "torchvision:resnet18", "--weights", "{F}/nan.pth", "--images", "{F}/ok.png", "--size", "32",
+      "--out", "o"], "{F}/nan.pth: conv1.weight holds 9408 NaN or infinite value(s)"),
+    (["explain", "--model", "torchvision:resnet18", "--weights", "{F}/overflow.pth", "--images", "{F}/ok.png",
+      "--size", "32", "--out", "o"], "the model gives NaN or infinite class scores with {F}/overflow.pth"),
+    (["visualize", "--run", "{R}/bad-nan", "--layer", "logits", "--out", "o"], "holds NaN or infinite weights"),
+    # a named model's random-weights warning never comes before an error (the error is the one line)
+    (["explain", "--model", "torchvision:resnet18", "--images", "{F}/notpic.png", "--size", "32", "--out", "o"],
+     "cannot read picture {F}/notpic.png"),
+    (["explain", "--model", "torchvision:resnet18", "--images", "{F}/ok.png", "--layer", "nope", "--size", "32",
+      "--out", "o"], "unknown layer 'nope'"),
+    (["explain", "--model", "timm:resnet18", "--images", "{F}/ok.png", "--target", "zebra", "--size", "32",
+      "--out", "o"], "unknown class 'zebra'"),
+    (["embed", "--run", "{R}/bad-nan", "--out", "o"], "{R}/bad-nan/checkpoints/epoch-0001.safetensors holds NaN"),
     (["study", "top-examples", "{R}/cls", "--k", "0", "--out", "o"], "argument --k"),
     (["study", "dissect", "{R}/cls", "--split", "nope", "--out", "o"], "argument --split"),
     # serve (never started here: every case fails before the server would)
@@ -282,6 +299,11 @@ def _write_files(root: Path) -> None:
     headless["classifier.3.weight"], headless["classifier.3.bias"] = torch.zeros(0, 1024), torch.zeros(0)
     torch.save(headless, root / "zero-classes.pth")  # a head of 0 classes
     (root / "latin1.txt").write_bytes("caf\xe9\nbar\n".encode("latin-1"))  # class names, not UTF-8
+    small = torchvision.models.resnet18(num_classes=3).state_dict()
+    torch.save({k: torch.full_like(v, float("nan")) if v.is_floating_point() else v for k, v in small.items()},
+               root / "nan.pth")                                   # a diverged fine-tuning
+    small["fc.weight"] = torch.full_like(small["fc.weight"], 3e38)  # finite weights whose scores overflow
+    torch.save(small, root / "overflow.pth")
     rng = np.random.default_rng(0)
     for name, classes, n in (("oneper", "ab", 1), ("tinyset", "ab", 3), ("oneclass", "a", 12)):
         for c in classes:

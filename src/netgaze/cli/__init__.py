@@ -16,7 +16,7 @@ import sys
 import warnings
 from typing import Sequence
 
-from netgaze.cli.parsing import OneLineParser, print_error
+from netgaze.cli.parsing import OneLineParser, flush_warnings, print_error
 from netgaze.errors import UserError, one_line
 
 ORDER = ["train", "explain", "embed", "visualize", "report", "serve", "demo"]
@@ -87,9 +87,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     show = warnings.showwarning
     warnings.showwarning = _one_line_warnings(command)
+    flush_warnings(False)
+    ok = False
     try:
         with _trust(args):
-            return int(args._run(args) or 0)
+            status = int(args._run(args) or 0)
+        ok = status == 0
+        return status
     except UserError as err:
         print_error(command, str(err))
         return 2
@@ -97,6 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"netgaze {command}: interrupted", file=sys.stderr)
         return 130
     finally:
+        flush_warnings(ok)    # a named model's random-weights warning: after success only, never before an error
         warnings.showwarning = show
 
 

@@ -63,7 +63,7 @@ def parse_layer(text: str) -> str | int:
 
 def run(args: argparse.Namespace) -> int:
     from netgaze.embed.pipeline import embed_run
-    from netgaze.lab.runs import load_run
+    from netgaze.lab.runs import check_finite_weights, load_run
 
     if args.limit is not None and args.limit < 6:
         raise UserError("--limit must be at least 6 (each point's k = 5 nearest neighbours)")
@@ -74,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
         if args.weights or args.labels or args.weights_enum:
             raise UserError("--weights, --weights-enum and --labels go with --model; a run has its own")
         loaded = load_run(args.run, args.epoch, data=args.data)
+        check_finite_weights(loaded)     # a diverged training: one line naming the checkpoint
         out = Path(args.out) if args.out else Path(loaded.artifacts) / f"embed-{args.layer}-{args.method}-{args.dims}d"
     try:
         result = embed_run(loaded, out, layer=layer, method=args.method, dims=args.dims, split=args.split,

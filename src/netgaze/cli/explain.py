@@ -99,12 +99,13 @@ def _set_threshold(loaded, threshold: float) -> None:
 def _explain_all(args: argparse.Namespace) -> int:
     """``--all``: every picture of a dataset, sharded; torchrun-aware (see ``explain_dataset``)."""
     from netgaze.analyses.dataset_explanations import explain_dataset
-    from netgaze.lab.runs import load_run
+    from netgaze.lab.runs import check_finite_weights, load_run
     from netgaze.studies.common import require_task
 
     if not args.run:
         raise UserError("--all explains a run's dataset: give --run (and optionally --data)")
     run = require_task(load_run(args.run, args.epoch, data=args.data), ("classify",), "`explain --all`")
+    check_finite_weights(run)
     dataset = run.dataset(args.split)
     target = None
     if args.target is not None:

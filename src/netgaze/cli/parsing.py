@@ -267,8 +267,9 @@ def load_model_argument(run: str | None, model: str | None, weights: str | None,
                         epoch: int | None = None, labels: str | None = None, weights_enum: str | None = None):
     """The model of ``--run FOLDER [--epoch N]`` or ``--model torchvision:NAME | timm:NAME [--weights FILE]``.
 
-    A named model without weights prints ONE warning line on stderr: its weights are
-    random and its classes are shown as indices.
+    A named model without weights prints ONE warning line on stderr when the command ends
+    well (after an error, only the error's line): its weights are random and its classes are
+    shown as indices. Weights that hold NaN or infinity are refused (``NonFiniteError``).
     """
     from netgaze.zoo import load_run_model
     from netgaze.zoo.named import load_named_model
@@ -276,12 +277,30 @@ def load_model_argument(run: str | None, model: str | None, weights: str | None,
     if run:
         if weights or labels or weights_enum:
             raise UserError("--weights, --weights-enum and --labels go with --model; a run folder has its own")
-        return load_run_model(run, epoch, tasks=tasks, command=command)
-    loaded = load_named_model(model, weights, labels=labels, weights_enum=weights_enum, size=size)
+        loaded = load_run_model(run, epoch, tasks=tasks, command=command)
+    else:
+        loaded = load_named_model(model, weights, labels=labels, weights_enum=weights_enum, size=size)
+    loaded.check_finite_weights()          # NaN/inf weights: one line naming them, never "predicted x (nan%)"
     if loaded.random_weights:
         names = "" if command == "embed" else "; classes from --labels" if labels else "; classes shown as indices"
-        print(printable(f"netgaze {command}: warning: {model} has random weights (no --weights){names}"), file=sys.stderr)
+        defer_warning(f"netgaze {command}: warning: {model} has random weights (no --weights){names}")
     return loaded
+
+
+_DEFERRED: list[str] = []
+
+
+def defer_warning(line: str) -> None:
+    """A warning printed when the command ends well (``flush_warnings``): an error stays one line."""
+    _DEFERRED.append(printable(line))
+
+
+def flush_warnings(print_them: bool) -> None:
+    """Print (or drop, after an error) the warnings ``defer_warning`` kept, once each."""
+    lines = list(dict.fromkeys(_DEFERRED))
+    _DEFERRED.clear()
+    for line in lines if print_them else ():
+        print(line, file=sys.stderr)
 
 
 def print_error(command: str, message: str) -> None:

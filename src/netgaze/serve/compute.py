@@ -29,6 +29,7 @@ from netgaze import viz
 from netgaze.core.layers import display_name
 from netgaze.methods import CAM_METHODS, LAYER_METHODS, METHODS
 from netgaze.core.recorder import select_output
+from netgaze.serve.api_error import ApiError
 from netgaze.serve.cache import MemoryLRU
 from netgaze.serve.uploads import png_base64
 from netgaze.serve.source import Source
@@ -162,6 +163,10 @@ def explain_batch(state: WorkerState, jobs: Sequence[ExplainJob]) -> list[dict[s
     maps, output = run_method(model, x, first.method, first.layers, first.many, batch_target(jobs),
                               first.source.output)
     output = dense_output(output).float()
+    if not bool(torch.isfinite(output).all()):     # a diverged checkpoint: a clear 422, never "tench (nan%)"
+        raise ApiError(f"the model's output is NaN or infinite with {first.source.weights_name(first.epoch)}: its "
+                       "weights are damaged or overflow (a diverged training?); nothing meaningful can be explained",
+                       status=422)
     compute_ms = (time.perf_counter() - start) * 1000
     shown = batch_overlays(x, maps, first) if "overlay" in first.include or any("overlay" in j.include for j in jobs) \
         else None

@@ -36,7 +36,7 @@ def _model_source(spec: str, weights: str | None, images: str | None, size: int,
         description = spec + (f" with {Path(weights).name}" if weights else " (random weights)")
         return Source(id=unique_id(spec.replace(":", "-"), taken), kind="model", task="segment", classes=classes,
                       size=(size, size), channels=3, epochs=[], history=[], model=model.eval(),
-                      description=description, output="out", pictures_folder=folder)
+                      description=description, output="out", pictures_folder=folder, weights=weights or "")
     if not spec.startswith(("torchvision:", "timm:", "hf:")):
         raise ApiError(f"--model takes torchvision:NAME or timm:NAME, or hf:FOLDER (a save_pretrained folder), got {spec!r}")
     loaded = load_named_model(spec, weights, size=size)
@@ -53,7 +53,7 @@ def _model_source(spec: str, weights: str | None, images: str | None, size: int,
     task = loaded.task if spec.startswith("hf:") else "classify"
     return Source(id=unique_id(name, taken), kind="model", task=task, classes=classes,
                   size=(size, size), channels=3, epochs=[], history=[], model=model, description=description,
-                  pictures_folder=folder)
+                  pictures_folder=folder, weights=loaded.weights)
 
 
 def _segmenter_names() -> list[str]:

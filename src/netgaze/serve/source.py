@@ -67,6 +67,7 @@ class Source:
     output: Any = None          # which part of a tuple/dict output is explained (torchvision segmenters: "out")
     run: Any = field(default=None, repr=False)
     pictures_folder: Path | None = None
+    weights: str = ""            # a model's weights file (a run names its checkpoints itself)
     _datasets: dict[str, Any] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _layers: list[str] | None = field(default=None, repr=False)
@@ -103,6 +104,15 @@ class Source:
                               getattr(self.run, "trust_code", False))
         model.load_state_dict(state)
         return model.eval()
+
+    def weights_name(self, epoch: int | None) -> str:
+        """What an error names for the weights at ``epoch``: the run's checkpoint file, the model's weights file."""
+        if self.run is not None:
+            try:
+                return str(self.run.folder.checkpoint_paths(self.check_epoch(epoch))[0])
+            except Exception:  # noqa: BLE001 - a name for a message; the epoch was checked before
+                return f"{self.id}'s checkpoint of epoch {epoch}"
+        return self.weights or f"the weights of {self.id}"
 
     @property
     def conditional(self) -> bool:

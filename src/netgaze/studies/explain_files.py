@@ -114,6 +114,7 @@ def explain_files(loaded: LoadedModel, paths: Sequence[str | Path], method: str 
     model = loaded.model
     name = resolve_user_layer(model, layer, x.shape) if method in LAYER_METHODS else None
     pred, conf = predict(model, x)
+    loaded.check_finite_output(conf, "class scores")     # never "predicted tench (nan%)"
     chosen = resolve_class(target, loaded.classes, x.shape[0]) or Class(pred.tolist())
     function = METHODS[method]
     maps = function(model, x, name, target=chosen) if name is not None else function(model, x, target=chosen)

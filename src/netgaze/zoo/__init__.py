@@ -6,12 +6,13 @@ running code (``load_weights_file``). The command line, the explorer and the stu
 load models here.
 """
 from netgaze.zoo.huggingface import load_hf_folder
-from netgaze.zoo.loaded import LoadedModel, ModelInputError
+from netgaze.zoo.loaded import LoadedModel, ModelInputError, NonFiniteError
 from netgaze.zoo.named import (class_names, imagenet_classes, load_named_model, num_outputs, read_labels,
                                torchvision_categories, torchvision_segmenter)
 from netgaze.zoo.run_models import load_run_model
 from netgaze.zoo.weights import load_weights_file
 
-__all__ = ["LoadedModel", "ModelInputError", "load_named_model", "load_hf_folder", "load_run_model", "load_weights_file",
+__all__ = ["LoadedModel", "ModelInputError", "NonFiniteError", "load_named_model", "load_hf_folder", "load_run_model",
+           "load_weights_file",
            "class_names", "imagenet_classes", "num_outputs", "read_labels", "torchvision_categories",
            "torchvision_segmenter"]

@@ -64,7 +64,8 @@ def load_hf_folder(spec: str, *, size: int = 224) -> LoadedModel:
     names = id2label_names(getattr(config, "id2label", None), n)
     channels = int(getattr(config, "num_channels", 3) or 3)
     model = _normalized(net.eval(), folder, channels)
-    return LoadedModel(model.eval(), names, _size(config, size), channels, f"hf:{folder}", task=task)
+    return LoadedModel(model.eval(), names, _size(config, size), channels, f"hf:{folder}", task=task,
+                       weights=str(Path(folder) / "model.safetensors"))
 
 
 def id2label_names(id2label, n: int) -> list[str]:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import torch
 import torch.nn as nn
 
 from netgaze.errors import UserError
@@ -27,3 +28,25 @@ class LoadedModel:
     name: str
     task: str = "classify"
     random_weights: bool = False
+    weights: str = ""           # where the weights came from (a file, a run's checkpoint), for error messages
+
+    def weights_name(self) -> str:
+        return self.weights or f"the weights of {self.name}"
+
+    def check_finite_weights(self) -> None:
+        """``NonFiniteError`` naming the weights when a parameter or buffer holds NaN or infinity."""
+        bad = [n for n, t in self.model.state_dict().items() if t.is_floating_point() and not bool(torch.isfinite(t).all())]
+        if bad:
+            more = f" and {len(bad) - 1} more" if len(bad) > 1 else ""
+            raise NonFiniteError(f"{self.weights_name()} holds NaN or infinite weights ({bad[0]}{more}): "
+                                 "nothing meaningful can be computed from them (a diverged training?)")
+
+    def check_finite_output(self, output: torch.Tensor, what: str = "outputs") -> None:
+        """``NonFiniteError`` naming the weights when the model's ``output`` (scores, a map) is not finite."""
+        if isinstance(output, torch.Tensor) and output.is_floating_point() and not bool(torch.isfinite(output).all()):
+            raise NonFiniteError(f"the model gives NaN or infinite {what} with {self.weights_name()}: its weights "
+                                 "overflow or are damaged; nothing meaningful can be explained")
+
+
+class NonFiniteError(ModelInputError):
+    """Weights, or a model output, that are NaN or infinite: refused, never shown as ``nan%``."""

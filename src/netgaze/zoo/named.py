@@ -66,7 +66,8 @@ def load_named_model(spec: str, weights: str | Path | None = None, *, labels: st
     if n < 1:
         raise ModelInputError(f"{weights or spec} has a head of {n} classes: there is no class score to explain")
     names = class_names(family, name, n, weights, labels, weights_enum)
-    return LoadedModel(model, names, size, 3, spec, task=task, random_weights=state is None)
+    return LoadedModel(model, names, size, 3, spec, task=task, random_weights=state is None,
+                       weights=str(weights) if weights is not None else "")
 
 
 def torchvision_task(name: str) -> str:

@@ -26,4 +26,5 @@ def load_run_model(path: str | Path, epoch: int | None = None, tasks: Sequence[s
     data = str(run.config.get("data", ""))
     size = int(options.get("size") or run.config.get("image_size") or (28 if data == "digits" or data.startswith("mnist") else 64))
     channels = int(run.config.get("image_channels") or args.get("in_channels", 3))
-    return LoadedModel(run.model, list(run.classes), size, channels, run.config.get("model", "?"))
+    return LoadedModel(run.model, list(run.classes), size, channels, run.config.get("model", "?"),
+                       weights=str(run.folder.checkpoint_paths(run.epoch)[0]))
