@@ -58,6 +58,7 @@ def test_every_study_takes_output(study, dict_run, tmp_path, capsys):
     captured = capsys.readouterr()
     assert status == 0, captured.err
     assert any(out.rglob("*.json")), captured.out
+    assert captured.err == ""        # --quiet: no progress bar (nor any warning) on stderr
 
 
 def test_dissect_takes_output_too(dict_run, tmp_path, capsys):

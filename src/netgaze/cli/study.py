@@ -128,10 +128,11 @@ def _run_dataset_study(args: argparse.Namespace) -> int:
     if args.study == "strategies":
         classes = None if args.classes is None else [int(c) if re.fullmatch(r"[0-9]+", c) else c for c in args.classes]
         path = run_studies.strategies_study(run, split=args.split, classes=classes, method=args.method, layer=layer,
-                                            n_clusters=args.clusters, out=args.out, maps=args.maps, output=args.output)
+                                            n_clusters=args.clusters, out=args.out, maps=args.maps, output=args.output,
+                                            progress=not args.quiet)
     elif args.study == "dissect":
         path = run_studies.dissection_study(run, split=args.split, layers=args.layers, out=args.out,
-                                            output=args.output)
+                                            output=args.output, progress=not args.quiet)
     elif args.study == "concepts":
         classes = None if args.classes is None else [int(c) if c.isdigit() else c for c in args.classes]
         path = run_studies.concepts_study(run, layer=-1 if layer is None else layer, classes=classes, k=args.k,
@@ -139,6 +140,7 @@ def _run_dataset_study(args: argparse.Namespace) -> int:
                                           progress=not args.quiet, output=args.output)
     else:
         path = run_studies.top_examples_study(run, layer=-1 if layer is None else layer, k=args.k, split=args.split,
-                                              featureviz_steps=args.steps, out=args.out, output=args.output)
+                                              featureviz_steps=args.steps, out=args.out, output=args.output,
+                                              progress=not args.quiet)
     print(printable(path))
     return 0
