@@ -219,7 +219,27 @@ def captum_peers(model, x, classes, seed: int = 0) -> list[dict]:
     return rows + captum_attribution_rows(model, x, classes, row)
 
 
-PEERS = {"pytorch-grad-cam": gradcam_peers, "torchcam": torchcam_peers, "captum": captum_peers}
+
+# -- zennit -------------------------------------------------------------------------------------
+def zennit_peers(model, x, classes) -> list[dict]:
+    from zennit import composites
+    from zennit.attribution import Gradient
+    from zennit.torchvision import ResNetCanonizer
+
+    rows = []
+    seed = torch.zeros(len(classes), 10)
+    seed[torch.arange(len(classes)), torch.as_tensor(classes)] = 1
+    for rule in ("epsilon_plus_flat", "epsilon_plus", "epsilon_alpha2_beta1", "epsilon_alpha2_beta1_flat",
+                 "epsilon_gamma_box"):
+        kw = {"low": torch.zeros_like(x), "high": torch.ones_like(x)} if rule == "epsilon_gamma_box" else {}
+        with Gradient(model=model, composite=composites.COMPOSITES[rule](canonizers=[ResNetCanonizer()], **kw)) as attr:
+            _, theirs = attr(x, seed)
+        rows.append(row(f"lrp rule={rule}", "zennit", ng.lrp(model, x, target=classes, rule=rule), theirs, "raw",
+                        "the same rules: ng.lrp runs zennit's composites and canonizers (a check that our targets, "
+                        "model handling and seeds add nothing)"))
+    return rows
+
+PEERS = {"pytorch-grad-cam": gradcam_peers, "torchcam": torchcam_peers, "captum": captum_peers, "zennit": zennit_peers}
 
 
 def main() -> None:

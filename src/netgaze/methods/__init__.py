@@ -1,5 +1,6 @@
 """Explanation methods, one file each, all with the signature ``(model, x, [layer,] target)``."""
 from netgaze.methods.ablationcam import ablationcam
+from netgaze.methods.augmented import augmented
 from netgaze.methods.cam import cam
 from netgaze.methods.deconvolution import deconvolution
 from netgaze.methods.eigen_gradcam import eigen_gradcam
@@ -54,6 +55,6 @@ __all__ = ["gradcam", "gradcam_pp", "hirescam", "layercam", "xgradcam", "scoreca
            "guided_backprop", "guided_gradcam", "smoothgrad", "integrated_gradients",
            "cam", "eigencam", "eigen_gradcam", "gradcam_elementwise", "ablationcam", "sscam", "iscam",
            "smoothgradcam_pp", "input_x_gradient", "deconvolution", "occlusion", "rise",
-           "fem", "kpca_cam", "finercam", "shapleycam", "fullgrad", "lrp",
+           "fem", "kpca_cam", "finercam", "shapleycam", "fullgrad", "lrp", "augmented",
            "deeplift", "deeplift_shap", "gradient_shap", "feature_ablation", "kernel_shap", "lime",
            "CAM_METHODS", "GRADIENT_METHODS", "PERTURBATION_METHODS", "LAYER_METHODS", "METHODS"]

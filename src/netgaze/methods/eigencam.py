@@ -33,6 +33,15 @@ def principal_projection(maps: torch.Tensor) -> torch.Tensor:
     return projection.view(b, h, w).to(maps.dtype)
 
 
+def eigen_smoothed(terms):
+    """A CAM formula from a per-channel terms formula ``(A, G) -> [B, C, h, w]``: the terms' first
+    principal component (``principal_projection``), ReLU'd, instead of their channel sum
+    (pytorch-grad-cam's ``eigen_smooth``: less noise, same weighting)."""
+    def formula(activations: torch.Tensor, grads: torch.Tensor) -> torch.Tensor:
+        return principal_projection(terms(activations, grads)).clamp(min=0)
+    return formula
+
+
 def eigencam_formula(activations: torch.Tensor) -> torch.Tensor:
     return principal_projection(activations).clamp(min=0)
 
