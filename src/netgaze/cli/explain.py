@@ -71,7 +71,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from netgaze.studies.explain_files import check_method, explain_files
 
-    check_method(args.method)
+    args.method = check_method(args.method)
     if args.all:
         return _explain_all(args)
     loaded = load_model_argument(args.run, args.model, args.weights, args.size, labels=args.labels,

@@ -51,10 +51,16 @@ PERTURBATION_METHODS = {"occlusion": occlusion, "rise": rise, "feature_ablation"
 LAYER_METHODS = {**CAM_METHODS, "guided_gradcam": guided_gradcam}
 METHODS = {**LAYER_METHODS, **GRADIENT_METHODS, **PERTURBATION_METHODS}
 
+
+def method_name(name: str) -> str:
+    """A method's registered name from how people type it: ``Kernel-SHAP`` -> ``kernel_shap``."""
+    return name.strip().lower().replace("-", "_")
+
+
 __all__ = ["gradcam", "gradcam_pp", "hirescam", "layercam", "xgradcam", "scorecam", "saliency",
            "guided_backprop", "guided_gradcam", "smoothgrad", "integrated_gradients",
            "cam", "eigencam", "eigen_gradcam", "gradcam_elementwise", "ablationcam", "sscam", "iscam",
            "smoothgradcam_pp", "input_x_gradient", "deconvolution", "occlusion", "rise",
            "fem", "kpca_cam", "finercam", "shapleycam", "fullgrad", "lrp", "augmented",
            "deeplift", "deeplift_shap", "gradient_shap", "feature_ablation", "kernel_shap", "lime",
-           "CAM_METHODS", "GRADIENT_METHODS", "PERTURBATION_METHODS", "LAYER_METHODS", "METHODS"]
+           "method_name", "CAM_METHODS", "GRADIENT_METHODS", "PERTURBATION_METHODS", "LAYER_METHODS", "METHODS"]

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from netgaze.methods import LAYER_METHODS, METHODS
+from netgaze.methods import LAYER_METHODS, METHODS, method_name
 from netgaze.core.targets import PREDICTED
 from netgaze.serve.cache import MemoryLRU
 from netgaze.serve.compute import ExplainJob
@@ -121,6 +121,8 @@ def labelled_picture(image: Any, source: Source, uploads: Uploads) -> tuple[torc
 
 
 def check_method(method: Any) -> str:
+    if isinstance(method, str) and len(method) <= 64:
+        method = method_name(method)
     if not isinstance(method, str) or method not in METHODS:
         shown = method[:40] if isinstance(method, str) else type(method).__name__
         raise ApiError(f"unknown method {shown!r}; choose one of: {', '.join(METHODS)}")

@@ -124,7 +124,7 @@ def explain_dense_files(loaded: LoadedModel, paths: Sequence[str | Path], method
                         layer: str | None = None, target: str | None = None, out: str | Path = "explanations"
                         ) -> list[tuple[Path, str]]:
     """Explain each picture and write ``OUT/<stem>-<method>.png``; returns (png, what was explained)."""
-    check_method(method)
+    method = check_method(method)
     x = read_pictures(paths, loaded.size, loaded.channels)
     model, classes = loaded.model, loaded.classes
     name = resolve_dense_layer(model, layer, loaded.task) if method in LAYER_METHODS else None

@@ -17,7 +17,7 @@ import torch.nn as nn
 
 from netgaze import viz
 from netgaze.core.layers import LayerError, display_name, resolve_layer
-from netgaze.methods import LAYER_METHODS, METHODS
+from netgaze.methods import LAYER_METHODS, METHODS, method_name
 from netgaze._util.picture_files import read_picture
 from netgaze.studies.common import label_tiles
 from netgaze.studies.across_layers import predict, stage_names, tile_scale
@@ -26,6 +26,8 @@ from netgaze.zoo import LoadedModel, ModelInputError
 
 
 def check_method(method: str) -> str:
+    """The registered name of ``method``: ``kernel-shap``, ``Kernel_SHAP`` and ``kernel_shap`` are one method."""
+    method = method_name(method)
     if method not in METHODS:
         close = difflib.get_close_matches(method, list(METHODS), n=3)
         hint = f"did you mean {', '.join(close)}? " if close else ""
@@ -109,7 +111,7 @@ def explain_files(loaded: LoadedModel, paths: Sequence[str | Path], method: str 
     Returns:
         one ``(png path, predicted class, confidence)`` per picture.
     """
-    check_method(method)
+    method = check_method(method)
     x = read_pictures(paths, loaded.size, loaded.channels)
     model = loaded.model
     name = resolve_user_layer(model, layer, x.shape) if method in LAYER_METHODS else None
