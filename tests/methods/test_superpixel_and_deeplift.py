@@ -189,3 +189,22 @@ def test_hooks_are_removed_when_the_model_raises():
     with pytest.raises(ValueError):
         ng.deeplift(model, torch.rand(1, 1, 2, 2), lambda out: out.sum((1, 2, 3)))
     assert not model.relu._forward_hooks and not model.relu._forward_pre_hooks
+
+
+def test_lime_default_alpha_follows_the_scale_of_the_scores():
+    """Captum's absolute alpha 0.01 blanks a model whose scores move less than that; ours scales with them."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                          nn.Linear(4, 3))
+    with torch.no_grad():
+        model[-1].weight.mul_(1e-3)
+        model[-1].bias.zero_()
+    x = torch.rand(1, 3, 8, 8, generator=torch.Generator().manual_seed(1))
+    small = ng.lime(model, x, 0, grid=2, n=64)
+    assert small.abs().sum() > 0
+    assert torch.equal(ng.lime(model, x, 0, grid=2, n=64, alpha=0.01), torch.zeros_like(x))   # Captum's absolute alpha
+    with torch.no_grad():
+        scaled = nn.Sequential(model, nn.Linear(3, 3))
+        scaled[1].weight.copy_(torch.eye(3) * 1000.0)
+        scaled[1].bias.zero_()
+    assert torch.allclose(ng.lime(scaled, x, 0, grid=2, n=64), 1000 * small, rtol=1e-3, atol=1e-6 * 1000)

@@ -23,15 +23,22 @@ def weighted_least_squares(z: torch.Tensor, scores: torch.Tensor, weights: torch
     return solution[:, :-1, 0]
 
 
-def lasso(z: torch.Tensor, scores: torch.Tensor, weights: torch.Tensor, alpha: float) -> torch.Tensor:
+def lasso(z: torch.Tensor, scores: torch.Tensor, weights: torch.Tensor, alpha: float,
+          relative: bool = False) -> torch.Tensor:
     """Coefficients [B, F] of scikit-learn's weighted ``Lasso(alpha)`` (with intercept) per picture,
-    fitted on float32 copies as Captum's ``SkLearnLasso`` does."""
+    fitted on float32 copies as Captum's ``SkLearnLasso`` does; ``relative``: alpha times the
+    standard deviation of that picture's scores."""
     from sklearn.linear_model import Lasso      # imported here: `import netgaze` does not pay for it
 
     design = z.float().cpu().numpy()
     result = []
     for b in range(scores.shape[1]):
-        fit = Lasso(alpha=alpha).fit(design, scores[:, b].float().cpu().numpy(),
-                                     sample_weight=weights[:, b].float().cpu().numpy())
+        column = scores[:, b].float().cpu().numpy()
+        strength = alpha * float(column.std()) if relative else alpha
+        if strength == 0:
+            result.append(torch.zeros(design.shape[1], dtype=torch.float64))
+            continue
+        fit = Lasso(alpha=strength).fit(design, column,
+                                       sample_weight=weights[:, b].float().cpu().numpy())
         result.append(torch.as_tensor(fit.coef_, dtype=torch.float64))
     return torch.stack(result).to(z.device)
