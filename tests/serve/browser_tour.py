@@ -114,12 +114,14 @@ def tour(url: str, shots: Path | None = None, runs: dict[str, str] | None = None
             # Embedding: hover then click a point -> the Explain page of that picture.
             page.goto(url + "/#/embedding" + (f"?run={cnn}" if cnn else ""))
             wait_for_new(page, "#scatter", None)
-            point = page.locator("#scatter circle").last  # drawn last, so on top of every other point
-            index = point.get_attribute("data-index")
-            point.hover()
-            page.wait_for_selector("#tooltip:not([hidden])")
+            last = page.evaluate("() => state.scatter.n - 1")      # drawn last, so on top of every other point
+            index = page.evaluate("(i) => String(state.scatter.data.columns.index[i])", last)
+            x, y = (round(v) for v in page.evaluate("(i) => state.scatter.toClient(i)", last))
+            page.mouse.move(x, y)
+            page.wait_for_function("(want) => { const t = document.getElementById('tooltip'); "
+                                   "return !t.hidden && t.dataset.index === want; }", arg=index, timeout=TIMEOUT_MS)
             shot("embedding")
-            point.click()
+            page.mouse.click(x, y)
             page.wait_for_function("() => document.body.dataset.page === 'explain'")
             clicked = wait_for_new(page, "#tiles", None)
             report["embedding_click"] = (index, page.evaluate("() => location.hash"))

@@ -85,9 +85,60 @@ def test_errors_are_one_line_json(client, query, status, words):
     assert set(body) == {"error"} and words in body["error"] and "\n" not in body["error"]
 
 
+STRATEGY_PAGE = 6        # clusters per page of the picker (common.js)
+
+
+def test_clusters_page_through(client, spray):
+    """``class``, ``offset``, ``limit`` and ``pictures`` page through the clusters: the pages put
+    together are the whole listing."""
+    full = client.get("/api/strategies", params={"run": "marked"}).json()
+    flat = [(e["class"], c) for e in full["classes"] for c in e["clusters"]]
+    assert full["total_clusters"] == len(flat) >= 3 and full["offset"] == 0 and full["limit"] is None
+    for limit in (1, 2, len(flat) + 5):
+        paged = []
+        for offset in range(0, len(flat), limit):
+            page = client.get("/api/strategies", params={"run": "marked", "offset": offset, "limit": limit,
+                                                         "pictures": 3}).json()
+            assert page["total_clusters"] == len(flat) and page["offset"] == offset and page["limit"] == limit
+            paged += [(e["class"], c) for e in page["classes"] for c in e["clusters"]]
+        assert len(paged) == len(flat)
+        for (cls, got), (want_cls, want) in zip(paged, flat):
+            assert cls == want_cls and got["indices"] == want["indices"][:3]
+            assert {k: v for k, v in got.items() if k != "indices"} == {k: v for k, v in want.items() if k != "indices"}
+    one = full["classes"][-1]
+    only = client.get("/api/strategies", params={"run": "marked", "class": one["class"]}).json()
+    assert [e["class"] for e in only["classes"]] == [one["class"]] and only["total_clusters"] == len(one["clusters"])
+    saved = json.loads(spray["marked_artifact"].read_text())
+    for entry in full["classes"]:
+        for cluster in entry["clusters"]:
+            stored = next(s for s in saved["classes"][str(entry["class"])]["summaries"] if s["cluster"] == cluster["cluster"])
+            assert cluster["typical"] == stored["typical"] and set(cluster["typical"]) <= set(cluster["indices"])
+    past = client.get("/api/strategies", params={"run": "marked", "offset": len(flat), "limit": 2}).json()
+    assert past["classes"] == [] and past["total_clusters"] == len(flat)
+
+
+@pytest.mark.parametrize("query", [{"offset": "-1"}, {"limit": "0"}, {"limit": "x"}, {"pictures": "-2"},
+                                   {"class": "abc"}, {"offset": "9" * 400}])
+def test_paging_parameters_are_checked(client, query):
+    answer = client.get("/api/strategies", params={"run": "marked", **query})
+    assert answer.status_code == 400 and list(answer.json()) == ["error"]
+
+
+def test_a_changed_artifact_is_read_again(client, spray, tmp_path):
+    path = spray["marked_artifact"]
+    kept = path.read_text()
+    try:
+        data = json.loads(kept)
+        data["classes"]["0"]["name"] = "renamed"
+        path.write_text(json.dumps(data) + " ")                         # another size: another cache key
+        assert client.get("/api/strategies", params={"run": "marked"}).json()["classes"][0]["name"] == "renamed"
+    finally:
+        path.write_text(kept)
+
+
 def test_picker_groups_pictures_by_strategy_in_chromium(spray):
-    """The Explain page's picker: "by strategy" only for the run with strategies; one group per
-    cluster, shortcut clusters marked; a click explains that picture."""
+    """The Explain page's picker: "by strategy" only for the run with strategies; one page of
+    clusters at a time (next / previous), shortcut clusters marked; a click explains that picture."""
     from test_serve_browser import _skip_reason
 
     if _skip_reason() is not None:
@@ -115,12 +166,21 @@ def test_picker_groups_pictures_by_strategy_in_chromium(spray):
             assert "strategy" not in options                                  # the run has no strategies
             page.goto(server.url + "/#/explain?run=marked&order=strategy")
             page.wait_for_selector("#strategies .strategy img")
-            groups = page.eval_on_selector_all(
-                "#strategies .strategy", "gs => gs.map(g => [+g.dataset.class, +g.dataset.cluster, "
-                "g.classList.contains('shortcut'), g.querySelectorAll('img').length])")
+            read = ("gs => gs.map(g => [+g.dataset.class, +g.dataset.cluster, g.classList.contains('shortcut'), "
+                    "g.querySelectorAll('img').length])")
+            groups = page.eval_on_selector_all("#strategies .strategy", read)
+            assert len(groups) == min(len(clusters), STRATEGY_PAGE)             # one page of clusters at a time
+            while not page.is_disabled("#strategy-next"):                       # the next pages
+                offset = page.get_attribute("#pictures", "data-offset")
+                page.click("#strategy-next")
+                page.wait_for_function("(o) => document.querySelector('#pictures').dataset.offset !== o", arg=offset)
+                groups += page.eval_on_selector_all("#strategies .strategy", read)
             assert [tuple(g[:3]) for g in groups] == clusters
+            assert page.text_content("#strategy-range").endswith(f"of {len(clusters)}")
             sizes = {(int(c), s["cluster"]): s["size"] for c, e in saved["classes"].items() for s in e["summaries"]}
             assert all(g[3] == min(sizes[(g[0], g[1])], 60) for g in groups)
+            page.click("#strategy-previous")                                    # back to the first page
+            page.wait_for_function("() => document.querySelector('#pictures').dataset.offset === '0'")
             before = wait_for_new(page, "#tiles", None)
             picture = page.locator("#strategies .strategy img").nth(1)
             index = picture.get_attribute("data-index")

@@ -6,10 +6,12 @@
 - ``processes.py``: the explanation worker processes ``netgaze serve`` runs (``worker_main.py``
   is their program, ``frames.py`` the bytes between them); ``batching.py``: the bounded queue
   of worker threads that groups concurrent requests per (model, layer, method) in one process.
-- ``views.py`` / ``units.py``: picture lists, epoch curves, embeddings, units (cached).
+- ``views.py`` / ``units.py``: picture lists, epoch curves, embeddings, units (cached), and the
+  strategies artifact paged; ``embedding_points.py``: an embedding's points as JSON or packed binary.
 - ``app.py``: the explorer's state and the Explain routes; ``page_routes.py``: the other pages';
   ``guard.py``: token, headers, error handlers; ``web.py``: request/response plumbing.
-- ``static/``: the front end (plain HTML, JS and CSS; maps drawn by ``heat.js``).
+- ``static/``: the front end (plain HTML, JS and CSS; maps drawn by ``heat.js``, the Embedding
+  page's WebGL scatter plot by ``scatter.js`` on twgl.js, vendored in ``static/vendor/``).
 - ``server.py``: run it with uvicorn (``serve(...)``), or in a background thread for tests.
 """
 from netgaze.serve.app import Explorer, Settings, create_app

@@ -8,12 +8,14 @@ Routes (the API is documented in the README and kept stable for scripts):
 - ``GET  /api/runs/{run}/pictures?split=test&order=index|misclassified&label=c&limit=n``
 - ``GET  /api/runs/{run}/pictures/{split}/{index}.png`` -> the picture itself
 - ``GET  /api/runs/{run}/history`` -> one record per trained epoch
-- ``GET  /api/strategies?run=ID`` -> per class the strategy clusters (SpRAy artifact) and their pictures
+- ``GET  /api/strategies?run=ID[&class=c&offset=o&limit=n&pictures=k]`` -> per class the strategy
+  clusters (SpRAy artifact) and their pictures, optionally one page of clusters
 - ``POST /api/explain`` -> map, overlay, prediction, server time (``requests.py`` has the body)
 - ``POST /api/upload`` -> ``{"upload": ID}`` (a PNG/JPEG/WebP as the raw body or a form file)
 - ``GET  /api/uploads/{id}.png``
 - ``POST /api/epochs`` -> per checkpoint: the run's metric and the picture's attention
 - ``POST /api/embedding`` -> 2-D points of a layer's features (PCA / t-SNE / UMAP)
+- ``POST /api/embedding.bin`` -> the same points as packed binary columns (what the page draws)
 - ``POST /api/units`` -> channels of a layer: activation maximization and top pictures
 
 This module holds the explorer's state and the Explain routes; ``page_routes.py`` the other
@@ -48,7 +50,7 @@ from netgaze.serve.cache import MemoryLRU
 from netgaze.serve.compute import WorkerState, answer_json, explain_batch, with_server_time
 from netgaze.serve.api_error import ApiError
 from netgaze.serve.guard import TOKEN_COOKIE, Guard, api_error, http_error, queue_full, server_error, user_error
-from netgaze.serve.page_routes import embedding, epochs, history, pictures, strategies, units
+from netgaze.serve.page_routes import embedding, embedding_packed, epochs, history, pictures, strategies, units
 from netgaze.serve.uploads import MAX_UPLOAD_BYTES, check_upload, picture_png
 from netgaze.serve.requests import Uploads, labelled_picture, parse_explain, picture_is_ready
 from netgaze.serve.sources import Sources
@@ -314,6 +316,7 @@ def create_app(sources: Sources, settings: Settings | None = None,
         Route("/api/upload", upload, methods=["POST"]),
         Route("/api/epochs", epochs, methods=["POST"]),
         Route("/api/embedding", embedding, methods=["POST"]),
+        Route("/api/embedding.bin", embedding_packed, methods=["POST"]),
         Route("/api/units", units, methods=["POST"]),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]

@@ -10,7 +10,7 @@ from starlette.responses import Response
 
 from netgaze.serve import units_page as units_view
 from netgaze.serve import views
-from netgaze.serve.api_error import ApiError
+from netgaze.serve.api_error import ApiError, NotFound
 from netgaze.serve.requests import check_keys, check_layers, check_method, check_target
 from netgaze.serve.web import JSONAnswer, explorer_of, read_json
 
@@ -43,16 +43,41 @@ async def pictures(request: Request) -> Response:
     return JSONAnswer({"run": source.id, "split": split, "total": len(items), "pictures": items[:limit]})
 
 
+STRATEGY_PARAMS = ("run", "class", "offset", "limit", "pictures")
+
+
 async def strategies(request: Request) -> Response:
+    """The run's strategy clusters; ``class``, ``offset``, ``limit`` and ``pictures`` page through
+    them (the artifact is read once and kept in the results cache until it changes)."""
     explorer = explorer_of(request)
     params = request.query_params
-    unknown = sorted(set(params) - {"run", "token"})
+    unknown = sorted(set(params) - {*STRATEGY_PARAMS, "token"})
     if unknown:
-        raise ApiError(f"unknown parameter(s) {', '.join(u[:40] for u in unknown)}; valid: run")
+        raise ApiError(f"unknown parameter(s) {', '.join(u[:40] for u in unknown)}; valid: {', '.join(STRATEGY_PARAMS)}")
     source = explorer.sources.get(params.get("run"))
+    path = source.strategies_artifact()
+    if path is None:
+        raise NotFound(f"run {source.id!r} has no strategies artifact (inside the run folder); "
+                       "`netgaze study strategies RUN` writes it")
+    label = _int_param(params["class"], "class", 0, 10 ** 9) if params.get("class", "") != "" else None
+    offset = _int_param(params.get("offset", "0"), "offset", 0, 10 ** 9)
+    limit = _int_param(params["limit"], "limit", 1, 10_000) if "limit" in params else None
+    pictures = _int_param(params["pictures"], "pictures", 0, 10 ** 9) if "pictures" in params else None
+    key = ("strategies", source.id, _file_stamp(path))
     loop = asyncio.get_running_loop()
-    result = await loop.run_in_executor(None, views.strategies, source)
-    return JSONAnswer(dict(result, run=source.id))
+    table = await loop.run_in_executor(None, explorer.results.get_or_make, key,
+                                       lambda: views.strategies_table(source, path))
+    page = views.strategies_page(table, label, offset, limit, pictures)
+    return JSONAnswer(dict(page, run=source.id))
+
+
+def _file_stamp(path) -> tuple | None:
+    """What tells a run's artifact file from a newer one: path, modification time, size."""
+    try:
+        stat = path.stat()
+    except (OSError, AttributeError):
+        return None
+    return str(path), stat.st_mtime_ns, stat.st_size
 
 
 def _int_param(text: str, name: str, lo: int, hi: int) -> int:
@@ -91,7 +116,9 @@ async def epochs(request: Request) -> Response:
     return JSONAnswer(dict(result, run=source.id, layer=layers[0]))
 
 
-async def embedding(request: Request) -> Response:
+async def _embedding_points(request: Request) -> tuple[views.EmbeddingPoints, dict]:
+    """The points a ``POST /api/embedding[.bin]`` body asks for (computed once, then cached) and
+    what the answer says of them besides (run, split)."""
     explorer = explorer_of(request)
     body = check_keys(await read_json(request), ("run", "layer", "method", "epoch", "limit", "split"), "the request")
     source = explorer.sources.get(body.get("run"))
@@ -112,10 +139,28 @@ async def embedding(request: Request) -> Response:
     if method not in views.EMBED_METHODS:
         missing = " (UMAP needs umap-learn: pip install 'netgaze[umap]')" if method == "umap" else ""
         raise ApiError(f"method is one of {', '.join(views.EMBED_METHODS)}{missing}")
-    key = ("embedding", source.id, layer, method, epoch, limit, split)
-    result = await explorer.analyse(key, lambda state: views.embedding(state, source, layer, method, epoch,
+    if layer == "artifact":       # the file's identity is part of the key: a new artifact is read again
+        key = ("embedding", source.id, layer, _file_stamp(source.embedding_artifact()), split)
+    else:
+        key = ("embedding", source.id, layer, method, epoch, limit, split)
+    points = await explorer.analyse(key, lambda state: views.embedding(state, source, layer, method, epoch,
                                                                        limit, split), request)
-    return JSONAnswer(dict(result, run=source.id, split=split))
+    return points, {"run": source.id, "split": split}
+
+
+async def embedding(request: Request) -> Response:
+    """``{"points": [{"x", "y", "index", "label", "pred"}], "classes", "title", "run", "split"}``."""
+    points, meta = await _embedding_points(request)
+    loop = asyncio.get_running_loop()      # a million points: encoded off the event loop
+    return await loop.run_in_executor(None, lambda: JSONAnswer(dict(points.to_json(), **meta)))
+
+
+async def embedding_packed(request: Request) -> Response:
+    """The same points as packed binary columns (``embedding_points.py`` has the layout)."""
+    points, meta = await _embedding_points(request)
+    loop = asyncio.get_running_loop()
+    data = await loop.run_in_executor(None, lambda: points.packed(**meta))
+    return Response(data, media_type="application/octet-stream", headers={"Cache-Control": "no-store"})
 
 
 async def units(request: Request) -> Response:

@@ -16,6 +16,7 @@ import torch
 from netgaze.errors import UserError
 from netgaze.serve.compute import WorkerState, class_name, dense_output
 from netgaze.serve.api_error import ApiError, NotFound
+from netgaze.serve.embedding_points import EmbeddingPoints, artifact_points, make_points
 from netgaze.serve.source import Source
 
 MAX_LISTED = 2000
@@ -108,7 +109,7 @@ def epoch_curves(state: WorkerState, source: Source, x: torch.Tensor, label: int
 
 
 def embedding(state: WorkerState, source: Source, layer: Any, method: str, epoch: int | None, limit: int,
-              split: str = "test") -> dict[str, Any]:
+              split: str = "test") -> EmbeddingPoints:
     """2-D points of a layer's pooled features (or of the run's ``artifacts/embed`` when layer is "artifact")."""
     from netgaze.embed.features import features
     from netgaze.embed.pipeline import model_for_task
@@ -121,7 +122,7 @@ def embedding(state: WorkerState, source: Source, layer: Any, method: str, epoch
         path = source.embedding_artifact()
         if path is None:
             raise ApiError(f"{source.id} has no embedding artifact (run `netgaze embed` on it first)")
-        return _artifact_points(source, path)
+        return artifact_points(source.id, path, source.classes)
     model = state.model(source, epoch)       # a conditional VAE gets each batch's labels from ``features``
     if source.task == "reconstruct" and layer == "prelogits":
         model, layer = model_for_task(model, "reconstruct")[0], "output"
@@ -137,55 +138,58 @@ def embedding(state: WorkerState, source: Source, layer: Any, method: str, epoch
         raise ApiError("an embedding needs at least 5 pictures")
     perplexity = float(min(30.0, (len(F) - 1) / 3))
     Y = project(F.features, method, 2, random_state=0, **({"perplexity": perplexity} if method == "tsne" else {}))
-    return _points(source, Y, F.indices, F.labels, F.predictions, f"{F.layer}, {method}")
+    return make_points(Y, F.indices, F.labels, F.predictions, f"{F.layer}, {method}", source.classes)
 
 
-def _artifact_points(source: Source, path: Path) -> dict[str, Any]:
-    with np.load(path, allow_pickle=False) as data:
-        Y, indices = data["embedding"][:, :2], data["indices"]
-        labels = data["labels"] if "labels" in data.files else None
-        preds = data["predictions"] if "predictions" in data.files else None
-    return _points(source, Y, indices, labels, preds, "the run's embedding artifact")
-
-
-def _points(source: Source, Y: np.ndarray, indices, labels, preds, title: str) -> dict[str, Any]:
-    Y = np.asarray(Y, dtype=np.float64)
-    lo, hi = Y.min(0), Y.max(0)
-    Y = (Y - lo) / np.where(hi > lo, hi - lo, 1.0)
-    points = []
-    for i in range(len(Y)):
-        points.append({"x": round(float(Y[i, 0]), 5), "y": round(float(Y[i, 1]), 5), "index": int(indices[i]),
-                       "label": None if labels is None else int(labels[i]),
-                       "pred": None if preds is None else int(preds[i])})
-    return {"title": title, "classes": source.classes, "points": points}
-
-
-def strategies(source: Any) -> dict[str, Any]:
-    """The run's SpRAy strategies (``netgaze study strategies``) as the explorer lists them: per
-    class its clusters with size, shortcut flag and the dataset indices of their pictures."""
-    path = source.strategies_artifact()
-    if path is None:
-        raise NotFound(f"run {source.id!r} has no strategies artifact (inside the run folder); "
-                       "`netgaze study strategies RUN` writes it")
+def strategies_table(source: Any, path: Path) -> dict[str, Any]:
+    """The run's SpRAy strategies (``netgaze study strategies``) read once: per class its
+    clusters with size, shortcut flag, typical pictures and the dataset indices of their
+    pictures (an int64 array each, grouped in one pass: a million pictures take a second)."""
     try:
         data = json.loads(path.read_text())
         split = str(data.get("split", "test"))
         classes = []
         for key, entry in sorted(data["classes"].items(), key=lambda kv: int(kv[0])):
-            indices, clusters = [int(i) for i in entry["indices"]], [int(k) for k in entry["clusters"]]
+            indices = np.asarray(entry["indices"], dtype=np.int64).reshape(-1)
+            clusters = np.asarray(entry["clusters"], dtype=np.int64).reshape(-1)
             if len(indices) != len(clusters):
                 raise ValueError(f"class {key}: {len(indices)} indices but {len(clusters)} cluster ids")
+            order = np.argsort(clusters, kind="stable")          # each cluster keeps the artifact's order
+            grouped = clusters[order]
             listed = []
             for summary in entry["summaries"]:
                 cluster = int(summary["cluster"])
+                lo, hi = np.searchsorted(grouped, [cluster, cluster + 1])
                 listed.append({"cluster": cluster, "size": int(summary["size"]),
                                "share": summary.get("share"), "accuracy": summary.get("accuracy"),
                                "shortcut": bool(summary.get("shortcut")),
                                "shortcut_reason": summary.get("shortcut_reason"),
-                               "indices": [i for i, k in zip(indices, clusters) if k == cluster]})
-            classes.append({"class": int(key), "name": str(entry.get("name", key)),
-                            "n_clusters": len(listed), "clusters": listed})
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
+                               "typical": [int(i) for i in summary.get("typical") or []],
+                               "indices": indices[order[lo:hi]]})
+            classes.append({"class": int(key), "name": str(entry.get("name", key)), "clusters": listed})
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, OverflowError) as err:
         raise NotFound(f"run {source.id!r} has no readable strategies artifact: "
                        f"{type(err).__name__}: {err}") from None
     return {"split": split, "method": data.get("method"), "layer": data.get("layer"), "classes": classes}
+
+
+def strategies_page(table: dict[str, Any], label: int | None = None, offset: int = 0, limit: int | None = None,
+                    pictures: int | None = None) -> dict[str, Any]:
+    """One page of ``strategies_table``: the clusters (class by class) of class ``label`` (all
+    classes when None) from ``offset``, at most ``limit`` of them, each with at most ``pictures``
+    of its indices (``size`` says how many it has). Without arguments: every cluster, every picture."""
+    classes: list[dict[str, Any]] = []
+    position, end = 0, None if limit is None else offset + limit
+    for entry in table["classes"]:
+        if label is not None and entry["class"] != label:
+            continue
+        n = len(entry["clusters"])
+        lo, hi = max(offset - position, 0), n if end is None else max(min(end - position, n), 0)
+        position += n
+        if lo >= hi and (limit is not None or offset):     # not on this page (every class when unpaged)
+            continue
+        clusters = [dict(c, indices=(c["indices"] if pictures is None else c["indices"][:pictures]).tolist())
+                    for c in entry["clusters"][lo:hi]]
+        classes.append({"class": entry["class"], "name": entry["name"], "n_clusters": n, "clusters": clusters})
+    return {"split": table["split"], "method": table["method"], "layer": table["layer"], "classes": classes,
+            "total_clusters": position, "offset": offset, "limit": limit}

@@ -11,6 +11,7 @@ function route() {
   document.querySelectorAll("#tabs a").forEach((a) => a.classList.toggle("active", a.dataset.page === page));
   document.getElementById("tooltip").hidden = true;
   state.onMouseUp = null;
+  if (state.leave) { state.leave(); state.leave = null; }      // the page that goes frees what it holds
   const [controls, view] = PAGES[page](params);
   document.getElementById("controls").replaceChildren(...[controls].flat().filter(Boolean));
   document.getElementById("view").replaceChildren(view);

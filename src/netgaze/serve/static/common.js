@@ -114,44 +114,62 @@ function layerSelect(run, current, onchange, extra) {
 }
 
 // Picture picker: test pictures by class, wrongly classified first, by strategy (the run's
-// SpRAy clusters, when it has them), or an upload.
-const STRATEGY_SHOWN = 60;
+// SpRAy clusters, when it has them: a page of clusters at a time), or an upload.
+const STRATEGY_SHOWN = 60;     // pictures per cluster: its typical ones first
+const STRATEGY_PAGE = 6;       // clusters per page
 function picturePicker(run, params, onpick) {
   const box = el("div", {});
   const strip = el("div", { class: "strip", id: "pictures" });
   const classOptions = [["", "all classes"]].concat(run.classes.map((c, i) => [i, c]));
   let order = params.order || (run.task === "classify" ? "misclassified" : "index");
   if (order === "strategy" && !run.has_strategies) order = "misclassified";
-  const loadStrategies = async () => {
+  const loadStrategies = async (from) => {
+    const offset = Math.max(0, Math.floor(Number(from)) || 0);
+    const query = new URLSearchParams({ run: run.id, offset: offset, limit: STRATEGY_PAGE, pictures: STRATEGY_SHOWN });
+    if (params.label !== undefined && params.label !== "") query.set("class", params.label);
     let data;
-    try { data = await api("/api/strategies?" + new URLSearchParams({ run: run.id })); }
+    try { data = await api("/api/strategies?" + query); }
     catch (err) { status(err.message, true); return; }
+    if (offset > 0 && offset >= data.total_clusters) {        // past the last page (the class changed): go back
+      return loadStrategies(Math.max(0, Math.floor((data.total_clusters - 1) / STRATEGY_PAGE) * STRATEGY_PAGE));
+    }
     const groups = el("div", { id: "strategies" });
     for (const entry of data.classes) {
-      if (params.label !== undefined && params.label !== "" && String(entry.class) !== String(params.label)) continue;
       for (const cluster of entry.clusters) {
         const title = "class " + entry.name + ", strategy " + cluster.cluster + " (" + cluster.size + " " +
           data.split + " pictures)" + (cluster.shortcut ? ": likely shortcut" : "");
         const row = el("div", { class: "strip" });
-        for (const index of cluster.indices.slice(0, STRATEGY_SHOWN)) {
+        const typical = new Set(cluster.typical || []);
+        const shown = Array.from(new Set([...(cluster.typical || []), ...cluster.indices])).slice(0, STRATEGY_SHOWN);
+        for (const index of shown) {
           const image = { split: data.split, index: index };
           const chosen = String(index) === String(params.index) && (params.split || "test") === data.split;
           row.appendChild(el("img", { src: pictureUrl(run.id, image), alt: entry.name + " #" + index,
-                                      title: data.split + " #" + index, "data-index": index,
-                                      class: chosen ? "selected" : "", onclick: () => onpick(image) }));
+                                      title: data.split + " #" + index + (typical.has(index) ? " (typical)" : ""),
+                                      "data-index": index, class: chosen ? "selected" : "",
+                                      onclick: () => onpick(Object.assign({ strategy_from: offset }, image)) }));
         }
-        if (cluster.indices.length > STRATEGY_SHOWN) {
-          row.appendChild(el("span", { class: "hint", text: "first " + STRATEGY_SHOWN + " of " + cluster.indices.length }));
+        if (cluster.size > shown.length) {
+          row.appendChild(el("span", { class: "hint", text: shown.length + " of " + cluster.size + ", typical first" }));
         }
         groups.appendChild(el("div", { class: "strategy" + (cluster.shortcut ? " shortcut" : ""),
                                        "data-class": entry.class, "data-cluster": cluster.cluster },
           el("div", { class: "strategy-title", text: title, title: cluster.shortcut_reason || null }), row));
       }
     }
+    const last = Math.min(offset + STRATEGY_PAGE, data.total_clusters);
+    const pager = el("div", { class: "pager", id: "strategy-pager" },
+      el("button", { type: "button", id: "strategy-previous", disabled: offset === 0,
+                     onclick: () => loadStrategies(offset - STRATEGY_PAGE) }, "\u2039 previous"),
+      el("span", { class: "hint", id: "strategy-range",
+                   text: "clusters " + (data.total_clusters ? offset + 1 : 0) + "-" + last + " of " + data.total_clusters }),
+      el("button", { type: "button", id: "strategy-next", disabled: last >= data.total_clusters,
+                     onclick: () => loadStrategies(offset + STRATEGY_PAGE) }, "next \u203a"));
     strip.className = "strategies";
-    strip.replaceChildren(groups);
+    strip.dataset.offset = String(offset);
+    strip.replaceChildren(pager, groups);
   };
-  const load = order === "strategy" ? loadStrategies : async () => {
+  const load = order === "strategy" ? () => loadStrategies(params.strategy_from) : async () => {
     const query = new URLSearchParams({ split: "test", order: order, limit: 60 });
     if (params.label !== undefined && params.label !== "") query.set("label", params.label);
     let data;
@@ -176,11 +194,11 @@ function picturePicker(run, params, onpick) {
   if (run.task === "classify") {
     const orders = [["misclassified", "wrongly classified first"], ["index", "in order"]];
     if (run.has_strategies) orders.push(["strategy", "by strategy"]);
-    box.appendChild(field("Pictures", select(orders, order, (v) => onpick({ order: v }, true))));
+    box.appendChild(field("Pictures", select(orders, order, (v) => onpick({ order: v, strategy_from: 0 }, true))));
   }
   if (run.classes.length && run.task !== "segment") {
     box.appendChild(field("Class", select(classOptions, params.label === undefined ? "" : params.label,
-      (v) => onpick({ label: v }, true))));
+      (v) => onpick({ label: v, strategy_from: 0 }, true))));
   }
   box.appendChild(strip);
   const file = el("input", { type: "file", accept: "image/png,image/jpeg,image/webp", id: "upload",

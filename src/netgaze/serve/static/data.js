@@ -21,39 +21,62 @@ function embeddingPage(params) {
                                (v) => go({ method: v }))),
     el("p", { class: "hint", text: "Hover a point for its picture; click it to explain it." }),
   ];
-  const size = 560;
-  const plot = svg("svg", { class: "scatter", id: "scatter", width: size, height: size, viewBox: "0 0 " + size + " " + size });
+  const box = el("div", { class: "scatter", id: "scatter" });
   const legend = el("div", { class: "legend panel", id: "legend" });
   const view = el("div", {}, el("div", { class: "panel", id: "embed-title", "data-busy": true,
                                           text: "computing the embedding..." }),
-                  plot, legend);
-  latest("embedding", () => api("/api/embedding", { run: run.id, layer: layer, method: method, limit: 500 }))
-    .then((data) => {
-      if (!data || !document.getElementById("scatter")) return;
-      document.getElementById("embed-title").removeAttribute("data-busy");
-      document.getElementById("embed-title").textContent = run.id + ": " + data.title + ", " + data.points.length +
-        " test pictures, coloured by label";
-      const tip = document.getElementById("tooltip");
-      for (const p of data.points) {
-        const colour = COLOURS[(p.label === null ? 0 : p.label) % COLOURS.length];
-        const caption = (p.label !== null ? (data.classes[p.label] || p.label) : "#" + p.index) +
-          (p.pred !== null && p.pred !== undefined ? ", predicted " + (data.classes[p.pred] || p.pred) : "");
-        plot.appendChild(svg("circle", {
-          cx: 12 + p.x * (size - 24), cy: 12 + (1 - p.y) * (size - 24), r: 4.5, fill: colour, "data-index": p.index,
-          onmouseenter: (e) => {
-            document.getElementById("tooltip-img").src = pictureUrl(run.id, { split: "test", index: p.index });
-            document.getElementById("tooltip-text").textContent = caption;
-            tip.hidden = false; tip.style.left = e.clientX + 14 + "px"; tip.style.top = e.clientY + 14 + "px";
-          },
-          onmouseleave: () => { tip.hidden = true; },
-          onclick: () => { tip.hidden = true; setHash(run.task === "classify" ? "explain" : "area",
-                                                      { run: run.id, index: p.index }); },
-        }));
-      }
-      plot.dataset.stamp = String(++state.seq);
-      legend.replaceChildren(...data.classes.slice(0, COLOURS.length).map((c, i) =>
-        el("span", {}, swatch(COLOURS[i]), c)));
+                  box, legend);
+  const started = performance.now();
+  latest("embedding", async () => {
+    const buffer = await apiPacked("/api/embedding.bin", { run: run.id, layer: layer, method: method, limit: 500 });
+    return { buffer: buffer, fetch_ms: performance.now() - started };
+  }).then((answer) => {
+    if (!answer || !document.getElementById("scatter")) return;
+    let t = performance.now();
+    const data = unpackEmbedding(answer.buffer);
+    const classes = data.header.classes || [];
+    const labels = data.columns.label, preds = data.columns.pred;
+    const none = labels ? data.header.columns.label.none : -1;
+    const colours = new Uint8Array(data.n);        // palette entry per point: its label's colour
+    if (labels) for (let i = 0; i < data.n; i++) colours[i] = labels[i] === none ? 0 : labels[i] % COLOURS.length;
+    const decode_ms = performance.now() - t;
+    const tip = document.getElementById("tooltip");
+    const nameOf = (column, i) => {
+      const value = column[i];
+      return value === data.header.columns[column === labels ? "label" : "pred"].none ? null : (classes[value] || String(value));
+    };
+    const scatter = new Scatter(box, data, colours, COLOURS, {
+      hover: (i, e) => {
+        if (i < 0) { tip.hidden = true; delete tip.dataset.index; return; }
+        const index = data.columns.index[i];
+        if (tip.dataset.index !== String(index) || tip.hidden) {
+          const label = labels ? nameOf(labels, i) : null, pred = preds ? nameOf(preds, i) : null;
+          document.getElementById("tooltip-img").src = pictureUrl(run.id, { split: data.header.split, index: index });
+          document.getElementById("tooltip-text").textContent = (label !== null ? label : "#" + index) +
+            (pred !== null ? ", predicted " + pred : "");
+          tip.dataset.index = String(index);
+          tip.hidden = false;
+        }
+        tip.style.left = e.clientX + 14 + "px"; tip.style.top = e.clientY + 14 + "px";
+      },
+      click: (i) => {
+        tip.hidden = true;
+        setHash(run.task === "classify" ? "explain" : "area", { run: run.id, index: data.columns.index[i] });
+      },
     });
+    scatter.timings = Object.assign({ fetch_ms: answer.fetch_ms, decode_ms: decode_ms,
+                                      ready_ms: performance.now() - started }, scatter.timings);
+    state.scatter = scatter;
+    state.leave = () => { scatter.destroy(); if (state.scatter === scatter) state.scatter = null; };
+    document.getElementById("embed-title").removeAttribute("data-busy");
+    document.getElementById("embed-title").textContent = run.id + ": " + data.header.title + ", " +
+      data.n.toLocaleString("en-US") + " " + data.header.split + " pictures, coloured by label" +
+      (data.n > 1 ? " (wheel: zoom, drag: pan, double click: reset)" : "");
+    legend.replaceChildren(...classes.slice(0, COLOURS.length).map((c, i) => el("span", {}, swatch(COLOURS[i]), c)));
+    box.dataset.points = String(data.n);
+    box.dataset.renderer = scatter.gl ? "webgl" : "2d";
+    box.dataset.stamp = String(++state.seq);
+  });
   return [controls, view];
 }
 
