@@ -4,7 +4,8 @@
 pictures carry a corner tag (the marker), then runs on its test pictures (half of them tagged):
 ``strategies`` of the triangle class (which should single out the tagged pictures as a shortcut),
 ``dissect`` of every conv layer against object / background / marker masks, and the top pictures
-of the last stage's channels beside their activation-maximization pictures. Sizes follow the
+of the last stage's channels beside their activation-maximization pictures, and the concept atlas of
+every class (the marker's concept should be named for the triangles). Sizes follow the
 demo's own settings (``quick`` stays quick). Kept in its own module so ``demo.py`` only calls it.
 """
 from __future__ import annotations
@@ -46,4 +47,6 @@ def dataset_analyses(demo: DemoSession) -> Path | None:
     demo.step("top examples", lambda: run_studies.top_examples_study(
         path, layer=-1, channels=list(range(min(8, s.channels[-1]))), k=9,
         featureviz_steps=min(64, s.featureviz_steps), progress=False), path, "top_examples")
+    demo.step("concepts", lambda: run_studies.concepts_study(
+        path, n_channels=4, featureviz_steps=min(48, s.featureviz_steps), progress=False), path, "concepts")
     return path
