@@ -74,3 +74,20 @@ def test_a_model_whose_scores_overflow_is_a_422_naming_its_weights_file(nan_setu
                                               "method": "gradcam"})
         assert answer.status_code == 422, answer.text
         assert "overflow.pth" in answer.json()["error"] and "nan%" not in answer.text
+
+
+def test_every_page_of_a_nan_run_is_the_same_422(serve_runs, nan_setup):
+    """The picture list, Units, Embedding and Epochs of a diverged run: one 422 naming the checkpoint, never
+    predictions with p: null or pictures computed from NaN."""
+    root, weights = nan_setup
+    sources = Sources.from_arguments([str(serve_runs["cnn"]), str(root / "diverged")])
+    with TestClient(base_url=LOCAL_URL, app=create_app(sources), raise_server_exceptions=False) as c:
+        answers = {"pictures": c.get("/api/runs/diverged/pictures"),
+                   "units": c.post("/api/units", json={"run": "diverged", "layer": "features", "channels": [0],
+                                                        "steps": 4}),
+                   "embedding": c.post("/api/embedding", json={"run": "diverged", "method": "pca", "limit": 20})}
+        for page, answer in answers.items():
+            assert answer.status_code == 422, (page, answer.text)
+            error = answer.json()["error"]
+            assert "\n" not in error and "NaN or infinite" in error and weights.name in error, (page, error)
+        assert c.get("/api/runs/cnn/pictures").status_code == 200

@@ -81,8 +81,15 @@ class WorkerState:
         self.models = MemoryLRU(model_bytes, "models")
 
     def model(self, source: Source, epoch: int | None) -> nn.Module:
+        """The run's model at ``epoch``; a 422 naming the checkpoint when its weights hold NaN or infinity
+        (every page: a diverged run is one clear error, never predictions or pictures computed from NaN)."""
         def make() -> nn.Module:
             model = source.new_model(epoch, self.weights)
+            bad = [n for n, t in model.state_dict().items() if t.is_floating_point() and not bool(torch.isfinite(t).all())]
+            if bad:
+                more = f" and {len(bad) - 1} more" if len(bad) > 1 else ""
+                raise ApiError(f"{source.weights_name(epoch)} holds NaN or infinite weights ({bad[0]}{more}): nothing "
+                               "meaningful can be computed from them (a diverged training?)", status=422)
             return model.to(memory_format=torch.channels_last) if source.kind == "run" else model
         return self.models.get_or_make((source.id, epoch), make)
 
