@@ -84,6 +84,8 @@ class RunInfo:
         return self.path / "artifacts"
 
 
+PROJECTIONS = {"tsne": "t-SNE", "pca": "PCA", "umap": "UMAP"}
+
 def is_run_folder(path: Path) -> bool:
     return (path / "run.json").is_file()
 
@@ -213,7 +215,8 @@ def adapt(json_path: Path, data: Any) -> dict[str, Any] | None:
                "class (chance)": data.get("label_chance"), "background (chance)": data.get("nuisance_chance")}
         knn = {k: v for k, v in knn.items() if v is not None}
         figures = [{"file": name} for name in ("embedding.png",) if (json_path.parent / name).is_file()]
-        return {"study": "embed", "title": "t-SNE and PCA of pooled features", "layer": data["layer"],
+        return {"study": "embed", "title": f"{PROJECTIONS.get(str(data.get('method')), 'A projection')} of pooled "
+                "features", "layer": data["layer"],
                 "method": f"{data.get('method', '?')} {data.get('dims', 2)}-D", "figures": figures,
                 "numbers": {"k": data.get("k", 5), "n": data.get("n"), "knn": knn},
                 "tables": [{"title": f"kNN accuracy (k={data.get('k', 5)}) on {data.get('n', '?')} {data.get('split', '')} "

@@ -30,9 +30,9 @@ STUDIES: dict[str, dict[str, str]] = {
         "How the network's attention evolves during training: the checkpoints of one run explain the same pictures. "
         "The data has no masks, so the curve puts the Grad-CAM coverage (the share of the map above half its "
         "maximum) next to the test accuracy: how spread the maps are, not where they lie.")},
-    "embed": {"title": "t-SNE and PCA of pooled features", "intro": (
-        "Each picture becomes the global-average-pooled output of a conv layer; PCA and t-SNE place these feature "
-        "vectors in 2-D. kNN accuracy in feature space says what the features sort pictures by: the class, or a "
+    "embed": {"title": "Projections of pooled features", "intro": (
+        "Each picture becomes the global-average-pooled output of a conv layer; a projection (PCA, t-SNE or UMAP: "
+        "each figure's caption names its own) places these feature vectors in 2-D. kNN accuracy in feature space says what the features sort pictures by: the class, or a "
         "nuisance such as the background colour.")},
     "activations": {"title": "Activation maps of one picture in every layer", "intro": (
         "What each layer's channels respond to in one picture, and the share of blank channels per layer (sparsity): "
