@@ -86,6 +86,7 @@ class RunInfo:
 
 PROJECTIONS = {"tsne": "t-SNE", "pca": "PCA", "umap": "UMAP"}
 
+
 def is_run_folder(path: Path) -> bool:
     return (path / "run.json").is_file()
 
