@@ -40,6 +40,7 @@ _LAZY_NAMES = {
     "build_report": "netgaze.report",
     "strategies": "netgaze.analyses.strategies", "dissect": "netgaze.analyses.dissect",
     "top_examples": "netgaze.analyses.top_examples",
+    "concepts": "netgaze.methods.concepts", "channel_relevance": "netgaze.methods.concepts",
 }
 
 

@@ -2,6 +2,7 @@
 from netgaze.methods.ablationcam import ablationcam
 from netgaze.methods.augmented import augmented
 from netgaze.methods.cam import cam
+from netgaze.methods.concepts import Concepts, channel_relevance, concepts
 from netgaze.methods.deconvolution import deconvolution
 from netgaze.methods.eigen_gradcam import eigen_gradcam
 from netgaze.methods.eigencam import eigencam
@@ -63,4 +64,5 @@ __all__ = ["gradcam", "gradcam_pp", "hirescam", "layercam", "xgradcam", "scoreca
            "smoothgradcam_pp", "input_x_gradient", "deconvolution", "occlusion", "rise",
            "fem", "kpca_cam", "finercam", "shapleycam", "fullgrad", "lrp", "augmented",
            "deeplift", "deeplift_shap", "gradient_shap", "feature_ablation", "kernel_shap", "lime",
+           "concepts", "channel_relevance", "Concepts",
            "method_name", "CAM_METHODS", "GRADIENT_METHODS", "PERTURBATION_METHODS", "LAYER_METHODS", "METHODS"]
