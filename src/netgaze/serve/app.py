@@ -17,6 +17,8 @@ Routes (the API is documented in the README and kept stable for scripts):
 - ``POST /api/embedding`` -> 2-D points of a layer's features (PCA / t-SNE / UMAP)
 - ``POST /api/embedding.bin`` -> the same points as packed binary columns (what the page draws)
 - ``POST /api/units`` -> channels of a layer: activation maximization and top pictures
+- ``POST /api/concepts`` -> a picture's concepts: conditional maps, values at a point, reference pictures
+- ``GET  /api/concepts/atlas?run=ID[&class=c]`` -> one class of the run's concept atlas (``concepts_route.py``)
 
 This module holds the explorer's state and the Explain routes; ``page_routes.py`` the other
 pages', ``guard.py`` the token, headers and error handlers, ``web.py`` the plumbing.
@@ -47,6 +49,7 @@ from starlette.staticfiles import StaticFiles
 from netgaze.core.recorder import RecorderError
 from netgaze.serve.batching import BatchQueue, QueueFull
 from netgaze.serve.cache import MemoryLRU
+from netgaze.serve.concepts_route import concept_atlas, concepts
 from netgaze.serve.compute import WorkerState, answer_json, explain_batch, with_server_time
 from netgaze.serve.api_error import ApiError
 from netgaze.serve.guard import TOKEN_COOKIE, Guard, api_error, http_error, queue_full, server_error, user_error
@@ -318,6 +321,8 @@ def create_app(sources: Sources, settings: Settings | None = None,
         Route("/api/embedding", embedding, methods=["POST"]),
         Route("/api/embedding.bin", embedding_packed, methods=["POST"]),
         Route("/api/units", units, methods=["POST"]),
+        Route("/api/concepts", concepts, methods=["POST"]),
+        Route("/api/concepts/atlas", concept_atlas),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
     handlers = {ApiError: api_error, QueueFull: queue_full, ClientGone: client_gone, HTTPException: http_error,

@@ -229,7 +229,8 @@ class Source:
                 "epochs": self.epochs, "size": list(self.size), "channels": self.channels,
                 "splits": {s: _safe_len(self, s) for s in self.splits()},
                 "has_artifact_embedding": self.embedding_artifact() is not None,
-                "has_strategies": self.strategies_artifact() is not None, "conditional": self.conditional}
+                "has_strategies": self.strategies_artifact() is not None, "conditional": self.conditional,
+                "has_concepts": self.concepts_artifact() is not None}
 
     def embedding_artifact(self) -> Path | None:
         """``artifacts/embed/embedding.npz`` with links resolved, when it is a regular file inside
@@ -244,6 +245,12 @@ class Source:
         if self.run is None:
             return None
         return inside_run(Path(self.run.path), Path(self.run.artifacts) / "strategies" / "strategies.json")
+
+    def concepts_artifact(self) -> Path | None:
+        """``artifacts/concepts/concepts.json`` (``netgaze study concepts``), contained like the strategies."""
+        if self.run is None:
+            return None
+        return inside_run(Path(self.run.path), Path(self.run.artifacts) / "concepts" / "concepts.json")
 
 
 def _safe_len(source: Source, split: str) -> int:
