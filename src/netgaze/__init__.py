@@ -19,7 +19,7 @@ from netgaze.methods import (gradcam, gradcam_pp, guided_backprop, guided_gradca
 from netgaze.methods import (ablationcam, cam, deconvolution, eigen_gradcam, eigencam, gradcam_elementwise,
                              input_x_gradient, iscam, occlusion, rise, smoothgradcam_pp, sscam)
 from netgaze.methods import deeplift, deeplift_shap, feature_ablation, gradient_shap, kernel_shap, lime
-from netgaze.methods import augmented, fem, finercam, fullgrad, kpca_cam, lrp, shapleycam
+from netgaze.methods import augmented, dff, fem, finercam, fullgrad, kpca_cam, lrp, shapleycam
 from netgaze.core.recorder import Recorder, RecorderError
 from netgaze.core.stages import stage_names
 from netgaze.core.targets import Area, Class, Latent, Target, TopClass
@@ -59,7 +59,7 @@ __all__ = [
     "gradcam", "gradcam_pp", "hirescam", "layercam", "xgradcam", "scorecam",
     "saliency", "guided_backprop", "guided_gradcam", "smoothgrad", "integrated_gradients",
     "cam", "eigencam", "eigen_gradcam", "gradcam_elementwise", "ablationcam", "sscam", "iscam", "smoothgradcam_pp",
-    "fem", "kpca_cam", "finercam", "shapleycam", "fullgrad", "lrp", "augmented",
+    "fem", "kpca_cam", "finercam", "shapleycam", "fullgrad", "lrp", "augmented", "dff",
     "input_x_gradient", "deconvolution", "occlusion", "rise",
     "deeplift", "deeplift_shap", "gradient_shap", "feature_ablation", "kernel_shap", "lime",
     "Class", "TopClass", "Area", "Latent", "Target", "Detection", "DetectionMatchError",

@@ -4,6 +4,7 @@ from netgaze.methods.augmented import augmented
 from netgaze.methods.cam import cam
 from netgaze.methods.concepts import Concepts, channel_relevance, concepts
 from netgaze.methods.deconvolution import deconvolution
+from netgaze.methods.dff import dff
 from netgaze.methods.eigen_gradcam import eigen_gradcam
 from netgaze.methods.eigencam import eigencam
 from netgaze.methods.fem import fem
@@ -62,7 +63,7 @@ __all__ = ["gradcam", "gradcam_pp", "hirescam", "layercam", "xgradcam", "scoreca
            "guided_backprop", "guided_gradcam", "smoothgrad", "integrated_gradients",
            "cam", "eigencam", "eigen_gradcam", "gradcam_elementwise", "ablationcam", "sscam", "iscam",
            "smoothgradcam_pp", "input_x_gradient", "deconvolution", "occlusion", "rise",
-           "fem", "kpca_cam", "finercam", "shapleycam", "fullgrad", "lrp", "augmented",
+           "fem", "kpca_cam", "finercam", "shapleycam", "fullgrad", "lrp", "augmented", "dff",
            "deeplift", "deeplift_shap", "gradient_shap", "feature_ablation", "kernel_shap", "lime",
            "concepts", "channel_relevance", "Concepts",
            "method_name", "CAM_METHODS", "GRADIENT_METHODS", "PERTURBATION_METHODS", "LAYER_METHODS", "METHODS"]
