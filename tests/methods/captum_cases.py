@@ -1,0 +1,225 @@
+"""Captum's own test cases, as data: the helper model, inputs, baselines, target and the expected
+numbers copied from Captum's test files (github.com/pytorch/captum, commit faac087 of 2025-10-02,
+``tests/attr/<file>``), each with the netgaze call that answers it.
+
+Shared by tests/methods/test_captum_own_cases.py and benchmarks/parity_own_cases.py. Captum's
+1-D cases ``[B, N]`` travel as pictures ``[B, 1, 1, N]`` (``Picture`` reshapes them back before the
+helper model); where Captum attributes several inputs of a one-picture case, each input is one
+netgaze call with the others held at their values (Captum perturbs one input at a time too).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+import torch.nn as nn
+
+import netgaze as ng
+
+COMMIT = "faac08773131888714b15709b28494ebeea7f6eb"
+REL = 1e-5
+SALIENCY_ABS = "Captum's Saliency returns |gradient| (abs=True by default); ours is signed: compared as .abs()"
+SHAP_EXACT = ("Captum samples 500 coalitions and its test allows 1.0; with n >= 2^features ours scores every "
+              "coalition with the Shapley kernel: the exact Shapley values, which Captum's expected numbers are")
+LIME_SAMPLED = ("sampled coalitions: Captum's expected numbers come from its own random draws (the test allows 1.0 "
+                "absolute); ours draws its own seeded coalitions, so equal only within Captum's tolerance")
+DEFAULT_STRIDE = "Captum's default stride is 1, ours the window: strides=1 passed"
+
+
+class Picture(nn.Module):
+    """``net`` fed from a picture batch: input ``i`` is ``x`` reshaped to ``shape`` (per sample), the
+    other inputs (batch 1) held fixed; the output is read as scores ``[B, K]``."""
+
+    def __init__(self, net: nn.Module, shape: tuple, others: tuple = (), i: int = 0):
+        super().__init__()
+        self.net, self.shape, self.others, self.i = net, shape, others, i
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        args = [o.expand(len(x), *o.shape[1:]) for o in self.others]
+        args.insert(self.i, x.reshape(len(x), *self.shape))
+        return self.net(*args).reshape(len(x), -1)
+
+
+def row(x: torch.Tensor | list) -> torch.Tensor:
+    """Captum's 1-D batch ``[B, N]`` as pictures ``[B, 1, 1, N]``."""
+    t = torch.as_tensor(x)
+    return t.reshape(len(t), 1, 1, -1)
+
+
+@dataclass
+class Case:
+    method: str
+    test: str                                   # Captum's test file :: test name
+    run: Callable[[], torch.Tensor]             # netgaze's attributions, laid out like ``expected``
+    expected: list | torch.Tensor               # copied from Captum's test file
+    convention: str = ""
+    delta: float | None = None                  # None: equal to REL relative; else Captum's own tolerance
+
+    def ours_and_expected(self) -> tuple[torch.Tensor, torch.Tensor]:
+        ours = self.run().detach().double()
+        return ours, torch.as_tensor(self.expected, dtype=torch.float64).reshape(ours.shape)
+
+
+def max_rel_diff(ours: torch.Tensor, expected: torch.Tensor) -> float:
+    """Largest difference over the largest expected magnitude (benchmarks/parity.py's measure)."""
+    diff, scale = float((ours - expected).abs().max()), float(expected.abs().max())
+    return diff / scale if scale > 0 else diff
+
+
+def _models():
+    from captum.testing.helpers import basic_models as m
+    return m
+
+
+def _conv_pair():
+    return torch.arange(16, dtype=torch.float).view(1, 1, 4, 4), torch.ones(1, 1, 4, 4)
+
+
+CONV_DECONV = [[2.0, 3.0, 3.0, 1.0], [3.0, 5.0, 5.0, 2.0], [3.0, 5.0, 5.0, 2.0], [1.0, 2.0, 2.0, 1.0]]
+CONV_GB = [[0.0, 1.0, 1.0, 1.0], [1.0, 3.0, 3.0, 2.0], [1.0, 3.0, 3.0, 2.0], [1.0, 2.0, 2.0, 1.0]]
+CONV_GB_PAIR = [[1.0, 2.0, 2.0, 1.0], [2.0, 4.0, 4.0, 2.0], [2.0, 4.0, 4.0, 2.0], [1.0, 2.0, 2.0, 1.0]]
+BASIC_X = [1.0, 2.0, 3.0, 0.0, -1.0, 7.0]                      # get_basic_config: BasicModel, one value per sample
+BASIC_GRADS = [-0.0, -0.0, -0.0, 1.0, 1.0, -0.0]
+
+
+def _basic(method):
+    m = _models()
+    return method(Picture(m.BasicModel(), (1,)), torch.tensor(BASIC_X).view(6, 1, 1, 1), 0).flatten()
+
+
+def _pair(method, **kw):
+    m = _models()
+    net = m.BasicModel_ConvNet_One_Conv()
+    return torch.cat([a.flatten() for a in method(net, _conv_pair(), 0, **kw)])
+
+
+def _one_of_pair(method, i: int, **kw):
+    """Input ``i`` of the conv pair attributed with the other input held at its value."""
+    m = _models()
+    pair = _conv_pair()
+    net = Picture(m.BasicModel_ConvNet_One_Conv(), (1, 4, 4), others=(pair[1 - i],), i=i)
+    return method(net, pair[i], 0, **kw)
+
+
+def _multilayer(method, x, **kw):
+    return method(Picture(_models().BasicModel_MultiLayer(), (3,)), row(x), 0, **kw).reshape(len(x), 3)
+
+
+def _grid(x):
+    return torch.arange(3).view(1, 3)
+
+
+X1, X2 = [[20.0, 50.0, 30.0]], [[2.0, 10.0, 3.0], [20.0, 50.0, 30.0]]
+MASK, MASKS = torch.tensor([[0, 0, 1]]), torch.tensor([[0, 0, 1], [1, 1, 0]]).view(2, 1, 1, 3)
+
+
+def cases() -> list[Case]:
+    fa, ks, occ = ng.feature_ablation, ng.kernel_shap, ng.occlusion
+    pair_fa = [[0.0, 2.0, 4.0, 3.0], [4.0, 9.0, 10.0, 7.0], [4.0, 13.0, 14.0, 11.0], [0.0, 0.0, 0.0, 0.0]]
+    pair_fa2 = [[1.0, 2.0, 2.0, 1.0], [1.0, 2.0, 2.0, 1.0], [1.0, 2.0, 2.0, 1.0], [0.0, 0.0, 0.0, 0.0]]
+    occ1 = [[17.0] * 4, [17.0] * 4, [64.0, 65.5, 65.5, 67.0], [64.0, 65.5, 65.5, 67.0]]
+    occ2 = [[3.0] * 4, [3.0] * 4, [3.0] * 4, [0.0] * 4]
+    each = torch.arange(16).view(4, 4)
+    return [
+        Case("saliency", "test_saliency.py::test_saliency_test_basic_vanilla",
+             lambda: _basic(ng.saliency).abs(), [abs(g) for g in BASIC_GRADS], SALIENCY_ABS),
+        Case("saliency", "test_saliency.py::test_saliency_test_basic_vanilla (signed: get_basic_config's grads)",
+             lambda: _basic(ng.saliency), BASIC_GRADS, "signed, as the gradients get_basic_config lists"),
+        Case("input_x_gradient", "test_input_x_gradient.py::test_input_x_gradient_test_basic_vanilla",
+             lambda: _basic(ng.input_x_gradient), [g * x for g, x in zip(BASIC_GRADS, BASIC_X)]),
+        Case("deconvolution", "test_deconvolution.py::test_simple_input_conv_deconv",
+             lambda: ng.deconvolution(_models().BasicModel_ConvNet_One_Conv(), _conv_pair()[0], 0), CONV_DECONV),
+        Case("deconvolution", "test_deconvolution.py::test_simple_multi_input_conv_deconv",
+             lambda: _pair(ng.deconvolution), [CONV_DECONV, CONV_DECONV]),
+        Case("guided_backprop", "test_guided_backprop.py::test_simple_input_conv_gb",
+             lambda: ng.guided_backprop(_models().BasicModel_ConvNet_One_Conv(), _conv_pair()[0], 0), CONV_GB),
+        Case("guided_backprop", "test_guided_backprop.py::test_simple_multi_input_conv_gb",
+             lambda: _pair(ng.guided_backprop), [CONV_GB_PAIR, CONV_GB_PAIR]),
+        Case("occlusion", "test_occlusion.py::test_simple_input",
+             lambda: _multilayer(occ, X1, window=(1, 1), strides=1), [[80.0, 200.0, 120.0]], DEFAULT_STRIDE),
+        Case("occlusion", "test_occlusion.py::test_simple_input_larger_shape",
+             lambda: _multilayer(occ, X1, window=(1, 2), strides=1, baseline=torch.tensor([10.0, 10.0, 10.0])),
+             [[200.0, 220.0, 240.0]], DEFAULT_STRIDE),
+        Case("occlusion", "test_occlusion.py::test_simple_input_shape_with_stride",
+             lambda: _multilayer(occ, X1, window=(1, 2), strides=2), [[280.0, 280.0, 120.0]]),
+        Case("occlusion", "test_occlusion.py::test_multi_sample_ablation",
+             lambda: _multilayer(occ, X2, window=(1, 1), strides=1), [[8.0, 35.0, 12.0], [80.0, 200.0, 120.0]],
+             DEFAULT_STRIDE),
+        Case("occlusion", "test_occlusion.py::test_simple_multi_input_conv (whole-input window)",
+             lambda: torch.cat([_one_of_pair(occ, i, window=(4, 4)) for i in (0, 1)]), [[67.0] * 16, [13.0] * 16]),
+        Case("occlusion", "test_occlusion.py::test_simple_multi_input_conv",
+             lambda: torch.cat([_one_of_pair(occ, 0, window=(2, 3), strides=(2, 1)),
+                                _one_of_pair(occ, 1, window=(1, 2), strides=(1, 2))]), [occ1, occ2]),
+        Case("feature_ablation", "test_feature_ablation.py::test_simple_ablation",
+             lambda: _multilayer(fa, X1, feature_mask=_grid(X1)), [[80.0, 200.0, 120.0]]),
+        Case("feature_ablation", "test_feature_ablation.py::test_simple_ablation_int_to_int",
+             lambda: fa(Picture(_models().BasicModel(), (3,)), row([[-3, 1, 2]]), 0,
+                        feature_mask=torch.arange(3).view(1, 3)).flatten(), [[-3, 0, 0]]),
+        Case("feature_ablation", "test_feature_ablation.py::test_simple_ablation_with_mask",
+             lambda: _multilayer(fa, X1, feature_mask=MASK), [[280.0, 280.0, 120.0]]),
+        Case("feature_ablation", "test_feature_ablation.py::test_simple_ablation_with_baselines",
+             lambda: _multilayer(fa, X1, feature_mask=MASK, baseline=4.0), [[248.0, 248.0, 104.0]]),
+        Case("feature_ablation", "test_feature_ablation.py::test_multi_sample_ablation",
+             lambda: _multilayer(fa, X2, feature_mask=_grid(X2)), [[8.0, 35.0, 12.0], [80.0, 200.0, 120.0]]),
+        Case("feature_ablation", "test_feature_ablation.py::test_multi_sample_ablation_with_mask",
+             lambda: _multilayer(fa, X2, feature_mask=MASKS), [[41.0, 41.0, 12.0], [280.0, 280.0, 120.0]]),
+        Case("feature_ablation", "test_feature_ablation.py::test_simple_multi_input_conv (one feature per input)",
+             lambda: torch.cat([_one_of_pair(fa, i, feature_mask=torch.zeros(4, 4, dtype=torch.long))
+                                for i in (0, 1)]), [[67.0] * 16, [13.0] * 16]),
+        Case("feature_ablation", "test_feature_ablation.py::test_simple_multi_input_conv",
+             lambda: torch.cat([_one_of_pair(fa, i, feature_mask=each) for i in (0, 1)]), [pair_fa, pair_fa2]),
+        Case("kernel_shap", "test_kernel_shap.py::test_linear_kernel_shap",
+             lambda: _multilayer(ks, X1, feature_mask=_grid(X1), n=8, baseline=torch.tensor([10.0, 20.0, 10.0])),
+             [[40.0, 120.0, 80.0]], SHAP_EXACT),
+        Case("kernel_shap", "test_kernel_shap.py::test_simple_kernel_shap",
+             lambda: _multilayer(ks, X1, feature_mask=_grid(X1), n=8), [[76.66666, 196.66666, 116.66666]], SHAP_EXACT),
+        Case("kernel_shap", "test_kernel_shap.py::test_simple_kernel_shap_with_mask",
+             lambda: _multilayer(ks, X1, feature_mask=MASK, n=4), [[275.0, 275.0, 115.0]], SHAP_EXACT),
+        Case("kernel_shap", "test_kernel_shap.py::test_simple_kernel_shap_with_baselines",
+             lambda: _multilayer(ks, X1, feature_mask=MASK, n=4, baseline=4.0), [[248.0, 248.0, 104.0]], SHAP_EXACT),
+        Case("kernel_shap", "test_kernel_shap.py::test_simple_batch_kernel_shap",
+             lambda: _multilayer(ks, X2, feature_mask=_grid(X2), n=8),
+             [[7.0, 32.5, 10.5], [76.66666, 196.66666, 116.66666]], SHAP_EXACT),
+        Case("kernel_shap", "test_kernel_shap.py::test_simple_batch_kernel_shap_with_mask",
+             lambda: _multilayer(ks, X2, feature_mask=MASKS, n=4), [[39.5, 39.5, 10.5], [275.0, 275.0, 115.0]],
+             SHAP_EXACT),
+        Case("lime", "test_lime.py::test_simple_lime",
+             lambda: _multilayer(ng.lime, X1, feature_mask=_grid(X1), n=500, alpha=1.0),
+             [[73.3716, 193.3349, 113.3349]], LIME_SAMPLED, delta=1.0),
+        Case("lime", "test_lime.py::test_simple_lime_with_mask",
+             lambda: _multilayer(ng.lime, X1, feature_mask=MASK, n=500, alpha=1.0),
+             [[271.0, 271.0, 111.0]], LIME_SAMPLED, delta=1.0),
+        Case("lime", "test_lime.py::test_simple_batch_lime",
+             lambda: _multilayer(ng.lime, [[20.0, 50.0, 30.0], [10.0, 14.0, 4.0]], feature_mask=_grid(X2), n=800,
+                                 alpha=1.0), [[73.4450, 193.5979, 113.4363], [32.11, 48.00, 11.00]],
+             LIME_SAMPLED, delta=1.0),
+        Case("lime", "test_lime.py::test_simple_lime_with_baselines",
+             lambda: _multilayer(ng.lime, X1, feature_mask=MASK, n=100, alpha=1.0, baseline=4.0),
+             [[244.0, 244.0, 100.0]], LIME_SAMPLED, delta=1.0),
+        Case("lime", "test_lime.py::test_simple_batch_lime_with_mask",
+             lambda: _multilayer(ng.lime, [[20.0, 50.0, 30.0], [10.0, 14.0, 4.0]], n=600, alpha=1.0,
+                                 feature_mask=torch.tensor([[0, 0, 1], [0, 1, 2]]).view(2, 1, 1, 3)),
+             [[271.0, 271.0, 111.0], [32.11, 48.00, 11.00]], LIME_SAMPLED, delta=1.0),
+    ]
+
+
+# Captum test files, or cases of them, that do not map onto netgaze's calls, with the reason.
+SKIPPED = {
+    "test_integrated_gradients_basic.py": "asserts completeness (convergence delta) and batch consistency only, "
+                                          "no expected numbers",
+    "test_gradient_shap.py": "asserts completeness and agreement with IntegratedGradients only, no expected numbers",
+    "test_deeplift_basic.py": "every case with expected numbers has several inputs (ReLUDeepLiftModel, "
+                              "TanhDeepLiftModel, ReLULinearModel: ng.deeplift takes one picture batch) or a "
+                              "MaxPool1d (LinearMaxPoolLinearModel: netgaze's max-pool rule covers MaxPool2d only); "
+                              "test_reusable_modules asserts Captum raises where ours applies the rule at each call",
+    "test_deeplift_classification.py": "asserts completeness and agreement with IntegratedGradients only",
+    "noise tunnel (smoothgrad, smoothgrad_sq, vargrad in test_saliency.py, test_input_x_gradient.py, "
+    "test_integrated_gradients_basic.py)": "asserts shapes and batch-size consistency only, no expected numbers",
+    "test_saliency.py / test_input_x_gradient.py classification and multi-argument cases":
+        "expected values computed by autograd inside the test (SoftmaxModel, BasicModel5_MultiArgs), not data",
+    "test_occlusion.py / test_feature_ablation.py / test_kernel_shap.py / test_lime.py multi-input cases":
+        "BasicModel_MultiLayer_MultiInput / BasicModel3 with batches of 2 and extra forward arguments; "
+        "boolean inputs (BasicModelBoolInput)",
+    "test_guided_backprop.py::test_gb_matching": "random input; compares Captum's two classes with each other",
+}
