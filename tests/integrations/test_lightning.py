@@ -154,3 +154,26 @@ def test_only_the_global_rank_zero_writes(tmp_path):
     callback.on_train_epoch_end(trainer, lit)
     callback.on_fit_end(trainer, lit)
     assert not (tmp_path / "rank1").exists()
+
+
+@pytest.mark.timeout(600)
+def test_a_real_two_process_ddp_fit_writes_one_run_from_rank_zero(tmp_path):
+    """Two processes (ddp_spawn, gloo on the CPU) train together; only rank 0 writes, once per epoch, and the
+    run's last checkpoint holds the weights both ranks ended with (DDP keeps them equal)."""
+    import hashlib
+    import os
+
+    run = tmp_path / "ddp-run"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(USER_CODE), os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, str(USER_CODE / "netgaze_test_ddp_fit.py"), str(run)], env=env,
+                          capture_output=True, text=True, timeout=540, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    ranks = dict(line.split()[1:] for line in done.stdout.splitlines() if line.startswith("RANK "))
+    assert set(ranks) == {"0", "1"} and ranks["0"] == ranks["1"], done.stdout
+    loaded = ng.load_run(run, trust_code=True)
+    assert [e for e, _ in loaded.checkpoints] == [1, 2] and loaded.epoch == 2
+    history = (run / "history.jsonl").read_text().splitlines()
+    assert len(history) == 2                                   # one line per epoch: rank 1 wrote nothing
+    state = loaded.model.state_dict()
+    digest = hashlib.sha256(b"".join(state[k].numpy().tobytes() for k in sorted(state))).hexdigest()
+    assert digest == ranks["0"]
