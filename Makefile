@@ -52,6 +52,7 @@ bench: $(BENCH)
 # Every method a peer library also has, run side by side with the peer: benchmarks/results/parity.json
 parity: $(BENCH)
 	$(PY) benchmarks/parity.py
+	$(PY) benchmarks/parity_own_cases.py
 	$(PY) benchmarks/parity_table.py
 
 # Every torchvision classifier and the common timm families: writes benchmarks/results/zoo.json

@@ -32,6 +32,12 @@ def _cell(text: str) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
+def _equal(r: dict) -> str:
+    if r["equal"]:
+        return "yes"
+    return f"within the peer's tolerance ({r['peer_tolerance_abs']:g})" if r.get("within_peer_tolerance") else "**no**"
+
+
 def table(rows: list[dict]) -> str:
     lines = ["| method | peer | compared | largest relative difference | equal (1e-5) | convention that differs |",
              "|---|---|---|---|---|---|"]
@@ -40,12 +46,28 @@ def table(rows: list[dict]) -> str:
             lines.append(f"| {_cell(r['method'])} | {_cell(r['peer'])} | - | - | skipped | {_cell(r['skipped'])} |")
             continue
         lines.append(f"| `{_cell(r['method'])}` | {_cell(r['peer'])} | {_cell(r.get('compared', ''))} "
-                     f"| {r['max_rel_diff']:.1e} | {'yes' if r['equal'] else '**no**'} "
+                     f"| {r['max_rel_diff']:.1e} | {_equal(r)} "
                      f"| {_cell(r.get('convention', ''))} |")
     return "\n".join(lines)
 
 
+OWN = "the peer's own test case"
+
+
+def own_cases(rows: list[dict]) -> str:
+    """The count of the peers' own test cases (``parity_own_cases.json``): equal, or within the peer's tolerance."""
+    equal = sum(r["equal"] for r in rows)
+    within = sum(not r["equal"] and r.get("within_peer_tolerance", False) for r in rows)
+    peers = ", ".join(sorted({r["peer"] for r in rows}))
+    text = f"{len(rows)} of the peers' own test cases ({peers}; expected numbers from their test files): {equal} equal"
+    if within:
+        text += f", {within} within the peer's own tolerance (its numbers come from random samples)"
+    return text
+
+
 def summary(rows: list[dict]) -> str:
+    own = [r for r in rows if str(r.get("compared", "")).startswith(OWN)]
+    rows = [r for r in rows if r not in own]
     compared = [r for r in rows if "skipped" not in r]
     equal = [r for r in compared if r["equal"]]
     differ = sorted({r["method"] for r in compared if not r["equal"]})
@@ -56,6 +78,8 @@ def summary(rows: list[dict]) -> str:
         n = len(compared) - len(equal)
         text += (f"; {n} {'differs' if n == 1 else 'differ'} by a named convention ({', '.join(differ)}: each also "
                  "compared under the peer's convention)")
+    if own:
+        text += "; " + own_cases(own)
     return text + ". Table: [docs/parity.md](docs/parity.md)."
 
 
