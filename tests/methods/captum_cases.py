@@ -24,6 +24,8 @@ SHAP_EXACT = ("Captum samples 500 coalitions and its test allows 1.0; with n >= 
               "coalition with the Shapley kernel: the exact Shapley values, which Captum's expected numbers are")
 LIME_SAMPLED = ("sampled coalitions: Captum's expected numbers come from its own random draws (the test allows 1.0 "
                 "absolute); ours draws its own seeded coalitions, so equal only within Captum's tolerance")
+RELU_DEEPLIFT = ("two inputs, one ng.deeplift call each with the other held at its value: the model is a sum "
+                 "of one term per input, so each input's share is the same as when both move")
 DEFAULT_STRIDE = "Captum's default stride is 1, ours the window: strides=1 passed"
 
 
@@ -102,6 +104,13 @@ def _one_of_pair(method, i: int, **kw):
     return method(net, pair[i], 0, **kw)
 
 
+def _relu_deeplift(i: int) -> torch.Tensor:
+    """ReLUDeepLiftModel ``2 relu(x1) + 2 relu(x2 - 1.5)`` at (1, 2) against (0, 0), input ``i`` alone."""
+    x = (torch.tensor([1.0]), torch.tensor([2.0]))
+    net = Picture(_models().ReLUDeepLiftModel(), (), others=(x[1 - i],), i=i)
+    return ng.deeplift(net, x[i].view(1, 1, 1, 1), 0).flatten()
+
+
 def _multilayer(method, x, **kw):
     return method(Picture(_models().BasicModel_MultiLayer(), (3,)), row(x), 0, **kw).reshape(len(x), 3)
 
@@ -136,6 +145,8 @@ def cases() -> list[Case]:
              lambda: ng.guided_backprop(_models().BasicModel_ConvNet_One_Conv(), _conv_pair()[0], 0), CONV_GB),
         Case("guided_backprop", "test_guided_backprop.py::test_simple_multi_input_conv_gb",
              lambda: _pair(ng.guided_backprop), [CONV_GB_PAIR, CONV_GB_PAIR]),
+        Case("deeplift", "test_deeplift_basic.py::test_relu_deeplift_exact_match",
+             lambda: torch.cat([_relu_deeplift(i) for i in (0, 1)]), [2.0, 1.0], RELU_DEEPLIFT),
         Case("occlusion", "test_occlusion.py::test_simple_input",
              lambda: _multilayer(occ, X1, window=(1, 1), strides=1), [[80.0, 200.0, 120.0]], DEFAULT_STRIDE),
         Case("occlusion", "test_occlusion.py::test_simple_input_larger_shape",
@@ -209,10 +220,10 @@ SKIPPED = {
     "test_integrated_gradients_basic.py": "asserts completeness (convergence delta) and batch consistency only, "
                                           "no expected numbers",
     "test_gradient_shap.py": "asserts completeness and agreement with IntegratedGradients only, no expected numbers",
-    "test_deeplift_basic.py": "every case with expected numbers has several inputs (ReLUDeepLiftModel, "
-                              "TanhDeepLiftModel, ReLULinearModel: ng.deeplift takes one picture batch) or a "
-                              "MaxPool1d (LinearMaxPoolLinearModel: netgaze's max-pool rule covers MaxPool2d only); "
-                              "test_reusable_modules asserts Captum raises where ours applies the rule at each call",
+    "test_deeplift_basic.py (but test_relu_deeplift_exact_match)": "the other cases assert completeness only, "
+        "take multipliers (multiply_by_inputs=False: not an option of ours), a MaxPool1d (LinearMaxPoolLinearModel: "
+        "netgaze's max-pool rule covers MaxPool2d only) or assert that Captum raises on a reused module "
+        "(test_reusable_modules: ours applies the rule at each call)",
     "test_deeplift_classification.py": "asserts completeness and agreement with IntegratedGradients only",
     "noise tunnel (smoothgrad, smoothgrad_sq, vargrad in test_saliency.py, test_input_x_gradient.py, "
     "test_integrated_gradients_basic.py)": "asserts shapes and batch-size consistency only, no expected numbers",
