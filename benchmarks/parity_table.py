@@ -61,7 +61,7 @@ def own_cases(rows: list[dict]) -> str:
     peers = ", ".join(sorted({r["peer"] for r in rows}))
     text = f"{len(rows)} of the peers' own test cases ({peers}; expected numbers from their test files): {equal} equal"
     if within:
-        text += f", {within} within the peer's own tolerance (its numbers come from random samples)"
+        text += f", {within} within the peer's own tolerance (its numbers come from random samples or are rounded)"
     return text
 
 

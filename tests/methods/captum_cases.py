@@ -26,6 +26,9 @@ LIME_SAMPLED = ("sampled coalitions: Captum's expected numbers come from its own
                 "absolute); ours draws its own seeded coalitions, so equal only within Captum's tolerance")
 RELU_DEEPLIFT = ("two inputs, one ng.deeplift call each with the other held at its value: the model is a sum "
                  "of one term per input, so each input's share is the same as when both move")
+LRP_SCALE = ("Captum's LRP starts from the target's score, ours (zennit's) from relevance 1: compared as ours x "
+             "score")
+ROUNDED = "; Captum's expected numbers have 3 significant digits (its test allows 1e-4)"
 DEFAULT_STRIDE = "Captum's default stride is 1, ours the window: strides=1 passed"
 
 
@@ -111,6 +114,25 @@ def _relu_deeplift(i: int) -> torch.Tensor:
     return ng.deeplift(net, x[i].view(1, 1, 1, 1), 0).flatten()
 
 
+def _lrp(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """ng.lrp with the epsilon rule on every layer (Captum's default rules), times the target's score
+    (in eval mode, as ng.lrp runs: SimpleLRPModel has a dropout)."""
+    return ng.lrp(net, x, 0, rule="epsilon", canonizers="none") * net.eval()(x)[:, :1, None, None]
+
+
+class _LinearTanhLinear(nn.Module):
+    """The model defined inside Captum's test_lrp_simple_tanh."""
+
+    def __init__(self):
+        super().__init__()
+        self.linear, self.tanh, self.linear2 = nn.Linear(3, 3, bias=False), nn.Tanh(), nn.Linear(3, 1, bias=False)
+        self.linear.weight.data.fill_(0.1)
+        self.linear2.weight.data.fill_(0.1)
+
+    def forward(self, x):
+        return self.linear2(self.tanh(self.linear(x)))
+
+
 def _multilayer(method, x, **kw):
     return method(Picture(_models().BasicModel_MultiLayer(), (3,)), row(x), 0, **kw).reshape(len(x), 3)
 
@@ -147,6 +169,18 @@ def cases() -> list[Case]:
              lambda: _pair(ng.guided_backprop), [CONV_GB_PAIR, CONV_GB_PAIR]),
         Case("deeplift", "test_deeplift_basic.py::test_relu_deeplift_exact_match",
              lambda: torch.cat([_relu_deeplift(i) for i in (0, 1)]), [2.0, 1.0], RELU_DEEPLIFT),
+        Case("lrp", "test_lrp.py::test_lrp_basic_attributions",
+             lambda: _lrp(_models().BasicModel_ConvNet_One_Conv(), torch.arange(16).view(1, 1, 4, 4).float()),
+             [[0, 1, 2, 3], [0, 5, 6, 7], [0, 9, 10, 11], [0, 0, 0, 0]], LRP_SCALE),
+        Case("lrp", "test_lrp.py::test_lrp_simple_attributions",
+             lambda: _lrp(Picture(_models().SimpleLRPModel(False), (3,)), row([[1.0, 2.0, 3.0]])),
+             [[18.0, 36.0, 54.0]], LRP_SCALE),
+        Case("lrp", "test_lrp.py::test_lrp_simple_attributions_batch",
+             lambda: _lrp(Picture(_models().SimpleLRPModel(False), (3,)), row([[1.0, 2.0, 3.0], [3.0, 6.0, 9.0]])),
+             [[18.0, 36.0, 54.0], [54.0, 108.0, 162.0]], LRP_SCALE),
+        Case("lrp", "test_lrp.py::test_lrp_simple_tanh",
+             lambda: _lrp(Picture(_LinearTanhLinear(), (3,)), row([[1.0, 2.0, 3.0]])),
+             [[0.0269, 0.0537, 0.0806]], LRP_SCALE + ROUNDED, delta=1e-4),
         Case("occlusion", "test_occlusion.py::test_simple_input",
              lambda: _multilayer(occ, X1, window=(1, 1), strides=1), [[80.0, 200.0, 120.0]], DEFAULT_STRIDE),
         Case("occlusion", "test_occlusion.py::test_simple_input_larger_shape",
@@ -232,5 +266,9 @@ SKIPPED = {
     "test_occlusion.py / test_feature_ablation.py / test_kernel_shap.py / test_lime.py multi-input cases":
         "BasicModel_MultiLayer_MultiInput / BasicModel3 with batches of 2 and extra forward arguments; "
         "boolean inputs (BasicModelBoolInput)",
+    "test_lrp.py (other cases)": "rules set per layer that ng.lrp has no name for (GammaRule(gamma=1) beside "
+        "gamma 0.25, IdentityRule, a custom Addition_Module), MaxPool-only or 1-D pooling models, several inputs; "
+        "test_lrp_simple_attributions_AlphaBeta (Alpha1_Beta0 on both layers) expects [[12, 33.6, 50.4]] where "
+        "ng.lrp rule='zplus' gives [[18, 36, 54]] (not investigated)",
     "test_guided_backprop.py::test_gb_matching": "random input; compares Captum's two classes with each other",
 }
