@@ -14,6 +14,7 @@ from typing import Callable
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 import netgaze as ng
 
@@ -28,6 +29,8 @@ RELU_DEEPLIFT = ("two inputs, one ng.deeplift call each with the other held at i
                  "of one term per input, so each input's share is the same as when both move")
 LRP_SCALE = ("Captum's LRP starts from the target's score, ours (zennit's) from relevance 1: compared as ours x "
              "score")
+CAM_GRID = ("Captum's LayerGradCam returns the layer's grid without ReLU (relu_attributions=False); ours is "
+            "ReLU'd and upsampled bilinearly to the input: Captum's numbers compared after the same ReLU and resize")
 ROUNDED = "; Captum's expected numbers have 3 significant digits (its test allows 1e-4)"
 DEFAULT_STRIDE = "Captum's default stride is 1, ours the window: strides=1 passed"
 
@@ -114,6 +117,17 @@ def _relu_deeplift(i: int) -> torch.Tensor:
     return ng.deeplift(net, x[i].view(1, 1, 1, 1), 0).flatten()
 
 
+def _cam_at_input(grid: list) -> torch.Tensor:
+    """Captum's LayerGradCam map (the layer's grid, no ReLU) as ours: ReLU'd, bilinear to the 4 x 4 input."""
+    return F.interpolate(torch.tensor(grid)[None, None].relu(), size=(4, 4), mode="bilinear", align_corners=False)[0]
+
+
+def _frozen(net: nn.Module) -> nn.Module:
+    for p in net.parameters():
+        p.requires_grad_(False)
+    return net
+
+
 def _lrp(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """ng.lrp with the epsilon rule on every layer (Captum's default rules), times the target's score
     (in eval mode, as ng.lrp runs: SimpleLRPModel has a dropout)."""
@@ -181,6 +195,18 @@ def cases() -> list[Case]:
         Case("lrp", "test_lrp.py::test_lrp_simple_tanh",
              lambda: _lrp(Picture(_LinearTanhLinear(), (3,)), row([[1.0, 2.0, 3.0]])),
              [[0.0269, 0.0537, 0.0806]], LRP_SCALE + ROUNDED, delta=1e-4),
+        Case("gradcam", "layer/test_grad_cam.py::test_simple_input_conv",
+             lambda: ng.gradcam(_models().BasicModel_ConvNet_One_Conv(), _conv_pair()[0], "conv1", 0),
+             _cam_at_input([[11.25, 13.5], [20.25, 22.5]]), CAM_GRID),
+        Case("gradcam", "layer/test_grad_cam.py::test_simple_input_conv_no_grad",
+             lambda: ng.gradcam(_frozen(_models().BasicModel_ConvNet_One_Conv()), _conv_pair()[0], "conv1", 0),
+             _cam_at_input([[11.25, 13.5], [20.25, 22.5]]), CAM_GRID),
+        Case("gradcam", "layer/test_grad_cam.py::test_simple_input_conv_relu",
+             lambda: ng.gradcam(_models().BasicModel_ConvNet_One_Conv(), _conv_pair()[0], "relu1", 0),
+             _cam_at_input([[0.0, 4.0], [28.0, 32.5]]), CAM_GRID),
+        Case("gradcam", "layer/test_grad_cam.py::test_simple_multi_input_conv",
+             lambda: ng.gradcam(_models().BasicModel_ConvNet_One_Conv(), _conv_pair(), "conv1", 0),
+             _cam_at_input([[14.5, 19.0], [32.5, 37.0]]), CAM_GRID),
         Case("occlusion", "test_occlusion.py::test_simple_input",
              lambda: _multilayer(occ, X1, window=(1, 1), strides=1), [[80.0, 200.0, 120.0]], DEFAULT_STRIDE),
         Case("occlusion", "test_occlusion.py::test_simple_input_larger_shape",
@@ -270,5 +296,9 @@ SKIPPED = {
         "gamma 0.25, IdentityRule, a custom Addition_Module), MaxPool-only or 1-D pooling models, several inputs; "
         "test_lrp_simple_attributions_AlphaBeta (Alpha1_Beta0 on both layers) expects [[12, 33.6, 50.4]] where "
         "ng.lrp rule='zplus' gives [[18, 36, 54]] (not investigated)",
+    "layer/test_grad_cam.py (other cases)": "per-channel maps (attr_dim_summation=False), attributions to a "
+        "layer's input (attribute_to_layer_input=True) and linear layers: no netgaze counterpart",
+    "test_guided_grad_cam.py": "Captum upsamples Grad-CAM by nearest neighbour before multiplying, ours bilinearly; "
+        "its expected numbers are the products, which cannot be converted",
     "test_guided_backprop.py::test_gb_matching": "random input; compares Captum's two classes with each other",
 }
