@@ -151,11 +151,8 @@ def _multilayer(method, x, **kw):
     return method(Picture(_models().BasicModel_MultiLayer(), (3,)), row(x), 0, **kw).reshape(len(x), 3)
 
 
-def _grid(x):
-    return torch.arange(3).view(1, 3)
-
-
 X1, X2 = [[20.0, 50.0, 30.0]], [[2.0, 10.0, 3.0], [20.0, 50.0, 30.0]]
+EACH = torch.arange(3).view(1, 3)              # one feature per value (Captum's default mask)
 MASK, MASKS = torch.tensor([[0, 0, 1]]), torch.tensor([[0, 0, 1], [1, 1, 0]]).view(2, 1, 1, 3)
 
 
@@ -223,7 +220,7 @@ def cases() -> list[Case]:
              lambda: torch.cat([_one_of_pair(occ, 0, window=(2, 3), strides=(2, 1)),
                                 _one_of_pair(occ, 1, window=(1, 2), strides=(1, 2))]), [occ1, occ2]),
         Case("feature_ablation", "test_feature_ablation.py::test_simple_ablation",
-             lambda: _multilayer(fa, X1, feature_mask=_grid(X1)), [[80.0, 200.0, 120.0]]),
+             lambda: _multilayer(fa, X1, feature_mask=EACH), [[80.0, 200.0, 120.0]]),
         Case("feature_ablation", "test_feature_ablation.py::test_simple_ablation_int_to_int",
              lambda: fa(Picture(_models().BasicModel(), (3,)), row([[-3, 1, 2]]), 0,
                         feature_mask=torch.arange(3).view(1, 3)).flatten(), [[-3, 0, 0]]),
@@ -232,7 +229,7 @@ def cases() -> list[Case]:
         Case("feature_ablation", "test_feature_ablation.py::test_simple_ablation_with_baselines",
              lambda: _multilayer(fa, X1, feature_mask=MASK, baseline=4.0), [[248.0, 248.0, 104.0]]),
         Case("feature_ablation", "test_feature_ablation.py::test_multi_sample_ablation",
-             lambda: _multilayer(fa, X2, feature_mask=_grid(X2)), [[8.0, 35.0, 12.0], [80.0, 200.0, 120.0]]),
+             lambda: _multilayer(fa, X2, feature_mask=EACH), [[8.0, 35.0, 12.0], [80.0, 200.0, 120.0]]),
         Case("feature_ablation", "test_feature_ablation.py::test_multi_sample_ablation_with_mask",
              lambda: _multilayer(fa, X2, feature_mask=MASKS), [[41.0, 41.0, 12.0], [280.0, 280.0, 120.0]]),
         Case("feature_ablation", "test_feature_ablation.py::test_simple_multi_input_conv (one feature per input)",
@@ -241,28 +238,28 @@ def cases() -> list[Case]:
         Case("feature_ablation", "test_feature_ablation.py::test_simple_multi_input_conv",
              lambda: torch.cat([_one_of_pair(fa, i, feature_mask=each) for i in (0, 1)]), [pair_fa, pair_fa2]),
         Case("kernel_shap", "test_kernel_shap.py::test_linear_kernel_shap",
-             lambda: _multilayer(ks, X1, feature_mask=_grid(X1), n=8, baseline=torch.tensor([10.0, 20.0, 10.0])),
+             lambda: _multilayer(ks, X1, feature_mask=EACH, n=8, baseline=torch.tensor([10.0, 20.0, 10.0])),
              [[40.0, 120.0, 80.0]], SHAP_EXACT),
         Case("kernel_shap", "test_kernel_shap.py::test_simple_kernel_shap",
-             lambda: _multilayer(ks, X1, feature_mask=_grid(X1), n=8), [[76.66666, 196.66666, 116.66666]], SHAP_EXACT),
+             lambda: _multilayer(ks, X1, feature_mask=EACH, n=8), [[76.66666, 196.66666, 116.66666]], SHAP_EXACT),
         Case("kernel_shap", "test_kernel_shap.py::test_simple_kernel_shap_with_mask",
              lambda: _multilayer(ks, X1, feature_mask=MASK, n=4), [[275.0, 275.0, 115.0]], SHAP_EXACT),
         Case("kernel_shap", "test_kernel_shap.py::test_simple_kernel_shap_with_baselines",
              lambda: _multilayer(ks, X1, feature_mask=MASK, n=4, baseline=4.0), [[248.0, 248.0, 104.0]], SHAP_EXACT),
         Case("kernel_shap", "test_kernel_shap.py::test_simple_batch_kernel_shap",
-             lambda: _multilayer(ks, X2, feature_mask=_grid(X2), n=8),
+             lambda: _multilayer(ks, X2, feature_mask=EACH, n=8),
              [[7.0, 32.5, 10.5], [76.66666, 196.66666, 116.66666]], SHAP_EXACT),
         Case("kernel_shap", "test_kernel_shap.py::test_simple_batch_kernel_shap_with_mask",
              lambda: _multilayer(ks, X2, feature_mask=MASKS, n=4), [[39.5, 39.5, 10.5], [275.0, 275.0, 115.0]],
              SHAP_EXACT),
         Case("lime", "test_lime.py::test_simple_lime",
-             lambda: _multilayer(ng.lime, X1, feature_mask=_grid(X1), n=500, alpha=1.0),
+             lambda: _multilayer(ng.lime, X1, feature_mask=EACH, n=500, alpha=1.0),
              [[73.3716, 193.3349, 113.3349]], LIME_SAMPLED, delta=1.0),
         Case("lime", "test_lime.py::test_simple_lime_with_mask",
              lambda: _multilayer(ng.lime, X1, feature_mask=MASK, n=500, alpha=1.0),
              [[271.0, 271.0, 111.0]], LIME_SAMPLED, delta=1.0),
         Case("lime", "test_lime.py::test_simple_batch_lime",
-             lambda: _multilayer(ng.lime, [[20.0, 50.0, 30.0], [10.0, 14.0, 4.0]], feature_mask=_grid(X2), n=800,
+             lambda: _multilayer(ng.lime, [[20.0, 50.0, 30.0], [10.0, 14.0, 4.0]], feature_mask=EACH, n=800,
                                  alpha=1.0), [[73.4450, 193.5979, 113.4363], [32.11, 48.00, 11.00]],
              LIME_SAMPLED, delta=1.0),
         Case("lime", "test_lime.py::test_simple_lime_with_baselines",
@@ -300,5 +297,7 @@ SKIPPED = {
         "layer's input (attribute_to_layer_input=True) and linear layers: no netgaze counterpart",
     "test_guided_grad_cam.py": "Captum upsamples Grad-CAM by nearest neighbour before multiplying, ours bilinearly; "
         "its expected numbers are the products, which cannot be converted",
+    "test_shapley.py": "its single-input cases are the models, inputs, masks and numbers of test_kernel_shap.py's "
+        "(exact Shapley values), answered above by kernel_shap; not repeated",
     "test_guided_backprop.py::test_gb_matching": "random input; compares Captum's two classes with each other",
 }
