@@ -112,6 +112,21 @@ def newer_gradcam_peers(model, x, targets, classes) -> list[dict]:
     rows.append(row("fullgrad", "pytorch-grad-cam", shifted / (1e-7 + shifted.flatten(1).amax(1)[:, None, None]),
                     theirs, "normalise once", "each channel scaled to [0, 1] at its layer's grid, then upsampled "
                     "(the peer's convention; the authors' code scales per picture across channels)"))
+    import numpy as np
+    from pytorch_grad_cam import DeepFeatureFactorization
+
+    concepts, maps = DeepFeatureFactorization(model=model, target_layer=model.layer3,
+                                              computation_on_concepts=None)(x, n_components=4)
+    ours = ng.dff(model, x, "layer3", n_components=4)
+    rows.append(row("dff (concepts)", "pytorch-grad-cam", ours.concepts, torch.from_numpy(concepts), "raw",
+                    "the same scikit-learn NMF (init random, random_state 0)", layer="layer3"))
+    f = ours.factors - ours.factors.flatten(2).amin(2)[..., None, None]
+    f = f / (1e-7 + f.flatten(2).amax(2)[..., None, None])
+    rows.append(row("dff (maps)", "pytorch-grad-cam", F.interpolate(f, size=tuple(x.shape[-2:]), mode="bilinear",
+                                                                  align_corners=False),
+                    torch.from_numpy(np.stack(maps)), "normalise each map at the layer's grid",
+                    "ours are raw factors (.factors, .maps upsampled); the peer scales each to [0, 1], then resizes",
+                    layer="layer3"))
     return rows
 
 
