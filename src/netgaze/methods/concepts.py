@@ -40,8 +40,9 @@ gradient, summed over the colour channels. What the pass starts from is ``maps=`
 ``J_c(x)`` is the Jacobian of the layer's channel ``c`` with respect to the input. The maps of the
 ``k`` channels come from ONE batched backward pass from the layer to the input
 (``torch.autograd.grad(..., is_grads_batched=True)`` with ``k`` seeds, one per channel), not ``k``
-passes; its cost is still about ``k`` backward passes of arithmetic, so a GPU, where a batch costs
-little more than one picture, is where it is cheap.
+passes; its arithmetic is still about ``k`` backward passes (on a CPU it is no faster than ``k``
+single passes; the batching is meant for GPUs, where a small batch costs little more than one
+picture).
 """
 from __future__ import annotations
 
