@@ -17,6 +17,14 @@ def serve_runs(tmp_path_factory):
     return make_runs(tmp_path_factory.mktemp("serve-runs"))
 
 
+@pytest.fixture(scope="session")
+def concepts_run(serve_runs, tmp_path_factory):
+    """A copy of the tiny classifier with ``artifacts/concepts`` (its concept atlas)."""
+    from serve_fixtures import with_concepts
+
+    return with_concepts(tmp_path_factory.mktemp("concepts-run"), serve_runs["cnn"])
+
+
 @pytest.fixture(scope="module")
 def sources(serve_runs):
     from netgaze.serve import Sources

@@ -65,3 +65,19 @@ def make_runs(root: Path) -> dict[str, Path]:
         return runs
     finally:
         torch.set_num_threads(before)
+
+
+def with_concepts(root: Path, cnn: Path) -> Path:
+    """A copy of the tiny classifier run with its concept atlas (``netgaze study concepts``), made once."""
+    from netgaze.analyses.run_studies import concepts_study
+
+    run = Path(root) / "concepts"
+    if not (run / "artifacts" / "concepts" / "concepts.json").is_file():
+        shutil.copytree(cnn, run, ignore=shutil.ignore_patterns("artifacts"), dirs_exist_ok=True)
+        before = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            concepts_study(run, k=6, n_channels=6, featureviz_steps=0, progress=False)
+        finally:
+            torch.set_num_threads(before)
+    return run
