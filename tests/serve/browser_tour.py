@@ -43,7 +43,7 @@ def tour(url: str, shots: Path | None = None, runs: dict[str, str] | None = None
     from playwright.sync_api import sync_playwright
 
     runs = runs or {}
-    report: dict = {"console": [], "page_errors": [], "failed": [], "steps": []}
+    report: dict = {"console": [], "page_errors": [], "failed": [], "steps": [], "http_errors": []}
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
         try:
@@ -51,6 +51,7 @@ def tour(url: str, shots: Path | None = None, runs: dict[str, str] | None = None
             page.on("console", lambda m: report["console"].append(m.text) if m.type == "error" else None)
             page.on("pageerror", lambda e: report["page_errors"].append(str(e)))
             page.on("requestfailed", lambda r: report["failed"].append(r.url))
+            page.on("response", lambda r: report["http_errors"].append(f"{r.status} {r.url}") if r.status >= 400 else None)
 
             def shot(name: str) -> None:
                 if shots is not None:
@@ -83,6 +84,9 @@ def tour(url: str, shots: Path | None = None, runs: dict[str, str] | None = None
             fourth = wait_for_new(page, "#tiles", third)
             report["steps"].append(("explain: uploaded a picture", third, fourth))
             report["upload_caption"] = page.text_content("#tiles figure figcaption")
+
+            # Explain: click a point of a map -> the concepts that contribute there; then the Concepts page.
+            concepts_tour(page, url, runs.get("concepts") or cnn, report, shot)
 
             # Area: drag a box on the reconstruction / segmentation.
             dense = runs.get("dense")
@@ -145,6 +149,37 @@ def tour(url: str, shots: Path | None = None, runs: dict[str, str] | None = None
     return report
 
 
+def settled(page) -> None:
+    """Wait until no panel says it is computing (at most ``TIMEOUT_MS``: a panel busy longer fails)."""
+    page.wait_for_function("() => !document.querySelector('[data-busy]')", timeout=TIMEOUT_MS)
+
+
+def concepts_tour(page, url: str, run: str | None, report: dict, shot) -> None:
+    """Click a point of the Explain page's first map, read the concepts list; open the Concepts page."""
+    page.goto(url + "/#/explain?" + (f"run={run}&" if run else "") + "index=2&guided=0")
+    wait_for_new(page, "#tiles", None)
+    canvas = page.locator("#tiles canvas.map").first
+    size = canvas.bounding_box()
+    page.mouse.click(size["x"] + 0.5 * size["width"], size["y"] + 0.4 * size["height"])
+    wait_for_new(page, "#concept-list", None)
+    settled(page)
+    report["concept_rows"] = page.eval_on_selector_all(
+        "#concept-list tr[data-channel]", "rows => rows.map(r => Number(r.dataset.channel))")
+    report["concept_values"] = page.eval_on_selector_all(
+        "#concept-list tr[data-channel] td:nth-child(2) div", "ds => ds.map(d => d.textContent)")
+    report["concept_crops"] = page.locator("#concept-list canvas.crop").count()
+    report["concept_title"] = page.text_content("#concepts .concepts-title")
+    shot("explain-concepts")
+    page.goto(url + "/#/concepts" + (f"?run={run}" if run else ""))
+    wait_for_new(page, "#atlas", None)
+    page.wait_for_function("() => document.getElementById('atlas').dataset.am === '1'", timeout=TIMEOUT_MS)
+    settled(page)
+    report["atlas_rows"] = page.locator("#atlas tr[data-channel]").count()
+    report["atlas_title"] = page.text_content("#atlas-title")
+    report["atlas_images"] = page.locator("#atlas td.am img").count()
+    shot("concepts")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs", nargs="*", help="run folders to serve (default: tiny runs trained now)")
@@ -157,10 +192,12 @@ def main(argv=None) -> int:
     if not paths:
         from serve_fixtures import make_runs
         made = make_runs(Path(tempfile.mkdtemp(prefix="netgaze-screens-")))
-        paths = [str(made[k]) for k in ("cnn", "vae", "fcn")]
+        from serve_fixtures import with_concepts
+        paths = [str(made[k]) for k in ("cnn", "vae", "fcn")] + [str(with_concepts(made["cnn"].parent, made["cnn"]))]
     sources = Sources.from_arguments(paths)
     pick = {"classify": next((s.id for s in sources if s.task == "classify" and len(s.epochs) > 1), None),
-            "dense": next((s.id for s in sources if s.task != "classify"), None)}
+            "dense": next((s.id for s in sources if s.task != "classify"), None),
+            "concepts": next((s.id for s in sources if s.concepts_artifact() is not None), None)}
     with BackgroundServer(sources, Settings(processes=True)) as server:
         report = tour(server.url, Path(args.out), pick)
     print(f"screenshots in {args.out}: " + ", ".join(sorted(p.name for p in Path(args.out).glob('*.png'))))

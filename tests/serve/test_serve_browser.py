@@ -20,13 +20,23 @@ def _skip_reason() -> str | None:
 
 
 @pytest.mark.skipif(_skip_reason() is not None, reason=_skip_reason() or "")
-def test_every_page_in_headless_chromium(serve_runs, tmp_path):
+def test_every_page_in_headless_chromium(serve_runs, concepts_run, tmp_path):
     from netgaze.serve import BackgroundServer, Settings, Sources
 
-    sources = Sources.from_arguments([str(serve_runs[k]) for k in ("cnn", "vae", "fcn", "evil")])
+    sources = Sources.from_arguments([str(serve_runs[k]) for k in ("cnn", "vae", "fcn", "evil")] + [str(concepts_run)])
     with BackgroundServer(sources, Settings(processes=True)) as server:
-        report = tour(server.url, tmp_path / "shots", {"classify": "cnn", "dense": "vae", "escape": "evil"})
+        report = tour(server.url, tmp_path / "shots", {"classify": "cnn", "dense": "vae", "escape": "evil",
+                                                       "concepts": "concepts"})
     assert report["console"] == [] and report["page_errors"] == [] and report["failed"] == []
+    assert report["http_errors"] == []                             # no 4xx or 5xx answer on any page
+    # the click on the map listed 8 concepts, sorted by their conditional map's value at the point
+    assert len(report["concept_rows"]) == 8 and len(set(report["concept_rows"])) == 8
+    at_point = [float(t.split()[-1]) for t in report["concept_values"] if t.startswith("at the point")]
+    assert len(at_point) == 8 and at_point == sorted(at_point, reverse=True)
+    assert report["concept_crops"] == 8 * 2 * 5                    # 5 crops by relevance, 5 by activation each
+    assert report["concept_title"].startswith("Concepts at (")
+    assert report["atlas_rows"] == 6 and report["atlas_images"] == 6   # n_channels=6, each with its AM picture
+    assert report["atlas_title"].startswith("Concept atlas of features for class circle")
     for step, before, after in report["steps"]:
         assert after and after != before, step                     # a new map arrived after each gesture
     assert report["explain_tiles"] == 4                            # picture, two layers, guided backprop
@@ -41,7 +51,8 @@ def test_every_page_in_headless_chromium(serve_runs, tmp_path):
     assert EVIL in report["escape_options"]                        # shown as text ...
     assert report["xss"] is None                                   # ... never run
     assert {p.name for p in (tmp_path / "shots").iterdir()} == {"explain.png", "area.png", "epochs.png",
-                                                                "embedding.png", "units.png"}
+                                                                "embedding.png", "units.png", "explain-concepts.png",
+                                                                "concepts.png"}
 
 
 # In the page: ask for the packed map AND the server's PNG overlay of one request, draw the map

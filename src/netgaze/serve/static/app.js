@@ -2,7 +2,8 @@
 "use strict";
 
 // ---------------------------------------------------------------- routing
-const PAGES = { explain: explainPage, area: areaPage, epochs: epochsPage, embedding: embeddingPage, units: unitsPage };
+const PAGES = { explain: explainPage, area: areaPage, epochs: epochsPage, embedding: embeddingPage, units: unitsPage,
+                concepts: conceptsPage };
 
 function route() {
   const [path, query] = location.hash.replace(/^#\/?/, "").split("?");

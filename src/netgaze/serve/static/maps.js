@@ -33,7 +33,9 @@ function explainPage(params) {
   ];
   if (needsUpload(run, params)) return uploadFirst(controls);
   const view = el("div", {}, el("div", { class: "panel prediction", id: "prediction", text: "choose a picture" }),
-                  el("div", { class: "tiles", id: "tiles" }));
+                  el("div", { class: "tiles", id: "tiles" }),
+                  el("div", { class: "panel", id: "concepts" }, el("span", { class: "hint",
+                    text: "Click a point of a map to list the concepts (channels) that contribute there." })));
   const image = imageOf(params);
   const wanted = target === "predicted" ? { top: 1 } : target === "top3" ? { top: 3 } :
     { class: Number(target.split(":")[1]) };
@@ -53,7 +55,10 @@ function explainPage(params) {
     for (const [name, packed] of Object.entries(maps)) {
       for (let k = 0; k < mapCount(packed, cam); k++) {
         const cls = result.target.classes ? result.target.classes[k].name : result.target.name;
-        figures.push(mapFigure(await mapCanvas(packed, source, cam, k), method + (name ? " " + name : "") + " for " + cls));
+        const canvas = await mapCanvas(packed, source, cam, k);
+        if (name) canvas.dataset.layer = name;        // a click asks for this layer's concepts (concepts.js)
+        canvas.dataset.class = result.target.classes ? result.target.classes[k].class : result.target.class;
+        figures.push(mapFigure(canvas, method + (name ? " " + name : "") + " for " + cls));
       }
     }
     if (guide) {
@@ -68,6 +73,7 @@ function explainPage(params) {
     tiles.replaceChildren(figure(source, image.upload ? "uploaded picture" :
       image.split + " picture #" + image.index + (result.label ? ", a " + result.label.name : "")), ...figures);
     tiles.dataset.stamp = String(++state.seq);
+    conceptClicks(run, image);
     const prediction = document.getElementById("prediction");
     prediction.replaceChildren(el("b", { text: "prediction: " }),
       ...result.prediction.top.map((t) => el("span", { text: t.name + " " + pct(t.p) })),
