@@ -1,8 +1,11 @@
 """Method x metric table for one model: every faithfulness number side by side.
 
 Columns: pointing game, energy pointing game (needs ground truth), deletion and
-insertion AUC, and the Spearman correlation after the last cascading randomization
-step (lower = the method depends more on the learned weights).
+insertion AUC, the Spearman correlation after the last cascading randomization
+step (lower = the method depends more on the learned weights), and the families of
+``table_extra`` (ROAD, IROF, pixel flipping, relevance mass / rank, sparseness,
+complexity, average drop / increase, infidelity, max-sensitivity, local Lipschitz,
+random logit, eMPRT).
 """
 from __future__ import annotations
 
@@ -24,6 +27,7 @@ from netgaze.metrics.deletion import BaselineLike, deletion_curve, insertion_cur
 from netgaze.metrics.maps import MethodLike, explain, resolve_method
 from netgaze.metrics.pointing import Regions, as_masks, centre_baseline, energy_pointing_game, pointing_game
 from netgaze.metrics.randomization import model_randomization
+from netgaze.metrics.table_extra import DEFAULT_FAMILIES, EXTRA_COLUMNS, check_families, extra_row
 from netgaze.core.recorder import OutputSelector
 from netgaze.core.targets import TargetLike
 
@@ -33,6 +37,7 @@ COLUMNS = {
     "deletion_auc": ("deletion AUC", "lower"),
     "insertion_auc": ("insertion AUC", "higher"),
     "randomization_spearman": ("rand. Spearman (last step)", "lower"),
+    **EXTRA_COLUMNS,
     "seconds": ("seconds", "lower"),
 }
 
@@ -86,6 +91,7 @@ def method_table(model: nn.Module, x: torch.Tensor, regions: Regions | None = No
                  baseline: BaselineLike = "blur", randomization_images: int | None = 16,
                  randomization_layers: Sequence[str] | None = None, batch_size: int = 128,
                  with_centre_baseline: bool = True, random_state: int = 0,
+                 metrics: Sequence[str] | None = None, costly_images: int | None = 16,
                  output: OutputSelector = None) -> MetricTable:
     """Explain ``x`` with every method and score each one on every metric.
 
@@ -103,6 +109,13 @@ def method_table(model: nn.Module, x: torch.Tensor, regions: Regions | None = No
             randomization check; 0 skips it, None uses all.
         randomization_layers: layers to randomize (default: all, top-down).
         with_centre_baseline: add a ``centre`` row (the centre-prior map).
+        metrics: the families of ``netgaze.metrics.table_extra.FAMILIES`` to add (default
+            ``DEFAULT_FAMILIES``: ROAD, relevance mass / rank, sparseness / complexity,
+            average drop / increase, infidelity, random logit; IROF, pixel flipping,
+            max-sensitivity, local Lipschitz and eMPRT on request; ``()`` for none).
+        costly_images: every added family but relevance mass / rank, sparseness,
+            complexity and average drop / increase runs on the first this many images
+            only (None: all); see ``netgaze.metrics.table_extra``.
     """
     from netgaze.methods import METHODS
 
@@ -110,6 +123,7 @@ def method_table(model: nn.Module, x: torch.Tensor, regions: Regions | None = No
         methods = {name: METHODS[name] for name in DEFAULT_METHODS}
     elif not isinstance(methods, Mapping):
         methods = {resolve_method(m)[0]: m for m in methods}
+    families = DEFAULT_FAMILIES if metrics is None else check_families(metrics)
     target = fixed_target(model, x, target, output)
     masks = as_masks(regions, x[:, 0]) if regions is not None else None
     rows: dict[str, dict[str, float]] = {}
@@ -138,10 +152,14 @@ def method_table(model: nn.Module, x: torch.Tensor, regions: Regions | None = No
             row["randomization_spearman"] = float(result.spearman[-1]) if len(result.spearman) else float("nan")
         else:
             row["randomization_spearman"] = float("nan")
+        row.update(extra_row(model, x, maps, method, layer, target, _first, masks, families=families,
+                             costly_images=costly_images, steps=steps, batch_size=batch_size,
+                             random_state=random_state, output=output))
         row["seconds"] = time.perf_counter() - began
         rows[label] = row
     settings = {"images": int(x.shape[0]), "steps": steps, "baseline": baseline if isinstance(baseline, str) else
-                "custom", "layer": str(layer), "randomization_images": randomization_images}
+                "custom", "layer": str(layer), "randomization_images": randomization_images,
+                "metrics": list(families), "costly_images": costly_images}
     return MetricTable(rows=rows, settings=settings)
 
 
