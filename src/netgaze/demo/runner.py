@@ -31,7 +31,11 @@ from netgaze.studies.common import atomic_write_json, write_manifest
 
 
 SHORT_HEADERS = {"pointing": "pointing", "energy_pointing": "energy pointing", "deletion_auc": "deletion",
-                 "insertion_auc": "insertion", "randomization_spearman": "random. ρ", "seconds": "seconds"}
+                 "insertion_auc": "insertion", "randomization_spearman": "random. ρ", "seconds": "seconds",
+                 "road_morf": "ROAD MoRF", "road_lerf": "ROAD LeRF", "relevance_mass": "rel. mass",
+                 "relevance_rank": "rel. rank", "sparseness": "sparse", "complexity": "complex",
+                 "average_drop": "avg. drop", "increase_confidence": "incr. conf.", "infidelity": "infid.",
+                 "random_logit": "rand. logit"}
 
 CLASSIFIERS = [  # (run folder, model, augmentation, what the report calls it)
     ("cnn", "simple-cnn", "none", "simple CNN"),
@@ -135,7 +139,7 @@ class Demo(DemoSession):
         examples = pick_examples(run.dataset("test"), self.settings.faithfulness_images, seed=2)
         table = method_table(run.model, examples.images, examples.masks,
                              methods=["gradcam", "gradcam_pp", "layercam", "saliency", "guided_backprop"],
-                             steps=10, randomization_images=8)
+                             steps=10, randomization_images=8, costly_images=8)
         data = table.to_dict()
         keys = [k for k in data["columns"] if any(k in r for r in data["rows"].values())]
         write_manifest(run.artifacts, "faithfulness", {
