@@ -4,7 +4,8 @@
 
 Each picture's map is a 16x16 L1-normalised blob around one of three planted strategy centres
 (one a corner tag, two on the object), jittered, with noise. Timed per size: the clustering
-(sparse 10-nearest-neighbour affinity, ARPACK eigenvectors, eigengap, k-means) and the t-SNE of
+(sparse 10-nearest-neighbour affinity: exact below 10k maps, HNSW above; ARPACK eigenvectors,
+LOBPCG + AMG for pieces above 20k; eigengap, k-means; ``bench_scale.py`` goes to a million) and the t-SNE of
 the spectral embedding (at most 5,000 points, ``strategies``' default ``tsne_limit``); checked:
 the number of clusters the eigengap picks and the purity of the clusters. The affinity never
 holds more than ``2 * 10 * n`` entries. Writes ``benchmarks/results/strategies.json``.
@@ -18,7 +19,7 @@ import time
 import numpy as np
 from _timing import print_table, write_results
 
-from netgaze.analyses.spectral import spectral_clusters
+from netgaze.analyses.spectral import spectral_result
 from netgaze.embed.project import tsne
 
 CENTRES = [(1.5, 1.5), (8.0, 8.0), (13.0, 3.0)]
@@ -41,7 +42,7 @@ def main(sizes: list[int]) -> None:
         features, truth = planted(n)
         start = time.perf_counter()
         cpu = time.process_time()
-        result = spectral_clusters(features, random_state=0)
+        result = spectral_result(features, random_state=0)
         seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu
         purity = sum(np.bincount(truth[result.labels == k]).max() for k in range(result.n_clusters)) / n
         rows_tsne = np.sort(np.random.default_rng(0).choice(n, min(n, 5000), replace=False))

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from netgaze.analyses.spectral import eigengap, knn_affinity, laplacian_spectrum, spectral_clusters
+from netgaze.analyses.spectral import eigengap, knn_affinity, laplacian_spectrum, spectral_result
 
 
 def planted(sizes, seed=0, res=8):
@@ -23,7 +23,7 @@ def planted(sizes, seed=0, res=8):
 @pytest.mark.parametrize("sizes", [(30, 50), (40, 25, 35), (250, 350)])
 def test_planted_clusters_are_recovered_and_counted_by_the_eigengap(sizes):
     features, truth = planted(sizes)
-    result = spectral_clusters(features, random_state=0)
+    result = spectral_result(features, random_state=0)
     assert result.n_clusters == len(sizes)
     # the same partition up to renaming: each cluster is pure and clusters are numbered by size
     for k in range(len(sizes)):
@@ -34,9 +34,9 @@ def test_planted_clusters_are_recovered_and_counted_by_the_eigengap(sizes):
 
 def test_fixed_number_of_clusters_and_same_seed_same_result():
     features, _ = planted((30, 50))
-    three = spectral_clusters(features, n_clusters=3)
+    three = spectral_result(features, n_clusters=3)
     assert three.n_clusters == 3 and sorted(set(three.labels.tolist())) == [0, 1, 2]
-    again = spectral_clusters(features, n_clusters=3)
+    again = spectral_result(features, n_clusters=3)
     assert np.array_equal(three.labels, again.labels)
 
 
@@ -68,3 +68,56 @@ def test_eigengap_picks_the_largest_relative_jump():
     assert eigengap(np.array([0, 0.003, 0.05, 0.06, 0.07, 0.08]), 5) == 2  # weakly joined clusters
     assert eigengap(np.array([0, 0.01, 0.013, 0.014, 0.017, 0.029]), 5) == 1  # one diffuse cluster
     assert eigengap(np.array([0, 0, 0, 0.108, 0.109, 0.144]), 5) == 3
+
+
+def test_public_spectral_clusters_takes_maps_of_any_shape_and_returns_one_id_per_row():
+    import torch
+
+    import netgaze as ng
+
+    features, truth = planted((40, 60))
+    maps = features.reshape(-1, 8, 8)
+    labels = ng.analyses.spectral_clusters(maps)
+    assert labels.shape == (100,) and labels.dtype == np.int64
+    assert np.bincount(labels).tolist() == [60, 40]
+    assert np.array_equal(ng.analyses.spectral_clusters(torch.as_tensor(maps[:, None])), labels)  # [n, 1, 8, 8]
+    assert np.array_equal(ng.analyses.spectral_clusters(maps * 7.0, normalize=True), labels)
+    assert len(set(ng.analyses.spectral_clusters(maps, n_clusters=3).tolist())) == 3
+
+
+def test_approximate_neighbours_and_multigrid_eigenvectors_agree_with_the_exact_path(monkeypatch):
+    from sklearn.metrics import adjusted_rand_score
+
+    import netgaze.analyses.spectral as spectral
+
+    features, truth = planted((700, 900, 800), seed=3)
+    exact = spectral_result(features, neighbors="exact")
+    monkeypatch.setattr(spectral, "AMG_LIMIT", 100)  # LOBPCG + AMG on every piece of the graph
+    approximate = spectral_result(features, neighbors="approximate")
+    assert exact.n_clusters == approximate.n_clusters == 3
+    assert adjusted_rand_score(exact.labels, approximate.labels) >= 0.95
+    np.testing.assert_allclose(approximate.eigenvalues[:3], 0, atol=1e-6)
+    distances, neighbours = spectral.knn_search(features, 10, "approximate")
+    assert not (neighbours == np.arange(len(features))[:, None]).any()  # never its own neighbour
+    assert (np.diff(distances, axis=1) >= 0).all()
+
+
+def test_duplicate_rows_are_never_their_own_neighbours():
+    from netgaze.analyses.spectral import knn_search
+
+    rows = np.repeat(np.random.default_rng(0).random((50, 4)), 3, axis=0)
+    for method in ("exact", "approximate"):
+        _, neighbours = knn_search(rows, 5, method)
+        assert not (neighbours == np.arange(len(rows))[:, None]).any(), method
+
+
+def test_kmeans_on_a_sample_then_every_row_finds_the_same_clusters(monkeypatch):
+    import netgaze.analyses.spectral as spectral
+
+    rng = np.random.default_rng(0)
+    rows = np.concatenate([rng.normal(c, 0.05, (400, 2)) for c in (0.0, 1.0, 2.0)])
+    full, _ = spectral._kmeans(rows, 3, 0)
+    monkeypatch.setattr(spectral, "KMEANS_SAMPLE", 300)
+    sampled, _ = spectral._kmeans(rows, 3, 0)
+    from sklearn.metrics import adjusted_rand_score
+    assert adjusted_rand_score(full, sampled) == 1.0

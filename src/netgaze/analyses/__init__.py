@@ -11,6 +11,8 @@ from typing import Any
 
 _NAMES = {"strategies": "netgaze.analyses.strategies", "Strategies": "netgaze.analyses.strategies",
           "spectral_clusters": "netgaze.analyses.spectral",
+          "open_explanations": "netgaze.analyses.dataset_explanations",
+          "Explanations": "netgaze.analyses.dataset_explanations",
           "dissect": "netgaze.analyses.dissect", "Dissection": "netgaze.analyses.dissect",
           "top_examples": "netgaze.analyses.top_examples", "TopExamples": "netgaze.analyses.top_examples",
           "concept_references": "netgaze.analyses.concept_references",

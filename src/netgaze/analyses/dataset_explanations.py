@@ -17,13 +17,20 @@ Under ``torchrun --nproc_per_node=N`` process ``r`` takes shards ``r, r + N, r +
 rank 0 writes the index after a barrier. Shards are cut by index, and batches inside a
 shard start at the shard's first image, so the union of the processes' shards equals a
 one-process run exactly.
+
+Reading back is lazy: ``open_explanations(out)`` memory-maps every shard
+(``netgaze._util.tensor_files``) and hands out rows or one shard at a time, letting go of each
+shard's pages after it, so a pass over a million maps holds one shard in memory
+(``load_explanations`` concatenates everything, for small runs). Datasets that read many rows
+at once (``read_rows``: the lab's tensor datasets and a run's kept data, memory-mapped) are read
+one slice per batch instead of picture by picture.
 """
 from __future__ import annotations
 
 import json
 import os
 from pathlib import Path
-from typing import Any, Sequence, Union
+from typing import Any, Iterator, Sequence, Union
 
 import torch
 import torch.distributed as dist
@@ -107,34 +114,44 @@ def explain_dataset(model: nn.Module, data: Dataset | DataLoader, method: Method
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
     shards = (total + shard_size - 1) // shard_size
-    rank, world, created = _join_process_group(device)
-    try:
-        mine = [s for s in range(shards) if s % world == rank]
-        todo = [s for s in mine if not _shard_done(folder, s, config)]
+    rank, world, _ = _join_process_group(device)  # a group made here stays for the next analysis
+    mine = [s for s in range(shards) if s % world == rank]
+    todo = [s for s in mine if not _shard_done(folder, s, config)]
+    for s in todo:
+        for stale in folder.glob(f".{shard_name(s)}{TMP_MARK}*"):
+            stale.unlink(missing_ok=True)
+    bar = _progress(sum(min(shard_size, total - s * shard_size) for s in todo),
+                    enabled=progress and rank == 0, desc=f"{name} maps")
+    with _ShardWriter() as writer:
         for s in todo:
-            for stale in folder.glob(f".{shard_name(s)}{TMP_MARK}*"):
-                stale.unlink(missing_ok=True)
-        bar = _progress(sum(min(shard_size, total - s * shard_size) for s in todo),
-                        enabled=progress and rank == 0, desc=f"{name} maps")
-        with _ShardWriter() as writer:
-            for s in todo:
-                indices = range(s * shard_size, min(total, (s + 1) * shard_size))
-                loader = DataLoader(Subset(dataset, indices), batch_size=batch_size, shuffle=False,
-                                    num_workers=num_workers, **({"collate_fn": collate} if collate else {}))
-                parts = [_explain_batch(model, batch, method, layer_name, target, output, device, (layout, reshape))
-                         for batch in _counted(loader, bar)]
-                tensors = {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
-                tensors["indices"] = torch.arange(indices.start, indices.stop, dtype=torch.int64)
-                writer.submit(folder / shard_name(s), tensors, config)
-        bar.close()
-        if world > 1:
-            dist.barrier()
-        if rank == 0:
-            _write_index(folder, config, shards)
-    finally:
-        if created:
-            dist.destroy_process_group()
+            indices = range(s * shard_size, min(total, (s + 1) * shard_size))
+            parts = [_explain_batch(model, batch, method, layer_name, target, output, device, (layout, reshape))
+                     for batch in _counted(_shard_batches(dataset, indices, batch_size, num_workers, collate), bar)]
+            tensors = {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
+            tensors["indices"] = torch.arange(indices.start, indices.stop, dtype=torch.int64)
+            writer.submit(folder / shard_name(s), tensors, config)
+    bar.close()
+    if world > 1:
+        dist.barrier()
+    if rank == 0:
+        _write_index(folder, config, shards)
     return folder / INDEX
+
+
+def _shard_batches(dataset: Dataset, indices: range, batch_size: int, num_workers: int, collate) -> Iterator[Any]:
+    """The batches of one shard: slices of a dataset that reads rows in bulk, else a DataLoader's."""
+    from netgaze.analyses.indexed import row_reader
+
+    reader = row_reader(dataset) if collate is None and num_workers == 0 else None
+    if reader is None:
+        yield from DataLoader(Subset(dataset, indices), batch_size=batch_size, shuffle=False,
+                              num_workers=num_workers, **({"collate_fn": collate} if collate else {}))
+        return
+    read, release = reader
+    for start in range(indices.start, indices.stop, batch_size):
+        rows = range(start, min(indices.stop, start + batch_size))
+        yield list(read(rows))
+        release(rows)
 
 
 def _first_shape(dataset: Dataset) -> tuple[int, ...] | None:
@@ -148,15 +165,9 @@ def _first_shape(dataset: Dataset) -> tuple[int, ...] | None:
 
 def _join_process_group(device: torch.device) -> tuple[int, int, bool]:
     """(rank, world size, created): joins the torchrun group from the environment if needed."""
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size(), False
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return 0, 1, False
-    if device.type == "cuda":
-        torch.cuda.set_device(device)
-    dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
-    return dist.get_rank(), dist.get_world_size(), True
+    from netgaze.analyses.indexed import join_process_group
+
+    return join_process_group(device)
 
 
 # Methods whose FIRST look at the target is on the clean batch's output (a call or ``resolve``):
@@ -315,19 +326,71 @@ def _write_index(folder: Path, config: dict, shards: int) -> None:
     atomic_write_bytes(folder / INDEX, (json.dumps(index, indent=2) + "\n").encode("utf-8"))
 
 
+class Explanations:
+    """A finished ``explain_dataset`` folder, memory-mapped: rows are read when asked for.
+
+    ``len(ex)`` maps; ``ex.index`` the index (settings, ``map_shape``, shards);
+    ``ex.read("maps", start, stop)`` rows ``start:stop`` of one key across shards (a copy);
+    ``ex.shards(keys)`` one shard at a time as ``{key: tensor}`` (views of the mapped file, whose
+    pages are let go when the next shard comes), the way to stream through a million maps.
+    """
+
+    def __init__(self, out: str | os.PathLike):
+        from netgaze._util.tensor_files import MappedTensors
+
+        self.folder = Path(out)
+        index_path = self.folder / INDEX
+        if not index_path.exists():
+            raise ExplainDatasetError(f"{index_path} is missing: the run is not finished (rerun explain_dataset to "
+                                      "complete it)")
+        self.index = json.loads(index_path.read_text())
+        self._files = [MappedTensors(self.folder / entry["file"]) for entry in self.index["shards"]]
+        self._starts = [int(entry["start"]) for entry in self.index["shards"]]
+        self._counts = [int(entry["count"]) for entry in self.index["shards"]]
+
+    def __len__(self) -> int:
+        return sum(self._counts)
+
+    def shards(self, keys: Sequence[str] = ("maps", "indices", "predictions", "targets", "labels")
+               ) -> Iterator[dict[str, torch.Tensor]]:
+        """Each shard's tensors in index order; a shard's pages are let go once the next one is asked for."""
+        from netgaze._util.tensor_files import drop_pages
+
+        for mapped in self._files:
+            tensors = {k: mapped.tensor(k) for k in keys}
+            yield tensors
+            for tensor in tensors.values():
+                drop_pages(tensor)
+
+    def read(self, key: str, start: int = 0, stop: int | None = None) -> torch.Tensor:
+        """Rows ``start:stop`` (dataset order) of ``key``, copied out of the shards that hold them."""
+        from netgaze._util.tensor_files import drop_pages
+
+        stop = len(self) if stop is None else min(stop, len(self))
+        parts = []
+        for mapped, first, count in zip(self._files, self._starts, self._counts):
+            lo, hi = max(start, first), min(stop, first + count)
+            if lo < hi:
+                tensor = mapped.tensor(key)
+                parts.append(tensor[lo - first:hi - first].clone())
+                drop_pages(tensor, lo - first, hi - first)
+        if not parts:
+            shape = self._files[0].shape(key)[1:] if self._files else ()
+            return torch.empty((0, *shape), dtype=self._files[0].tensor(key).dtype if self._files else torch.float32)
+        return torch.cat(parts)
+
+
+def open_explanations(out: str | os.PathLike) -> Explanations:
+    """A finished ``explain_dataset`` folder, memory-mapped (``Explanations``): nothing is read yet."""
+    return Explanations(out)
+
+
 def load_explanations(out: str | os.PathLike, keys: Sequence[str] = ("maps", "indices", "predictions", "targets",
                                                                     "labels")) -> dict[str, torch.Tensor]:
-    """Every shard of a finished ``explain_dataset`` run, concatenated in index order."""
-    from safetensors.torch import load_file
-
-    folder = Path(out)
-    index_path = folder / INDEX
-    if not index_path.exists():
-        raise ExplainDatasetError(f"{index_path} is missing: the run is not finished (rerun explain_dataset to "
-                                  "complete it)")
-    index = json.loads(index_path.read_text())
-    parts = [load_file(str(folder / entry["file"])) for entry in index["shards"]]
-    return {k: torch.cat([p[k] for p in parts]) for k in keys}
+    """Every shard of a finished ``explain_dataset`` run, concatenated in index order (in memory:
+    for big runs, stream with ``open_explanations``)."""
+    found = open_explanations(out)
+    return {k: found.read(k) for k in keys}
 
 
 def _progress(total: int, enabled: bool, desc: str):

@@ -10,6 +10,12 @@ One pass over the data serves every layer and unit at once: per-unit histograms 
 range (``netgaze.analyses.histograms``) count the values inside each concept per bin, so the
 quantile and the intersections come out of the same counts after the pass. Memory does not grow
 with the dataset. The per-unit top pictures (highest peak activation) are kept on the way.
+
+Pictures are read a batch at a time (one slice of a memory-mapped run's data, its pages let go
+after it: ``netgaze.analyses.indexed.picture_batches``). Under ``torchrun`` each process takes
+every N-th batch; the processes fit their histograms to the same ranges step by step (the
+span over all of them), add the counts up and merge the top pictures, so every rank returns
+the same result.
 """
 from __future__ import annotations
 
@@ -20,12 +26,13 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import torch
+import torch.distributed
 import torch.nn as nn
 import torch.nn.functional as F
-from torch.utils.data import DataLoader, Dataset, Subset
+from torch.utils.data import Dataset
 
 from netgaze.analyses.histograms import UnitHistograms, region_cells
-from netgaze.analyses.indexed import IndexedPictures
+from netgaze.analyses.indexed import picture_of
 from netgaze.errors import UserError
 from netgaze.core.layers import LayerRef, conv_layer_names, resolve_layers
 from netgaze.core.recorder import OutputSelector, Recorder
@@ -201,30 +208,53 @@ def dissect(model: nn.Module, dataset: Dataset, layers: LayerRef | Sequence[Laye
     device = torch.device(device)
     histograms: dict[str, UnitHistograms] = {}
     tops: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
-    indexed = IndexedPictures(dataset)
     count = len(dataset) if limit is None else max(1, min(int(limit), len(dataset)))
-    loader = DataLoader(Subset(indexed, range(count)) if count < len(dataset) else indexed, batch_size=batch_size,
-                        shuffle=False)
     from tqdm.auto import tqdm
 
-    with Recorder(model, layer_names, grads=False, stop=True, output=output) as rec:
-        for x, idx in tqdm(loader, disable=not progress, desc="dissect", unit="batch"):
-            x = x.to(device)
-            rec.forward(x)
-            regions = torch.stack([sources[n](idx) for n in names], 1).to(device)  # [B, R, H, W]
-            size = tuple(regions.shape[-2:])
-            flat_regions = regions.flatten(2)
-            cells = region_cells(flat_regions)
+    from netgaze.analyses.indexed import join_process_group, leave_process_group, picture_batches
+
+    rank, world, created = join_process_group(device)
+    try:
+        n_batches = -(-count // batch_size)
+        steps = -(-n_batches // world)  # batches per process (the last step may have none for some)
+        batches = picture_batches(dataset, batch_size, count, rank, world)
+        with Recorder(model, layer_names, grads=False, stop=True, output=output) as rec:
+            if world > 1:  # every process knows every layer's units before its first batch
+                rec.forward(picture_of(dataset[0])[None].to(device))
+                for name in layer_names:
+                    _check_spatial(name, rec.activations[name])
+                    histograms[name] = UnitHistograms(rec.activations[name].shape[1], len(names), bins, device)
+            for _ in tqdm(range(steps), disable=not progress or rank != 0, desc="dissect", unit="batch"):
+                batch = next(batches, None)
+                cells = size = idx = None
+                if batch is not None:
+                    x, idx = batch
+                    rec.forward(x.to(device))
+                    regions = torch.stack([sources[n](idx) for n in names], 1).to(device)  # [B, R, H, W]
+                    size = tuple(regions.shape[-2:])
+                    cells = region_cells(regions.flatten(2))
+                for name in layer_names:  # the same order on every process (collective calls)
+                    up = None
+                    if batch is not None:
+                        act = rec.activations[name]
+                        _check_spatial(name, act)
+                        if name not in histograms:
+                            histograms[name] = UnitHistograms(act.shape[1], len(names), bins, device)
+                        up = F.interpolate(act.float(), size=size, mode="bilinear", align_corners=False)
+                        _keep_top(tops, name, act.flatten(2).amax(2), idx.to(device), top_k)
+                    span = _global_span(up, histograms[name].units, device) if world > 1 else None
+                    if up is not None:
+                        histograms[name].add(up.flatten(2), cells=cells, span=span)
+                    else:
+                        histograms[name].fit(*span)
+                    del up
+            next(batches, None)  # lets the reader release the last batch's pages
+        if world > 1:
             for name in layer_names:
-                act = rec.activations[name]
-                if act.dim() != 4:
-                    raise DissectionError(f"layer {name!r} outputs shape {tuple(act.shape)}; dissection needs "
-                                          "spatial layers [B, C, h, w]")
-                if name not in histograms:
-                    histograms[name] = UnitHistograms(act.shape[1], len(names), bins, device)
-                up = F.interpolate(act.float(), size=size, mode="bilinear", align_corners=False)
-                histograms[name].add(up.flatten(2), cells=cells)
-                _keep_top(tops, name, act.flatten(2).amax(2), idx.to(device), top_k)
+                torch.distributed.all_reduce(histograms[name].counts)
+            tops = _merge_tops(tops, layer_names, top_k, world)
+    finally:
+        leave_process_group(created)
     results = []
     for name in layer_names:
         hist = histograms[name]
@@ -242,6 +272,38 @@ def dissect(model: nn.Module, dataset: Dataset, layers: LayerRef | Sequence[Laye
     settings = {"quantile": quantile, "iou_threshold": iou_threshold, "bins": bins, "pictures": count,
                 "layers": layer_names}
     return Dissection(results, names, settings, dataset, model)
+
+
+def _check_spatial(name: str, act: torch.Tensor) -> None:
+    if act.dim() != 4:
+        raise DissectionError(f"layer {name!r} outputs shape {tuple(act.shape)}; dissection needs "
+                              "spatial layers [B, C, h, w]")
+
+
+def _global_span(up: torch.Tensor | None, units: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-unit (lowest, highest) value of this step's batches over every process."""
+    lo = up.amin(dim=(0, 2, 3)) if up is not None else torch.full((units,), float("inf"), device=device)
+    hi = up.amax(dim=(0, 2, 3)) if up is not None else torch.full((units,), float("-inf"), device=device)
+    torch.distributed.all_reduce(lo, op=torch.distributed.ReduceOp.MIN)
+    torch.distributed.all_reduce(hi, op=torch.distributed.ReduceOp.MAX)
+    return lo, hi
+
+
+def _merge_tops(tops: dict, layer_names: list[str], k: int, world: int) -> dict:
+    """Every process's top pictures per unit merged (highest peak first, ties: lower index), on every rank."""
+    mine = {name: (v.cpu(), p.cpu()) for name, (v, p) in tops.items()}
+    found: list = [None] * world
+    torch.distributed.all_gather_object(found, mine)
+    merged = {}
+    for name in layer_names:
+        parts = [f[name] for f in found if name in f]
+        values = torch.cat([v for v, _ in parts], 1)
+        pictures = torch.cat([p for _, p in parts], 1)
+        order = torch.sort(pictures, dim=1, stable=True).indices              # by index, then
+        values, pictures = values.gather(1, order), pictures.gather(1, order)
+        order = torch.sort(values, dim=1, descending=True, stable=True).indices[:, :k]  # by value
+        merged[name] = (values.gather(1, order), pictures.gather(1, order))
+    return merged
 
 
 def _keep_top(tops: dict, name: str, peaks: torch.Tensor, idx: torch.Tensor, k: int) -> None:

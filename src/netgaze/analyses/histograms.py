@@ -57,19 +57,29 @@ class UnitHistograms:
             self.low = torch.where(below, self.low - self.width * self.bins, self.low)
             self.width = torch.where(grow, self.width * 2, self.width)
 
+    def fit(self, lo: torch.Tensor, hi: torch.Tensor) -> None:
+        """Grow every unit's range to hold ``[lo, hi]`` (per unit) without counting anything: processes
+        that count different pictures fit the same spans in the same order, so their counts add up
+        bin for bin (``dissect`` under torchrun)."""
+        self._fit_range(lo.double(), hi.double())
+
     def add(self, values: torch.Tensor, regions: torch.Tensor | None = None,
-            cells: tuple[torch.Tensor, torch.Tensor] | None = None) -> None:
+            cells: tuple[torch.Tensor, torch.Tensor] | None = None, span: tuple[torch.Tensor, torch.Tensor] | None = None
+            ) -> None:
         """Count values [N, units, P] (P values per unit per sample); ``regions`` bool [N, R, P] marks
         which values fall in each region (shared by all units).
 
         Regions may overlap: each value is counted once, in the *cell* of its region pattern
         (the set of regions it lies in; few patterns occur), and cells are added into the regions
         they belong to afterwards. ``cells`` (from ``region_cells(regions)``) saves recomputing
-        them when several layers see the same regions.
+        them when several layers see the same regions. ``span``: per-unit (lo, hi) to fit instead of
+        this batch's own (the span of every process's batch under torchrun).
         """
         values = values.detach().float()
         n = values.shape[0]
-        self._fit_range(values.amin(dim=(0, 2)).double(), values.amax(dim=(0, 2)).double())
+        if span is None:
+            span = (values.amin(dim=(0, 2)), values.amax(dim=(0, 2)))
+        self._fit_range(span[0].double(), span[1].double())
         if (regions is None and cells is None) or self.regions == 0:
             cells, cell_of = torch.zeros(1, dtype=torch.long, device=values.device), None
         else:

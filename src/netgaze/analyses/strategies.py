@@ -10,9 +10,16 @@ runs under torchrun and resumes when ``out`` is given), reads the shards one at 
 only downsampled maps, then per class: L1-normalised maps -> sparse kNN affinity -> spectral
 embedding -> eigengap -> k-means (``netgaze.analyses.spectral``), per-cluster summaries, and a
 t-SNE of the spectral embedding.
+
+At scale: the shards are memory-mapped and read a chunk at a time, the neighbour search is
+approximate above ``spectral.EXACT_LIMIT`` maps (near-linear: a million 16x16 maps of one class
+on two cores in ``benchmarks/bench_scale.py``). Under ``torchrun`` the explanations are sharded
+by rank (``explain_dataset``), then the classes are spread over the processes (the largest
+first, each to the least loaded), and rank 0 gathers every class's result.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -22,11 +29,12 @@ from typing import Any, Sequence
 
 import numpy as np
 import torch
+import torch.distributed
 import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.data import Dataset, Subset
 
-from netgaze.analyses.spectral import SpectralResult, spectral_clusters
+from netgaze.analyses.spectral import SpectralResult, spectral_result
 from netgaze.errors import UserError
 from netgaze.core.layers import LayerRef
 from netgaze.core.recorder import OutputSelector
@@ -186,8 +194,13 @@ def strategies(model: nn.Module, dataset: Dataset, classes: Sequence[int | str] 
         progress: progress bars.
         output: which part of a tuple/dict model output is explained (``Recorder``); None: the
             output, a dict's ``"out"`` or ``"logits"`` (Hugging Face models), a tuple's first element.
+
+    Under ``torchrun`` every process calls it alike: rank 0 returns every class, the other ranks
+    the classes they clustered. Without ``out`` the shards go to a temporary folder that rank 0
+    makes and shares (one machine); across machines pass ``out`` on a shared file system.
     """
     from netgaze.analyses.dataset_explanations import explain_dataset
+    from netgaze.analyses.indexed import join_process_group, leave_process_group
     from netgaze.core.layers import resolve_layer
 
     labels = _labels(dataset)
@@ -202,30 +215,86 @@ def strategies(model: nn.Module, dataset: Dataset, classes: Sequence[int | str] 
     settings = {"method": method, "layer": layer_name, "target": target, "resolution": resolution,
                 "n_neighbors": n_neighbors, "max_clusters": max_clusters, "n_clusters": n_clusters,
                 "random_state": random_state, "pictures": int(len(positions))}
-    with tempfile.TemporaryDirectory(prefix="netgaze-strategies-") as scratch:
-        folder = Path(out) if out is not None else Path(scratch)
-        explain_dataset(model, subset, method, layer_name, target=target, out=folder, shard_size=shard_size,
-                        batch_size=batch_size, device=device, progress=progress, output=output)
-        small, predictions, energy_object, pointing, energy_marker = _read_shards(folder, positions, dataset,
-                                                                                  resolution)
-    result = Strategies({}, {}, {}, {}, {}, {}, {}, settings, names, dataset)
-    flags = _marker_flags(dataset, np.arange(len(labels)))
     for c in wanted:
-        rows = np.flatnonzero(labels[positions] == c)
-        if len(rows) < 3:
-            raise StrategiesError(f"class {names[c]!r} has {len(rows)} pictures; strategies need at least 3")
-        features = small[rows].reshape(len(rows), -1)
-        spec = spectral_clusters(features, n_clusters=n_clusters, n_neighbors=n_neighbors,
-                                 max_clusters=max_clusters, random_state=random_state)
-        index = positions[rows]
+        count = int((labels[positions] == c).sum())
+        if count < 3:
+            raise StrategiesError(f"class {names[c]!r} has {count} pictures; strategies need at least 3")
+    if device is None:
+        first = next(model.parameters(), None)
+        device = first.device if first is not None else torch.device("cpu")
+    rank, world, created = join_process_group(device)
+    try:
+        with _shared_folder(out, world) as folder:
+            explain_dataset(model, subset, method, layer_name, target=target, out=folder, shard_size=shard_size,
+                            batch_size=batch_size, device=device, progress=progress, output=output)
+            if world > 1:
+                torch.distributed.barrier()  # rank 0 has written the index
+            mine = _spread_classes(wanted, labels[positions], world)[rank]
+            rows = [np.flatnonzero(labels[positions] == c) for c in mine]
+            read = _read_shards(folder, positions, dataset, resolution, np.concatenate(rows) if rows else
+                                np.zeros(0, dtype=np.int64))
+            if world > 1:
+                torch.distributed.barrier()  # every process has read the shards (a scratch folder may go)
+        flags = _marker_flags(dataset, np.arange(len(labels)))
+        parts, offset = [], 0
+        for c, class_rows in zip(mine, rows):
+            here = slice(offset, offset + len(class_rows))
+            offset += len(class_rows)
+            small, predictions, energy_object, pointing, energy_marker = (a[here] for a in read)
+            spec = spectral_result(small.reshape(len(small), -1), n_clusters=n_clusters, n_neighbors=n_neighbors,
+                                   max_clusters=max_clusters, random_state=random_state)
+            index = positions[class_rows]
+            summaries = _summaries(spec, index, small, predictions == c, energy_object, pointing, energy_marker,
+                                   None if flags is None else flags[index], n_typical)
+            tsne_rows, tsne_points = _tsne(spec, tsne_limit, random_state)
+            parts.append((c, index, spec, predictions, small, summaries, tsne_rows, tsne_points))
+        if world > 1:
+            from netgaze.analyses.indexed import gather_to_main
+
+            gathered = gather_to_main(parts, world)
+            if rank == 0:
+                parts = [part for found in gathered for part in found]
+    finally:
+        leave_process_group(created)
+    result = Strategies({}, {}, {}, {}, {}, {}, {}, settings, names, dataset)
+    for c, index, spec, predictions, small, summaries, tsne_rows, tsne_points in sorted(parts, key=lambda p: p[0]):
         result.indices[c], result.clusters[c], result.spectral[c] = index, spec.labels, spec
-        result.predictions[c] = predictions[rows]
-        result.maps[c] = small[rows]
-        result.summaries[c] = _summaries(spec, index, small[rows], predictions[rows] == c, energy_object[rows],
-                                         pointing[rows], energy_marker[rows], None if flags is None else flags[index],
-                                         n_typical)
-        result.tsne_rows[c], result.tsne[c] = _tsne(spec, tsne_limit, random_state)
+        result.predictions[c], result.maps[c], result.summaries[c] = predictions, small, summaries
+        result.tsne_rows[c], result.tsne[c] = tsne_rows, tsne_points
     return result
+
+
+@contextlib.contextmanager
+def _shared_folder(out, world: int):
+    """The shards' folder: ``out``, or a temporary one made by rank 0 and shared with every process
+    (torchrun on one machine; on several, pass ``out`` on a shared file system)."""
+    if out is not None:
+        yield Path(out)
+        return
+    import shutil
+
+    made = tempfile.mkdtemp(prefix="netgaze-strategies-") if not torch.distributed.is_initialized() or \
+        torch.distributed.get_rank() == 0 else None
+    if world > 1:
+        box = [made]
+        torch.distributed.broadcast_object_list(box, src=0)
+        made = box[0]
+    try:
+        yield Path(made)
+    finally:
+        if made is not None and (world == 1 or torch.distributed.get_rank() == 0):
+            shutil.rmtree(made, ignore_errors=True)
+
+
+def _spread_classes(classes: list[int], labels: np.ndarray, world: int) -> list[list[int]]:
+    """Classes per process: the largest first, each to the least loaded process (rank 0 on ties),
+    so the biggest class is clustered by rank 0 and never sent over."""
+    load, out = [0] * world, [[] for _ in range(world)]
+    for c in sorted(classes, key=lambda c: (-int((labels == c).sum()), c)):
+        r = min(range(world), key=lambda r: (load[r], r))
+        out[r].append(c)
+        load[r] += int((labels == c).sum())
+    return [sorted(part) for part in out]
 
 
 def _labels(dataset: Dataset) -> np.ndarray:
@@ -258,15 +327,22 @@ def _marker_flags(dataset, index: np.ndarray) -> np.ndarray | None:
     return np.asarray(markers)[index]
 
 
-def _read_shards(folder: Path, positions: np.ndarray, dataset, resolution: int):
-    """Downsampled L1-normalised maps [n, r, r], predictions [n], energy share in the object [n], pointing
-    hit on the object [n], energy share in the marker [n] (NaN where unknown)."""
-    from safetensors.torch import load_file
+def _read_shards(folder: Path, positions: np.ndarray, dataset, resolution: int, keep: np.ndarray,
+                 chunk: int = 256):
+    """For the rows ``keep`` (positions into ``positions``, in that order): downsampled L1-normalised maps
+    [n, r, r], predictions [n], energy share in the object [n], pointing hit on the object [n], energy
+    share in the marker [n] (NaN where unknown).
 
+    The shards are memory-mapped and read ``chunk`` maps at a time, each shard's pages let go after
+    it: memory holds the small maps and one chunk, however many pictures there are.
+    """
+    from netgaze._util.tensor_files import drop_pages
+    from netgaze.analyses.dataset_explanations import open_explanations
     from netgaze.metrics.pointing import pointing_hits
 
-    index = json.loads((folder / "index.json").read_text())
-    n = len(positions)
+    n = len(keep)
+    slot = np.full(len(positions), -1, dtype=np.int64)
+    slot[keep] = np.arange(n)
     small = np.zeros((n, resolution, resolution), dtype=np.float32)
     predictions = np.zeros(n, dtype=np.int64)
     energy_object = np.full(n, np.nan, dtype=np.float32)
@@ -274,25 +350,35 @@ def _read_shards(folder: Path, positions: np.ndarray, dataset, resolution: int):
     pointing = np.full(n, np.nan, dtype=np.float32)
     masks = getattr(dataset, "masks", None)
     marker = _marker_flags(dataset, np.arange(len(dataset))) is not None
-    for entry in index["shards"]:
-        shard = load_file(str(folder / entry["file"]))
-        rows = shard["indices"].numpy()
-        maps = shard["maps"].float().clamp(min=0)
-        pooled = F.adaptive_avg_pool2d(maps[:, None], resolution)[:, 0]
-        total = pooled.flatten(1).sum(1).clamp(min=1e-12)
-        small[rows] = (pooled / total[:, None, None]).numpy()
-        predictions[rows] = shard["predictions"].numpy()
-        ids = torch.as_tensor(positions[rows])
-        energy = maps.flatten(1).sum(1)
-        if isinstance(masks, torch.Tensor) and tuple(masks.shape[-2:]) == tuple(maps.shape[-2:]):
-            inside = (maps * masks[ids]).flatten(1).sum(1)
-            energy_object[rows] = torch.where(energy > 0, inside / energy.clamp(min=1e-12), torch.nan).numpy()
-            pointing[rows] = torch.where(energy > 0, pointing_hits(maps, masks[ids]), torch.nan).numpy()
-        if marker:
-            region = dataset.marker_masks[ids]
-            if tuple(region.shape[-2:]) == tuple(maps.shape[-2:]):
-                inside = (maps * region).flatten(1).sum(1)
-                energy_marker[rows] = torch.where(energy > 0, inside / energy.clamp(min=1e-12), torch.nan).numpy()
+    if n == 0:
+        return small, predictions, energy_object, pointing, energy_marker
+    for shard in open_explanations(folder).shards(("maps", "indices", "predictions")):
+        shard_rows = shard["indices"].numpy()
+        for lo in range(0, len(shard_rows), chunk):
+            rows = shard_rows[lo:lo + chunk]
+            picked = np.flatnonzero(slot[rows] >= 0)
+            if not len(picked):
+                continue
+            at = slot[rows[picked]]
+            choose = torch.as_tensor(lo + picked)
+            maps = shard["maps"].index_select(0, choose).float().clamp(min=0)
+            pooled = F.adaptive_avg_pool2d(maps[:, None], resolution)[:, 0]
+            total = pooled.flatten(1).sum(1).clamp(min=1e-12)
+            small[at] = (pooled / total[:, None, None]).numpy()
+            predictions[at] = shard["predictions"].index_select(0, choose).numpy()
+            ids = torch.as_tensor(positions[rows[picked]])
+            energy = maps.flatten(1).sum(1)
+            if isinstance(masks, torch.Tensor) and tuple(masks.shape[-2:]) == tuple(maps.shape[-2:]):
+                inside = (maps * masks[ids]).flatten(1).sum(1)
+                energy_object[at] = torch.where(energy > 0, inside / energy.clamp(min=1e-12), torch.nan).numpy()
+                pointing[at] = torch.where(energy > 0, pointing_hits(maps, masks[ids]), torch.nan).numpy()
+                drop_pages(masks, int(ids.min()), int(ids.max()) + 1)
+            if marker:
+                region = dataset.marker_masks[ids]
+                if tuple(region.shape[-2:]) == tuple(maps.shape[-2:]):
+                    inside = (maps * region).flatten(1).sum(1)
+                    energy_marker[at] = torch.where(energy > 0, inside / energy.clamp(min=1e-12), torch.nan).numpy()
+                drop_pages(dataset.marker_masks, int(ids.min()), int(ids.max()) + 1)
     return small, predictions, energy_object, pointing, energy_marker
 
 
@@ -314,10 +400,11 @@ def _summaries(spec: SpectralResult, index: np.ndarray, small: np.ndarray, corre
                has_marker: np.ndarray | None, n_typical: int) -> list[ClusterSummary]:
     n = len(index)
     out = []
+    means = _cluster_means(small, spec.labels, spec.n_clusters)
     for k in range(spec.n_clusters):
         member = np.flatnonzero(spec.labels == k)
         order = member[np.argsort(spec.centre_distance[member], kind="stable")]
-        mean_map = small[member].mean(0)
+        mean_map = means[k]
         out.append(ClusterSummary(
             cluster=k, size=int(len(member)), share=float(len(member) / n), accuracy=float(correct[member].mean()),
             energy_in_object=_mean_or_none(energy_object[member]), peak_on_object=_mean_or_none(pointing[member]),
@@ -326,6 +413,18 @@ def _summaries(spec: SpectralResult, index: np.ndarray, small: np.ndarray, corre
             typical=[int(i) for i in index[order[:n_typical]]], mean_map=mean_map, peak=peak_name(mean_map)))
     _flag_shortcuts(out, spec.labels, energy_object, pointing)
     return out
+
+
+def _cluster_means(small: np.ndarray, labels: np.ndarray, clusters: int, chunk: int = 65536) -> np.ndarray:
+    """Each cluster's mean map [clusters, r, r], summed in chunks (no copy of a cluster's maps)."""
+    flat = small.reshape(len(small), -1)
+    sums = np.zeros((clusters, flat.shape[1]), dtype=np.float64)
+    for lo in range(0, len(flat), chunk):
+        part = labels[lo:lo + chunk]
+        one_hot = (part[None, :] == np.arange(clusters)[:, None]).astype(np.float64)
+        sums += one_hot @ flat[lo:lo + chunk].astype(np.float64)
+    counts = np.maximum(np.bincount(labels, minlength=clusters), 1)
+    return (sums / counts[:, None]).reshape(clusters, *small.shape[1:]).astype(small.dtype)
 
 
 def _flag_shortcuts(summaries: list[ClusterSummary], labels: np.ndarray, energy_object: np.ndarray,

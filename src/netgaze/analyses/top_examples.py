@@ -5,6 +5,11 @@ stops at ``layer``, each channel's peak activation and its position per picture,
 top-k per channel. Nothing else is kept, so memory does not grow with the dataset and the pass
 costs about as much as extracting the layer's features (``benchmarks/bench_top_examples.py``).
 Each example keeps the box of a crop around its peak: ``crop`` input pixels centred on it.
+
+Pictures are read a batch at a time (one slice of a memory-mapped run's data, its pages let go
+after it). Under ``torchrun`` each process takes every N-th batch and the processes' top-k
+lists are merged (highest first, ties to the lower index), so every rank returns what one
+process would.
 """
 from __future__ import annotations
 
@@ -15,11 +20,12 @@ from typing import Sequence
 
 import numpy as np
 import torch
+import torch.distributed
 import torch.nn as nn
 import torch.nn.functional as F
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
-from netgaze.analyses.indexed import IndexedPictures, picture_of
+from netgaze.analyses.indexed import picture_of
 from netgaze.errors import UserError
 from netgaze.core.layer_entries import split_entry
 from netgaze.core.layers import LayerRef, resolve_layer
@@ -151,28 +157,49 @@ def top_examples(model: nn.Module, dataset: Dataset, layer: LayerRef, channels: 
     best: Best | None = None
     picked: torch.Tensor | None = None
     feature_size = input_size = None
-    with Recorder(model, [name], grads=False, stop=True, output=output) as rec:
-        for x, idx in tqdm(DataLoader(IndexedPictures(dataset), batch_size=batch_size), disable=not progress,
-                           desc=f"top examples {name}", unit="batch"):
-            rec.forward(x.to(device))
-            act = as_map(rec.activations[name], x.shape[-2:], name, model)
-            if picked is None:
-                all_channels = act.shape[1]
-                chosen = list(range(all_channels)) if channels is None else [int(c) for c in channels]
-                bad = [c for c in chosen if not 0 <= c < all_channels]
-                if bad or not chosen:
-                    raise TopExamplesError(f"channels {bad or chosen} are outside 0..{all_channels - 1} of {name!r}")
-                picked = torch.as_tensor(chosen, device=act.device)
-                feature_size, input_size = tuple(act.shape[-2:]), tuple(x.shape[-2:])
-            flat = act.index_select(1, picked).flatten(2)          # [B, channels, h*w]
-            values, where = flat.max(2)                             # first position of the peak
-            values, where = values.T, where.T                       # [channels, B]
-            best = keep_top(best, values, where, idx.to(act.device)[None].expand_as(values), k)
+    from netgaze.analyses.indexed import join_process_group, leave_process_group, picture_batches
+
+    rank, world, created = join_process_group(device)
+    try:
+        with Recorder(model, [name], grads=False, stop=True, output=output) as rec:
+            for x, idx in tqdm(picture_batches(dataset, batch_size, rank=rank, world=world),
+                               disable=not progress or rank != 0, desc=f"top examples {name}", unit="batch"):
+                rec.forward(x.to(device))
+                act = as_map(rec.activations[name], x.shape[-2:], name, model)
+                if picked is None:
+                    all_channels = act.shape[1]
+                    chosen = list(range(all_channels)) if channels is None else [int(c) for c in channels]
+                    bad = [c for c in chosen if not 0 <= c < all_channels]
+                    if bad or not chosen:
+                        raise TopExamplesError(f"channels {bad or chosen} are outside 0..{all_channels - 1} of "
+                                               f"{name!r}")
+                    picked = torch.as_tensor(chosen, device=act.device)
+                    feature_size, input_size = tuple(act.shape[-2:]), tuple(x.shape[-2:])
+                flat = act.index_select(1, picked).flatten(2)          # [B, channels, h*w]
+                values, where = flat.max(2)                             # first position of the peak
+                values, where = values.T, where.T                       # [channels, B]
+                best = keep_top(best, values, where, idx.to(act.device)[None].expand_as(values), k)
+        if world > 1:
+            best, picked, feature_size, input_size = _merge_processes(best, picked, feature_size, input_size, k, world)
+    finally:
+        leave_process_group(created)
     best_values, best_positions, best_indices = best
     peaks, boxes = peak_boxes(best_positions, feature_size, input_size, crop)
     return TopExamples(name, picked.cpu().tolist(), best_values.cpu().numpy(), best_indices.cpu().numpy(),
                        peaks, boxes, feature_size, input_size, dataset)
 
+
+
+def _merge_processes(best: Best | None, picked, feature_size, input_size, k: int, world: int):
+    """Every torchrun process's top-k merged (value first, ties to the lower index), on every rank."""
+    mine = None if best is None else (tuple(t.cpu() for t in best), picked.cpu(), feature_size, input_size)
+    found: list = [None] * world
+    torch.distributed.all_gather_object(found, mine)
+    found = [f for f in found if f is not None]
+    values, positions, indices = (torch.cat([f[0][i] for f in found], 1) for i in range(3))
+    order = torch.sort(indices, dim=1, stable=True).indices  # by index first, so equal values keep index order
+    values, positions, indices = (t.gather(1, order) for t in (values, positions, indices))
+    return keep_top(None, values, positions, indices, k), found[0][1], found[0][2], found[0][3]
 
 
 def keep_top(best: Best | None, values: torch.Tensor, positions: torch.Tensor, indices: torch.Tensor,

@@ -21,8 +21,15 @@ def channel_stats(images: torch.Tensor, max_images: int = 4096) -> tuple[list[fl
 
     Uses at most ``max_images`` evenly spaced images, so the cost stays bounded on big sets.
     """
+    from netgaze._util.tensor_files import drop_pages
+
     step = max(1, len(images) // max_images)
-    sample = images[::step]
+    rows, parts = range(0, len(images), step), []
+    for lo in range(0, len(rows), 64):  # a memory-mapped file: its pages are let go after each block
+        block = rows[lo:lo + 64]
+        parts.append(images[block.start:block.stop:step].clone())
+        drop_pages(images, block.start, block.stop)
+    sample = torch.cat(parts) if parts else images[:0]
     if sample.dtype == torch.uint8:
         sample = sample.float().div_(255)
     sample = sample.double().transpose(0, 1).flatten(1)
@@ -75,6 +82,22 @@ class TensorImageDataset(Dataset):
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         return self._float(self._images[index]), int(self.labels[index])
+
+    def read_rows(self, rows: range | Sequence[int] | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Pictures [B, C, H, W] (float32 in [0, 1]) and labels [B] of many rows at once: one slice
+        for a ``range`` of step 1, one gather otherwise (the streaming analyses' fast path)."""
+        if isinstance(rows, range) and rows.step == 1:
+            return self._float(self._images[rows.start:rows.stop]), self.labels[rows.start:rows.stop].clone()
+        index = torch.as_tensor(list(rows) if isinstance(rows, range) else rows, dtype=torch.int64)
+        return self._float(self._images[index]), self.labels[index]
+
+    def release(self, start: int, stop: int) -> None:
+        """Let go of the memory-mapped pages of rows ``start:stop`` (pictures, labels, masks) once a
+        streaming pass has read them; a no-op for pictures held in memory."""
+        from netgaze._util.tensor_files import drop_pages
+
+        for tensor in (self._images, self.labels, getattr(self, "masks", None), getattr(self, "marker_masks", None)):
+            drop_pages(tensor, start, stop)
 
     def tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
         """All images as one float32 tensor [N, C, H, W] in [0, 1] and the labels [N] (copies)."""

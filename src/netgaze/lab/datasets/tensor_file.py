@@ -6,7 +6,9 @@ not rounded), ``SPLIT.labels`` (int64 ``[N]``) and, when the dataset has object 
 (``.mask(i)``, as ``shapes`` does), ``SPLIT.masks`` (bool ``[N, H, W]``); the class names are
 the file's metadata.
 The spec ``"tensors:PATH"`` opens a split of it like any lab dataset (``load_dataset``).
-Reading never runs code (safetensors holds tensors only).
+Reading never runs code (safetensors holds tensors only), and it is lazy: the file is
+memory-mapped (``netgaze._util.tensor_files``), so opening a run of a million pictures reads
+only the pictures that are used, and the streaming analyses let go of each chunk's pages.
 """
 from __future__ import annotations
 
@@ -37,16 +39,17 @@ def tensor_file_bytes(splits: dict[str, tuple[torch.Tensor, ...]], classes: Sequ
 
 
 def read_tensor_file(path: str | Path) -> tuple[dict[str, dict[str, torch.Tensor]], list[str]]:
-    """``({split: {"images": ..., "labels": ...}}, classes)`` of a file written by ``tensor_file_bytes``."""
-    from safetensors import safe_open
+    """``({split: {"images": ..., "labels": ...}}, classes)`` of a file written by ``tensor_file_bytes``;
+    the tensors are memory-mapped views of the file (read when touched)."""
+    from netgaze._util.tensor_files import MappedTensors
 
     path = Path(path)
     if not path.is_file():
         raise DatasetError(f"no such tensor file: {path}")
     try:
-        with safe_open(str(path), framework="pt") as handle:
-            meta = handle.metadata() or {}
-            tensors = {key: handle.get_tensor(key) for key in handle.keys()}
+        mapped = MappedTensors(path)
+        meta = mapped.metadata
+        tensors = {key: mapped.tensor(key) for key in mapped.keys()}  # zero-copy views of the mapped file
         classes = json.loads(meta.get("classes", "[]"))
     except Exception as err:  # noqa: BLE001 - a truncated or foreign file: one line
         raise DatasetError(f"{path} is not a readable tensor file ({type(err).__name__})") from None
